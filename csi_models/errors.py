@@ -1,0 +1,39 @@
+"""The library's exceptions and warning classes.
+
+Every problem a user can cause (a bad spec, bad data, a model that cannot be
+estimated) surfaces as a subclass of :class:`CSIError` with a message that names
+the offending item and says how to fix it. Warnings are classes too, so users
+can filter them (``warnings.simplefilter("error", csi.errors.ConvergenceWarning)``).
+"""
+
+
+class CSIError(Exception):
+    """Base class of every error raised on purpose by csi-models."""
+
+
+class SpecError(CSIError, ValueError):
+    """The model specification is malformed (YAML, names, graph)."""
+
+
+class DataError(CSIError, ValueError):
+    """The survey data cannot be used with the spec (columns, types, ranges)."""
+
+
+class EstimationError(CSIError, RuntimeError):
+    """The model could not be estimated (singular data, no convergence)."""
+
+
+class CSIWarning(UserWarning):
+    """Base class of every warning issued by csi-models."""
+
+
+class DataWarning(CSIWarning):
+    """The data are usable but suspicious (missing values, near-constant items)."""
+
+
+class ConvergenceWarning(CSIWarning):
+    """The estimator stopped before reaching its convergence criterion."""
+
+
+class ImproperSolutionWarning(CSIWarning):
+    """The estimates are inadmissible: negative variances, |std. path| > 1, correlations near 1."""
