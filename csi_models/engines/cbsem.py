@@ -1,0 +1,312 @@
+"""Covariance-based SEM by maximum likelihood through semopy, taken to the true optimum.
+
+semopy builds the model (the spec's lavaan syntax), its objective (Wishart ML, or FIML with
+a mean structure for incomplete data) and its analytic gradient. Its optimizer's success
+flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
+stops where the gradient is still large. We therefore polish every solution: Fisher scoring
+on semopy's expected information, then Newton steps on a Hessian differenced from semopy's
+analytic gradient, and report the final max |gradient|. Like lavaan, variances are not
+bounded at zero (a negative variance is reported as an improper solution, not hidden at a
+bound). A fresh semopy Model is built for every fit, so fits cannot contaminate each other.
+Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model (tests/test_cbsem_lavaan.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import semopy
+from scipy.optimize import minimize
+from scipy.stats import norm
+from semopy.stats import calc_se
+
+from csi_models.engines.base import Estimates, Layout
+from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
+from csi_models.spec.lavaan import to_lavaan
+
+GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
+NEAR_ONE = 0.95             # |latent correlation| flagged as near 1
+
+
+def _names(layout: Layout) -> dict:
+    """Plain ASCII names for semopy (whose parser cannot take every survey column name)."""
+    names = {item: f"x{i}" for i, item in enumerate(layout.items)}
+    names.update({c: f"f{j}" for j, c in enumerate(layout.constructs)})
+    return names
+
+
+def _build(spec, layout, data, missing):
+    """A fresh semopy model loaded with the data; variances unbounded, as in lavaan."""
+    names = _names(layout)
+    syntax = to_lavaan(spec, rename=names)
+    frame = data.values.rename(columns=names).reset_index(drop=True)
+    model = semopy.ModelMeans(syntax) if missing == "fiml" else semopy.Model(syntax)
+    for param in model.parameters.values():
+        param.bound = (None, None)
+    return model, frame, names
+
+
+def _numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central differences of the analytic gradient, symmetrized."""
+    n = x.size
+    H = np.empty((n, n))
+    for j in range(n):
+        step = h * max(1.0, abs(x[j]))
+        e = np.zeros(n)
+        e[j] = step
+        H[:, j] = (grad(x + e) - grad(x - e)) / (2 * step)
+    return (H + H.T) / 2
+
+
+def _fisher_scoring(model, fun, grad, x: np.ndarray, max_iter: int = 500) -> np.ndarray:
+    """Scoring steps x <- x - I(x)^-1 g(x) with step halving, until |g| < 1e-7."""
+    for _ in range(max_iter):
+        g = grad(x)
+        if not np.isfinite(g).all() or np.abs(g).max() < 1e-7:
+            break
+        model.update_matrices(x)
+        try:
+            step = np.linalg.solve(model.calc_fim(), g) * model.n_samples / 2
+        except np.linalg.LinAlgError:
+            break
+        f0, a = fun(x), 1.0
+        while a > 1e-8 and not fun(x - a * step) <= f0:
+            a /= 2
+        if a <= 1e-8:
+            break
+        x = x - a * step
+    return x
+
+
+def _newton(grad, x: np.ndarray, max_steps: int = 20) -> tuple[np.ndarray, int]:
+    """Newton steps on the differenced Hessian while they shrink the gradient (the fit
+    function itself is too flat near an ill-conditioned optimum to rank the steps)."""
+    steps = 0
+    for _ in range(max_steps):
+        g = grad(x)
+        size = np.abs(g).max()
+        if not np.isfinite(size) or size < 1e-12:
+            break
+        H = _numeric_hessian(grad, x)
+        try:
+            if np.linalg.eigvalsh(H)[0] <= 0:
+                break  # not in a convex region: Newton would head for a saddle
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        for _ in range(30):
+            candidate = x - step
+            if np.abs(grad(candidate)).max() < size:
+                break
+            step = step / 2
+        else:
+            break
+        x, steps = candidate, steps + 1
+    return x, steps
+
+
+def _polish(model, fun, grad, x: np.ndarray, fisher: bool) -> tuple[np.ndarray, int]:
+    """Take x to where the gradient vanishes; returns (x, Newton steps taken)."""
+    if fisher:
+        x = _fisher_scoring(model, fun, grad, x)
+    else:
+        result = minimize(fun, x, jac=grad, hess=lambda v: _numeric_hessian(grad, v),
+                          method="trust-exact", options={"gtol": 1e-9, "maxiter": 200})
+        if np.isfinite(result.fun) and result.fun <= fun(x):
+            x = result.x
+    return _newton(grad, x)
+
+
+def fit(spec, data, se: str = "standard") -> Estimates:
+    """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
+
+    ``se`` is 'standard' (expected information, as lavaan's default) or 'robust'
+    (semopy's Huber-White sandwich on casewise scores)."""
+    formative = [c.name for c in spec.constructs if c.mode == "formative"]
+    if formative:
+        raise EstimationError(f"CB-SEM models every construct as a common factor, but "
+                              f"{', '.join(formative)} is formative (mode B): fit with "
+                              "method='pls', or set its mode to reflective")
+    if data.missing == "mean":
+        raise EstimationError("missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
+                              "missing='fiml' (full-information ML)")
+    if se not in ("standard", "robust"):
+        raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
+    layout = Layout.from_spec(spec)
+    _check_covariance(data, layout)
+    model, frame, names = _build(spec, layout, data, data.missing)
+    fiml = data.missing == "fiml"
+    try:
+        with warnings.catch_warnings(), _quiet_semopy():
+            warnings.simplefilter("ignore")
+            model.fit(frame, obj="ML" if fiml else "MLW")
+            fun, grad = model.get_objective("FIML" if fiml else "MLW")
+            x, iterations = _polish(model, fun, grad, model.param_vals.copy(), fisher=not fiml)
+            model.param_vals = x
+            model.update_matrices(x)
+            gradient = np.abs(grad(x)).max()
+            # FIML's objective sums over rows: compare its gradient per respondent
+            gradient_norm = gradient / len(frame) if fiml else gradient
+            se_values = calc_se(model, robust=(se == "robust"))
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
+        raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
+    if not np.isfinite(fun(x)):
+        raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
+                              "not positive definite at every point the optimizer tried")
+    converged = bool(gradient_norm < GRADIENT_TOLERANCE)
+    if not converged:
+        warnings.warn(f"CB-SEM did not converge: max |gradient| = {gradient_norm:.2e} after "
+                      f"polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
+                      ConvergenceWarning, stacklevel=3)
+    estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
+                           converged, iterations, data)
+    _warn_improper(estimates)
+    return estimates
+
+
+def _check_covariance(data, layout) -> None:
+    values = data.values.dropna()
+    if len(values) <= len(layout.items):
+        raise EstimationError(f"CB-SEM needs more complete rows ({len(values)}) than items "
+                              f"({len(layout.items)}) for a positive-definite covariance matrix")
+    cov = np.cov(values.to_numpy(float), rowvar=False)
+    eig = np.linalg.eigvalsh(cov)
+    if eig[0] <= 1e-10 * max(eig[-1], 1e-300):
+        raise EstimationError("the items' covariance matrix is singular: some items are exact "
+                              "linear combinations of others (duplicated or summed columns); "
+                              "drop the redundant items")
+
+
+class _quiet_semopy:
+    """Silence semopy's logging (it logs optimizer chatter at WARNING level)."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def _estimates(model, layout, names, se_values, x, objective, gradient_norm, converged,
+               iterations, data) -> Estimates:
+    """Standardized solution and our parameter table from semopy's matrices."""
+    back = {v: k for k, v in names.items()}
+    beta, lam, psi, theta = (pd.DataFrame(m, index=n[0], columns=n[1]) for m, n in
+                             zip(model.matrices[:4], model.names[:4]))
+    sigma, (_, c) = model.calc_sigma()
+    latent_names = model.names[0][0]
+    lat_cov = pd.DataFrame(c @ psi.to_numpy() @ c.T, index=latent_names, columns=latent_names)
+    obs_names = model.names[1][0]
+    implied = pd.DataFrame(sigma, index=obs_names, columns=obs_names)
+
+    f = [names[c] for c in layout.constructs]
+    xs = [names[i] for i in layout.items]
+    implied = implied.loc[xs, xs].to_numpy()
+    phi = lat_cov.loc[f, f].to_numpy()
+    Lambda = lam.loc[xs, f].to_numpy()
+    B = beta.loc[f, f].to_numpy().T            # [source, target]
+    sd_x, sd_f = np.sqrt(np.diag(implied)), np.sqrt(np.abs(np.diag(phi)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        construct_cor = phi / np.outer(sd_f, sd_f)
+        paths = B * sd_f[:, None] / sd_f[None, :]
+        cross = (Lambda @ phi) / np.outer(sd_x, sd_f)
+        r2 = np.where(layout.adjacency.any(axis=0), 1 - np.diag(psi.loc[f, f]) / np.diag(phi), np.nan)
+    M = layout.membership
+    loadings = (Lambda * M).sum(axis=1) * (sd_f[layout.block] / sd_x)
+    weights = _factor_score_weights(layout, implied, Lambda, data)
+
+    table = _parameter_table(model, back, se_values, x, implied, phi, f, xs)
+    sample = model.mx_cov if hasattr(model, "mx_cov") else None
+    if sample is not None:
+        order = [obs_names.index(v) for v in xs]
+        sample = sample[np.ix_(order, order)]
+    return Estimates(
+        method="cbsem", layout=layout, weights=weights, loadings=loadings,
+        cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
+        converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
+        sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
+        extras={"n_obs": int(model.n_samples), "n_free": int(x.size)})
+
+
+def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
+    """Own-block factor-score weights, w_j proportional to Sigma_jj^-1 lambda_j (the regression
+    method applied to each construct's own items), rescaled to standardized items so that the
+    score has unit sample variance, as PLS weights are."""
+    weights = np.zeros(len(layout.items))
+    values = data.values.dropna()
+    sd = values.std(ddof=1).to_numpy()
+    corr = values.corr().to_numpy()
+    for j in range(len(layout.constructs)):
+        idx = np.flatnonzero(layout.membership[:, j])
+        raw = np.linalg.solve(implied[np.ix_(idx, idx)], Lambda[idx, j])
+        w = raw * sd[idx]
+        weights[idx] = w / np.sqrt(w @ corr[np.ix_(idx, idx)] @ w)
+    return weights
+
+
+def _parameter_table(model, back, se_values, x, implied, phi, f, xs) -> pd.DataFrame:
+    """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all) in our names."""
+    var = {**dict(zip(xs, np.diag(implied))), **dict(zip(f, np.diag(phi)))}
+    rows = []
+    k_free = 0
+    for param in model.parameters.values():
+        if param.active:
+            est, se_value, k_free = x[k_free], se_values[k_free], k_free + 1
+        else:
+            est, se_value = param.start, np.nan
+        for loc in param.locations:
+            k = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
+            kind = model.matrices_names[k]
+            a, b = (model.names[k][0][loc.indices[0]], model.names[k][1][loc.indices[1]])
+            if kind == "lambda":
+                lhs, op, rhs = b, "=~", a
+                std = est * np.sqrt(var[b] / var[a])
+            elif kind == "beta":
+                lhs, op, rhs = a, "~", b
+                std = est * np.sqrt(var[b] / var[a])
+            elif kind in ("psi", "theta"):
+                lhs, op, rhs = a, "~~", b
+                std = est / np.sqrt(var[a] * var[b])
+            else:  # intercepts of the FIML mean structure
+                lhs, op, rhs, std = a, "~1", "", np.nan
+            rows.append((back.get(lhs, lhs), op, back.get(rhs, rhs), param.active, float(est),
+                         float(se_value), std))
+    table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all"])
+    table["z"] = table["est"] / table["se"]
+    table["pvalue"] = 2 * norm.sf(np.abs(table["z"]))
+    order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
+    table = table.sort_values("op", key=lambda s: s.map(order), kind="stable")
+    return table[["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all"]].reset_index(drop=True)
+
+
+def _warn_improper(est: Estimates) -> None:
+    """Negative variances, |standardized path| > 1, latent correlations near 1."""
+    problems = []
+    table = est.parameters
+    variances = table[(table.op == "~~") & (table.lhs == table.rhs) & table.free]
+    negative = variances[variances.est < 0]
+    if len(negative):
+        problems.append("negative variance of " + ", ".join(
+            f"{r.lhs} ({r.est:.3g})" for r in negative.itertuples()))
+    names = est.layout.constructs
+    big = [(names[i], names[j], est.paths[i, j]) for i, j in zip(*np.nonzero(est.layout.adjacency))
+           if abs(est.paths[i, j]) > 1]
+    if big:
+        problems.append("standardized paths beyond +-1: " + ", ".join(
+            f"{a} -> {b} ({v:.3f})" for a, b, v in big))
+    J = len(names)
+    near = [(names[i], names[j], est.construct_cor[i, j]) for i in range(J) for j in range(i + 1, J)
+            if abs(est.construct_cor[i, j]) >= NEAR_ONE]
+    if near:
+        problems.append("latent correlations near 1: " + ", ".join(
+            f"{a}~{b} ({v:.3f})" for a, b, v in near))
+    if problems:
+        est.extras["improper"] = problems
+        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
+                      "may not be empirically distinct; consider merging them, or PLS",
+                      ImproperSolutionWarning, stacklevel=4)

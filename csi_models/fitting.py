@@ -1,0 +1,94 @@
+"""``fit``: spec + survey data -> FitResult, by PLS or CB-SEM.
+
+The one entry point both engines share: it loads the spec, checks the data, runs the
+engine, records the settings that made the numbers and the warnings raised on the way.
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from csi_models.data import prepare, read_survey
+from csi_models.engines import cbsem, pls
+from csi_models.errors import CSIError, CSIWarning
+from csi_models.result import FitResult
+from csi_models.spec import load_spec
+
+METHODS = ("pls", "cbsem")
+
+
+def _versions() -> dict:
+    import numpy
+    import semopy
+
+    from csi_models import __version__
+
+    return {"csi_models": __version__, "numpy": numpy.__version__, "pandas": pd.__version__,
+            "semopy": semopy.__version__, "python": platform.python_version()}
+
+
+def _settings(method, spec, survey, estimates, options) -> dict:
+    common = {
+        "engine": method, "model": spec.name, "n_used": survey.n, "n_input": survey.n_input,
+        "missing": survey.missing, "rows_dropped": len(survey.dropped_rows),
+        "reverse_coded": list(survey.reversed_items), "data_notes": list(survey.notes),
+        "converged": estimates.converged, "versions": _versions(),
+    }
+    if method == "pls":
+        return {**common,
+                "algorithm": "PLS path modelling (Lohmoeller), our numpy implementation",
+                "inner_scheme": pls.SCHEMES[options["scheme"]],
+                "modes": {c.name: ("B" if c.mode == "formative" else "A") for c in spec.constructs},
+                "scaling": "items z-scored (sd with n - 1); scores of unit variance",
+                "initial_weights": "unit weights", "tolerance": options["tol"],
+                "stop_rule": "max |change in any outer weight| < tolerance",
+                "max_iter": options["max_iter"], "iterations": estimates.iterations,
+                "sign_rule": "each construct oriented so its loadings sum to a positive number"}
+    return {**common,
+            "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
+            "estimator": "FIML (casewise ML with mean structure)" if survey.missing == "fiml" else "ML (Wishart)",
+            "covariance_divisor": "n (maximum likelihood)",
+            "standard_errors": ("robust (Huber-White sandwich)" if options["se"] == "robust"
+                                else "expected information"),
+            "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
+            "variance_bounds": "none (negative variances reported, as in lavaan)",
+            "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
+            "newton_steps": estimates.iterations,
+            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j"}
+
+
+def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: str = "path",
+        tol: float = 1e-7, max_iter: int = 300, se: str = "standard") -> FitResult:
+    """Fit a CSI model.
+
+    spec: a shipped name ('acsi', 'ecsi', 'ccsi'), a YAML path, a dict or a ModelSpec.
+    data: a DataFrame (never modified) or a survey file path.
+    method: 'pls' (PLS path modelling) or 'cbsem' (covariance-based ML SEM via semopy).
+    missing: 'listwise' (default), 'mean' (PLS only) or 'fiml' (CB-SEM only).
+    scheme, tol, max_iter: PLS inner scheme ('path', 'factorial', 'centroid') and stop rule.
+    se: CB-SEM standard errors, 'standard' or 'robust'.
+    """
+    method = str(method).lower().replace("-", "")
+    if method not in METHODS:
+        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    spec = load_spec(spec)
+    if isinstance(data, (str, Path)):
+        data = read_survey(data)
+    options = {"scheme": scheme, "tol": tol, "max_iter": max_iter, "se": se}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CSIWarning)
+        survey = prepare(spec, data, missing=missing)
+        if method == "pls":
+            estimates = pls.fit(spec, survey, scheme=scheme, tol=tol, max_iter=max_iter)
+        else:
+            estimates = cbsem.fit(spec, survey, se=se)
+    for w in caught:  # hand them on to the caller, and keep ours for summary()
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught
+                if issubclass(w.category, CSIWarning)]
+    settings = _settings(method, spec, survey, estimates, options)
+    return FitResult(spec, survey, estimates, settings, messages)

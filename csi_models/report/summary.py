@@ -1,0 +1,79 @@
+"""Text and HTML summaries of a FitResult: status and warnings first, then settings, tables.
+
+The only place (with the other report modules) where numbers are rounded.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+DIGITS = 3
+
+
+def _label(result, name: str, lang: str) -> str:
+    label = result.spec.label(name, lang)
+    return name if label == name else f"{name} ({label})"
+
+
+def _status(result) -> list[str]:
+    s = result.settings
+    if result.method == "pls":
+        state = (f"converged in {s['iterations']} iterations (tolerance {s['tolerance']:g})"
+                 if result.converged else f"NOT converged after {s['iterations']} iterations")
+    else:
+        state = (f"converged: max |gradient| {s['gradient_norm']:.1e}" if result.converged
+                 else f"NOT converged: max |gradient| {s['gradient_norm']:.1e}")
+    lines = [f"Status: {state}"]
+    lines += [f"Warning: {w}" for w in result.warnings]
+    return lines
+
+
+def _settings_lines(result) -> list[str]:
+    skip = {"versions", "data_notes", "converged", "modes"}
+    lines = [f"  {k}: {v}" for k, v in result.settings.items() if k not in skip and v not in ([], None)]
+    if "modes" in result.settings:
+        modes = result.settings["modes"]
+        lines.append("  modes: " + ", ".join(f"{c}={m}" for c, m in modes.items()))
+    lines += [f"  data: {note}" for note in result.settings.get("data_notes", [])]
+    versions = result.settings.get("versions", {})
+    lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return lines
+
+
+def _fmt(table: pd.DataFrame) -> str:
+    return table.to_string(index=False, float_format=lambda v: f"{v:.{DIGITS}f}")
+
+
+def text_summary(result, lang: str = "en") -> str:
+    spec = result.spec
+    title = spec.title.get(lang) or spec.title.get("en") or spec.name
+    method = "PLS path modelling" if result.method == "pls" else "CB-SEM (maximum likelihood)"
+    out = [f"{title} [{spec.name}] - {method}, n = {result.n}", *_status(result), "", "Settings:",
+           *_settings_lines(result), "", "Structural paths (standardized):"]
+    paths = result.paths.copy()
+    paths["source"] = [_label(result, c, lang) for c in paths.source]
+    paths["target"] = [_label(result, c, lang) for c in paths.target]
+    out += [_fmt(paths), "", "R-squared:"]
+    r2 = pd.DataFrame({"construct": [_label(result, c, lang) for c in result.r2.index],
+                       "r2": result.r2.to_numpy(), "r2_adjusted": result.r2_adjusted.to_numpy()})
+    out += [_fmt(r2), "", "Loadings and weights (standardized):"]
+    items = result.loadings.rename(columns={"estimate": "loading"})
+    items.insert(3, "weight", result.weights["estimate"].to_numpy())
+    out += [_fmt(items)]
+    return "\n".join(out)
+
+
+def html_summary(result) -> str:
+    """Rich display for Jupyter: the same content as text_summary, as HTML tables."""
+    spec = result.spec
+    status = "".join(f"<li>{html.escape(line)}</li>" for line in _status(result))
+    fmt = {"float_format": lambda v: f"{v:.{DIGITS}f}", "index": False, "border": 0}
+    r2 = pd.DataFrame({"construct": result.r2.index, "r2": result.r2.to_numpy()})
+    title = html.escape(spec.title.get("en") or spec.name)
+    return (f"<div><h4>{title} &mdash; {result.method.upper()}, n = {result.n}</h4>"
+            f"<ul>{status}</ul><h5>Structural paths</h5>{result.paths.to_html(**fmt)}"
+            f"<h5>R&sup2;</h5>{r2.to_html(**fmt)}<h5>Loadings</h5>{result.loadings.to_html(**fmt)}"
+            f"<details><summary>Settings</summary><pre>{html.escape(chr(10).join(_settings_lines(result)))}"
+            "</pre></details></div>")

@@ -1,0 +1,164 @@
+"""FitResult: one fitted model, with every table derived once from the engine's numbers.
+
+Tables are tidy DataFrames of unrounded numbers with stable column names; only
+``csi_models.report`` rounds and formats. Properties are computed lazily and cached.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+
+class FitResult:
+    """A fitted CSI model: ``paths``, ``r2``, ``loadings``, ``weights``, ``scores``, ``summary()``.
+
+    The same attributes exist for both engines (``method`` 'pls' or 'cbsem'); CB-SEM adds
+    ``parameters`` (the full lavaan-style table). ``settings`` records how the numbers were
+    made, ``warnings`` what went wrong (also issued as warning classes at fit time).
+    """
+
+    def __init__(self, spec, data, estimates, settings: dict, warnings: list[str]):
+        self.spec = spec
+        self.data = data
+        self.estimates = estimates
+        self.settings = settings
+        self.warnings = list(warnings)
+
+    # --- basic facts ---------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        return self.estimates.method
+
+    @property
+    def converged(self) -> bool:
+        return self.estimates.converged
+
+    @property
+    def n(self) -> int:
+        """Respondents used in estimation."""
+        return self.data.n
+
+    @property
+    def _layout(self):
+        return self.estimates.layout
+
+    def _unstandardized(self, op: str) -> pd.DataFrame | None:
+        table = self.estimates.parameters
+        return None if table is None else table[table.op == op]
+
+    # --- structural model ----------------------------------------------------------------
+    @cached_property
+    def paths(self) -> pd.DataFrame:
+        """One row per structural path: source, target, estimate (standardized); CB-SEM adds
+        the unstandardized estimate with its se, z and p_value."""
+        lay = self._layout
+        rows = [(lay.constructs[i], lay.constructs[j], self.estimates.paths[i, j])
+                for i, j in zip(*np.nonzero(lay.adjacency))]
+        table = pd.DataFrame(rows, columns=["source", "target", "estimate"])
+        order = {p: k for k, p in enumerate(self.spec.paths)}
+        table = table.iloc[np.argsort([order[(s, t)] for s, t in zip(table.source, table.target)])]
+        regressions = self._unstandardized("~")
+        if regressions is not None:
+            extra = regressions.rename(columns={"lhs": "target", "rhs": "source", "est": "unstandardized",
+                                                "pvalue": "p_value"})
+            table = table.merge(extra[["source", "target", "unstandardized", "se", "z", "p_value"]],
+                                on=["source", "target"], how="left")
+        return table.reset_index(drop=True)
+
+    @cached_property
+    def r2(self) -> pd.Series:
+        """R^2 of each endogenous construct."""
+        lay = self._layout
+        endo = lay.endogenous
+        return pd.Series(self.estimates.r2[endo], index=[lay.constructs[j] for j in endo], name="r2")
+
+    @cached_property
+    def r2_adjusted(self) -> pd.Series:
+        """Adjusted R^2 = 1 - (1 - R^2)(n - 1)/(n - k - 1), k = number of predictors."""
+        k = pd.Series({c: len(self.spec.predecessors(c)) for c in self.r2.index})
+        return (1 - (1 - self.r2) * (self.n - 1) / (self.n - k - 1)).rename("r2_adjusted")
+
+    @cached_property
+    def construct_correlations(self) -> pd.DataFrame:
+        names = list(self._layout.constructs)
+        return pd.DataFrame(self.estimates.construct_cor, index=names, columns=names)
+
+    # --- measurement model ---------------------------------------------------------------
+    def _per_item(self, values: np.ndarray) -> pd.DataFrame:
+        lay = self._layout
+        return pd.DataFrame({
+            "construct": [lay.constructs[j] for j in lay.block],
+            "indicator": list(lay.items),
+            "estimate": values,
+        })
+
+    @cached_property
+    def loadings(self) -> pd.DataFrame:
+        """Standardized loadings: construct, indicator, estimate; CB-SEM adds the
+        unstandardized loading with its se, z and p_value."""
+        table = self._per_item(self.estimates.loadings)
+        measurement = self._unstandardized("=~")
+        if measurement is not None:
+            extra = measurement.rename(columns={"lhs": "construct", "rhs": "indicator",
+                                                "est": "unstandardized", "pvalue": "p_value"})
+            table = table.merge(extra[["construct", "indicator", "unstandardized", "se", "z",
+                                       "p_value"]], on=["construct", "indicator"], how="left")
+        return table
+
+    @cached_property
+    def weights(self) -> pd.DataFrame:
+        """Standardized outer weights (PLS) or own-block factor-score weights (CB-SEM):
+        applied to z-scored items they give unit-variance construct scores."""
+        return self._per_item(self.estimates.weights)
+
+    @cached_property
+    def cross_loadings(self) -> pd.DataFrame:
+        """Correlations of every item with every construct (items x constructs)."""
+        lay = self._layout
+        return pd.DataFrame(self.estimates.cross_loadings, index=list(lay.items),
+                            columns=list(lay.constructs))
+
+    @cached_property
+    def item_stats(self) -> pd.DataFrame:
+        """Mean and standard deviation (n - 1) of each item on its original scale, after
+        missing codes and reverse coding, over the rows used."""
+        values = self.data.values
+        return pd.DataFrame({"mean": values.mean(), "sd": values.std(ddof=1)})
+
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        """Construct scores, one row per respondent used: z-scored items times the weights
+        (mean 0, variance 1). With FIML, a respondent missing an item of a construct has no
+        score for it."""
+        lay = self._layout
+        stats = self.item_stats
+        z = (self.data.values - stats["mean"]) / stats["sd"]
+        W = lay.membership * self.estimates.weights[:, None]
+        scores = np.nan_to_num(z.to_numpy()) @ W
+        scores[(z.isna().to_numpy() @ lay.membership) > 0] = np.nan
+        return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
+
+    @property
+    def parameters(self) -> pd.DataFrame | None:
+        """CB-SEM: every parameter (lavaan-style lhs, op, rhs, est, se, z, pvalue, std_all)."""
+        return self.estimates.parameters
+
+    # --- display -------------------------------------------------------------------------
+    def summary(self, lang: str = "en") -> str:
+        """A plain-text report: convergence and warnings first, then settings and tables."""
+        from csi_models.report.summary import text_summary
+
+        return text_summary(self, lang=lang)
+
+    def _repr_html_(self) -> str:
+        from csi_models.report.summary import html_summary
+
+        return html_summary(self)
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else "NOT converged"
+        return (f"<FitResult {self.spec.name} by {self.method.upper()}: n={self.n}, "
+                f"{len(self.spec.paths)} paths, {status}>")

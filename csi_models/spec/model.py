@@ -1,0 +1,206 @@
+"""ModelSpec: what a CSI model is (constructs, items, scales, labels, paths), as plain data.
+
+Specs are immutable: the editing methods (``add_path``, ``drop_path``, ``with_columns``, ...)
+return a new, re-validated spec, so a shipped model can never be changed by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+MODES = ("reflective", "formative")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Theoretical bounds of an answer scale (e.g. 1..10); the 0-100 indices use these."""
+
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Item:
+    """One survey question (indicator) of a construct."""
+
+    name: str
+    label: dict = field(default_factory=dict, compare=False)  # {"en": ..., "zh": ...}
+    scale: Scale = Scale(1, 10)
+    missing_codes: tuple = ()
+
+
+@dataclass(frozen=True)
+class Construct:
+    """A latent variable measured by its items in mode A (reflective) or B (formative)."""
+
+    name: str
+    items: tuple[Item, ...]
+    mode: str = "reflective"
+    label: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def item_names(self) -> list[str]:
+        return [item.name for item in self.items]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete model: constructs with their items, and the structural paths between them.
+
+    ``columns`` maps item names to the survey's column names (items not listed use their
+    own name); ``reverse`` lists reverse-worded items, recoded as ``min + max - x``.
+    """
+
+    name: str
+    constructs: tuple[Construct, ...]
+    paths: tuple[tuple[str, str], ...]
+    title: dict = field(default_factory=dict, compare=False)
+    reference: str = field(default="", compare=False)
+    notes: str = field(default="", compare=False)
+    columns: dict = field(default_factory=dict)
+    reverse: tuple[str, ...] = ()
+    source: str | None = field(default=None, compare=False)  # file it was loaded from
+    lines: dict = field(default_factory=dict, compare=False, repr=False)  # YAML key -> line
+
+    def __post_init__(self):
+        from csi_models.spec.validation import validate_spec
+
+        validate_spec(self)
+
+    # --- lookups -------------------------------------------------------------------
+    @property
+    def construct_names(self) -> list[str]:
+        return [c.name for c in self.constructs]
+
+    @property
+    def items(self) -> list[Item]:
+        """All items, construct by construct, in spec order."""
+        return [item for c in self.constructs for item in c.items]
+
+    @property
+    def item_names(self) -> list[str]:
+        return [item.name for item in self.items]
+
+    def construct(self, name: str) -> Construct:
+        for c in self.constructs:
+            if c.name == name:
+                return c
+        from csi_models.errors import SpecError
+
+        raise SpecError(f"model {self.name!r} has no construct {name!r}; "
+                        f"its constructs are {', '.join(self.construct_names)}")
+
+    def item(self, name: str) -> Item:
+        for item in self.items:
+            if item.name == name:
+                return item
+        from csi_models.errors import SpecError
+
+        raise SpecError(f"model {self.name!r} has no item {name!r}")
+
+    def column_of(self, item: str) -> str:
+        """The survey column holding ``item`` (the item's own name unless mapped)."""
+        return self.columns.get(item, item)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The structural model as a directed graph of construct names."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.construct_names)
+        g.add_edges_from(self.paths)
+        return g
+
+    def predecessors(self, construct: str) -> list[str]:
+        """Constructs with a path into ``construct``, in spec order."""
+        sources = {s for s, t in self.paths if t == construct}
+        return [c for c in self.construct_names if c in sources]
+
+    @property
+    def endogenous(self) -> list[str]:
+        return [c for c in self.construct_names if self.predecessors(c)]
+
+    @property
+    def exogenous(self) -> list[str]:
+        return [c for c in self.construct_names if not self.predecessors(c)]
+
+    def label(self, name: str, lang: str = "en") -> str:
+        """Label of a construct or item in ``lang`` ('en' or 'zh'), falling back to its name."""
+        for c in self.constructs:
+            if c.name == name:
+                return c.label.get(lang) or c.label.get("en") or name
+            for item in c.items:
+                if item.name == name:
+                    return item.label.get(lang) or item.label.get("en") or name
+        return name
+
+    # --- editing (each returns a new validated spec) -------------------------------------
+    def replace(self, **changes) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+    def add_path(self, source: str, target: str) -> "ModelSpec":
+        return self.replace(paths=self.paths + ((source, target),))
+
+    def drop_path(self, source: str, target: str) -> "ModelSpec":
+        if (source, target) not in self.paths:
+            from csi_models.errors import SpecError
+
+            raise SpecError(f"model {self.name!r} has no path {source} -> {target}")
+        return self.replace(paths=tuple(p for p in self.paths if p != (source, target)))
+
+    def drop_construct(self, name: str) -> "ModelSpec":
+        """Remove a construct, its items and every path touching it."""
+        dropped = set(self.construct(name).item_names)
+        return self.replace(
+            constructs=tuple(c for c in self.constructs if c.name != name),
+            paths=tuple(p for p in self.paths if name not in p),
+            columns={k: v for k, v in self.columns.items() if k not in dropped},
+            reverse=tuple(r for r in self.reverse if r not in dropped),
+        )
+
+    def with_columns(self, mapping: dict) -> "ModelSpec":
+        """Map items to survey column names, e.g. ``{"CUEX1": "q7_a"}`` (merged with any existing map)."""
+        return self.replace(columns={**self.columns, **dict(mapping)})
+
+    def with_reverse(self, items) -> "ModelSpec":
+        """Declare reverse-worded items (recoded as min + max - x before fitting)."""
+        return self.replace(reverse=tuple(dict.fromkeys((*self.reverse, *items))))
+
+    def with_mode(self, construct: str, mode: str) -> "ModelSpec":
+        """Set a construct's measurement mode ('reflective' = mode A, 'formative' = mode B)."""
+        self.construct(construct)
+        return self.replace(constructs=tuple(
+            dataclasses.replace(c, mode=mode) if c.name == construct else c
+            for c in self.constructs))
+
+    def with_scale(self, min: float, max: float, items=None) -> "ModelSpec":
+        """Set the scale bounds of ``items`` (all items by default)."""
+        chosen = set(self.item_names if items is None else items)
+        return self.replace(constructs=tuple(
+            dataclasses.replace(c, items=tuple(
+                dataclasses.replace(i, scale=Scale(min, max)) if i.name in chosen else i
+                for i in c.items))
+            for c in self.constructs))
+
+    def to_lavaan(self) -> str:
+        """The equivalent lavaan / semopy model syntax (see ``csi_models.spec.lavaan``)."""
+        from csi_models.spec.lavaan import to_lavaan
+
+        return to_lavaan(self)
+
+    def to_dict(self) -> dict:
+        """The spec as plain data, in the YAML file's layout."""
+        from csi_models.spec.loading import spec_to_dict
+
+        return spec_to_dict(self)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+
+    def __repr__(self) -> str:
+        return (f"ModelSpec({self.name!r}: {len(self.constructs)} constructs, "
+                f"{len(self.item_names)} items, {len(self.paths)} paths)")

@@ -1,0 +1,118 @@
+"""Semantic checks of a ModelSpec: names, scales and the structural graph.
+
+Runs whenever a spec is created or edited, so an invalid spec cannot exist. Each message
+names the offending construct, item or path and, for specs read from a file, its line.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from csi_models.errors import SpecError
+
+
+def _where(spec, key: str) -> str:
+    """' (file.yaml, line N)' for a key recorded by the YAML loader, else ''."""
+    line = spec.lines.get(key) if hasattr(spec, "lines") else None
+    if line is None:
+        return ""
+    return f" ({spec.source or 'spec'}, line {line})"
+
+
+def validate_spec(spec) -> None:
+    """Raise SpecError on the first problem found; see module docstring."""
+    from csi_models.spec.model import MODES
+
+    if not isinstance(spec.name, str) or not spec.name.strip():
+        raise SpecError("the model needs a non-empty 'name'")
+    if not spec.constructs:
+        raise SpecError(f"model {spec.name!r} declares no constructs: add a 'constructs:' "
+                        "section with at least one construct and its items")
+
+    seen_constructs: set[str] = set()
+    item_owner: dict[str, str] = {}
+    for c in spec.constructs:
+        where = _where(spec, f"constructs.{c.name}")
+        if not isinstance(c.name, str) or not c.name.strip():
+            raise SpecError(f"a construct has an empty name{where}")
+        if c.name in seen_constructs:
+            raise SpecError(f"construct {c.name!r} is declared twice{where}")
+        seen_constructs.add(c.name)
+        if c.mode not in MODES:
+            raise SpecError(f"construct {c.name!r} has mode {c.mode!r}{where}; "
+                            f"use one of {', '.join(MODES)}")
+        if not c.items:
+            raise SpecError(f"construct {c.name!r} has no items{where}: every construct needs "
+                            "at least one indicator (survey question)")
+        for item in c.items:
+            iwhere = _where(spec, f"constructs.{c.name}.items.{item.name}") or where
+            if not isinstance(item.name, str) or not item.name.strip():
+                raise SpecError(f"construct {c.name!r} has an item with an empty name{iwhere}")
+            if item.name in item_owner:
+                raise SpecError(f"item {item.name!r} is used twice: in {item_owner[item.name]!r} "
+                                f"and in {c.name!r}{iwhere}; each indicator may measure "
+                                "only one construct")
+            item_owner[item.name] = c.name
+            lo, hi = item.scale.min, item.scale.max
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in (lo, hi)) or not lo < hi:
+                raise SpecError(f"item {item.name!r} has scale min={lo!r}, max={hi!r}{iwhere}; "
+                                "the scale needs two finite numbers with min < max")
+    clash = seen_constructs & set(item_owner)
+    if clash:
+        name = sorted(clash)[0]
+        raise SpecError(f"{name!r} is both a construct and an item name"
+                        f"{_where(spec, f'constructs.{name}')}; rename one of them")
+
+    _validate_paths(spec, seen_constructs)
+    _validate_columns(spec, item_owner)
+
+
+def _validate_paths(spec, constructs: set[str]) -> None:
+    seen = set()
+    for source, target in spec.paths:
+        where = _where(spec, f"path:{source}->{target}")
+        for end in (source, target):
+            if end not in constructs:
+                raise SpecError(f"path {source} -> {target}{where} refers to {end!r}, which is "
+                                f"not a declared construct (declared: {', '.join(sorted(constructs))})")
+        if source == target:
+            raise SpecError(f"path {source} -> {target}{where} points a construct at itself")
+        if (source, target) in seen:
+            raise SpecError(f"path {source} -> {target} is listed twice{where}")
+        seen.add((source, target))
+    graph = nx.DiGraph(list(spec.paths))
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+    first = cycle[0]
+    raise SpecError(f"the paths form a cycle: {loop}{_where(spec, f'path:{first[0]}->{first[1]}')}; "
+                    "CSI models are recursive (no feedback loops): drop one of these paths")
+
+
+def _validate_columns(spec, item_owner: dict[str, str]) -> None:
+    used: dict[str, str] = {}
+    for item, column in spec.columns.items():
+        where = _where(spec, f"columns.{item}")
+        if item not in item_owner:
+            raise SpecError(f"'columns' maps {item!r}{where}, which is not an item of the model")
+        if not isinstance(column, str) or not column:
+            raise SpecError(f"'columns' maps item {item!r} to {column!r}{where}; "
+                            "give the survey column name as text")
+        if column in used:
+            raise SpecError(f"items {used[column]!r} and {item!r} are both mapped to column "
+                            f"{column!r}{where}; each column may feed only one item")
+        used[column] = item
+    # an unmapped item keeps its own name as column: that must not collide with a mapping
+    for item in item_owner:
+        if item not in spec.columns and item in used and used[item] != item:
+            raise SpecError(f"column {item!r} is mapped to item {used[item]!r} but is also the "
+                            f"default column of item {item!r}; map {item!r} explicitly")
+    for item in spec.reverse:
+        if item not in item_owner:
+            raise SpecError(f"'reverse' lists {item!r}{_where(spec, 'reverse')}, which is not an "
+                            "item of the model")

@@ -1,0 +1,1 @@
+"""The shipped model specs (YAML files), installed as package data of csi_models."""
