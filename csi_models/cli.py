@@ -1,0 +1,99 @@
+"""The ``csi`` command: a thin layer over the public API.
+
+    csi specs                                   list the shipped model specs
+    csi fit SPEC --data PATH|demo --method pls  fit and print the summary
+    csi validate SPEC [--data PATH|demo]        check a spec (and data against it)
+
+Errors of the library (CSIError) are printed as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from csi_models.errors import CSIError, CSIWarning
+
+
+def _data(path: str):
+    from csi_models import datasets, read_survey
+
+    return datasets.load_ecsi_mobi() if path == "demo" else read_survey(path)
+
+
+def cmd_specs(args) -> int:
+    from csi_models.spec import load_spec, shipped_specs
+
+    for name in shipped_specs():
+        spec = load_spec(name)
+        title = spec.title.get(args.lang) or spec.title.get("en", "")
+        print(f"{name:6s} {title}: {len(spec.constructs)} constructs, "
+              f"{len(spec.item_names)} items, {len(spec.paths)} paths")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from csi_models import fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
+        result = fit(args.spec, _data(args.data), method=args.method, missing=args.missing,
+                     scheme=args.scheme)
+    print(result.summary(lang=args.lang))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from csi_models.data import prepare
+    from csi_models.spec import load_spec
+
+    spec = load_spec(args.spec)
+    print(f"spec {spec.name}: OK ({len(spec.constructs)} constructs, {len(spec.item_names)} "
+          f"items, {len(spec.paths)} paths)")
+    if args.data:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CSIWarning)
+            survey = prepare(spec, _data(args.data), missing=args.missing)
+        print(f"data: OK ({survey.n} usable rows of {survey.n_input})")
+        for w in caught:
+            print(f"warning: {w.message}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csi", description="Customer-satisfaction-index models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("specs", help="list the shipped model specs")
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
+    p.set_defaults(func=cmd_specs)
+
+    p = sub.add_parser("fit", help="fit a model and print its summary")
+    p.add_argument("spec", help="shipped spec name (acsi, ecsi, ccsi) or YAML file")
+    p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
+    p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
+    p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("validate", help="check a spec, and data against it")
+    p.add_argument("spec")
+    p.add_argument("--data", help="survey file, or 'demo'")
+    p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CSIError as exc:
+        print(f"csi: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Survey data simulated from a spec with known population values.
+
+Two population models, both standardized (every construct and item has variance 1):
+
+* ``"factor"`` (common factors, what CB-SEM estimates): x = lambda * eta + e.
+* ``"composite"`` (what PLS mode B estimates consistently): each construct is an exact
+  weighted sum of its items, eta_j = w_j' x_j, with items inside a block correlated
+  ``item_cor``; between blocks Cov(x_i, x_j) = S_ii w_i r_ij w_j' S_jj (Dijkstra 2017).
+
+Constructs follow the spec's recursive structural model eta = B' eta + zeta with the given
+standardized paths; exogenous constructs correlate ``exogenous_cor``. Use ``discrete=True``
+to round the items onto their spec scales (e.g. 1..10), as real survey answers are;
+otherwise items are continuous z-values (fit them with ``spec.with_scale(-10, 10)``).
+Single-item constructs get loading 1, matching the spec's zero error for a single item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from csi_models.errors import SpecError
+from csi_models.spec import load_spec
+
+
+@dataclass(frozen=True)
+class Population:
+    """Known population values: paths[(source, target)], loadings/weights per item, the
+    construct correlation matrix and the items' covariance matrix (all standardized)."""
+
+    spec: object
+    paths: dict
+    loadings: dict
+    weights: dict
+    construct_cor: pd.DataFrame
+    item_cov: pd.DataFrame
+    kind: str
+
+    @property
+    def r2(self) -> pd.Series:
+        """Population R^2 of each endogenous construct."""
+        R = self.construct_cor
+        out = {}
+        for target in self.spec.endogenous:
+            pred = self.spec.predecessors(target)
+            beta = np.array([self.paths[(p, target)] for p in pred])
+            out[target] = float(beta @ R.loc[pred, pred].to_numpy() @ beta)
+        return pd.Series(out, name="r2")
+
+
+def _construct_cor(spec, paths: dict, exogenous_cor: float) -> np.ndarray:
+    """Implied construct correlations, built in topological order of the path graph."""
+    names = spec.construct_names
+    J = len(names)
+    R = np.eye(J)
+    exo = [names.index(c) for c in spec.exogenous]
+    for a in exo:
+        for b in exo:
+            if a != b:
+                R[a, b] = exogenous_cor
+    placed = list(exo)
+    for target in nx.topological_sort(spec.graph):
+        pred = spec.predecessors(target)
+        if not pred:
+            continue
+        t = names.index(target)
+        idx = [names.index(p) for p in pred]
+        beta = np.array([paths[(p, target)] for p in pred])
+        explained = beta @ R[np.ix_(idx, idx)] @ beta
+        if not explained < 1:
+            raise SpecError(f"the paths into {target} explain {explained:.2f} of its variance "
+                            "(must be below 1): choose smaller path values")
+        # the disturbance of target is independent of everything placed before it
+        for k in placed:
+            R[t, k] = R[k, t] = beta @ R[idx, k]
+        placed.append(t)
+    return R
+
+
+def population(spec, paths: dict | None = None, loadings: dict | None = None,
+               weights: dict | None = None, kind: str = "factor", path_value: float = 0.3,
+               loading_value: float = 0.8, item_cor: float = 0.5,
+               exogenous_cor: float = 0.3) -> Population:
+    """Population values for ``spec``; unspecified paths get ``path_value``, unspecified
+    loadings ``loading_value``, unspecified composite weights are equal."""
+    spec = load_spec(spec)
+    if kind not in ("factor", "composite"):
+        raise SpecError(f"kind={kind!r}: use 'factor' or 'composite'")
+    paths = {p: (paths or {}).get(p, path_value) for p in spec.paths}
+    unknown = set(paths) - set(spec.paths)
+    if unknown:
+        raise SpecError(f"paths {sorted(unknown)} are not in the spec")
+    R = _construct_cor(spec, paths, exogenous_cor)
+    items = spec.item_names
+    block = {i: spec.construct_names.index(c.name) for c in spec.constructs for i in c.item_names}
+    p = len(items)
+    Sigma = np.zeros((p, p))
+    lam, w = {}, {}
+    if kind == "factor":
+        # a single-item construct is its item (the spec fixes that item's error at zero)
+        lam = {i: (loadings or {}).get(i, 1.0 if len(spec.construct(spec.construct_names[block[i]]).items) == 1
+                                       else loading_value) for i in items}
+        L = np.zeros((p, len(spec.construct_names)))
+        for k, i in enumerate(items):
+            L[k, block[i]] = lam[i]
+        Sigma = L @ R @ L.T
+        np.fill_diagonal(Sigma, 1.0)
+    else:
+        S_blocks, W = {}, {}
+        for j, c in enumerate(spec.constructs):
+            k = len(c.items)
+            S = np.full((k, k), item_cor)
+            np.fill_diagonal(S, 1.0)
+            raw = np.array([(weights or {}).get(i, 1.0) for i in c.item_names], float)
+            raw = raw / np.sqrt(raw @ S @ raw)
+            S_blocks[j], W[j] = S, raw
+            w.update(dict(zip(c.item_names, raw)))
+            lam.update(dict(zip(c.item_names, S @ raw)))
+        offsets = np.cumsum([0] + [len(c.items) for c in spec.constructs])
+        for a in range(len(spec.constructs)):
+            for b in range(len(spec.constructs)):
+                sa, sb = slice(offsets[a], offsets[a + 1]), slice(offsets[b], offsets[b + 1])
+                Sigma[sa, sb] = (S_blocks[a] if a == b else
+                                 np.outer(S_blocks[a] @ W[a], S_blocks[b] @ W[b]) * R[a, b])
+    if np.linalg.eigvalsh(Sigma)[0] <= 0:
+        raise SpecError("these population values give no valid covariance matrix (not positive "
+                        "definite): lower the loadings, paths or correlations")
+    names = spec.construct_names
+    return Population(spec=spec, paths=paths, loadings=lam, weights=w,
+                      construct_cor=pd.DataFrame(R, index=names, columns=names),
+                      item_cov=pd.DataFrame(Sigma, index=items, columns=items), kind=kind)
+
+
+def simulate(spec, n: int, *, random_state=None, discrete: bool = False,
+             pop: Population | None = None, **population_args) -> pd.DataFrame:
+    """``n`` multivariate-normal respondents from the population of ``spec`` (see
+    ``population`` for the arguments). ``discrete=True`` maps each item onto its scale:
+    round(mid + z * (max - min) / 6), clipped to the bounds."""
+    pop = pop or population(spec, **population_args)
+    rng = np.random.default_rng(random_state)
+    Sigma = pop.item_cov.to_numpy()
+    values = rng.multivariate_normal(np.zeros(len(Sigma)), Sigma, size=int(n), method="cholesky")
+    frame = pd.DataFrame(values, columns=pop.item_cov.columns)
+    if discrete:
+        for item in pop.spec.items:
+            lo, hi = item.scale.min, item.scale.max
+            frame[item.name] = np.clip(np.round((lo + hi) / 2 + frame[item.name] * (hi - lo) / 6), lo, hi)
+    return frame.rename(columns={i: pop.spec.column_of(i) for i in frame.columns})
