@@ -147,8 +147,9 @@ def _shape(spec, data, checks: list, missing: str) -> SurveyData:
     if reversed_items:
         notes.append(f"reverse-coded on their scales: {', '.join(reversed_items)}")
     n_missing = int(frame.isna().sum().sum())
-    # listwise: rows missing any answer go; mean/fiml: rows answering no item at all go
-    # (they carry no information, and mean replacement would invent average respondents)
+    # listwise: rows missing any answer go; mean/fiml: rows answering no item at all go (they
+    # carry no information; lavaan's FIML drops such empty cases too, and mean replacement
+    # would invent average respondents)
     answered = frame.notna().to_numpy()
     keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
     dropped = tuple(frame.index[~keep])
