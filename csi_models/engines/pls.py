@@ -82,16 +82,19 @@ def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Plan:
-    """Index arrays of a layout that every iteration reuses."""
+    """Index arrays of a layout (items in block order) that every iteration reuses."""
 
     def __init__(self, layout: Layout):
-        self.M = np.asarray(layout.membership, float)
+        self.order = np.argsort(layout.block, kind="stable")   # items grouped by construct
+        self.M = np.asarray(layout.membership, float)[self.order]
         self.MT = np.ascontiguousarray(self.M.T)
-        self.block = layout.block
+        self.block = layout.block[self.order]
+        J = self.M.shape[1]
+        bounds = np.searchsorted(self.block, np.arange(J + 1))
+        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self.A = np.asarray(layout.adjacency, float)
         self.endogenous = [(j, layout.predecessors(j)) for j in layout.endogenous]
         self.modeb = np.flatnonzero(layout.formative)
-        self.modeb_items = [np.flatnonzero(self.M[:, j]) for j in self.modeb]
 
 
 def _regressions(Rt: np.ndarray, plan: _Plan, out: np.ndarray, r2: np.ndarray | None = None):
@@ -119,57 +122,72 @@ def _inner_weights(Rt: np.ndarray, plan: _Plan, scheme: str) -> np.ndarray:
 
 
 def _moments(S: np.ndarray, w: np.ndarray, plan: _Plan):
-    """For item weights w (B, items): C = S W (item-construct covariances, (B, items, J)) and
-    the construct covariances R = W'SW with the batch axis last (J, J, B), W = w * M."""
-    # stacks of small products: OpenBLAS runs each on one thread, which is much faster here
-    # than one large threaded GEMM (whose thread hand-offs dominate at these sizes)
-    C = np.matmul(S, w[:, :, None] * plan.M)
-    R = np.matmul(plan.MT, w[:, :, None] * C)
-    return C, np.ascontiguousarray(R.transpose(1, 2, 0))
+    """For item weights w (B, items): Ct = (SW)' (construct-item covariances, (B, J, items))
+    and the construct covariances R = W'SW with the batch axis last (J, J, B), W = w * M.
+
+    Row k of Ct is w_k' S[block k, :]: one stack of small matrix-vector products per block
+    (W is block-diagonal, so a full S @ W would multiply mostly zeros). Stacks of small
+    products run on one BLAS thread each, much faster here than one large threaded GEMM."""
+    B, p = w.shape
+    Ct = np.empty((B, plan.M.shape[1], p))
+    for k, rows in enumerate(plan.slices):
+        np.matmul(w[:, None, rows], S[:, rows, :], out=Ct[:, k:k + 1, :])
+    R = np.matmul(Ct * w[:, None, :], plan.M)          # R[b, k, j] = cov(y_j, y_k)
+    return Ct, np.ascontiguousarray(R.transpose(2, 1, 0))
 
 
-def _standardize(w, C, Rt, plan):
+def _standardize(w, Ct, Rt, plan):
     """Rescale each construct's weights to a unit-variance score (and C, R alike)."""
     var = np.diagonal(Rt).T                                                # (J, B)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = 1.0 / np.sqrt(np.where(var > 0, var, np.nan))
-    return w * d.T[:, plan.block], C * d.T[:, None, :], Rt * d[:, None, :] * d[None, :, :]
+    return w * d.T[:, plan.block], Ct * d.T[:, :, None], Rt * d[:, None, :] * d[None, :, :]
 
 
 def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
     B, p, _ = S.shape
-    if plan.modeb.size:  # inverses of the mode-B blocks, computed once
-        inv_b = [_solve(S[:, i[:, None], i[None, :]], np.broadcast_to(np.eye(i.size), (B, i.size, i.size)))
-                 for i in plan.modeb_items]
+    inv_b = [(plan.slices[j], _solve(S[:, plan.slices[j], plan.slices[j]], np.broadcast_to(
+        np.eye(S[0, plan.slices[j]].shape[0]), (B,) + S[:, plan.slices[j], plan.slices[j]].shape[1:])))
+        for j in plan.modeb]                     # inverses of the mode-B blocks, computed once
     w0 = np.ones((B, p))                                           # unit weights
-    w, C, Rt = _standardize(w0, *_moments(S, w0, plan), plan)
-    active = np.ones(B, bool)        # still iterating
+    w, Ct, Rt = _standardize(w0, *_moments(S, w0, plan), plan)
+    out_w, out_Ct, out_Rt = np.empty_like(w), np.empty_like(Ct), np.empty_like(Rt)
+    live = np.arange(B)              # members still iterating (rows of S, w, Ct, Rt)
+    stale = np.zeros(B, bool)        # stopped members still carried along in the arrays
     converged = np.zeros(B, bool)
     iterations = np.zeros(B, int)
     for _ in range(max_iter):
         E = _inner_weights(Rt, plan, scheme)                       # (J, J, B)
         # target_i = sum_k C[i, k] E[k, block(i)]: the inner proxy's covariance with item i
-        target = np.einsum("bik,kib->bi", C, E[:, plan.block, :])
-        for i, inv in zip(plan.modeb_items, inv_b if plan.modeb.size else ()):
-            target[:, i] = np.einsum("bij,bj->bi", inv, target[:, i])
-        w_new, C_new, Rt_new = _standardize(target, *_moments(S, target, plan), plan)
+        target = np.einsum("bki,kib->bi", Ct, E[:, plan.block, :])
+        for rows, inv in inv_b:
+            target[:, rows] = np.einsum("bij,bj->bi", inv, target[:, rows])
+        w_new, Ct, Rt = _standardize(target, *_moments(S, target, plan), plan)
         with np.errstate(invalid="ignore"):
             change = np.abs(w_new - w).max(axis=1)
-        if active.all():
-            w, C, Rt = w_new, C_new, Rt_new
-        else:
-            w = np.where(active[:, None], w_new, w)
-            C = np.where(active[:, None, None], C_new, C)
-            Rt = np.where(active[None, None, :], Rt_new, Rt)
-        iterations += active
+        w = w_new
         done = change < tol
-        converged |= active & done
-        active &= ~done & np.isfinite(change)  # a failed (NaN) member stops too
-        if not active.any():
-            break
+        stop = (done | ~np.isfinite(change)) & ~stale   # a failed (NaN) member stops too
+        iterations[live[~stale]] += 1
+        if stop.any():
+            members = live[stop]
+            converged[members] = done[stop]
+            out_w[members], out_Ct[members], out_Rt[:, :, members] = w[stop], Ct[stop], Rt[:, :, stop]
+            stale |= stop
+            if stale.all():
+                break
+            if stale.mean() > 0.25:   # drop stopped members: later iterations touch less of S
+                keep = ~stale
+                live, S, w, Ct, Rt = live[keep], S[keep], w[keep], Ct[keep], Rt[:, :, keep]
+                inv_b = [(rows, inv[keep]) for rows, inv in inv_b]
+                stale = stale[keep]
+    else:  # max_iter reached: the members still iterating are returned unconverged
+        members = live[~stale]
+        out_w[members], out_Ct[members], out_Rt[:, :, members] = w[~stale], Ct[~stale], Rt[:, :, ~stale]
+    w, Ct, Rt = out_w, out_Ct, out_Rt
     # sign rule: each construct's loadings sum to a positive number
-    flip = np.where(np.einsum("bik,ik->bk", C, plan.M) < 0, -1.0, 1.0)   # (B, J)
-    w, C = w * flip[:, plan.block], C * flip[:, None, :]
+    flip = np.where((Ct * plan.MT).sum(axis=2) < 0, -1.0, 1.0)   # (B, J)
+    w, Ct = w * flip[:, plan.block], Ct * flip[:, :, None]
     Rt = Rt * flip.T[:, None, :] * flip.T[None, :, :]
     J = plan.M.shape[1]
     paths = np.zeros((J, J, B))
@@ -177,10 +195,11 @@ def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
     _regressions(Rt, plan, paths, r2)
     R = np.ascontiguousarray(Rt.transpose(2, 0, 1))
     paths = np.ascontiguousarray(paths.transpose(2, 0, 1))
-    W = w[:, :, None] * plan.M
     finite = np.isfinite(w).all(axis=1) & np.isfinite(paths).all(axis=(1, 2))
-    return PLSBatch(weights=W, item_cor=C, construct_cor=R, paths=paths, r2=r2.T.copy(),
-                    iterations=iterations, converged=converged, ok=converged & finite)
+    back = np.argsort(plan.order)                                  # to the layout's item order
+    return PLSBatch(weights=w[:, back, None] * plan.M[back], item_cor=Ct.transpose(0, 2, 1)[:, back],
+                    construct_cor=R, paths=paths, r2=r2.T.copy(), iterations=iterations,
+                    converged=converged, ok=converged & finite)
 
 
 CHUNK_BYTES = 2 ** 23   # correlation matrices per chunk: ~8 MB, so a chunk stays in cache
@@ -191,11 +210,13 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
     """Run PLS on a stack of item correlation matrices ``S`` of shape (B, items, items).
 
     Weights are kept as one vector per member (the blocks of W are disjoint), the score
-    normalisation is folded into the next product with S (one S-product per iteration), and
-    the construct-level algebra runs with the batch axis last. Members are processed in
+    normalisation is folded into the next product with S (one pass over S per iteration),
+    and the construct-level algebra runs with the batch axis last. Members are processed in
     chunks of ``chunk`` matrices (default: ~8 MB of S); results do not depend on it."""
     scheme = SCHEMES[scheme]
     plan = _Plan(layout)
+    if (plan.order != np.arange(plan.order.size)).any():
+        S = S[:, plan.order[:, None], plan.order[None, :]]
     B, p, _ = S.shape
     size = chunk or max(1, CHUNK_BYTES // (8 * p * p))
     parts = [_estimate_chunk(S[a:a + size], plan, scheme, tol, max_iter) for a in range(0, B, size)]
