@@ -168,3 +168,78 @@ def _with_bootstrap(table, result, kind, column, prefix=""):
     for name in ("se", "ci_lower", "ci_upper"):
         table[prefix + name] = merged[name].to_numpy()
     return table
+
+
+# --- importance-performance map ---------------------------------------------------------------
+class IPMA:
+    """Importance-performance map of one target construct (Ringle & Sarstedt 2016, Industrial
+    Management & Data Systems 116(9); the definitions of SmartPLS and cSEM's ``doIPMA``).
+
+    constructs: construct, importance (unstandardized total effect on the target, 0-100
+    metric: index points of the target per index point of the construct), performance (the
+    construct's 0-100 index). indicators: construct, indicator, weight (rescaled outer weight:
+    unstandardized weight on the 0-100-rescaled item, summing to one per construct),
+    importance (weight x the construct's importance), performance (item mean on 0-100)."""
+
+    def __init__(self, target: str, constructs: pd.DataFrame, indicators: pd.DataFrame):
+        self.target, self.constructs, self.indicators = target, constructs, indicators
+
+    def __repr__(self) -> str:
+        return f"<IPMA of {self.target}: {len(self.constructs)} constructs, {len(self.indicators)} indicators>"
+
+    def plot(self, level: str = "constructs", ax=None):
+        """Quadrant plot (importance on x, performance on y) with dashed lines at the means."""
+        import matplotlib.pyplot as plt
+
+        table = self.constructs if level == "constructs" else self.indicators
+        names = table["construct" if level == "constructs" else "indicator"]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4.5))
+        ax.scatter(table.importance, table.performance, color="tab:blue")
+        for name, x, y in zip(names, table.importance, table.performance):
+            ax.annotate(str(name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.axvline(table.importance.mean(), color="grey", linestyle="--", linewidth=1)
+        ax.axhline(table.performance.mean(), color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel(f"importance (total effect on {self.target}, index points)")
+        ax.set_ylabel("performance (0-100)")
+        ax.set_title(f"Importance-performance map: {self.target} ({level})")
+        return ax
+
+
+def ipma(result, target: str) -> IPMA:
+    """IPMA of ``target`` for a PLS fit; every weight involved must be positive."""
+    from csi_models.errors import CSIError
+
+    if result.method != "pls":
+        raise CSIError("IPMA is defined for PLS fits (composite scores); refit with method='pls'")
+    lay = result.estimates.layout
+    if target not in lay.constructs:
+        raise CSIError(f"target {target!r} is not a construct of the model; choose one of "
+                       f"{', '.join(lay.constructs)}")
+    effects = effects_table(result)
+    drivers = effects[effects.target == target]
+    if drivers.empty:
+        raise CSIError(f"no construct has an effect on {target} (it is exogenous); choose an "
+                       "endogenous target such as Satisfaction or Loyalty")
+    index, _, negative, raw = index_parts(result)
+    involved = [lay.constructs.index(c) for c in [*drivers.source, target]]
+    bad = [j for j in involved if negative[j]]
+    if bad:
+        raise CSIError("IPMA needs positive outer weights: " + "; ".join(
+            negative_weight_note(result, j) for j in bad))
+    lo, hi = _bounds(result.spec, lay)
+    stats = result.item_stats.loc[list(lay.items)]
+    importance = dict(zip(drivers.source, drivers.total_100))
+    constructs = pd.DataFrame({"construct": list(drivers.source),
+                               "importance": list(drivers.total_100),
+                               "performance": [index[lay.constructs.index(c)] for c in drivers.source]})
+    rows = []
+    for c in drivers.source:
+        items = np.flatnonzero(lay.membership[:, lay.constructs.index(c)])
+        v = raw[items] * (hi[items] - lo[items])
+        for i, weight in zip(items, v / v.sum()):
+            perf = 100 * (stats["mean"].iloc[i] - lo[i]) / (hi[i] - lo[i])
+            rows.append((c, lay.items[i], weight, weight * importance[c], perf))
+    indicators = pd.DataFrame(rows, columns=["construct", "indicator", "weight", "importance",
+                                             "performance"])
+    return IPMA(target, constructs, indicators)

@@ -50,7 +50,10 @@ def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(draws, axis=0) / counts
         se = np.sqrt(np.nansum((draws - mean) ** 2, axis=0) / (counts - 1))
-        t = estimate / se
+        # a statistic fixed by construction (the loading of a single-item construct) has an
+        # se of rounding noise: report 0, and no t
+        se = np.where(se <= 1e-12 * np.maximum(1.0, np.abs(estimate)), 0.0, se)
+        t = np.where(se > 0, estimate / se, np.nan)
     p = 2 * t_dist.sf(np.abs(t), df=max(n_obs - 1, 1))
     alpha = (1 - level) / 2
     return {"mean": mean, "se": se, "t": t, "p_value": p,
