@@ -105,7 +105,7 @@ class Targets:
         index, scale, _ = idx.index_values(weights, mean, sd, self.lo, self.hi, M)
         total = idx.total_effects(paths)
         impacts = idx.IMPACT_POINTS * idx.rescale_effects(total, scale)
-        si, ti = np.array(self.paths, int).T
+        si, ti = np.array(self.paths, int).reshape(-1, 2).T
         pi, pj = np.array(self.pairs, int).reshape(-1, 2).T
         return {"paths": paths[:, si, ti], "weights": weights, "loadings": loadings,
                 "r2": r2[:, self.endogenous], "indices": index,

@@ -33,6 +33,8 @@ def _sorted(draws: np.ndarray):
 def _quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
     """Linear-interpolation quantile q (scalar or per column) of sorted columns."""
     q = np.broadcast_to(np.asarray(q, float), counts.shape)
+    if ordered.shape[0] == 0:          # every resample failed
+        return np.full(counts.shape, np.nan)
     valid = (counts > 0) & np.isfinite(q)
     h = np.where(valid, np.clip(q, 0, 1) * (np.maximum(counts, 1) - 1), 0.0)
     lo = np.floor(h).astype(int)
