@@ -55,6 +55,7 @@ def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float)
         # a statistic fixed by construction (the loading of a single-item construct) has an
         # se of rounding noise: report 0, and no t
         se = np.where(se <= 1e-12 * np.maximum(1.0, np.abs(estimate)), 0.0, se)
+        se = np.where(counts > 1, se, np.nan)
         t = np.where(se > 0, estimate / se, np.nan)
     p = 2 * t_dist.sf(np.abs(t), df=max(n_obs - 1, 1))
     alpha = (1 - level) / 2
