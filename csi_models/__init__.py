@@ -2,11 +2,12 @@
 
 __version__ = "0.1.0"
 
-from csi_models import datasets, errors  # noqa: E402
+from csi_models import datasets, errors, indices  # noqa: E402
 from csi_models.data import read_survey  # noqa: E402
 from csi_models.fitting import fit  # noqa: E402
+from csi_models.inference.bootstrap import BootstrapResult  # noqa: E402
 from csi_models.result import FitResult  # noqa: E402
 from csi_models.spec import ModelSpec, load_spec, shipped_specs  # noqa: E402
 
-__all__ = ["FitResult", "ModelSpec", "datasets", "errors", "fit", "load_spec", "read_survey",
+__all__ = ["BootstrapResult", "FitResult", "ModelSpec", "datasets", "errors", "fit", "indices", "load_spec", "read_survey",
            "shipped_specs"]
