@@ -9,5 +9,5 @@ from csi_models.inference.bootstrap import BootstrapResult  # noqa: E402
 from csi_models.result import FitResult  # noqa: E402
 from csi_models.spec import ModelSpec, load_spec, shipped_specs  # noqa: E402
 
-__all__ = ["BootstrapResult", "FitResult", "ModelSpec", "datasets", "errors", "fit", "indices", "load_spec", "read_survey",
-           "shipped_specs"]
+__all__ = ["BootstrapResult", "FitResult", "ModelSpec", "datasets", "errors", "fit", "indices",
+           "load_spec", "read_survey", "shipped_specs"]
