@@ -21,7 +21,10 @@ Effects: with P[i, j] the standardized path i -> j of an acyclic model, total = 
 the standardized score Y_j becomes a_j + c_j Y_j with c_j = 100 / sum_i w~_i (max_i - min_i)
 (its standard deviation in index points), so an effect in index points per index point is
 effect * c_target / c_source. The ACSI *impact* is 5 x the total effect on that metric: the
-change in the target's index when the driver's index rises by 5 points.
+change in the target's index when the driver's index rises by 5 points. With CB-SEM the
+effects are those of the latent model (standardized) and c_j is that of the factor-score
+composite. Standard errors and intervals of indices, effects and impacts come from the
+bootstrap (``csi.fit(..., bootstrap=B)``, both engines; no delta method), else they are NaN.
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ optimum) in parallel processes (joblib); a resample counts as failed when its ma
 exceeds the engine's tolerance (semopy's own success flag is not trusted) or it cannot be fit.
 
 Statistics per resample: standardized paths, weights, loadings, R^2, 0-100 indices (with the
-resample's item means and sds), indirect and total effects, ACSI impacts.
+resample's item means and sds), indirect and total effects, ACSI impacts. BCa intervals need
+the n leave-one-out estimates (the jackknife); they are computed when first asked for: one
+more batch of n for PLS (moments downdated by one row each), n refits for CB-SEM.
 """
 
 from __future__ import annotations
