@@ -126,8 +126,9 @@ def scores_100(result) -> pd.DataFrame:
     W = raw[:, None] * lay.membership
     values = result.data.values[list(lay.items)].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scores = 100.0 * ((values - lo) @ W) / ((hi - lo) @ W)
+        scores = 100.0 * (np.nan_to_num(values - lo) @ W) / ((hi - lo) @ W)
     scores[:, negative] = np.nan
+    scores[(np.isnan(values) @ lay.membership) > 0] = np.nan   # FIML: a missing item, no score
     return pd.DataFrame(scores, index=result.data.values.index, columns=list(lay.constructs))
 
 

@@ -131,3 +131,26 @@ def test_cbsem_index_uses_factor_score_weights(mobi):
         res.paths.set_index(["source", "target"]).estimate[("Quality", "Satisfaction")]
         + res.paths.set_index(["source", "target"]).estimate[("Quality", "Value")]
         * res.paths.set_index(["source", "target"]).estimate[("Value", "Satisfaction")], abs=1e-12)
+
+
+def test_html_summary_shows_indices_and_impacts(res):
+    html = res._repr_html_()
+    assert "Indices (0-100)" in html and "72.454" in html and "Impacts" in html
+
+
+def test_respondents_missing_an_item_get_no_score_for_its_construct(mobi):
+    """With FIML (CB-SEM) rows keep their missing answers: only the affected construct's
+    0-100 score is missing, the others are still computed."""
+    from dataclasses import replace
+
+    from csi_models.result import FitResult
+
+    res = csi.fit("ecsi", mobi, method="pls")
+    holes = res.data.values.copy()
+    holes.loc[0, "CUSA1"] = np.nan
+    other = FitResult(res.spec, replace(res.data, values=holes), res.estimates, res.settings, [])
+    scores = other.scores_100
+    assert np.isnan(scores.loc[0, "Satisfaction"])
+    assert scores.loc[0].drop("Satisfaction").notna().all()
+    rest = scores.columns.drop("Satisfaction")
+    np.testing.assert_allclose(scores[rest], res.scores_100[rest], atol=1e-12)

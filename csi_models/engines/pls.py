@@ -202,7 +202,7 @@ def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
                     converged=converged, ok=converged & finite)
 
 
-CHUNK_BYTES = 2 ** 23   # correlation matrices per chunk: ~8 MB, so a chunk stays in cache
+CHUNK_BYTES = 3 * 2 ** 20   # correlation matrices per chunk: ~3 MB, so a chunk stays in cache
 
 
 def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: float = 1e-7,
@@ -212,7 +212,7 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
     Weights are kept as one vector per member (the blocks of W are disjoint), the score
     normalisation is folded into the next product with S (one pass over S per iteration),
     and the construct-level algebra runs with the batch axis last. Members are processed in
-    chunks of ``chunk`` matrices (default: ~8 MB of S); results do not depend on it."""
+    chunks of ``chunk`` matrices (default: ~3 MB of S); results do not depend on it."""
     scheme = SCHEMES[scheme]
     plan = _Plan(layout)
     if (plan.order != np.arange(plan.order.size)).any():

@@ -306,8 +306,9 @@ def _cbsem_one(spec, data, targets, rows):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est = cbsem.fit(spec, sample)
-    except (CSIError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-        return None, f"failed: {str(exc).splitlines()[0][:120]}"
+    except Exception as exc:  # noqa: BLE001 - a resample never stops the bootstrap
+        kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
+        return None, f"failed: {kind}{(str(exc).splitlines() or [''])[0][:120]}"
     if not est.converged:
         return None, f"not converged (max |gradient| {est.gradient_norm:.1e})"
     mean = values[list(targets.layout.items)].mean().to_numpy()[None]

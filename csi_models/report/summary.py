@@ -95,5 +95,7 @@ def html_summary(result) -> str:
     return (f"<div><h4>{title} &mdash; {result.method.upper()}, n = {result.n}</h4>"
             f"<ul>{status}</ul><h5>Structural paths</h5>{result.paths.to_html(**fmt)}"
             f"<h5>R&sup2;</h5>{r2.to_html(**fmt)}<h5>Loadings</h5>{result.loadings.to_html(**fmt)}"
+            f"<h5>Indices (0-100)</h5>{result.indices.dropna(axis=1, how='all').to_html(**fmt)}"
+            f"<h5>Impacts (+5 index points)</h5>{result.impacts.dropna(axis=1, how='all').to_html(**fmt)}"
             f"<details><summary>Settings</summary><pre>{html.escape(chr(10).join(_settings_lines(result)))}"
             "</pre></details></div>")
