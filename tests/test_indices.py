@@ -11,11 +11,6 @@ from csi_models.errors import IndexWarning
 
 
 @pytest.fixture(scope="module")
-def mobi():
-    return csi.datasets.load_ecsi_mobi()
-
-
-@pytest.fixture(scope="module")
 def res(mobi):
     return csi.fit("ecsi", mobi, method="pls")
 

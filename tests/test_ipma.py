@@ -8,11 +8,6 @@ from csi_models.cli import main
 
 
 @pytest.fixture(scope="module")
-def mobi():
-    return csi.datasets.load_ecsi_mobi()
-
-
-@pytest.fixture(scope="module")
 def res(mobi):
     return csi.fit("ecsi", mobi, method="pls")
 
