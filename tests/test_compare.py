@@ -156,3 +156,13 @@ def test_permutation_mga_power_and_size():
     assert power["Quality -> Satisfaction"].mean() >= 0.8
     null = _rejections(0.3, 30, 199)
     assert null.to_numpy().mean() <= 0.09
+
+
+def test_cli_compare(capsys):
+    from csi_models.cli import main
+
+    assert main(["compare", "acsi", "ecsi", "--data", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Satisfaction -> Complaints" in out and "acsi" in out and "ecsi" in out
+    assert main(["compare", "ecsi", "--data", "demo", "--by", "nothere"]) == 2
+    assert "nothere" in capsys.readouterr().err

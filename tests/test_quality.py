@@ -162,3 +162,14 @@ def test_htmt_on_a_stack_equals_one_by_one():
     mono_b = np.mean([abs(S[2, 3]), abs(S[2, 4]), abs(S[3, 4])])
     assert batched[0, 0, 1] == pytest.approx(hetero / np.sqrt(mono_a * mono_b))
     assert batched[0, 0, 2] == pytest.approx(np.abs(S[[0, 1], 5]).mean() / np.sqrt(mono_a))
+
+
+def test_summary_flags_thresholds_without_changing_numbers():
+    res = csi.fit("ecsi", csi.datasets.load_ecsi_mobi(), method="pls")
+    before = res.quality.copy()
+    text = res.summary()
+    assert "Measurement quality:" in text and "Model fit:" in text
+    assert "HTMT Quality-Satisfaction 0.954 > 0.9" in text          # Henseler et al. 2015
+    assert "Expectation: AVE 0.480 < 0.5" in text
+    assert "Value: AVE" not in text                                 # 0.848 is fine
+    pd.testing.assert_frame_equal(res.quality, before)               # unrounded, untouched

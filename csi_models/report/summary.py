@@ -62,6 +62,9 @@ def text_summary(result, lang: str = "en") -> str:
     items = result.loadings.rename(columns={"estimate": "loading"})
     items.insert(3, "weight", result.weights["estimate"].to_numpy())
     out += [_fmt(items)]
+    from csi_models.report.quality import quality_section
+
+    out += quality_section(result)
     return "\n".join(out)
 
 
