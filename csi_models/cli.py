@@ -3,6 +3,7 @@
     csi specs                                   list the shipped model specs
     csi fit SPEC --data PATH|demo --method pls  fit and print the summary
     csi validate SPEC [--data PATH|demo]        check a spec (and data against it)
+    csi kano FILE --features F1 F2 ...          Kano table from functional/dysfunctional columns
     csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
                                                 models side by side, or one model across groups
 
@@ -15,7 +16,7 @@ import argparse
 import sys
 import warnings
 
-from csi_models.errors import CSIError, CSIWarning
+from csi_models.errors import CSIError, CSIWarning, DataError
 
 
 def _data(path: str):
@@ -84,6 +85,24 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_kano(args) -> int:
+    from csi_models import read_survey
+    from csi_models.kano import kano, kano_priority, split_kano
+
+    data = read_survey(args.file)
+    functional, dysfunctional = split_kano(data, args.features, args.functional, args.dysfunctional)
+    importance = None
+    if args.importance:
+        columns = [args.importance.format(f) for f in args.features]
+        missing = [c for c in columns if c not in data.columns]
+        if missing:
+            raise DataError(f"importance columns not in {args.file}: {', '.join(missing)}")
+        importance = data[columns].set_axis(args.features, axis=1)
+    table = kano_priority(kano(functional, dysfunctional, importance=importance))
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csi", description="Customer-satisfaction-index models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="survey file, or 'demo'")
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("kano", help="Kano analysis of functional/dysfunctional question pairs")
+    p.add_argument("file", help="survey file with one functional and one dysfunctional column per feature")
+    p.add_argument("--features", nargs="+", required=True, help="feature names")
+    p.add_argument("--functional", default="{}_f", help="column pattern, default '{}_f'")
+    p.add_argument("--dysfunctional", default="{}_d", help="column pattern, default '{}_d'")
+    p.add_argument("--importance", help="column pattern of self-stated importance, e.g. '{}_imp'")
+    p.set_defaults(func=cmd_kano)
 
     p = sub.add_parser("compare", help="models side by side, or one model across groups (--by)")
     p.add_argument("specs", nargs="+", help="one or more specs (one spec with --by)")

@@ -169,7 +169,9 @@ class FitResult:
             theta = self._residual_variances() / sd ** 2
             rho_c, ave = q.rho_c_ave(lay, est.loadings, theta)
             R_implied = implied / np.outer(sd, sd)
-            rho_a = np.array([est.loadings[idx] @ np.linalg.solve(R_implied[np.ix_(idx, idx)], est.loadings[idx])
+            # reliability of the factor-score composite, l' R^-1 l (Hancock-Mueller H); 1 for one item
+            rho_a = np.array([1.0 if idx.size == 1 else
+                              est.loadings[idx] @ np.linalg.solve(R_implied[np.ix_(idx, idx)], est.loadings[idx])
                               for idx in q._blocks(lay)])
         return pd.DataFrame({
             "n_items": lay.membership.sum(axis=0).astype(int),

@@ -60,9 +60,12 @@ def _columns(spec, data: pd.DataFrame) -> list[str]:
     absent = [(item, spec.column_of(item)) for item in spec.item_names
               if spec.column_of(item) not in counts.index]
     if absent:
+        unused = [n for n in names if n not in wanted]
+        lowered = {n.strip().lower(): n for n in unused}
         described = []
         for item, column in absent[:8]:
-            close = difflib.get_close_matches(column, names, n=1)
+            close = ([lowered[column.strip().lower()]] if column.strip().lower() in lowered else
+                     [lowered[c] for c in difflib.get_close_matches(column.lower(), list(lowered), n=1)])
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             shown = column if column == item else f"{column} for item {item}"
             described.append(f"{shown}{hint}")
@@ -101,6 +104,8 @@ def prepare(spec, data: pd.DataFrame, missing: str = "listwise") -> SurveyData:
         raise DataError(f"missing={missing!r} is not a missing-data rule; use one of "
                         f"{', '.join(MISSING_RULES)}")
     columns = _columns(spec, data)
+    if len(data) == 0:
+        raise DataError("the survey data has no rows")
     table = {}
     n_missing = 0
     notes = []

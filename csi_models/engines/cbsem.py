@@ -19,11 +19,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import semopy
-from scipy.optimize import minimize
 from scipy.stats import norm
 from semopy.stats import calc_se
 
 from csi_models.engines.base import Estimates, Layout
+from csi_models.engines.fiml import FIML
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -46,7 +46,7 @@ def _build(spec, layout, data, missing):
     model = semopy.ModelMeans(syntax) if missing == "fiml" else semopy.Model(syntax)
     for param in model.parameters.values():
         param.bound = (None, None)
-    return model, frame, names
+    return model, frame, names, syntax
 
 
 def _numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -61,15 +61,14 @@ def _numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return (H + H.T) / 2
 
 
-def _fisher_scoring(model, fun, grad, x: np.ndarray, max_iter: int = 500) -> np.ndarray:
-    """Scoring steps x <- x - I(x)^-1 g(x) with step halving, until |g| < 1e-7."""
+def _fisher_scoring(fun, grad, information, x: np.ndarray, max_iter: int = 500) -> np.ndarray:
+    """Scoring steps x <- x - I(x)^-1 g(x) with step halving, until max |g| < 1e-7."""
     for _ in range(max_iter):
         g = grad(x)
         if not np.isfinite(g).all() or np.abs(g).max() < 1e-7:
             break
-        model.update_matrices(x)
         try:
-            step = np.linalg.solve(model.calc_fim(), g) * model.n_samples / 2
+            step = np.linalg.solve(information(x), g)
         except np.linalg.LinAlgError:
             break
         f0, a = fun(x), 1.0
@@ -92,7 +91,7 @@ def _newton(grad, x: np.ndarray, max_steps: int = 20) -> tuple[np.ndarray, int]:
             break
         H = _numeric_hessian(grad, x)
         try:
-            if np.linalg.eigvalsh(H)[0] <= 0:
+            if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
                 break  # not in a convex region: Newton would head for a saddle
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
@@ -108,23 +107,57 @@ def _newton(grad, x: np.ndarray, max_steps: int = 20) -> tuple[np.ndarray, int]:
     return x, steps
 
 
-def _polish(model, fun, grad, x: np.ndarray, fisher: bool) -> tuple[np.ndarray, int]:
-    """Take x to where the gradient vanishes; returns (x, Newton steps taken)."""
-    if fisher:
-        x = _fisher_scoring(model, fun, grad, x)
+def _where(model, param) -> tuple:
+    """(matrix kind, row name, column name) of a semopy parameter's first location."""
+    loc = param.locations[0]
+    k = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
+    rows, cols = model.names[k]
+    return model.matrices_names[k], rows[loc.indices[0]], cols[loc.indices[1]]
+
+
+def _complete_data_fit(model, frame, cov=None):
+    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance."""
+    if cov is None:
+        model.fit(frame, obj="MLW")
     else:
-        result = minimize(fun, x, jac=grad, hess=lambda v: _numeric_hessian(grad, v),
-                          method="trust-exact", options={"gtol": 1e-9, "maxiter": 200})
-        if np.isfinite(result.fun) and result.fun <= fun(x):
-            x = result.x
-    return _newton(grad, x)
+        model.fit(cov=cov, obj="MLW", n_samples=len(frame))
+    fun, grad = model.get_objective("MLW")
+
+    def information(x):  # semopy's expected information is of log L; F = -2 log L / n
+        model.update_matrices(x)
+        return model.calc_fim() * 2 / model.n_samples
+
+    x = _fisher_scoring(fun, grad, information, model.param_vals.copy())
+    return fun, grad, information, x
+
+
+def _objective(model, frame, syntax: str, fiml: bool):
+    """(fun, grad, information, start) of the ML fit function for this data. FIML starts
+    from the complete-data ML fit to the pairwise covariances and the items' means."""
+    if not fiml:
+        return _complete_data_fit(model, frame)
+    base = semopy.Model(syntax)
+    for param in base.parameters.values():
+        param.bound = (None, None)
+    *_, x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))
+    start = {_where(base, p): value for p, value in
+             zip([p for p in base.parameters.values() if p.active], x_base)}
+    model.load(frame)
+    means = frame.mean()
+    x = model.param_vals.copy()
+    for k, param in enumerate(p for p in model.parameters.values() if p.active):
+        kind, a, b = _where(model, param)
+        x[k] = means[a] if kind == "gamma2" else start.get((kind, a, b), x[k])
+    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+    return objective.objective, objective.gradient, objective.information, x
 
 
 def fit(spec, data, se: str = "standard") -> Estimates:
     """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
 
-    ``se`` is 'standard' (expected information, as lavaan's default) or 'robust'
-    (semopy's Huber-White sandwich on casewise scores)."""
+    ``se``: 'standard' = expected information for complete data (lavaan's default) and
+    observed information for FIML (lavaan's default with missing='ml'); 'robust' = semopy's
+    Huber-White sandwich on casewise scores (complete data only)."""
     formative = [c.name for c in spec.constructs if c.mode == "formative"]
     if formative:
         raise EstimationError(f"CB-SEM models every construct as a common factor, but "
@@ -135,22 +168,28 @@ def fit(spec, data, se: str = "standard") -> Estimates:
                               "missing='fiml' (full-information ML)")
     if se not in ("standard", "robust"):
         raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
+    fiml = data.missing == "fiml"
+    if fiml and se == "robust":
+        raise EstimationError("robust standard errors are not available with FIML here; use "
+                              "se='standard' (observed information) or listwise deletion")
     layout = Layout.from_spec(spec)
     _check_covariance(data, layout)
-    model, frame, names = _build(spec, layout, data, data.missing)
-    fiml = data.missing == "fiml"
+    model, frame, names, syntax = _build(spec, layout, data, data.missing)
     try:
-        with warnings.catch_warnings(), _quiet_semopy():
+        with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            model.fit(frame, obj="ML" if fiml else "MLW")
-            fun, grad = model.get_objective("FIML" if fiml else "MLW")
-            x, iterations = _polish(model, fun, grad, model.param_vals.copy(), fisher=not fiml)
+            fun, grad, information, x = _objective(model, frame, syntax, fiml)
+            x = _fisher_scoring(fun, grad, information, x)
+            x, iterations = _newton(grad, x)
             model.param_vals = x
             model.update_matrices(x)
-            gradient = np.abs(grad(x)).max()
             # FIML's objective sums over rows: compare its gradient per respondent
-            gradient_norm = gradient / len(frame) if fiml else gradient
-            se_values = calc_se(model, robust=(se == "robust"))
+            gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
+            if fiml:  # observed information: vcov = inverse of half the Hessian of -2 log L
+                vcov = np.linalg.pinv(_numeric_hessian(grad, x) / 2)
+                se_values = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
+            else:
+                se_values = calc_se(model, robust=(se == "robust"))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -168,16 +207,16 @@ def fit(spec, data, se: str = "standard") -> Estimates:
 
 
 def _check_covariance(data, layout) -> None:
-    values = data.values.dropna()
-    if len(values) <= len(layout.items):
-        raise EstimationError(f"CB-SEM needs more complete rows ({len(values)}) than items "
+    """A positive-definite (pairwise, for FIML) item covariance matrix, or a clear error."""
+    values = data.values
+    if data.missing != "fiml" and len(values) <= len(layout.items):
+        raise EstimationError(f"CB-SEM needs more rows ({len(values)}) than items "
                               f"({len(layout.items)}) for a positive-definite covariance matrix")
-    cov = np.cov(values.to_numpy(float), rowvar=False)
-    eig = np.linalg.eigvalsh(cov)
-    if eig[0] <= 1e-10 * max(eig[-1], 1e-300):
+    eig = np.linalg.eigvalsh(values.cov().to_numpy(float))
+    if not np.isfinite(eig).all() or eig[0] <= 1e-10 * max(eig[-1], 1e-300):
         raise EstimationError("the items' covariance matrix is singular: some items are exact "
-                              "linear combinations of others (duplicated or summed columns); "
-                              "drop the redundant items")
+                              "linear combinations of others (duplicated or summed columns) or "
+                              "there are fewer respondents than items; drop the redundant items")
 
 
 class _quiet_semopy:

@@ -88,10 +88,15 @@ def _validate_paths(spec, constructs: set[str]) -> None:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
         return
-    loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-    first = cycle[0]
-    raise SpecError(f"the paths form a cycle: {loop}{_where(spec, f'path:{first[0]}->{first[1]}')}; "
-                    "CSI models are recursive (no feedback loops): drop one of these paths")
+    # blame the edge of the cycle listed last: usually the one just added
+    position = {path: k for k, path in enumerate(spec.paths)}
+    last = max(cycle, key=lambda edge: position[(edge[0], edge[1])])
+    start = [edge[0] for edge in cycle].index(last[1])
+    nodes = [edge[0] for edge in cycle]
+    loop = " -> ".join(nodes[start:] + nodes[:start] + [last[1]])
+    raise SpecError(f"the paths form a cycle: {loop}, closed by path {last[0]} -> {last[1]}"
+                    f"{_where(spec, f'path:{last[0]}->{last[1]}')}; CSI models are recursive "
+                    "(no feedback loops): drop one of these paths")
 
 
 def _validate_columns(spec, item_owner: dict[str, str]) -> None:

@@ -1,0 +1,273 @@
+"""Expectation-experience gap analysis (SERVQUAL style).
+
+When a survey asks how good a service *should* be (expectation) and how good
+it *was* (experience/perception) on the same attributes, the gap
+experience - expectation locates the shortfalls: negative gaps are attributes
+that disappoint. Items can be grouped into dimensions (SERVQUAL's tangibles,
+reliability, responsiveness, assurance, empathy, or any list) and weighted by
+importance, so the largest *important* shortfall comes first.
+
+Reference: Parasuraman, A., Zeithaml, V. A. & Berry, L. L. (1988) SERVQUAL: a
+multiple-item scale for measuring consumer perceptions of service quality,
+Journal of Retailing 64(1), 12-40; weighted scores as in Parasuraman, Berry &
+Zeithaml (1991) Refinement and reassessment of the SERVQUAL scale, Journal of
+Retailing 67(4), 420-450.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from csi_models.errors import DataError
+from csi_models.kano import _check_pair, _rows
+
+__all__ = ["GapResult", "SERVQUAL_DIMENSIONS", "gaps", "plot_gaps"]
+
+#: The five SERVQUAL dimensions (Parasuraman et al. 1988); items are survey-specific.
+SERVQUAL_DIMENSIONS = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
+
+_COLUMNS = ["expectation", "experience", "gap", "gap_sd", "n", "n_missing", "t", "p",
+            "importance", "weight", "weighted_gap"]
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """Gap tables and scores.
+
+    ``items`` (and ``dimensions`` when dimensions were given) have the columns
+    expectation, experience, gap, gap_sd, n, n_missing, t, p, importance,
+    weight (importance normalised to sum 1), weighted_gap = importance x gap and
+    rank (1 = largest weighted shortfall), sorted by rank. ``score`` is the
+    unweighted SERVQUAL score (mean item gap), ``weighted_score`` the
+    weight-averaged item gap (equal to ``score`` without importance).
+    """
+
+    items: pd.DataFrame
+    dimensions: pd.DataFrame | None
+    score: float
+    weighted_score: float
+
+
+def _numeric(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Float copy; non-numeric or infinite cells are a DataError naming items and rows."""
+    out, problems = {}, []
+    for item in frame.columns:
+        col = frame[item]
+        if pd.api.types.is_bool_dtype(col):
+            num = pd.Series(np.nan, index=col.index)
+        else:
+            num = pd.to_numeric(col, errors="coerce").astype(float)
+        bad = (num.isna() & col.notna()) | np.isinf(num)
+        if bad.any():
+            problems.append(f"item {item!r}: values {_rows(col[bad].unique())} in rows "
+                            f"{_rows(col.index[bad])}")
+        out[item] = num.to_numpy()
+    if problems:
+        raise DataError(f"{name} ratings must be numbers; not numeric in " + "; ".join(problems))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _check_dimensions(dimensions, items) -> dict:
+    if not isinstance(dimensions, Mapping):
+        raise DataError("dimensions must be a mapping dimension -> list of items, got "
+                        f"{type(dimensions).__name__}")
+    out, seen = {}, {}
+    for dim, members in dimensions.items():
+        members = [members] if isinstance(members, str) else list(members)
+        if not members:
+            raise DataError(f"dimension {dim!r} has no items")
+        unknown = [m for m in members if m not in items]
+        if unknown:
+            raise DataError(f"dimension {dim!r} lists items {_rows(unknown)} that are not "
+                            f"columns of the data (columns: {_rows(items, 10)})")
+        for m in members:
+            if m in seen and seen[m] != dim:
+                raise DataError(f"item {m!r} is in two dimensions: {seen[m]!r} and {dim!r}")
+            seen[m] = dim
+        out[dim] = list(dict.fromkeys(members))
+    return out
+
+
+def _weights(values: pd.Series, what: str) -> pd.Series:
+    values = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = values.index[~np.isfinite(values)].tolist()
+    if bad:
+        raise DataError(f"importance of {what} {_rows(bad)} is missing or not a number")
+    neg = values.index[values < 0].tolist()
+    if neg:
+        raise DataError(f"importance of {what} {_rows(neg)} is negative: "
+                        f"{_rows(values[neg].tolist())}; weights must be >= 0")
+    if values.sum() <= 0:
+        raise DataError(f"importance of the {what} sums to 0; at least one must be positive")
+    return values
+
+
+def _importance(importance, items, dims):
+    """(item importance, dimension importance or None); see :func:`gaps` for the rules."""
+    k = len(items)
+    if importance is None:
+        item_imp = pd.Series(1.0 / k, index=items)
+        return item_imp, None
+    if isinstance(importance, pd.DataFrame):
+        missing = [i for i in items if i not in importance.columns]
+        if missing:
+            raise DataError(f"importance ratings have no column for items {_rows(missing)}")
+        ratings = _numeric(importance[items], "importance")
+        neg = ratings.lt(0)
+        if neg.to_numpy().any():
+            cols = [c for c in items if neg[c].any()]
+            rows = ratings.index[neg.any(axis=1)]
+            raise DataError(f"importance ratings of items {_rows(cols)} are negative in rows "
+                            f"{_rows(rows)}")
+        return _weights(ratings.mean(), "items"), None
+    if isinstance(importance, Mapping):
+        importance = pd.Series(dict(importance), dtype=object)
+    if not isinstance(importance, pd.Series):
+        raise DataError("importance must be per-item or per-dimension weights (dict/Series) or"
+                        f" a DataFrame of importance ratings, got {type(importance).__name__}")
+    keys = list(importance.index)
+    if all(i in keys for i in items):
+        extra = [x for x in keys if x not in items]
+        if extra:
+            raise DataError(f"importance names unknown items {_rows(extra)}")
+        return _weights(importance.reindex(items), "items"), None
+    if dims and set(keys) == set(dims):
+        dim_w = _weights(importance.reindex(list(dims)), "dimensions")
+        dim_w = dim_w / dim_w.sum()
+        loose = [i for i in items if not any(i in m for m in dims.values())]
+        if loose:
+            raise DataError(f"importance is given per dimension but items {_rows(loose)} belong"
+                            " to no dimension, so they have no weight")
+        item_imp = pd.Series({i: dim_w[d] / len(m) for d, m in dims.items() for i in m})
+        return item_imp.reindex(items), dim_w
+    missing = [i for i in items if i not in keys]
+    hint = f" or dimensions {_rows(list(dims))}" if dims else ""
+    raise DataError(f"importance must name every item{hint}; items without importance: "
+                    f"{_rows(missing)}; unknown keys: {_rows([x for x in keys if x not in items])}")
+
+
+def _row(exp: pd.Series, per: pd.Series) -> dict:
+    """Means, gap, SD and paired t-test on the complete pairs of one item/dimension."""
+    ok = exp.notna() & per.notna()
+    diff = (per[ok] - exp[ok]).to_numpy()
+    n = int(ok.sum())
+    gap = diff.mean() if n else np.nan
+    sd = diff.std(ddof=1) if n > 1 else np.nan
+    t = p = np.nan
+    if n > 1 and sd > 0:
+        t = gap / (sd / np.sqrt(n))
+        p = 2 * stats.t.sf(abs(t), n - 1)
+    elif n > 1 and gap != 0:
+        t, p = np.copysign(np.inf, gap), 0.0
+    return {"expectation": exp[ok].mean(), "experience": per[ok].mean(), "gap": gap,
+            "gap_sd": sd, "n": n, "n_missing": int((~ok).sum()), "t": t, "p": p}
+
+
+def _rank(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.sort_values("weighted_gap", kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table
+
+
+def gaps(expectation, experience, dimensions=None, importance=None) -> GapResult:
+    """Per-item (and per-dimension) gaps experience - expectation with paired t-tests.
+
+    Gaps are means of per-respondent differences over complete pairs, tested
+    with the paired t statistic t = mean(d) / (sd(d) / sqrt(n)), df = n - 1.
+    A dimension's score per respondent is the mean of its items with complete
+    pairs. ``importance`` may be per-item weights (dict/Series), a DataFrame of
+    importance ratings (column means used) or per-dimension weights such as
+    SERVQUAL's 100-point allocation, normalised to sum 1 and split equally over
+    the dimension's items. Dimension importance is the mean of its items'
+    importance (or the given dimension weight). weighted_gap = importance x gap;
+    the weighted score is sum(weight x gap) with weights normalised to sum 1.
+    """
+    per = _check_pair(expectation, experience, ("expectation", "experience"))
+    items = list(expectation.columns)
+    exp = _numeric(expectation, "expectation")
+    per = _numeric(per, "experience")
+    dims = _check_dimensions(dimensions, items) if dimensions is not None else None
+    item_imp, dim_imp = _importance(importance, items, dims)
+
+    table = pd.DataFrame.from_dict({i: _row(exp[i], per[i]) for i in items}, orient="index")
+    table["importance"] = item_imp.to_numpy()
+    table["weight"] = table["importance"] / table["importance"].sum()
+    table["weighted_gap"] = table["importance"] * table["gap"]
+    if dims:
+        member = {i: d for d, m in dims.items() for i in m}
+        table.insert(0, "dimension", [member.get(i) for i in items])
+    table.index.name = "item"
+    score = float(table["gap"].mean())
+    weighted_score = float((table["weight"] * table["gap"]).sum())
+
+    dim_table = None
+    if dims:
+        rows = {}
+        for d, m in dims.items():
+            complete = exp[m].notna() & per[m].notna()
+            rows[d] = _row(exp[m].where(complete).mean(axis=1),
+                           per[m].where(complete).mean(axis=1))
+            rows[d]["n_items"] = len(m)
+        dim_table = pd.DataFrame.from_dict(rows, orient="index")
+        if dim_imp is None:
+            dim_imp = pd.Series({d: item_imp[m].mean() for d, m in dims.items()})
+        dim_table["importance"] = dim_imp.reindex(list(dims)).to_numpy()
+        dim_table["weight"] = dim_table["importance"] / dim_table["importance"].sum()
+        dim_table["weighted_gap"] = dim_table["importance"] * dim_table["gap"]
+        dim_table.index.name = "dimension"
+        dim_table = _rank(dim_table[_COLUMNS + ["n_items"]])
+    return GapResult(_rank(table), dim_table, score, weighted_score)
+
+
+def plot_gaps(table, ax=None, labels=None):
+    """Dumbbell plot of mean expectation (open) vs experience (filled) per row.
+
+    ``table`` is a :class:`GapResult` (its item table is drawn) or one of its
+    tables; rows are drawn in table order from the top. Shortfalls are red,
+    met or exceeded expectations green. Chinese names use an installed CJK font.
+    """
+    import matplotlib.pyplot as plt
+
+    from csi_models.report.fonts import apply_cjk_font
+
+    if isinstance(table, GapResult):
+        table = table.items
+    missing = [c for c in ("expectation", "experience") if c not in getattr(table, "columns", [])]
+    if missing:
+        raise DataError(f"plot_gaps needs a table from gaps(); columns {missing} missing")
+    if labels is None:
+        names = [str(x) for x in table.index]
+    elif isinstance(labels, Mapping):
+        names = [str(labels.get(x, x)) for x in table.index]
+    else:
+        names = [str(x) for x in labels]
+        if len(names) != len(table):
+            raise DataError(f"labels has {len(names)} entries for {len(table)} rows")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.6), layout="constrained")
+    from matplotlib.lines import Line2D
+
+    y = np.arange(len(table))[::-1]
+    e, p = table["expectation"].to_numpy(float), table["experience"].to_numpy(float)
+    colours = np.where(p < e, "tab:red", "tab:green")
+    ax.hlines(y, np.fmin(e, p), np.fmax(e, p), colors=colours, lw=2.5, alpha=0.7)
+    ax.scatter(p, y, s=50, c=colours, zorder=3)
+    ax.scatter(e, y, s=50, facecolors="none", edgecolors="0.2", zorder=4)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.set_ylim(-0.6, len(table) - 0.4)
+    ax.set_xlabel("mean rating")
+    ax.set_title("Expectation vs experience")
+    handles = [Line2D([], [], ls="", marker="o", mfc="none", mec="0.2", label="expectation")]
+    for colour, text in (("tab:red", "experience below"), ("tab:green", "experience at/above")):
+        if (colours == colour).any():
+            handles.append(Line2D([], [], ls="", marker="o", color=colour, label=text))
+    ax.legend(handles=handles, loc="best", frameon=False, fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    apply_cjk_font(ax, stacklevel=3)
+    return ax
