@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     permutations, random_state: the PLS multi-group permutation test.
     min_size: groups with fewer rows are reported as too small and not fitted.
     """
-    if isinstance(data, str):
+    if isinstance(data, (str, Path)):
         from csi_models.data import read_survey
 
         data = read_survey(data)

@@ -118,7 +118,10 @@ def item_vif(S: np.ndarray, layout: Layout) -> np.ndarray:
     out = np.ones(len(layout.items))
     for idx in _blocks(layout):
         if idx.size > 1:
-            out[idx] = np.diag(np.linalg.inv(S[np.ix_(idx, idx)]))
+            try:
+                out[idx] = np.diag(np.linalg.inv(S[np.ix_(idx, idx)]))
+            except np.linalg.LinAlgError:  # perfectly collinear items: infinite VIF
+                out[idx] = np.inf
     return out
 
 
@@ -127,8 +130,11 @@ def inner_vif(R: np.ndarray, layout: Layout) -> list[tuple[int, int, float]]:
     rows = []
     for j in layout.endogenous:
         pred = layout.predecessors(j)
-        vif = (np.full(1, np.nan) if pred.size == 1
-               else np.diag(np.linalg.inv(R[np.ix_(pred, pred)])))
+        try:
+            vif = (np.full(1, np.nan) if pred.size == 1
+                   else np.diag(np.linalg.inv(R[np.ix_(pred, pred)])))
+        except np.linalg.LinAlgError:  # perfectly collinear predictors
+            vif = np.full(pred.size, np.inf)
         rows += [(int(i), j, float(v)) for i, v in zip(pred, vif)]
     return rows
 

@@ -173,3 +173,14 @@ def test_summary_flags_thresholds_without_changing_numbers():
     assert "Expectation: AVE 0.480 < 0.5" in text
     assert "Value: AVE" not in text                                 # 0.848 is fine
     pd.testing.assert_frame_equal(res.quality, before)               # unrounded, untouched
+
+
+def test_collinear_items_give_infinite_vif_not_a_traceback():
+    spec = csi.load_spec("ecsi")
+    raw = spec.to_dict()
+    raw["constructs"]["Image"]["items"]["IMAG1b"] = {"en": "copy of IMAG1"}
+    df = csi.datasets.load_ecsi_mobi().assign(IMAG1b=lambda d: d.IMAG1)
+    res = csi.fit(csi.load_spec(raw), df, method="pls")
+    vif = res.vif.set_index("indicator").vif
+    assert np.isinf(vif["IMAG1b"]) and np.isfinite(vif["CUEX1"])
+    assert "Measurement quality:" in res.summary()
