@@ -40,7 +40,8 @@ SECTIONS = ("sample", "r2", "path", "fit")
 class Comparison:
     """Side-by-side results. ``table`` is long (``by``, section, name, value), ``wide()``
     pivots it to one column per model or group; ``tests`` holds the difference tests,
-    ``status`` one row per model or group (n, status, message), ``results`` the FitResults."""
+    ``status`` one row per model or group (n, status 'ok' / 'too small' / 'failed',
+    converged, message: the reason or the fit's warnings), ``results`` the FitResults."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
@@ -153,7 +154,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     for label, spec in specs.items():
         res, state, message = fit_quietly(spec, data, method, fit_options)
         status.append({"model": label, "n": None if res is None else res.n, "status": state,
-                       "message": message})
+                       "converged": None if res is None else res.converged, "message": message})
         if res is not None:
             results[label] = res
             rows += [(label, *r) for r in result_rows(res)]

@@ -116,12 +116,12 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
     notes = [f"{unlabeled} rows have no {by!r} value and were left out"] if unlabeled else []
     for label, rows_g in groups:
         if len(rows_g) < min_size:
-            status.append({"group": label, "n": len(rows_g), "status": "too small",
+            status.append({"group": label, "n": len(rows_g), "status": "too small", "converged": None,
                            "message": f"{len(rows_g)} rows < min_size={min_size}; not fitted"})
             continue
         res, state, message = fit_quietly(spec, rows_g, method, options)
-        status.append({"group": label, "n": len(rows_g) if res is None else res.n,
-                       "status": state, "message": message})
+        status.append({"group": label, "n": len(rows_g) if res is None else res.n, "status": state,
+                       "converged": None if res is None else res.converged, "message": message})
         if res is not None:
             results[label] = res
             rows += [(label, *r) for r in result_rows(res)]
@@ -135,4 +135,4 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
         tests, more = _invariance_tests(results)
         notes += more
     return Comparison(table=table, tests=tests, status=pd.DataFrame(status, columns=[
-        "group", "n", "status", "message"]), results=results, by="group", notes=notes)
+        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes)

@@ -121,6 +121,7 @@ def test_groups_too_small_or_failing_are_reported_not_dropped(data):
     assert status.loc["tiny", "status"] == "too small"
     assert status.loc["broken", "status"] == "failed" and "CUSA1" in status.loc["broken", "message"]
     assert (status.loc[["even", "odd"], "status"] == "ok").all()
+    assert bool(status.loc["even", "converged"]) and status.loc["tiny", "converged"] is None
     assert list(cmp.wide().columns) == ["odd", "even"]  # order of first appearance
     assert set(map(tuple, cmp.tests[["group_1", "group_2"]].to_numpy())) == {("odd", "even")}
     assert any("no 'segment' value" in n for n in cmp.notes)
