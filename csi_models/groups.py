@@ -36,11 +36,18 @@ def split_groups(data: pd.DataFrame, by: str):
     return [(label, data[labels == label]) for label in pd.unique(labels.dropna())], int(labels.isna().sum())
 
 
-def _correlations(X: np.ndarray, G: np.ndarray) -> np.ndarray:
-    """Item correlation matrices of the rows selected by each row of the 0/1 matrix G."""
+def _correlations(X: np.ndarray, G: np.ndarray, chunk_floats: int = 2 ** 22) -> np.ndarray:
+    """Item correlation matrices of the rows selected by each row of the 0/1 matrix G: all
+    cross-product matrices from one matrix product per chunk of respondents."""
     n = G.sum(axis=1)
     sums = G @ X
-    cross = (G @ (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)).reshape(len(G), X.shape[1], -1)
+    p = X.shape[1]
+    cross = np.zeros((len(G), p * p))
+    step = max(1, chunk_floats // (p * p))
+    for start in range(0, len(X), step):
+        Xc = X[start:start + step]
+        cross += G[:, start:start + step] @ (Xc[:, :, None] * Xc[:, None, :]).reshape(len(Xc), -1)
+    cross = cross.reshape(len(G), p, p)
     cov = cross - sums[:, :, None] * sums[:, None, :] / n[:, None, None]
     sd = np.sqrt(np.einsum("bii->bi", cov))
     return cov / (sd[:, :, None] * sd[:, None, :])

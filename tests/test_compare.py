@@ -168,3 +168,18 @@ def test_cli_compare(capsys):
     assert "Satisfaction -> Complaints" in out and "acsi" in out and "ecsi" in out
     assert main(["compare", "ecsi", "--data", "demo", "--by", "nothere"]) == 2
     assert "nothere" in capsys.readouterr().err
+
+
+def test_permutation_correlations_and_seed():
+    from csi_models.groups import _correlations
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    G = (rng.random((3, 120)) < 0.4).astype(float)
+    expected = np.array([np.corrcoef(X[g > 0], rowvar=False) for g in G])
+    np.testing.assert_allclose(_correlations(X, G, chunk_floats=60), expected, atol=1e-12)
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 2)
+    one = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
+    two = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
+    pd.testing.assert_frame_equal(one, two)
+    assert (one.permutations == 99).all() and one.p_value.between(0.01, 1).all()
