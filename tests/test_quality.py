@@ -169,6 +169,7 @@ def test_summary_flags_thresholds_without_changing_numbers():
     before = res.quality.copy()
     text = res.summary()
     assert "Measurement quality:" in text and "Model fit:" in text
+    assert "Measurement quality and fit" in res._repr_html_()
     assert "HTMT Quality-Satisfaction 0.954 > 0.9" in text          # Henseler et al. 2015
     assert "Expectation: AVE 0.480 < 0.5" in text
     assert "Value: AVE" not in text                                 # 0.848 is fine

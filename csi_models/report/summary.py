@@ -78,5 +78,14 @@ def html_summary(result) -> str:
     return (f"<div><h4>{title} &mdash; {result.method.upper()}, n = {result.n}</h4>"
             f"<ul>{status}</ul><h5>Structural paths</h5>{result.paths.to_html(**fmt)}"
             f"<h5>R&sup2;</h5>{r2.to_html(**fmt)}<h5>Loadings</h5>{result.loadings.to_html(**fmt)}"
+            f"{_quality_html(result)}"
             f"<details><summary>Settings</summary><pre>{html.escape(chr(10).join(_settings_lines(result)))}"
             "</pre></details></div>")
+
+
+def _quality_html(result) -> str:
+    """Quality, fit and flags as a collapsible block (text from report.quality)."""
+    from csi_models.report.quality import quality_section
+
+    text = "\n".join(quality_section(result)).strip()
+    return f"<details><summary>Measurement quality and fit</summary><pre>{html.escape(text)}</pre></details>"
