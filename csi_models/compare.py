@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 

@@ -48,10 +48,8 @@ def _slots(layout, n_groups: int, step: str) -> list[_Slot]:
         shared = lambda kind, *idx: (kind, *idx)  # noqa: E731
         for j in range(J):
             items = np.flatnonzero(M[:, j])
-            for i in items[1:]:
+            for i in items[1:]:  # the first loading is fixed at 1
                 slots.append(_Slot(g, "L", i, j, (shared if step != "configural" else own)("L", i, j)))
-            if items.size == 1:
-                pass  # its residual variance is fixed at 0 below
         for s, t in zip(*np.nonzero(adj)):
             slots.append(_Slot(g, "B", s, t, own("B", s, t)))
         for a in exo:
