@@ -34,6 +34,8 @@ from regressing the construct on its other predictors in those correlations (no 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -110,6 +112,16 @@ def htmt(S: np.ndarray, layout: Layout) -> np.ndarray:
     J = len(k)
     out[..., np.arange(J), np.arange(J)] = np.nan
     return out
+
+
+def htmt_interval(S_stack: np.ndarray, layout: Layout, level: float = 0.95) -> np.ndarray:
+    """Percentile interval (2, J, J) of HTMT over resampled item correlation matrices
+    (B, p, p), e.g. bootstrap resamples; a resample with an undefined HTMT is left out."""
+    draws = htmt(S_stack, layout)
+    tail = (1 - level) / 2 * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN diagonal
+        return np.nanpercentile(draws, [tail, 100 - tail], axis=0)
 
 
 def item_vif(S: np.ndarray, layout: Layout) -> np.ndarray:

@@ -185,3 +185,21 @@ def test_collinear_items_give_infinite_vif_not_a_traceback():
     vif = res.vif.set_index("indicator").vif
     assert np.isinf(vif["IMAG1b"]) and np.isfinite(vif["CUEX1"])
     assert "Measurement quality:" in res.summary()
+
+
+def test_htmt_interval_over_resampled_correlations():
+    """Bootstrap-style: HTMT of each resample's correlations, then percentiles per pair."""
+    df = csi.datasets.load_ecsi_mobi()
+    res = csi.fit("acsi", df, method="pls")
+    X = res.data.values.to_numpy(float)
+    rng = np.random.default_rng(3)
+    stack = np.array([np.corrcoef(X[rng.integers(0, len(X), len(X))], rowvar=False) for _ in range(60)])
+    lay = res.estimates.layout
+    lo, hi = q.htmt_interval(stack, lay, level=0.9)
+    table = q.htmt_table(q.htmt(res.item_correlations.to_numpy(), lay), lay.constructs, np.array([lo, hi]))
+    a, b = lay.constructs.index("Quality"), lay.constructs.index("Satisfaction")
+    draws = [q.htmt(S, lay)[a, b] for S in stack]
+    row = table[(table.construct_1 == "Quality") & (table.construct_2 == "Satisfaction")].iloc[0]
+    assert row.ci_lower == pytest.approx(np.percentile(draws, 5))
+    assert row.ci_upper == pytest.approx(np.percentile(draws, 95))
+    assert row.ci_lower < row.htmt < row.ci_upper
