@@ -2,7 +2,7 @@
 
     csi specs                                   list the shipped model specs
     csi fit SPEC --data PATH|demo --method pls  fit and print the summary
-    csi validate SPEC [--data PATH|demo]        check a spec (and data against it)
+    csi validate SPEC [--data PATH|demo]        check a spec, and print the data check report
     csi kano FILE --features F1 F2 ...          Kano table from functional/dysfunctional columns
     csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
                                                 models side by side, or one model across groups
@@ -19,10 +19,12 @@ import warnings
 from csi_models.errors import CSIError, CSIWarning, DataError
 
 
-def _data(path: str):
+def _data(path: str, sheet=None):
     from csi_models import datasets, read_survey
 
-    return datasets.load_ecsi_mobi() if path == "demo" else read_survey(path)
+    if path == "demo":
+        return datasets.load_ecsi_mobi()
+    return read_survey(path, sheet=sheet)
 
 
 def cmd_specs(args) -> int:
@@ -41,26 +43,35 @@ def cmd_fit(args) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
-        result = fit(args.spec, _data(args.data), method=args.method, missing=args.missing,
-                     scheme=args.scheme)
+        result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
+                     missing=args.missing, scheme=args.scheme)
     print(result.summary(lang=args.lang))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from csi_models.data import prepare
+    """The spec's own checks, then the data check report (csi.check); status 2 on errors."""
+    from csi_models.data import check
     from csi_models.spec import load_spec
 
     spec = load_spec(args.spec)
     print(f"spec {spec.name}: OK ({len(spec.constructs)} constructs, {len(spec.item_names)} "
           f"items, {len(spec.paths)} paths)")
-    if args.data:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CSIWarning)
-            survey = prepare(spec, _data(args.data), missing=args.missing)
-        print(f"data: OK ({survey.n} usable rows of {survey.n_input})")
-        for w in caught:
-            print(f"warning: {w.message}")
+    if not args.data:
+        return 0
+    report = check(spec, _data(args.data, args.sheet), missing=args.missing)
+    print(report.to_text())
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as out:
+                out.write(report.to_html())
+        except OSError as exc:
+            print(f"csi: error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    if not report.ok:
+        print(f"csi: error: the data has {len(report.errors)} error(s); fix them before fitting",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -118,12 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
     p.add_argument("--lang", default="en", choices=["en", "zh"])
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("validate", help="check a spec, and data against it")
+    p = sub.add_parser("validate", help="check a spec, and data against it (csi.check report)")
     p.add_argument("spec")
-    p.add_argument("--data", help="survey file, or 'demo'")
+    p.add_argument("--data", help="survey file (.csv .xlsx .sav .dta .parquet ...), or 'demo'")
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    p.add_argument("--html", help="also write the report as HTML to this file")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("kano", help="Kano analysis of functional/dysfunctional question pairs")

@@ -6,6 +6,7 @@ engine, records the settings that made the numbers and the warnings raised on th
 
 from __future__ import annotations
 
+import numbers
 import platform
 import warnings
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandas as pd
 
 from csi_models.data import prepare, read_survey
 from csi_models.engines import cbsem, pls
-from csi_models.errors import CSIError, CSIWarning
+from csi_models.errors import CSIError, CSIWarning, EstimationError
 from csi_models.result import FitResult
 from csi_models.spec import load_spec
 
@@ -61,6 +62,16 @@ def _settings(method, spec, survey, estimates, options) -> dict:
             "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j"}
 
 
+def _check_options(tol, max_iter) -> None:
+    """The PLS stop rule must be a positive tolerance and a whole number of iterations."""
+    from csi_models.spec.validation import is_number
+
+    if not is_number(tol) or tol <= 0:
+        raise EstimationError(f"tol={tol!r}: give a positive number such as 1e-7")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise EstimationError(f"max_iter={max_iter!r}: give a whole number of iterations >= 1")
+
+
 def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: str = "path",
         tol: float = 1e-7, max_iter: int = 300, se: str = "standard") -> FitResult:
     """Fit a CSI model.
@@ -75,6 +86,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     method = str(method).lower().replace("-", "")
     if method not in METHODS:
         raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    _check_options(tol, max_iter)
     spec = load_spec(spec)
     if isinstance(data, (str, Path)):
         data = read_survey(data)
@@ -82,6 +94,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
         survey = prepare(spec, data, missing=missing)
+        spec = survey.spec  # with the scales the data check settled (value labels)
         if method == "pls":
             estimates = pls.fit(spec, survey, scheme=scheme, tol=tol, max_iter=max_iter)
         else:

@@ -16,14 +16,16 @@ Single-item constructs get loading 1, matching the spec's zero error for a singl
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
-from csi_models.errors import SpecError
+from csi_models.errors import DataError, SpecError
 from csi_models.spec import load_spec
+from csi_models.spec.validation import is_number
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,28 @@ def _construct_cor(spec, paths: dict, exogenous_cor: float) -> np.ndarray:
     return R
 
 
+def _check_values(spec, paths, loadings, weights, **scalars) -> None:
+    """Population values are numbers, keyed by the spec's paths (source, target) and items."""
+    for name, value in scalars.items():
+        if not is_number(value):
+            raise SpecError(f"{name}={value!r}: give a finite number")
+    for name, given, known in (("paths", paths, set(spec.paths)),
+                               ("loadings", loadings, set(spec.item_names)),
+                               ("weights", weights, set(spec.item_names))):
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            raise SpecError(f"{name} must be a dict, got {type(given).__name__}")
+        unknown = [k for k in given if k not in known]
+        if unknown:
+            what = "(source, target) paths" if name == "paths" else "items"
+            raise SpecError(f"{name}: {', '.join(map(repr, unknown))} are not {what} of model "
+                            f"{spec.name!r}")
+        bad = {k: v for k, v in given.items() if not is_number(v)}
+        if bad:
+            raise SpecError(f"{name}: the values of {', '.join(map(repr, bad))} are not finite numbers")
+
+
 def population(spec, paths: dict | None = None, loadings: dict | None = None,
                weights: dict | None = None, kind: str = "factor", path_value: float = 0.3,
                loading_value: float = 0.8, item_cor: float = 0.5,
@@ -89,10 +113,9 @@ def population(spec, paths: dict | None = None, loadings: dict | None = None,
     spec = load_spec(spec)
     if kind not in ("factor", "composite"):
         raise SpecError(f"kind={kind!r}: use 'factor' or 'composite'")
+    _check_values(spec, paths, loadings, weights, path_value=path_value,
+                  loading_value=loading_value, item_cor=item_cor, exogenous_cor=exogenous_cor)
     paths = {p: (paths or {}).get(p, path_value) for p in spec.paths}
-    unknown = set(paths) - set(spec.paths)
-    if unknown:
-        raise SpecError(f"paths {sorted(unknown)} are not in the spec")
     R = _construct_cor(spec, paths, exogenous_cor)
     items = spec.item_names
     block = {i: spec.construct_names.index(c.name) for c in spec.constructs for i in c.item_names}
@@ -125,7 +148,7 @@ def population(spec, paths: dict | None = None, loadings: dict | None = None,
                 sa, sb = slice(offsets[a], offsets[a + 1]), slice(offsets[b], offsets[b + 1])
                 Sigma[sa, sb] = (S_blocks[a] if a == b else
                                  np.outer(S_blocks[a] @ W[a], S_blocks[b] @ W[b]) * R[a, b])
-    if np.linalg.eigvalsh(Sigma)[0] <= 0:
+    if not np.isfinite(Sigma).all() or np.linalg.eigvalsh(Sigma)[0] <= 0:
         raise SpecError("these population values give no valid covariance matrix (not positive "
                         "definite): lower the loadings, paths or correlations")
     names = spec.construct_names
@@ -139,8 +162,17 @@ def simulate(spec, n: int, *, random_state=None, discrete: bool = False,
     """``n`` multivariate-normal respondents from the population of ``spec`` (see
     ``population`` for the arguments). ``discrete=True`` maps each item onto its scale:
     round(mid + z * (max - min) / 6), clipped to the bounds."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise DataError(f"n={n!r}: give the number of respondents as a whole number >= 0")
+    if pop is not None and not isinstance(pop, Population):
+        raise SpecError(f"pop must be a Population (csi_models.simulate.population), got "
+                        f"{type(pop).__name__}")
     pop = pop or population(spec, **population_args)
-    rng = np.random.default_rng(random_state)
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"random_state={random_state!r}: give an integer seed or a numpy "
+                        f"Generator ({exc})") from None
     Sigma = pop.item_cov.to_numpy()
     values = rng.multivariate_normal(np.zeros(len(Sigma)), Sigma, size=int(n), method="cholesky")
     frame = pd.DataFrame(values, columns=pop.item_cov.columns)

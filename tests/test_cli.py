@@ -37,9 +37,10 @@ def test_validate_with_data(capsys, tmp_path, mobi):
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
     code, out, err = run(capsys, "validate", "ecsi", "--data", "demo")
-    assert code == 0 and "data: OK (250 usable rows of 250)" in out
+    assert code == 0 and "Data check for model ecsi: 250 rows, 250 usable (listwise)" in out
     code, out, err = run(capsys, "validate", "ecsi", "--data", str(path))
-    assert code == 2 and "item CUEX1" in err and "rows 3 (42)" in err
+    assert code == 2 and "1 error(s)" in out and "item CUEX1" in out and "rows 3 (42)" in out
+    assert err.startswith("csi: error:")
 
 
 def test_errors_are_one_line_with_status_2(capsys):

@@ -1,29 +1,37 @@
 """From a survey table to the checked item matrix the engines use.
 
-``prepare`` selects and orders the spec's items, converts them to numbers, applies missing
-codes and reverse coding, checks scale bounds, empty and constant items, handles missing
-values, and never touches the caller's DataFrame. Every problem is a DataError naming the
-item, its column and the offending rows.
+``prepare`` finds the spec's item columns, runs the data checks of ``csi_models.data.check``
+(numbers, missing codes, scale bounds, empty items), reverse-codes the ``reverse:`` items on
+their scales (min + max - x), applies the missing-data rule, runs the checks of the final
+table (rows left, constant items, ...), raises a DataError naming the item, column and rows
+for any error and issues the warnings as DataWarning. ``check(spec, data)`` runs the same
+``collect`` and reports instead. The caller's DataFrame is never modified.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
+from csi_models.data.check import (NEAR_CONSTANT_SHARE, CheckReport, Finding, item_table,
+                                   sample_findings)
+from csi_models.data.items import ItemCheck, inspect_item
 from csi_models.errors import DataError, DataWarning
 
 MISSING_RULES = ("listwise", "mean", "fiml")
-NEAR_CONSTANT_SHARE = 0.95  # one answer given by more than this share of respondents
+__all__ = ["MISSING_RULES", "NEAR_CONSTANT_SHARE", "SurveyData", "collect", "prepare"]
 
 
 @dataclass(frozen=True)
 class SurveyData:
-    """Checked survey data: one float column per spec item (named by item), spec order."""
+    """Checked survey data: one float column per spec item (named by item), spec order.
+
+    ``spec`` is the spec as applied to these data: items without a declared scale carry the
+    bounds read from the file's value labels. ``report`` is the data check (csi.check)."""
 
     values: pd.DataFrame
     spec: object
@@ -33,151 +41,163 @@ class SurveyData:
     n_missing_cells: int = 0        # cells missing (incl. missing codes) before handling
     reversed_items: tuple = ()
     notes: tuple = field(default=())  # human-readable notes on what was done to the data
+    report: object = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.values)
 
 
-def _rows(labels, limit: int = 5) -> str:
-    labels = list(labels)
-    shown = ", ".join(str(r) for r in labels[:limit])
-    return shown + (f" (and {len(labels) - limit} more)" if len(labels) > limit else "")
+def _locate(spec, data: pd.DataFrame) -> tuple[dict, list, str]:
+    """Position of each item's column in ``data`` (matched on str(name)); findings for columns
+    that appear more than once or not at all (with a close match as hint); and one message
+    listing every absent column (prepare raises that: users fix them in one renaming pass)."""
+    names = [str(c) for c in data.columns]
+    positions: dict[str, list[int]] = {}
+    for k, name in enumerate(names):
+        positions.setdefault(name, []).append(k)
+    wanted = {spec.column_of(i) for i in spec.item_names}
+    lowered = {n.strip().lower(): n for n in names if n not in wanted}
+    owner = {i: c.name for c in spec.constructs for i in c.item_names}
+    found, findings, absent = {}, [], []
+    for item in spec.item_names:
+        column = spec.column_of(item)
+        where = positions.get(column, [])
+        if len(where) == 1:
+            found[item] = where[0]
+        elif where:
+            findings.append(Finding("column", "error", f"the data has more than one column named "
+                                    f"{column!r}; rename or drop the duplicates so each item has "
+                                    "one column", item, column, owner[item]))
+        else:
+            key = column.strip().lower()
+            if column != item and item in positions:  # mapped, but the data kept the item's name
+                close = [item]
+            else:
+                close = ([lowered[key]] if key in lowered else
+                         [lowered[c] for c in difflib.get_close_matches(key, list(lowered), n=1)])
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            shown = column if column == item else f"{column} for item {item}"
+            absent.append(f"{shown}{hint}")
+            findings.append(Finding("column", "error", f"column {shown} is not in the data{hint}; "
+                                    "rename it or map the item with `columns:`", item, column,
+                                    owner[item]))
+    more = f" and {len(absent) - 8} more" if len(absent) > 8 else ""
+    summary = (f"{len(absent)} item column(s) of model {spec.name!r} are not in the data: "
+               f"{'; '.join(absent[:8])}{more}. Rename the columns or map them in the spec with "
+               "`columns:` (spec.with_columns({'ITEM': 'column'}))") if absent else ""
+    return found, findings, summary
 
 
-def _columns(spec, data: pd.DataFrame) -> list[str]:
-    """The survey columns of the spec's items, checked to exist exactly once."""
+def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
+    """The whole check-and-shape pipeline: (SurveyData or None, findings, item table, rows
+    used or None). With ``stop_on_error`` it returns as soon as an error makes the data
+    unusable (prepare); otherwise it checks everything it can (check)."""
+    if missing not in MISSING_RULES:
+        raise DataError(f"missing={missing!r} is not a missing-data rule; use one of "
+                        f"{', '.join(MISSING_RULES)}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"survey data must be a pandas DataFrame or a file path, got "
                         f"{type(data).__name__}")
-    names = [str(c) for c in data.columns]
-    counts = pd.Series(names).value_counts()
-    wanted = [spec.column_of(i) for i in spec.item_names]
-    duplicated = [c for c in wanted if counts.get(c, 0) > 1]
-    if duplicated:
-        raise DataError(f"the data has more than one column named {', '.join(map(repr, duplicated))}; "
-                        "rename or drop the duplicates so each item has one column")
-    absent = [(item, spec.column_of(item)) for item in spec.item_names
-              if spec.column_of(item) not in counts.index]
-    if absent:
-        unused = [n for n in names if n not in wanted]
-        lowered = {n.strip().lower(): n for n in unused}
-        described = []
-        for item, column in absent[:8]:
-            close = ([lowered[column.strip().lower()]] if column.strip().lower() in lowered else
-                     [lowered[c] for c in difflib.get_close_matches(column.lower(), list(lowered), n=1)])
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            shown = column if column == item else f"{column} for item {item}"
-            described.append(f"{shown}{hint}")
-        more = f" and {len(absent) - 8} more" if len(absent) > 8 else ""
-        raise DataError(f"{len(absent)} item column(s) of model {spec.name!r} are not in the data: "
-                        f"{'; '.join(described)}{more}. Rename the columns or map them in the spec "
-                        "with `columns:` (spec.with_columns({'ITEM': 'column'}))")
-    return wanted
+    found, findings, _ = _locate(spec, data)
+    if findings and stop_on_error:
+        return None, findings, None, None
+    if len(data) == 0:
+        findings.append(Finding("rows", "error", "the survey data has no rows"))
+        return None, findings, None, None
+    attrs = data.attrs if isinstance(data.attrs, dict) else {}
+    index = data.index
+    owner = {i: c.name for c in spec.constructs for i in c.item_names}
+    checks = []
+    for item in spec.item_names:
+        ic = ItemCheck(item, spec.column_of(item), owner[item])
+        checks.append(ic)
+        if item not in found:
+            continue  # its column finding is already in
+        inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs)
+        findings += ic.findings
+        if stop_on_error and any(f.severity == "error" for f in ic.findings):
+            return None, findings, item_table(checks, findings), None
+    usable = [ic for ic in checks if ic.values is not None and
+              not any(f.severity == "error" for f in ic.findings)]
+    survey = None
+    if usable:
+        survey = _shape(spec, data, usable, missing)
+        findings += sample_findings(survey.spec, survey.values, {ic.item: ic.column for ic in usable},
+                                    survey.dropped_rows, len(data), missing)
+    table = item_table(checks, findings)
+    complete = len(usable) == len(spec.item_names)
+    if not complete or any(f.severity == "error" for f in findings):
+        return None, findings, table, None
+    return survey, findings, table, survey.n
 
 
-def _numeric(item: str, column: str, values: pd.Series) -> pd.Series:
-    """The column as float; text that is not a number is an error naming the rows."""
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(float)
-    if pd.api.types.is_numeric_dtype(values):
-        out = values.astype(float)
-    else:
-        out = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype(float)
-        bad = values.notna() & out.isna() & (values.astype("string").str.strip() != "")
-        if bad.any():
-            examples = ", ".join(repr(v) for v in pd.unique(values[bad])[:3])
-            raise DataError(f"item {item} (column {column!r}) has answers that are not numbers "
-                            f"({examples}) in rows {_rows(values.index[bad])}; recode them as "
-                            "numbers or blank them")
-    infinite = np.isinf(out.to_numpy())
-    if infinite.any():
-        raise DataError(f"item {item} (column {column!r}) has infinite values in rows "
-                        f"{_rows(values.index[infinite])}")
-    return out
+def _shape(spec, data, checks: list, missing: str) -> SurveyData:
+    """Reverse coding on each item's scale, then the missing-data rule."""
+    scales = {ic.item: ic.scale for ic in checks}
+    applied = _with_scales(spec, scales) if len(checks) == len(spec.item_names) else spec
+    table, notes = {}, [note for ic in checks for note in ic.notes]
+    for ic in checks:
+        values = ic.values
+        if ic.item in spec.reverse:
+            values = ic.scale.min + ic.scale.max - values
+        table[ic.item] = values
+    frame = pd.DataFrame(table, index=data.index)
+    reversed_items = tuple(r for r in spec.reverse if r in table)
+    if reversed_items:
+        notes.append(f"reverse-coded on their scales: {', '.join(reversed_items)}")
+    n_missing = int(frame.isna().sum().sum())
+    # listwise: rows missing any answer go; mean/fiml: rows answering no item at all go (they
+    # carry no information; lavaan's FIML drops such empty cases too, and mean replacement
+    # would invent average respondents)
+    answered = frame.notna().to_numpy()
+    keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
+    dropped = tuple(frame.index[~keep])
+    if dropped:
+        rule = "listwise deletion" if missing == "listwise" else "rows without any answer"
+        notes.append(f"{rule}: dropped {len(dropped)} of {len(frame)} rows")
+    frame = frame[keep]
+    if missing == "mean" and frame.isna().any().any():
+        notes.append(f"{int(frame.isna().sum().sum())} missing answers replaced by their item means")
+        frame = frame.fillna(frame.mean())
+    return SurveyData(values=frame, spec=applied, missing=missing, n_input=len(data),
+                      dropped_rows=dropped, n_missing_cells=n_missing,
+                      reversed_items=reversed_items, notes=tuple(notes))
+
+
+def _with_scales(spec, scales: dict):
+    """The spec with each item's scale as the checks settled it (labels for undeclared ones)."""
+    if all(spec.item(i).scale == s and spec.item(i).scale.explicit == s.explicit
+           for i, s in scales.items()):
+        return spec
+    return spec.replace(constructs=tuple(
+        dataclasses.replace(c, items=tuple(dataclasses.replace(i, scale=scales[i.name])
+                                           for i in c.items))
+        for c in spec.constructs))
 
 
 def prepare(spec, data: pd.DataFrame, missing: str = "listwise") -> SurveyData:
     """Check and shape ``data`` for ``spec``; see module docstring. ``missing`` is
     'listwise' (drop incomplete rows), 'mean' (mean replacement, PLS) or 'fiml' (CB-SEM)."""
-    if missing not in MISSING_RULES:
-        raise DataError(f"missing={missing!r} is not a missing-data rule; use one of "
-                        f"{', '.join(MISSING_RULES)}")
-    columns = _columns(spec, data)
-    if len(data) == 0:
-        raise DataError("the survey data has no rows")
-    table = {}
-    n_missing = 0
-    notes = []
-    for item, column in zip(spec.item_names, columns):
-        meta = spec.item(item)
-        values = _numeric(item, column, data[column])
-        if meta.missing_codes:
-            coded = values.isin(meta.missing_codes)
-            if coded.any():
-                notes.append(f"{item}: {int(coded.sum())} answers coded "
-                             f"{'/'.join(str(c) for c in meta.missing_codes)} set to missing")
-            values = values.mask(coded)
-        lo, hi = meta.scale.min, meta.scale.max
-        outside = values.notna() & ((values < lo) | (values > hi))
-        if outside.any():
-            shown = ", ".join(f"{r} ({values[r]:g})" for r in values.index[outside][:5])
-            more = f" and {int(outside.sum()) - 5} more" if outside.sum() > 5 else ""
-            raise DataError(f"item {item} (column {column!r}) has {int(outside.sum())} answer(s) "
-                            f"outside its scale {lo:g}..{hi:g}: rows {shown}{more}. Fix the data, "
-                            "declare the codes under `missing_codes:`, or change the item's `scale:`")
-        if values.notna().sum() == 0:
-            raise DataError(f"item {item} (column {column!r}) is empty: no respondent answered it")
-        if item in spec.reverse:
-            values = lo + hi - values
-        n_missing += int(values.isna().sum())
-        table[item] = values
-    frame = pd.DataFrame(table, index=data.index)
-    if spec.reverse:
-        notes.append(f"reverse-coded on their scales: {', '.join(spec.reverse)}")
-
-    dropped: tuple = ()
-    if missing == "listwise":
-        complete = frame.notna().all(axis=1)
-        dropped = tuple(frame.index[~complete])
-        if dropped:
-            warnings.warn(f"{len(dropped)} of {len(frame)} rows have missing answers and were "
-                          f"dropped (listwise deletion): rows {_rows(dropped)}", DataWarning,
-                          stacklevel=3)
-            notes.append(f"listwise deletion dropped {len(dropped)} of {len(frame)} rows")
-        frame = frame[complete]
-    elif missing == "mean" and n_missing:
-        frame = frame.fillna(frame.mean())
-        notes.append(f"{n_missing} missing answers replaced by their item means")
-
-    _check_variation(spec, frame, columns)
-    return SurveyData(values=frame, spec=spec, missing=missing, n_input=len(data),
-                      dropped_rows=dropped, n_missing_cells=n_missing,
-                      reversed_items=tuple(spec.reverse), notes=tuple(notes))
-
-
-def _check_variation(spec, frame: pd.DataFrame, columns: list[str]) -> None:
-    """Enough rows, and no constant items (which cannot be standardized)."""
-    if len(frame) == 0:
-        raise DataError("no rows left to fit: every row has a missing answer in some item; "
-                        "use missing='mean' (PLS) or missing='fiml' (CB-SEM), or check the "
-                        "missing codes")
-    largest = max([len(spec.predecessors(c)) for c in spec.construct_names] + [1])
-    if len(frame) < largest + 2 or len(frame) < 3:
-        raise DataError(f"only {len(frame)} usable rows: too few to estimate the model "
-                        f"(a construct has {largest} predictors)")
-    for item, column in zip(frame.columns, columns):
-        values = frame[item].dropna()
-        if values.nunique() <= 1:
-            raise DataError(f"item {item} (column {column!r}) is constant (every answer is "
-                            f"{values.iloc[0]:g}); it carries no information: drop it from "
-                            "the spec or check the data")
-        top_share = values.value_counts(normalize=True).iloc[0]
-        if top_share > NEAR_CONSTANT_SHARE:
-            warnings.warn(f"item {item} (column {column!r}) is nearly constant: "
-                          f"{top_share:.0%} give the same answer", DataWarning, stacklevel=4)
-    rule_of_ten = 10 * largest
-    if len(frame) < rule_of_ten:
-        warnings.warn(f"{len(frame)} rows is below the 10-times rule of thumb ({rule_of_ten} for "
-                      f"a construct with {largest} predictors); estimates may be unstable",
-                      DataWarning, stacklevel=4)
+    survey, findings, items, n_used = collect(spec, data, missing, stop_on_error=True)
+    report = CheckReport(spec, findings, items if items is not None else pd.DataFrame(),
+                         len(data), n_used, missing, data.columns)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        absent = _locate(spec, data)[2] if all(f.check == "column" for f in errors) else ""
+        if absent and all("is not in the data" in f.message for f in errors):
+            message = absent
+        elif len(errors) == 1:
+            message = errors[0].message
+        else:
+            message = (f"{len(errors)} problems in the survey data for model {spec.name!r}:\n  - " +
+                       "\n  - ".join(f.message for f in errors[:10]) +
+                       (f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else "") +
+                       "\nrun csi.check(spec, data) for the full report")
+        error = DataError(message)
+        error.report = report
+        raise error
+    for f in findings:
+        if f.severity == "warning":
+            warnings.warn(f.message, DataWarning, stacklevel=3)
+    return dataclasses.replace(survey, report=report)

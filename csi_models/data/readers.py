@@ -1,39 +1,158 @@
-"""Reading survey files into DataFrames, choosing the reader by file extension."""
+"""Reading survey files into DataFrames, choosing the reader by file extension.
+
+``read_survey(path)`` returns a plain DataFrame (one row per respondent, one column per
+question). What SPSS and Stata files know beyond the numbers travels in ``DataFrame.attrs``,
+which pandas keeps through copies, column selection and renaming:
+
+* ``attrs["value_labels"]``: {column: {code: label}}, e.g. {1: "Very dissatisfied", ...}.
+  ``prepare``/``fit`` take an item's scale bounds from these when the spec gives none.
+* ``attrs["column_labels"]``: {column: question wording}.
+* ``attrs["user_missing"]``: {column: {"ranges": [[lo, hi], ...], "count": n}}: the SPSS
+  user-missing values (e.g. 98 "don't know", 99 "refused"). They are read as missing (NaN),
+  as SPSS itself excludes them from analyses, so no code can leak into a result; ``count``
+  says how many answers that turned into missing values (the data check reports it).
+* ``attrs["source"]``, ``attrs["format"]``: the file and its type.
+
+Stata's extended missing values (.a-.z) are read as missing. CSV text is read as UTF-8
+(with or without BOM) or else GB18030 (Chinese Excel/WPS exports); a file that parses into a
+single column holding ';' or tabs is re-read with that separator.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from csi_models.errors import DataError
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, **options) -> pd.DataFrame:
     # UTF-8 first (with or without BOM); GB18030 covers files saved by Chinese Excel/WPS.
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return pd.read_csv(path, encoding=encoding)
+            frame = pd.read_csv(path, **{"encoding": encoding, **options})
         except UnicodeDecodeError:
             continue
+        if "sep" not in options and "delimiter" not in options and frame.shape[1] == 1:
+            header = str(frame.columns[0])
+            for sep in (";", "\t"):
+                if sep in header:
+                    return pd.read_csv(path, **{"encoding": encoding, "sep": sep, **options})
+        return frame
     raise DataError(f"cannot decode {path}: save it as UTF-8 (or GB18030) text")
 
 
-READERS = {".csv": _read_csv, ".txt": _read_csv}
+def _read_tsv(path: Path, **options) -> pd.DataFrame:
+    return _read_csv(path, **{"sep": "\t", **options})
 
 
-def read_survey(path) -> pd.DataFrame:
-    """Read a survey file (by extension) into a DataFrame, with errors that name the file."""
+def _read_excel(path: Path, sheet=None, **options) -> pd.DataFrame:
+    """First sheet unless ``sheet`` (name or 0-based position) is given."""
+    frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl",
+                          **options)
+    if isinstance(frame, dict):
+        raise DataError(f"{path.name}: give one sheet (sheet='name' or a position), not {sheet!r}")
+    # rows and columns that are wholly empty are formatting residue, not respondents
+    frame = frame.dropna(how="all")
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:") and frame[c].isna().all()]
+    return frame.drop(columns=unnamed).reset_index(drop=True)
+
+
+def _labelled(frame: pd.DataFrame, meta, path: Path, kind: str) -> pd.DataFrame:
+    """Attach pyreadstat's metadata to the frame's attrs (see module docstring)."""
+    labels = getattr(meta, "variable_value_labels", None) or {}
+    frame.attrs["value_labels"] = {str(c): {(float(k) if isinstance(k, (int, float)) else k): str(v)
+                                            for k, v in lab.items()}
+                                   for c, lab in labels.items() if lab}
+    names = getattr(meta, "column_names_to_labels", None) or {}
+    frame.attrs["column_labels"] = {str(c): str(v) for c, v in names.items() if v}
+    frame.attrs["source"], frame.attrs["format"] = str(path), kind
+    return frame
+
+
+def _read_spss(path: Path, **options) -> pd.DataFrame:
+    """SPSS .sav/.zsav/.por: numbers as stored (not label text), user-missing values -> NaN."""
+    import pyreadstat
+
+    if path.suffix.lower() == ".por":
+        frame, meta = pyreadstat.read_por(path, **options)
+        return _labelled(frame, meta, path, "spss")
+    frame, meta = pyreadstat.read_sav(path, user_missing=True, apply_value_formats=False, **options)
+    user_missing = {}
+    for column, ranges in (getattr(meta, "missing_ranges", None) or {}).items():
+        if column not in frame.columns or not pd.api.types.is_numeric_dtype(frame[column]):
+            continue  # string variables: their user-missing text stays as text
+        bounds = [(float(r["lo"]), float(r["hi"])) for r in ranges]
+        values = frame[column].to_numpy(float)
+        hit = np.zeros(len(frame), bool)
+        for lo, hi in bounds:
+            hit |= (values >= lo) & (values <= hi)
+        frame[column] = frame[column].mask(hit)
+        user_missing[str(column)] = {"ranges": [list(b) for b in bounds], "count": int(hit.sum())}
+    frame = _labelled(frame, meta, path, "spss")
+    frame.attrs["user_missing"] = user_missing
+    return frame
+
+
+def _read_stata(path: Path, **options) -> pd.DataFrame:
+    """Stata .dta: numbers as stored, extended missing values (.a-.z) -> NaN."""
+    import pyreadstat
+
+    frame, meta = pyreadstat.read_dta(path, apply_value_formats=False, **options)
+    return _labelled(frame, meta, path, "stata")
+
+
+def _read_parquet(path: Path, **options) -> pd.DataFrame:
+    frame = pd.read_parquet(path, **options)  # pandas restores attrs it wrote itself
+    frame.attrs["source"], frame.attrs["format"] = str(path), "parquet"
+    return frame
+
+
+READERS = {".csv": _read_csv, ".txt": _read_csv, ".tsv": _read_tsv, ".xlsx": _read_excel,
+           ".xlsm": _read_excel, ".sav": _read_spss, ".zsav": _read_spss, ".por": _read_spss,
+           ".dta": _read_stata, ".parquet": _read_parquet, ".pq": _read_parquet}
+HINTS = {".xls": "save it as .xlsx (Excel 2007+)", ".ods": "save it as .xlsx or .csv",
+         ".sas7bdat": "export it as .sav, .dta or .csv", ".json": "export it as .csv"}
+
+
+def read_survey(path, *, sheet=None, **options) -> pd.DataFrame:
+    """Read a survey file (by extension) into a new DataFrame; see module docstring.
+
+    Supported: .csv/.txt/.tsv, .xlsx/.xlsm (``sheet=`` name or position; first sheet by
+    default), SPSS .sav/.zsav/.por, Stata .dta, Parquet .parquet/.pq. ``options`` go to the
+    underlying reader (pandas.read_csv, pandas.read_excel, pyreadstat, pandas.read_parquet).
+    The file is only read, never written. Problems are DataErrors naming the file.
+    """
+    if not isinstance(path, (str, Path)):
+        raise DataError(f"read_survey takes a file path, got {type(path).__name__}")
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"survey file {str(path)!r} does not exist")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(f"cannot read {path.name}: unknown file type {path.suffix!r}; "
-                        f"supported: {', '.join(sorted(READERS))}")
     try:
-        return reader(path)
+        exists = path.is_file()
+    except (OSError, ValueError):
+        exists = False
+    if not exists:
+        raise DataError(f"survey file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
+    if reader is None:
+        hint = f"; {HINTS[suffix]}" if suffix in HINTS else ""
+        raise DataError(f"cannot read {path.name}: unknown file type {path.suffix!r}; "
+                        f"supported: {', '.join(sorted(READERS))}{hint}")
+    if sheet is not None:
+        if reader is not _read_excel:
+            raise DataError(f"sheet={sheet!r} applies to Excel files only, not {path.name}")
+        options["sheet"] = sheet
+    try:
+        frame = reader(path, **options)
     except DataError:
         raise
+    except ImportError as exc:
+        raise DataError(f"cannot read {path.name}: {exc.name or exc} is not installed "
+                        "(pip install csi-models installs openpyxl, pyreadstat and pyarrow)") from None
     except Exception as exc:  # the parsers' own errors, reworded with the file name
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if frame.shape[1] == 0:
+        raise DataError(f"{path.name} has no columns: is it empty?")
+    return frame

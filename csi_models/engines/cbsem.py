@@ -259,7 +259,8 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
     loadings = (Lambda * M).sum(axis=1) * (sd_f[layout.block] / sd_x)
     weights = _factor_score_weights(layout, implied, Lambda, data)
 
-    table = _parameter_table(model, back, se_values, x, implied, phi, f, xs)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
+        table = _parameter_table(model, back, se_values, x, implied, phi, f, xs)
     sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
         order = [obs_names.index(v) for v in xs]

@@ -2,52 +2,114 @@
 
 The YAML is parsed with PyYAML's SafeLoader (no object construction). We walk the node
 tree ourselves so that every key keeps its line number for error messages and duplicate
-keys, which PyYAML silently overwrites, are reported.
+keys, which PyYAML silently overwrites, are reported. The walk accepts only plain YAML:
+any explicit tag other than the core ones (``!!python/...``, ``!!set``, ``!!binary``, custom
+``!tags``) is refused rather than ignored, and aliases may neither recurse nor expand beyond
+``MAX_NODES`` nodes (the "billion laughs" document).
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from csi_models.errors import SpecError
-from csi_models.spec.model import Construct, Item, ModelSpec, Scale
+from csi_models.spec.model import DEFAULT_SCALE, Construct, Item, ModelSpec, Scale
+from csi_models.spec.validation import is_number
 
 TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "constructs",
             "paths", "columns", "reverse")
 CONSTRUCT_KEYS = ("label", "mode", "items", "scale", "missing_codes")
 ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes")
-DEFAULT_SCALE = Scale(1, 10)
+MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped specs have ~400
+PLAIN_TAGS = {"tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null")}
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 # --- YAML with line numbers ----------------------------------------------------------------
 def _parse_yaml(text: str, source: str) -> tuple[object, dict]:
     """Plain Python data from YAML text plus a map 'dotted.key' -> line number."""
-    loader = yaml.SafeLoader(text)
+    if not isinstance(text, (str, bytes)):
+        raise SpecError(f"{source}: a spec's YAML must be text, got {type(text).__name__}")
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{source}{line}: not valid YAML: {problem}") from None
+        raise SpecError(f"{source}{_line(exc)}: not valid YAML: "
+                        f"{getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: the YAML is nested too deeply to be a model spec") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[str, int] = {}
     if node is None:
         return None, lines
-    return _plain(node, "", lines, source, loader), lines
+    walk = _Walk(lines, source, loader)
+    try:
+        return walk.plain(node, ""), lines
+    except RecursionError:
+        raise SpecError(f"{source}: the YAML is nested too deeply to be a model spec") from None
 
 
-def _plain(node, prefix: str, lines: dict, source: str, loader):
-    if isinstance(node, yaml.MappingNode):
+def _line(exc) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None and isinstance(exc, yaml.reader.ReaderError):
+        return f", character {exc.position}"
+    return f", line {mark.line + 1}" if mark is not None else ""
+
+
+class _Walk:
+    """Node tree -> plain dicts/lists/scalars, recording the line of every key."""
+
+    def __init__(self, lines: dict, source: str, loader):
+        self.lines, self.source, self.loader = lines, source, loader
+        self.count = 0
+        self.open: set[int] = set()  # nodes being walked: an alias back to one is a loop
+
+    def plain(self, node, prefix: str):
+        line = node.start_mark.line + 1
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(f"{self.source}, line {line}: the YAML expands to more than "
+                            f"{MAX_NODES} nodes (aliases?); a model spec is far smaller")
+        if node.tag not in PLAIN_TAGS and node.tag != TIMESTAMP:
+            raise SpecError(f"{self.source}, line {line}: the YAML tag {node.tag!r} is not allowed "
+                            "in a model spec; write plain values (no '!!' or '!' tags)")
+        if id(node) in self.open:
+            raise SpecError(f"{self.source}, line {line}: a YAML alias refers to a node that "
+                            "contains it (a loop); write the values out")
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == TIMESTAMP:  # an unquoted date is text to us (a title, a label)
+                return node.value
+            try:
+                return self.loader.construct_object(node, deep=True)  # core scalar types only
+            except yaml.YAMLError as exc:
+                raise SpecError(f"{self.source}, line {line}: not valid YAML: "
+                                f"{getattr(exc, 'problem', None) or exc}") from None
+        self.open.add(id(node))
+        try:
+            return self.mapping(node, prefix) if isinstance(node, yaml.MappingNode) else \
+                self.sequence(node, prefix)
+        finally:
+            self.open.discard(id(node))
+
+    def sequence(self, node, prefix: str) -> list:
+        items = []
+        for i, child in enumerate(node.value):
+            self.lines[f"{prefix}[{i}]"] = child.start_mark.line + 1
+            items.append(self.plain(child, f"{prefix}[{i}]"))
+        return items
+
+    def mapping(self, node, prefix: str) -> dict:
+        lines, source = self.lines, self.source
         out = {}
         for key_node, value_node in node.value:
-            key = _plain(key_node, prefix, lines, source, loader)
+            key = self.plain(key_node, prefix)
             if not isinstance(key, (str, int, float)) or isinstance(key, bool):
                 raise SpecError(f"{source}, line {key_node.start_mark.line + 1}: "
                                 f"unexpected key {key!r}")
@@ -57,15 +119,8 @@ def _plain(node, prefix: str, lines: dict, source: str, loader):
                 raise SpecError(f"{source}, line {key_node.start_mark.line + 1}: {key!r} is "
                                 f"given twice (first on line {lines[dotted]})")
             lines[dotted] = key_node.start_mark.line + 1
-            out[key] = _plain(value_node, dotted, lines, source, loader)
+            out[key] = self.plain(value_node, dotted)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for i, child in enumerate(node.value):
-            lines[f"{prefix}[{i}]"] = child.start_mark.line + 1
-            items.append(_plain(child, f"{prefix}[{i}]", lines, source, loader))
-        return items
-    return loader.construct_object(node, deep=True)  # scalars: SafeLoader's safe types only
 
 
 # --- schema -> ModelSpec --------------------------------------------------------------------
@@ -114,7 +169,7 @@ class _Reader:
         bounds = []
         for end in ("min", "max"):
             v = value.get(end, getattr(default, end))
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            if not is_number(v):
                 self.fail(f"{key}.{end}", f"scale {end} must be a finite number, got {v!r}")
             bounds.append(v)
         if not bounds[0] < bounds[1]:
@@ -122,14 +177,21 @@ class _Reader:
         return Scale(*bounds)
 
     def codes(self, value, key: str) -> tuple:
+        """Missing codes: finite numbers (98, 99) or text answers ('DK', '不知道')."""
         if value is None:
             return ()
         if not isinstance(value, list):
             value = [value]
+        out = []
         for i, v in enumerate(value):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                self.fail(f"{key}[{i}]", f"missing code {v!r} must be a number")
-        return tuple(value)
+            if isinstance(v, str) and v.strip():
+                out.append(v.strip())
+            elif is_number(v):
+                out.append(v)
+            else:
+                self.fail(f"{key}[{i}]", f"missing code {v!r} must be a finite number or a "
+                                         "text answer such as 'DK'")
+        return tuple(out)
 
     def item(self, name: str, value, key: str, scale: Scale, codes: tuple) -> Item:
         if isinstance(value, dict):
@@ -158,7 +220,7 @@ class _Reader:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
                            "one indicator under 'items:'")
         raw_items = self.mapping(raw_items, f"{key}.items", f"items of {name!r}")
-        items = tuple(self.item(n, v, f"{key}.items.{n}", scale, codes)
+        items = tuple(self.item(str(n), v, f"{key}.items.{n}", scale, codes)
                       for n, v in raw_items.items())
         mode = self.text(value.get("mode", "reflective"), f"{key}.mode", "mode").strip().lower()
         mode = {"a": "reflective", "mode a": "reflective", "b": "formative",
@@ -185,7 +247,7 @@ class _Reader:
         if not raw:
             self.fail("constructs", "the spec declares no constructs under 'constructs:'")
         raw = self.mapping(raw, "constructs", "'constructs'")
-        constructs = tuple(self.construct(n, v, f"constructs.{n}", scale, codes)
+        constructs = tuple(self.construct(str(n), v, f"constructs.{n}", scale, codes)
                            for n, v in raw.items())
         paths = data.get("paths") or []
         if not isinstance(paths, list):
@@ -244,7 +306,11 @@ def load_spec(spec) -> ModelSpec:
         resource = resources.files("csi_models.model_specs") / f"{text.lower()}.yaml"
         return spec_from_yaml(resource.read_text(encoding="utf-8"), f"{text.lower()}.yaml")
     path = Path(text)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        exists = False
+    if not exists:
         raise SpecError(f"no spec named {text!r}: not a shipped spec ({', '.join(shipped_specs())}) "
                         "and not an existing YAML file")
     try:
@@ -257,8 +323,8 @@ def load_spec(spec) -> ModelSpec:
 def spec_to_dict(spec: ModelSpec) -> dict:
     """The spec as plain data in the YAML layout (scales written per item only where they
     differ from the most common scale)."""
-    scales = [i.scale for i in spec.items]
-    common = max(set(scales), key=scales.count)
+    scales = [(i.scale.min, i.scale.max, i.scale.explicit) for i in spec.items]
+    common = Scale(*max(set(scales), key=scales.count))
     out = {"name": spec.name}
     if spec.title:
         out["title"] = dict(spec.title)
@@ -266,13 +332,14 @@ def spec_to_dict(spec: ModelSpec) -> dict:
         out["reference"] = spec.reference
     if spec.notes:
         out["notes"] = spec.notes
-    out["scale"] = {"min": common.min, "max": common.max}
+    if common.explicit:  # a spec that never declared a scale keeps relying on the default
+        out["scale"] = {"min": common.min, "max": common.max}
     constructs = {}
     for c in spec.constructs:
         items = {}
         for item in c.items:
             entry = dict(item.label)
-            if item.scale != common:
+            if item.scale != common or (item.scale.explicit and not common.explicit):
                 entry["scale"] = {"min": item.scale.min, "max": item.scale.max}
             if item.missing_codes:
                 entry["missing_codes"] = list(item.missing_codes)

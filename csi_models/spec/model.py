@@ -16,10 +16,19 @@ MODES = ("reflective", "formative")
 
 @dataclass(frozen=True)
 class Scale:
-    """Theoretical bounds of an answer scale (e.g. 1..10); the 0-100 indices use these."""
+    """Theoretical bounds of an answer scale (e.g. 1..10); the 0-100 indices use these.
+
+    ``explicit`` is False only for the loader's fallback 1..10 (no ``scale:`` anywhere above
+    the item): such items may take their bounds from the survey file's value labels instead.
+    It does not take part in comparisons, so Scale(1, 10) == DEFAULT_SCALE.
+    """
 
     min: float
     max: float
+    explicit: bool = field(default=True, compare=False)
+
+
+DEFAULT_SCALE = Scale(1, 10, explicit=False)
 
 
 @dataclass(frozen=True)
@@ -28,8 +37,8 @@ class Item:
 
     name: str
     label: dict = field(default_factory=dict, compare=False)  # {"en": ..., "zh": ...}
-    scale: Scale = Scale(1, 10)
-    missing_codes: tuple = ()
+    scale: Scale = DEFAULT_SCALE
+    missing_codes: tuple = ()      # numbers or text answers that mean "no answer" (98, "DK")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,12 @@ class ModelSpec:
 
     # --- editing (each returns a new validated spec) -------------------------------------
     def replace(self, **changes) -> "ModelSpec":
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            from csi_models.errors import SpecError
+
+            raise SpecError(f"a ModelSpec has no field {', '.join(map(repr, unknown))}; fields: "
+                            f"{', '.join(f.name for f in dataclasses.fields(self))}")
         return dataclasses.replace(self, **changes)
 
     def add_path(self, source: str, target: str) -> "ModelSpec":
@@ -162,11 +177,16 @@ class ModelSpec:
 
     def with_columns(self, mapping: dict) -> "ModelSpec":
         """Map items to survey column names, e.g. ``{"CUEX1": "q7_a"}`` (merged with any existing map)."""
-        return self.replace(columns={**self.columns, **dict(mapping)})
+        if not isinstance(mapping, dict):
+            from csi_models.errors import SpecError
+
+            raise SpecError(f"with_columns takes a dict item -> survey column, got "
+                            f"{type(mapping).__name__}")
+        return self.replace(columns={**self.columns, **mapping})
 
     def with_reverse(self, items) -> "ModelSpec":
         """Declare reverse-worded items (recoded as min + max - x before fitting)."""
-        return self.replace(reverse=tuple(dict.fromkeys((*self.reverse, *items))))
+        return self.replace(reverse=tuple(dict.fromkeys((*self.reverse, *_names(items, "with_reverse")))))
 
     def with_mode(self, construct: str, mode: str) -> "ModelSpec":
         """Set a construct's measurement mode ('reflective' = mode A, 'formative' = mode B)."""
@@ -177,7 +197,13 @@ class ModelSpec:
 
     def with_scale(self, min: float, max: float, items=None) -> "ModelSpec":
         """Set the scale bounds of ``items`` (all items by default)."""
-        chosen = set(self.item_names if items is None else items)
+        chosen = set(self.item_names if items is None else _names(items, "with_scale"))
+        unknown = sorted(chosen - set(self.item_names), key=str)
+        if unknown:
+            from csi_models.errors import SpecError
+
+            raise SpecError(f"with_scale: model {self.name!r} has no item(s) "
+                            f"{', '.join(map(repr, unknown))}")
         return self.replace(constructs=tuple(
             dataclasses.replace(c, items=tuple(
                 dataclasses.replace(i, scale=Scale(min, max)) if i.name in chosen else i
@@ -204,3 +230,18 @@ class ModelSpec:
     def __repr__(self) -> str:
         return (f"ModelSpec({self.name!r}: {len(self.constructs)} constructs, "
                 f"{len(self.item_names)} items, {len(self.paths)} paths)")
+
+
+def _names(items, method: str) -> list:
+    """A list of names from one name or an iterable of names (a lone string is one name)."""
+    if isinstance(items, str):
+        return [items]
+    try:
+        names = list(items)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        from csi_models.errors import SpecError
+
+        raise SpecError(f"{method} takes an item name or a list of item names, got {items!r}")
+    return names

@@ -27,6 +27,7 @@ def validate_spec(spec) -> None:
 
     if not isinstance(spec.name, str) or not spec.name.strip():
         raise SpecError("the model needs a non-empty 'name'")
+    _validate_types(spec)
     if not spec.constructs:
         raise SpecError(f"model {spec.name!r} declares no constructs: add a 'constructs:' "
                         "section with at least one construct and its items")
@@ -56,10 +57,16 @@ def validate_spec(spec) -> None:
                                 "only one construct")
             item_owner[item.name] = c.name
             lo, hi = item.scale.min, item.scale.max
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in (lo, hi)) or not lo < hi:
+            if not (is_number(lo) and is_number(hi) and lo < hi):
                 raise SpecError(f"item {item.name!r} has scale min={lo!r}, max={hi!r}{iwhere}; "
                                 "the scale needs two finite numbers with min < max")
+            if not math.isfinite(hi - lo) or max(abs(lo), abs(hi)) > MAX_BOUND:
+                raise SpecError(f"item {item.name!r} has scale min={lo!r}, max={hi!r}{iwhere}; "
+                                f"survey scales must lie within +-{MAX_BOUND:g}")
+            for code in item.missing_codes:
+                if not _is_code(code):
+                    raise SpecError(f"item {item.name!r} has missing code {code!r}{iwhere}; a "
+                                    "missing code is a finite number or a text answer such as 'DK'")
     clash = seen_constructs & set(item_owner)
     if clash:
         name = sorted(clash)[0]
@@ -68,6 +75,55 @@ def validate_spec(spec) -> None:
 
     _validate_paths(spec, seen_constructs)
     _validate_columns(spec, item_owner)
+
+
+MAX_BOUND = 1e9  # beyond this, squared deviations of answers overflow the engines' arithmetic
+
+
+def is_number(value) -> bool:
+    """A finite real number (not a bool; an int too large for a float does not count)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _is_code(code) -> bool:
+    return bool(code.strip()) if isinstance(code, str) else is_number(code)
+
+
+def _validate_types(spec) -> None:
+    """The fields hold what they should (specs edited in code can receive anything)."""
+    from csi_models.spec.model import Construct, Item, Scale
+
+    def fail(what: str, value):
+        raise SpecError(f"model {spec.name!r}: {what}, got {value!r:.80}")
+
+    if not isinstance(spec.constructs, (tuple, list)):
+        fail("'constructs' must be a tuple of Construct", spec.constructs)
+    for c in spec.constructs:
+        if not isinstance(c, Construct):
+            fail("'constructs' must hold Construct objects", c)
+        if not isinstance(c.name, str) or not isinstance(c.mode, str):
+            fail("a construct's name and mode are text", (c.name, c.mode))
+        if not isinstance(c.items, (tuple, list)):
+            fail(f"the items of construct {c.name!r} must be a tuple of Item", c.items)
+        for item in c.items:
+            if not isinstance(item, Item) or not isinstance(item.scale, Scale):
+                fail(f"construct {c.name!r} must hold Item objects with a Scale", item)
+            if not isinstance(item.name, str) or not isinstance(item.missing_codes, (tuple, list)):
+                fail(f"an item of {c.name!r} needs a text name and a tuple of missing codes", item)
+    if not isinstance(spec.paths, (tuple, list)):
+        fail("'paths' must be a tuple of (source, target) pairs", spec.paths)
+    for p in spec.paths:
+        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(e, str) for e in p)):
+            fail("each path is a (source, target) pair of construct names", p)
+    if not isinstance(spec.columns, dict):
+        fail("'columns' must be a dict item -> survey column", spec.columns)
+    if not isinstance(spec.reverse, (tuple, list)) or not all(isinstance(r, str) for r in spec.reverse):
+        fail("'reverse' must be a tuple of item names", spec.reverse)
 
 
 def _validate_paths(spec, constructs: set[str]) -> None:

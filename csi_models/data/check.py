@@ -1,0 +1,236 @@
+"""The data checks: ``check(spec, data)`` reports them all, ``prepare`` (and so ``fit``) runs
+the same functions and stops on the errors. The item checks live in ``csi_models.data.items``,
+the checks of the prepared table here.
+
+Per item: its column exists once; answers are numbers (text codes such as 'DK' declared in
+``missing_codes`` become missing, numbers stored as text are read); no infinities; missing
+codes and SPSS user-missing values applied and counted; the answer scale (the spec's, else the
+file's value labels, else the default 1..10, which is flagged); answers outside the scale
+(error, with rows); share missing; binary (yes/no) items noted. After reverse coding and the
+missing-data rule: constant (error) and near-constant items, items identical to another item,
+items that correlate negatively with the rest of their construct (likely reverse-worded), and
+whether enough rows are left. Each finding has a check name, a severity ('error' stops the fit,
+'warning' does not, 'ok' records a check passed) and the rows concerned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SEVERITIES = ("error", "warning", "ok")
+FINDING_COLUMNS = ["item", "column", "construct", "check", "severity", "rows", "message"]
+NEAR_CONSTANT_SHARE = 0.95  # one answer given by more than this share of respondents
+MISSING_SHARE = 0.20        # warn when more answers than this are missing
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of one check; ``rows`` are labels of the caller's DataFrame index."""
+
+    check: str
+    severity: str
+    message: str
+    item: str | None = None
+    column: str | None = None
+    construct: str | None = None
+    rows: tuple = ()
+
+
+class CheckReport:
+    """The data check of a spec against survey data (``csi.check``).
+
+    ``findings``: tidy DataFrame, one row per finding (item, column, construct, check,
+    severity, rows, message); ``items``: one row per item (scale and its source, answers,
+    missing, distinct values, min/max/mean after missing codes, worst severity);
+    ``errors``/``warnings``: the findings of that severity; ``ok``: no errors (the data can
+    be fitted). ``str(report)`` / ``to_text()`` and ``to_html()`` render it (csi_models.report).
+    """
+
+    def __init__(self, spec, findings, items: pd.DataFrame, n_rows: int, n_used: int | None,
+                 missing: str, data_columns=()):
+        self.spec, self.n_rows, self.n_used, self.missing = spec, n_rows, n_used, missing
+        self.data_columns = [str(c) for c in data_columns]  # to show when items are not found
+        rows = [(f.item, f.column, f.construct, f.check, f.severity, f.rows, f.message)
+                for f in findings]
+        self.findings = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+        self.items = items
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.findings[self.findings.severity == "error"].reset_index(drop=True)
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.findings[self.findings.severity == "warning"].reset_index(drop=True)
+
+    @property
+    def ok(self) -> bool:
+        return bool((self.findings.severity != "error").all())
+
+    def to_text(self) -> str:
+        from csi_models.report.checks import check_text
+
+        return check_text(self)
+
+    def to_html(self) -> str:
+        from csi_models.report.checks import check_html
+
+        return check_html(self)
+
+    __str__ = to_text
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return (f"<CheckReport {self.spec.name}: {self.n_rows} rows, {len(self.errors)} errors, "
+                f"{len(self.warnings)} warnings>")
+
+
+def check(spec, data, missing: str = "listwise") -> CheckReport:
+    """Every data check of ``prepare``, reported instead of raised (see module docstring).
+
+    spec: shipped name, YAML path, dict or ModelSpec; data: DataFrame (never modified) or a
+    survey file path; missing: the rule the fit will use ('listwise', 'mean' or 'fiml').
+    Raises only when there is nothing to check (bad spec, unreadable file, not a table)."""
+    from csi_models.data.prepare import collect
+    from csi_models.data.readers import read_survey
+    from csi_models.spec import load_spec
+
+    spec = load_spec(spec)
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        data = read_survey(data)
+    _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
+    return CheckReport(spec, findings, items, len(data), n_used, missing, data.columns)
+
+
+def rows_text(labels, limit: int = 5) -> str:
+    labels = list(labels)
+    shown = ", ".join(str(r) for r in labels[:limit])
+    return shown + (f" (and {len(labels) - limit} more)" if len(labels) > limit else "")
+
+
+def item_table(checks: list, findings: list) -> pd.DataFrame:
+    """One row per item: what the checks saw (answers after missing codes, before reverse
+    coding) and the worst severity of its findings."""
+    worst = {}
+    for f in findings:
+        if f.item is not None:
+            rank = min(SEVERITIES.index(f.severity), SEVERITIES.index(worst.get(f.item, "ok")))
+            worst[f.item] = SEVERITIES[rank]
+    rows = []
+    for ic in checks:
+        v = ic.values if ic.values is not None else np.array([])
+        seen = v[~np.isnan(v)]
+        n = len(v)
+        rows.append({
+            "item": ic.item, "construct": ic.construct, "column": ic.column, "dtype": ic.dtype,
+            "scale_min": getattr(ic.scale, "min", np.nan), "scale_max": getattr(ic.scale, "max", np.nan),
+            "scale_source": ic.scale_source if ic.scale is not None else "",
+            "n_answers": int(seen.size) if n else np.nan,
+            "n_missing": int(n - seen.size) if n else np.nan,
+            "share_missing": (n - seen.size) / n if n else np.nan,
+            "n_distinct": int(np.unique(seen).size) if ic.values is not None else np.nan,
+            "min": seen.min() if seen.size else np.nan, "max": seen.max() if seen.size else np.nan,
+            "mean": seen.mean() if seen.size else np.nan, "status": worst.get(ic.item, "ok")})
+    columns = ["item", "construct", "column", "dtype", "scale_min", "scale_max", "scale_source",
+               "n_answers", "n_missing", "share_missing", "n_distinct", "min", "max", "mean", "status"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- the prepared sample ----------------------------------------------------------------
+def sample_findings(spec, frame: pd.DataFrame, columns: dict, dropped: tuple, n_input: int,
+                    missing: str) -> list:
+    """Checks of the table the engines will get (after reverse coding and the missing rule)."""
+    out = []
+    if dropped:
+        why = ("have missing answers and were dropped (listwise deletion)" if missing == "listwise"
+               else "answer no item at all and were dropped")
+        out.append(Finding("rows", "warning", f"{len(dropped)} of {n_input} rows {why}: rows "
+                           f"{rows_text(dropped)}", rows=tuple(dropped)))
+    if len(frame) == 0:
+        out.append(Finding("rows", "error", "no rows left to fit: every row has a missing answer "
+                           "in some item; use missing='mean' (PLS) or missing='fiml' (CB-SEM), or "
+                           "check the missing codes"))
+        return out
+    largest = max([len(spec.predecessors(c)) for c in spec.construct_names] + [1])
+    if len(frame) < largest + 2 or len(frame) < 3:
+        out.append(Finding("rows", "error", f"only {len(frame)} usable rows: too few to estimate "
+                           f"the model (a construct has {largest} predictors)"))
+        return out
+    owner = {i: c.name for c in spec.constructs for i in c.item_names}
+    varies = {}
+    for item in frame.columns:
+        who = f"item {item} (column {columns[item]!r})"
+        values = frame[item].dropna()
+        counts = values.value_counts(normalize=True)
+        varies[item] = len(counts) > 1
+        if len(counts) <= 1:
+            out.append(Finding("variation", "error", f"{who} is constant (every answer is "
+                               f"{values.iloc[0]:g}); it carries no information: drop it from the "
+                               "spec or check the data", item, columns[item], owner[item]))
+        elif counts.iloc[0] > NEAR_CONSTANT_SHARE:
+            out.append(Finding("variation", "warning", f"{who} is nearly constant: "
+                               f"{counts.iloc[0]:.0%} give the same answer", item, columns[item], owner[item]))
+        else:
+            out.append(Finding("variation", "ok", f"{who}: {len(counts)} distinct answers",
+                               item, columns[item], owner[item]))
+    rule_of_ten = 10 * largest
+    if len(frame) < rule_of_ten:
+        out.append(Finding("rows", "warning", f"{len(frame)} rows is below the 10-times rule of "
+                           f"thumb ({rule_of_ten} for a construct with {largest} predictors); "
+                           "estimates may be unstable"))
+    out += _duplicates(frame, columns, owner)
+    out += _reverse_suspects(spec, frame, columns, varies)
+    return out
+
+
+def _duplicates(frame: pd.DataFrame, columns: dict, owner: dict) -> list:
+    """Items whose answers are identical in every row (a column pasted twice)."""
+    seen, out = {}, []
+    for item in frame.columns:
+        v = frame[item].to_numpy(float)
+        key = np.where(np.isnan(v), np.inf, v).tobytes()
+        if key in seen:
+            first = seen[key]
+            out.append(Finding("duplicate", "warning", f"item {item} (column {columns[item]!r}) "
+                               f"has the same answer as item {first} (column {columns[first]!r}) "
+                               "in every row: a duplicated column?", item, columns[item], owner[item]))
+        else:
+            seen[key] = item
+    return out
+
+
+def _reverse_suspects(spec, frame: pd.DataFrame, columns: dict, varies: dict) -> list:
+    """Reflective items whose average correlation with their construct's other items is
+    negative: reverse-worded but not declared (or declared but not reverse-worded)."""
+    out = []
+    for c in spec.constructs:
+        items = [i for i in c.item_names if varies.get(i)]
+        if c.mode != "reflective" or len(items) < 2:
+            continue
+        with np.errstate(all="ignore"):
+            r = frame[items].corr().to_numpy(copy=True)
+        np.fill_diagonal(r, np.nan)
+        finite = np.isfinite(r)
+        mean_r = np.where(finite, r, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+        if len(items) == 2:
+            flagged = [items[1]] if r[0, 1] < 0 else []
+        else:
+            flagged = [i for i, m in zip(items, mean_r) if m < 0]
+        for item in flagged:
+            k = items.index(item)
+            declared = item in spec.reverse
+            fix = ("it is listed under `reverse:`: is it really reverse-worded?" if declared else
+                   "if it is reverse-worded, list it under `reverse:`")
+            what = (f"correlates negatively with {items[0]} (r = {r[0, 1]:.2f})" if len(items) == 2
+                    else f"correlates negatively with the other items of {c.name} (mean r = {mean_r[k]:.2f})")
+            out.append(Finding("reverse", "warning", f"item {item} (column {columns[item]!r}) "
+                               f"{what}; {fix}", item, columns[item], c.name))
+        if not flagged:
+            out.append(Finding("reverse", "ok", f"the items of {c.name} correlate positively "
+                               "on average", construct=c.name))
+    return out

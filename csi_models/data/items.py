@@ -1,0 +1,219 @@
+"""The checks of one item's answers (run by ``prepare`` and reported by ``check``).
+
+Turns one survey column into floats (NaN = missing) while checking it: numbers (numbers stored
+as text are read; text missing codes such as 'DK' become missing; other text is an error naming
+the rows), no infinities, numeric missing codes and SPSS user-missing values applied and
+counted, the answer scale settled (spec, else value labels, else the flagged default 1..10),
+answers outside the scale (error), non-answer codes counted as answers (warning), share
+missing, binary items. See ``csi_models.data.check`` for the findings and the report.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from csi_models.data.check import MISSING_SHARE, Finding, rows_text
+from csi_models.data.labels import non_answers, numeric_labels, scale_from_labels
+from csi_models.spec.validation import is_number
+
+
+@dataclass
+class ItemCheck:
+    """What the item checks made of one column: its answers as floats (NaN = missing) and
+    its scale, or ``values=None`` when an error leaves nothing usable."""
+
+    item: str
+    column: str
+    construct: str
+    values: np.ndarray | None = None
+    scale: object = None
+    scale_source: str = "spec"
+    findings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    dtype: str = ""
+
+    def add(self, check: str, severity: str, message: str, rows=()):
+        self.findings.append(Finding(check, severity, message, self.item, self.column,
+                                     self.construct, tuple(rows)))
+
+    @property
+    def who(self) -> str:
+        return f"item {self.item} (column {self.column!r})"
+
+
+def _cell(value):
+    """A survey cell as a float (NaN when blank), or None when it is not a number."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return np.nan
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return np.nan
+    elif isinstance(value, (bool, np.bool_)):
+        return float(value)
+    elif not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _floats(ic: ItemCheck, raw: pd.Series, index) -> np.ndarray | None:
+    """The column as floats; text that is not a number is an error naming the rows."""
+    dtype = raw.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        ic.add("type", "ok", f"{ic.who} is yes/no (True/False): read as 1/0")
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_complex_dtype(dtype):
+        ic.add("type", "error", f"{ic.who} holds complex numbers; survey answers are real numbers")
+        return None
+    if pd.api.types.is_numeric_dtype(dtype):
+        out = raw.to_numpy(dtype=float, na_value=np.nan)
+    elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype) or \
+            pd.api.types.is_string_dtype(dtype):
+        cells = [_cell(v) for v in raw.astype(object)]
+        bad = np.array([c is None for c in cells], bool)
+        if bad.any():
+            examples = ", ".join(repr(v) for v in pd.unique(raw[bad].astype(str))[:3])
+            hint = ("; for yes/no answers use 1 = yes, 0 = no" if
+                    {str(v).strip().lower() for v in raw[bad]} <= {"yes", "no", "y", "n", "是", "否"}
+                    else "")
+            ic.add("type", "error", f"{ic.who} has answers that are not numbers ({examples}) in rows "
+                   f"{rows_text(index[bad])}; recode them as numbers, blank them, or declare "
+                   f"them under `missing_codes:`{hint}", index[bad])
+            return None
+        out = np.array([np.nan if c is None else c for c in cells], float)
+    else:
+        ic.add("type", "error", f"{ic.who} holds {dtype} values, not answers on a scale")
+        return None
+    infinite = np.isinf(out)
+    if infinite.any():
+        ic.add("type", "error", f"{ic.who} has infinite values in rows {rows_text(index[infinite])}",
+               index[infinite])
+        return None
+    return out
+
+
+def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -> ItemCheck:
+    """Run the item checks on one column (see module docstring); fills ``ic``."""
+    ic.dtype = str(raw.dtype)
+    codes = item_meta.missing_codes
+    text_codes = {c.casefold() for c in codes if isinstance(c, str)}
+    if text_codes and not pd.api.types.is_numeric_dtype(raw.dtype):
+        coded = raw.astype(object).map(lambda v: isinstance(v, str) and v.strip().casefold() in text_codes)
+        coded = coded.to_numpy(bool)
+        if coded.any():
+            raw = raw.astype(object).mask(coded)
+            ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers "
+                            f"({'/'.join(c for c in codes if isinstance(c, str))}) set to missing")
+    values = _floats(ic, raw, index)
+    if values is None:
+        return ic
+    if "type" not in {f.check for f in ic.findings}:
+        ic.add("type", "ok", f"{ic.who}: numeric answers")
+    numeric_codes = [c for c in codes if not isinstance(c, str)]
+    coded = np.isin(values, numeric_codes) if numeric_codes else np.zeros(len(values), bool)
+    answered = values
+    if coded.any():
+        used = sorted(set(values[coded]))
+        ic.notes.append(f"{ic.item}: {int(coded.sum())} answers coded "
+                        f"{'/'.join(f'{c:g}' for c in used)} set to missing")
+        values = np.where(coded, np.nan, values)
+    user = _user_missing(attrs, ic.column)
+    if user["count"]:
+        ranges = ", ".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in user["ranges"])
+        ic.notes.append(f"{ic.item}: {user['count']} SPSS user-missing answers ({ranges}) are missing")
+    _scale(ic, item_meta, attrs, numeric_codes, user, values, coded)
+    lo, hi = ic.scale.min, ic.scale.max
+    outside = ~np.isnan(values) & ((values < lo) | (values > hi))
+    where = {"spec": "", "value labels": " (from the file's value labels)",
+             "default": " (the default: the spec declares none)"}[ic.scale_source]
+    if outside.any():
+        pos = np.flatnonzero(outside)
+        shown = ", ".join(f"{index[p]} ({values[p]:g})" for p in pos[:5])
+        more = f" and {pos.size - 5} more" if pos.size > 5 else ""
+        dk = non_answers(_file_meta(attrs, "value_labels", ic.column), numeric_codes)
+        dk = {v: t for v, t in dk.items() if v in set(values[outside])}
+        hint = ("; " + ", ".join(f"{v:g} is labelled {t!r}" for v, t in dk.items()) +
+                ": add it to `missing_codes:`") if dk else ""
+        ic.add("range", "error", f"{ic.who} has {pos.size} answer(s) outside its scale {lo:g}..{hi:g}"
+               f"{where}: rows {shown}{more}. Fix the data, declare the codes under "
+               f"`missing_codes:`, or change the item's `scale:`{hint}", index[outside])
+        return ic
+    ic.add("range", "ok", f"{ic.who}: every answer within {lo:g}..{hi:g}{where}")
+    labelled = non_answers(_file_meta(attrs, "value_labels", ic.column), numeric_codes)
+    used = np.isin(values, list(labelled))
+    if used.any():  # inside the scale, so they would silently count as answers
+        shown = ", ".join(f"{v:g} ({labelled[v]!r})" for v in sorted(set(values[used])))
+        ic.add("missing_codes", "warning", f"{ic.who}: {int(used.sum())} answers are codes the "
+               f"value labels mark as non-answers, {shown}, and count as scale points; add them "
+               "to `missing_codes:` if they mean no answer", index[used])
+    inside = sorted(c for c in set(answered[coded]) if lo <= c <= hi)
+    if inside:
+        rows = index[coded & np.isin(answered, inside)]
+        ic.add("missing_codes", "warning", f"{ic.who}: missing code(s) "
+               f"{', '.join(f'{c:g}' for c in inside)} lie inside the scale {lo:g}..{hi:g}, so "
+               f"{len(rows)} such answers are dropped as missing, not used as scale points; "
+               "check `missing_codes:`", rows)
+    n_missing = int(np.isnan(values).sum())
+    if n_missing == len(values) and len(values):
+        ic.add("missing", "error", f"{ic.who} is empty: no respondent answered it")
+        return ic
+    share = n_missing / len(values) if len(values) else 0.0
+    ic.add("missing", "warning" if share > MISSING_SHARE else "ok",
+           f"{ic.who}: {n_missing} of {len(values)} answers missing ({share:.0%})",
+           index[np.isnan(values)] if share > MISSING_SHARE else ())
+    if hi - lo == 1:
+        top = numeric_labels(_file_meta(attrs, "value_labels", ic.column)).get(float(hi))
+        meaning = f"{hi:g} ({top!r})" if top else f"{hi:g}"
+        ic.add("binary", "ok", f"{ic.who} is binary ({lo:g}/{hi:g}): both engines use it as a "
+               f"numeric indicator; its 0-100 index is the share answering {meaning}")
+    ic.values = values
+    return ic
+
+
+def _file_meta(attrs, key: str, column: str) -> dict:
+    """``attrs[key][column]`` as read_survey stores it, or {} when absent or malformed."""
+    table = attrs.get(key) if isinstance(attrs, dict) else None
+    entry = table.get(column) if isinstance(table, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def _user_missing(attrs, column: str) -> dict:
+    """The column's SPSS user-missing ranges [(lo, hi)] and count, validated."""
+    entry = _file_meta(attrs, "user_missing", column)
+    ranges = []
+    for pair in entry.get("ranges") or []:
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(is_number, pair)):
+            ranges.append((float(pair[0]), float(pair[1])))
+    count = entry.get("count")
+    return {"ranges": ranges, "count": int(count) if is_number(count) and ranges else 0}
+
+
+def _scale(ic, item_meta, attrs, numeric_codes, user, values, coded) -> None:
+    """The spec's scale; for an item without one, the value labels' range; else 1..10."""
+    ic.scale = item_meta.scale
+    labels = _file_meta(attrs, "value_labels", ic.column)
+    excluded = list(numeric_codes) + [v for v in numeric_labels(labels)
+                                      if any(lo <= v <= hi for lo, hi in user["ranges"])]
+    if not item_meta.scale.explicit:
+        from_labels = scale_from_labels(labels, excluded)
+        if from_labels is not None:
+            ic.scale, ic.scale_source = from_labels, "value labels"
+            ic.add("scale", "ok", f"{ic.who}: scale {from_labels.min:g}..{from_labels.max:g} read "
+                   "from the file's value labels")
+            ic.notes.append(f"{ic.item}: scale {from_labels.min:g}..{from_labels.max:g} from value labels")
+        else:
+            ic.scale_source = "default"
+            seen = values[~np.isnan(values)]
+            span = f"; the answers range {seen.min():g}..{seen.max():g}" if seen.size else ""
+            ic.add("scale", "warning", f"{ic.who}: no scale declared, assumed "
+                   f"{ic.scale.min:g}..{ic.scale.max:g}{span}; declare `scale:` in the spec "
+                   "(the 0-100 indices and reverse coding use it)")
+    else:
+        ic.add("scale", "ok", f"{ic.who}: scale {ic.scale.min:g}..{ic.scale.max:g} from the spec")
