@@ -3,6 +3,7 @@
     csi specs                                   list the shipped model specs
     csi fit SPEC --data PATH|demo --method pls  fit and print the summary
     csi validate SPEC [--data PATH|demo]        check a spec, and print the data check report
+    csi ipma SPEC --data PATH|demo --target C   importance-performance map (PLS)
     csi kano FILE --features F1 F2 ...          Kano table from functional/dysfunctional columns
     csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
                                                 models side by side, or one model across groups
@@ -44,7 +45,8 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
-                     missing=args.missing, scheme=args.scheme)
+                     missing=args.missing, scheme=args.scheme, bootstrap=args.bootstrap,
+                     random_state=args.seed)
     print(result.summary(lang=args.lang))
     return 0
 
@@ -114,6 +116,32 @@ def cmd_kano(args) -> int:
     return 0
 
 
+def cmd_ipma(args) -> int:
+    from csi_models import fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        result = fit(args.spec, _data(args.data, args.sheet), method="pls", missing=args.missing,
+                     scheme=args.scheme)
+    ipma = result.ipma(args.target)
+    fmt = {"index": False, "float_format": lambda v: f"{v:.3f}"}
+    print(f"Importance-performance map of {args.target} ({result.spec.name}, PLS, n = {result.n})")
+    print("importance: index points gained by the target per index point of the driver; "
+          "performance: 0-100\n")
+    print("Constructs:")
+    print(ipma.constructs.sort_values("importance", ascending=False).to_string(**fmt))
+    print("\nIndicators:")
+    print(ipma.indicators.sort_values("importance", ascending=False).to_string(**fmt))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = ipma.plot(level=args.level)
+        ax.figure.savefig(args.plot, dpi=150, bbox_inches="tight")
+        print(f"\nplot written to {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csi", description="Customer-satisfaction-index models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,7 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="bootstrap resamples for standard errors and intervals (e.g. 5000)")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the bootstrap")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("ipma", help="importance-performance map of a target construct (PLS)")
+    p.add_argument("spec", help="shipped spec name (acsi, ecsi, ccsi) or YAML file")
+    p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
+    p.add_argument("--target", required=True, help="target construct, e.g. Satisfaction")
+    p.add_argument("--missing", default="listwise", choices=["listwise", "mean"])
+    p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
+    p.add_argument("--plot", metavar="FILE", help="also save the quadrant plot (png, svg, pdf)")
+    p.add_argument("--level", default="constructs", choices=["constructs", "indicators"],
+                   help="what the plot shows")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    p.set_defaults(func=cmd_ipma)
 
     p = sub.add_parser("validate", help="check a spec, and data against it (csi.check report)")
     p.add_argument("spec")

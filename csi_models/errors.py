@@ -37,3 +37,11 @@ class ConvergenceWarning(CSIWarning):
 
 class ImproperSolutionWarning(CSIWarning):
     """The estimates are inadmissible: negative variances, |std. path| > 1, correlations near 1."""
+
+
+class IndexWarning(CSIWarning):
+    """A 0-100 index (or an impact, or an IPMA entry) is not defined, e.g. a negative weight."""
+
+
+class BootstrapWarning(CSIWarning):
+    """Some bootstrap resamples failed (no convergence, singular data) and were excluded."""

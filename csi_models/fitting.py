@@ -15,7 +15,7 @@ import pandas as pd
 
 from csi_models.data import prepare, read_survey
 from csi_models.engines import cbsem, pls
-from csi_models.errors import CSIError, CSIWarning, EstimationError
+from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, EstimationError
 from csi_models.result import FitResult
 from csi_models.spec import load_spec
 
@@ -73,7 +73,9 @@ def _check_options(tol, max_iter) -> None:
 
 
 def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: str = "path",
-        tol: float = 1e-7, max_iter: int = 300, se: str = "standard") -> FitResult:
+        tol: float = 1e-7, max_iter: int = 300, se: str = "standard", bootstrap: int = 0,
+        random_state=None, ci: float = 0.95, interval: str = "percentile", n_jobs: int = -1,
+        progress=None) -> FitResult:
     """Fit a CSI model.
 
     spec: a shipped name ('acsi', 'ecsi', 'ccsi'), a YAML path, a dict or a ModelSpec.
@@ -82,6 +84,10 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     missing: 'listwise' (default), 'mean' (PLS only) or 'fiml' (CB-SEM only).
     scheme, tol, max_iter: PLS inner scheme ('path', 'factorial', 'centroid') and stop rule.
     se: CB-SEM standard errors, 'standard' or 'robust'.
+    bootstrap: number of bootstrap resamples (0 = none): PLS estimates them all at once,
+        CB-SEM refits each in parallel processes (``n_jobs``, joblib). ``random_state`` seeds
+        them; ``ci`` is the interval level and ``interval`` 'percentile' or 'bca'.
+    progress: show a progress bar on stderr (default: when stderr is a terminal).
     """
     method = str(method).lower().replace("-", "")
     if method not in METHODS:
@@ -104,4 +110,32 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     messages = [f"{w.category.__name__}: {w.message}" for w in caught
                 if issubclass(w.category, CSIWarning)]
     settings = _settings(method, spec, survey, estimates, options)
-    return FitResult(spec, survey, estimates, settings, messages)
+    boot = None
+    if bootstrap:
+        boot = _bootstrap(method, spec, survey, estimates, options, int(bootstrap), random_state,
+                          ci, interval, n_jobs, progress)
+        settings.update(boot.settings())
+        if boot.n_failed:
+            message = (f"{boot.n_failed} of {boot.n_requested} bootstrap resamples failed "
+                       f"({', '.join(sorted(set(r.split(' (')[0] for r in boot.failed.reason)))}) and "
+                       "are left out of the standard errors and intervals; see res.bootstrap.failed")
+            warnings.warn(message, BootstrapWarning, stacklevel=2)
+            messages.append(f"BootstrapWarning: {message}")
+    return FitResult(spec, survey, estimates, settings, messages, bootstrap=boot)
+
+
+def _bootstrap(method, spec, survey, estimates, options, n_boot, random_state, ci, interval,
+               n_jobs, progress):
+    from csi_models.inference import bootstrap as boot
+    from csi_models.inference.intervals import INTERVALS
+
+    if n_boot < 2:
+        raise CSIError(f"bootstrap={n_boot}: ask for at least 2 resamples (5000 is usual)")
+    if not 0 < ci < 1:
+        raise CSIError(f"ci={ci}: the interval level must be between 0 and 1, e.g. 0.95")
+    if interval not in INTERVALS:
+        raise CSIError(f"interval={interval!r}: use 'percentile' or 'bca'")
+    if method == "pls":
+        return boot.bootstrap_pls(spec, survey, options, n_boot, random_state, ci, interval, progress)
+    return boot.bootstrap_cbsem(spec, survey, estimates, n_boot, random_state, ci, interval,
+                                n_jobs, progress)

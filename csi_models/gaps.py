@@ -233,21 +233,14 @@ def plot_gaps(table, ax=None, labels=None):
     """
     import matplotlib.pyplot as plt
 
-    from csi_models.report.fonts import apply_cjk_font
+    from csi_models.report.fonts import apply_cjk_font, point_labels
 
     if isinstance(table, GapResult):
         table = table.items
     missing = [c for c in ("expectation", "experience") if c not in getattr(table, "columns", [])]
     if missing:
         raise DataError(f"plot_gaps needs a table from gaps(); columns {missing} missing")
-    if labels is None:
-        names = [str(x) for x in table.index]
-    elif isinstance(labels, Mapping):
-        names = [str(labels.get(x, x)) for x in table.index]
-    else:
-        names = [str(x) for x in labels]
-        if len(names) != len(table):
-            raise DataError(f"labels has {len(names)} entries for {len(table)} rows")
+    names = point_labels(table.index, labels, "rows")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.6), layout="constrained")
     from matplotlib.lines import Line2D

@@ -341,19 +341,12 @@ def plot_kano(table: pd.DataFrame, ax=None, labels=None):
     """
     import matplotlib.pyplot as plt
 
-    from csi_models.report.fonts import apply_cjk_font
+    from csi_models.report.fonts import apply_cjk_font, point_labels
 
     for col in ("better", "worse"):
         if col not in table.columns:
             raise DataError(f"plot_kano needs a table from kano(); column {col!r} missing")
-    if labels is None:
-        names = [str(x) for x in table.index]
-    elif isinstance(labels, Mapping):
-        names = [str(labels.get(x, x)) for x in table.index]
-    else:
-        names = [str(x) for x in labels]
-        if len(names) != len(table):
-            raise DataError(f"labels has {len(names)} entries for {len(table)} features")
+    names = point_labels(table.index, labels, "features")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
     x, y = -table["worse"].to_numpy(float), table["better"].to_numpy(float)

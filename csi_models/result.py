@@ -20,12 +20,13 @@ class FitResult:
     made, ``warnings`` what went wrong (also issued as warning classes at fit time).
     """
 
-    def __init__(self, spec, data, estimates, settings: dict, warnings: list[str]):
+    def __init__(self, spec, data, estimates, settings: dict, warnings: list[str], bootstrap=None):
         self.spec = spec
         self.data = data
         self.estimates = estimates
         self.settings = settings
         self.warnings = list(warnings)
+        self.bootstrap = bootstrap   # inference.bootstrap.BootstrapResult, or None
 
     # --- basic facts ---------------------------------------------------------------------
     @property
@@ -66,7 +67,21 @@ class FitResult:
                                                 "pvalue": "p_value"})
             table = table.merge(extra[["source", "target", "unstandardized", "se", "z", "p_value"]],
                                 on=["source", "target"], how="left")
-        return table.reset_index(drop=True)
+        return self._with_bootstrap(table.reset_index(drop=True), "paths", ["source", "target"])
+
+    def _with_bootstrap(self, table: pd.DataFrame, kind: str, keys: list) -> pd.DataFrame:
+        """Bootstrap columns of the standardized estimate: PLS adds se, t, p_value, ci_lower,
+        ci_upper; CB-SEM (whose se/z/p_value are the analytic ones of the unstandardized
+        estimate) adds boot_se, ci_lower, ci_upper."""
+        if self.bootstrap is None:
+            return table
+        stats = self.bootstrap.table(kind)
+        names = (["se", "t", "p_value", "ci_lower", "ci_upper"] if self.method == "pls"
+                 else ["se", "ci_lower", "ci_upper"])
+        stats = stats[keys + names]
+        if self.method != "pls":
+            stats = stats.rename(columns={"se": "boot_se"})
+        return table.merge(stats, on=keys, how="left")
 
     @cached_property
     def r2(self) -> pd.Series:
@@ -106,13 +121,14 @@ class FitResult:
                                                 "est": "unstandardized", "pvalue": "p_value"})
             table = table.merge(extra[["construct", "indicator", "unstandardized", "se", "z",
                                        "p_value"]], on=["construct", "indicator"], how="left")
-        return table
+        return self._with_bootstrap(table, "loadings", ["construct", "indicator"])
 
     @cached_property
     def weights(self) -> pd.DataFrame:
         """Standardized outer weights (PLS) or own-block factor-score weights (CB-SEM):
         applied to z-scored items they give unit-variance construct scores."""
-        return self._per_item(self.estimates.weights)
+        return self._with_bootstrap(self._per_item(self.estimates.weights), "weights",
+                                    ["construct", "indicator"])
 
     @cached_property
     def cross_loadings(self) -> pd.DataFrame:
@@ -140,6 +156,46 @@ class FitResult:
         scores = np.nan_to_num(z.to_numpy()) @ W
         scores[(z.isna().to_numpy() @ lay.membership) > 0] = np.nan
         return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
+
+    # --- indices, effects, impacts (csi_models.indices) -----------------------------------
+    @cached_property
+    def indices(self) -> pd.DataFrame:
+        """ACSI 0-100 index of each construct: construct, index, se, ci_lower, ci_upper (from
+        the bootstrap, else NaN), note (why an index is not defined, e.g. a negative weight)."""
+        from csi_models import indices
+
+        return indices.indices_table(self)
+
+    @cached_property
+    def scores_100(self) -> pd.DataFrame:
+        """Per-respondent construct scores on the 0-100 scale (their mean is the index)."""
+        from csi_models import indices
+
+        return indices.scores_100(self)
+
+    @cached_property
+    def effects(self) -> pd.DataFrame:
+        """Direct, indirect and total effects of every construct on every construct it reaches:
+        standardized and on the 0-100 metric (``*_100``); bootstrap se/intervals of the
+        standardized indirect and total effects (``indirect_se``, ``total_ci_lower``, ...)."""
+        from csi_models import indices
+
+        return indices.effects_table(self)
+
+    @cached_property
+    def impacts(self) -> pd.DataFrame:
+        """ACSI impacts: driver, target, impact (change of the target's index for a 5-point
+        rise of the driver's index), se, ci_lower, ci_upper."""
+        from csi_models import indices
+
+        return indices.impacts_table(self)
+
+    def ipma(self, target: str):
+        """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.indicators``,
+        ``.plot()``; see csi_models.indices.ipma."""
+        from csi_models import indices
+
+        return indices.ipma(self, target)
 
     @property
     def parameters(self) -> pd.DataFrame | None:

@@ -19,8 +19,9 @@ def mobi() -> pd.DataFrame:
 
 def lavaan_params(name: str) -> pd.DataFrame:
     """lavaan parameterEstimates at the polished optimum (tests/fixtures/make_lavaan_refs.R)."""
-    return pd.read_csv(LAVAAN / f"{name}_params.csv", keep_default_na=False,
-                       na_values=[""]).fillna({"label": "", "rhs": ""})
+    return pd.read_csv(LAVAAN / f"{name}_params.csv", dtype={"label": str, "rhs": str},
+                       keep_default_na=False, na_values={"est": [""], "se": [""], "z": [""],
+                                                         "pvalue": [""], "std.all": [""]})
 
 
 def lavaan_fit(name: str) -> pd.Series:

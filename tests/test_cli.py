@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import pytest
 
 from csi_models.cli import main
 

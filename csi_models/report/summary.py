@@ -26,6 +26,11 @@ def _status(result) -> list[str]:
         state = (f"converged: max |gradient| {s['gradient_norm']:.1e}" if result.converged
                  else f"NOT converged: max |gradient| {s['gradient_norm']:.1e}")
     lines = [f"Status: {state}"]
+    boot = getattr(result, "bootstrap", None)
+    if boot is not None:
+        lines.append(f"Bootstrap: {boot.n_ok} of {boot.n_requested} resamples used "
+                     f"({boot.n_failed} failed), seed {boot.seed}, {boot.level:.0%} "
+                     f"{boot.interval} intervals, {boot.seconds:.2f} s")
     lines += [f"Warning: {w}" for w in result.warnings]
     return lines
 
@@ -62,10 +67,25 @@ def text_summary(result, lang: str = "en") -> str:
     items = result.loadings.rename(columns={"estimate": "loading"})
     items.insert(3, "weight", result.weights["estimate"].to_numpy())
     out += [_fmt(items)]
+    out += ["", "Indices (0-100):", _fmt(_labelled(result.indices.drop(columns="note"), result, lang))]
+    notes = [n for n in result.indices.note if n]
+    out += [f"  note: {n}" for n in notes]
+    impacts = result.impacts
+    out += ["", "Impacts (change of the target's index for +5 points of the driver's):",
+            _fmt(_labelled(impacts, result, lang))]
     from csi_models.report.quality import quality_section
 
     out += quality_section(result)
     return "\n".join(out)
+
+
+def _labelled(table: pd.DataFrame, result, lang: str) -> pd.DataFrame:
+    """Construct names with their labels; all-NaN columns (no bootstrap) left out."""
+    table = table.copy()
+    for col in ("construct", "driver", "target", "source"):
+        if col in table:
+            table[col] = [_label(result, c, lang) for c in table[col]]
+    return table.dropna(axis=1, how="all")
 
 
 def html_summary(result) -> str:
@@ -78,6 +98,8 @@ def html_summary(result) -> str:
     return (f"<div><h4>{title} &mdash; {result.method.upper()}, n = {result.n}</h4>"
             f"<ul>{status}</ul><h5>Structural paths</h5>{result.paths.to_html(**fmt)}"
             f"<h5>R&sup2;</h5>{r2.to_html(**fmt)}<h5>Loadings</h5>{result.loadings.to_html(**fmt)}"
+            f"<h5>Indices (0-100)</h5>{result.indices.dropna(axis=1, how='all').to_html(**fmt)}"
+            f"<h5>Impacts (+5 index points)</h5>{result.impacts.dropna(axis=1, how='all').to_html(**fmt)}"
             f"{_quality_html(result)}"
             f"<details><summary>Settings</summary><pre>{html.escape(chr(10).join(_settings_lines(result)))}"
             "</pre></details></div>")

@@ -1,0 +1,122 @@
+"""CB-SEM inference: semopy's analytic standard errors against lavaan's, and the parallel
+bootstrap (each resample a fresh, polished ML fit)."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import csi_models as csi
+from csi_models.engines import cbsem
+from csi_models.inference import bootstrap as bs
+from csi_models.spec import spec_from_dict
+
+LAVAAN = Path(__file__).parent / "fixtures" / "lavaan"
+
+
+def hs_data() -> pd.DataFrame:
+    import semopy
+
+    path = Path(semopy.__file__).parent / "examples" / "holzinger_swineford39_data.csv"
+    return pd.read_csv(path, index_col=0)
+
+
+HS_SPEC = spec_from_dict({
+    "name": "hs", "scale": {"min": 0, "max": 10},
+    "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
+                   "textual": {"items": ["x4", "x5", "x6"]},
+                   "speed": {"items": ["x7", "x8", "x9"]}},
+    "paths": ["visual -> textual", "textual -> speed"]})
+
+
+def lavaan_se(name: str) -> pd.DataFrame:
+    table = pd.read_csv(LAVAAN / f"{name}_params.csv", keep_default_na=False, na_values=[""])
+    return table[table.free > 0]
+
+
+def compare_se(result, name: str, rtol: float):
+    ours = result.parameters
+    lav = lavaan_se(name)
+    checked = 0
+    for row in lav.itertuples():
+        same = ours[(ours.op == row.op) & (((ours.lhs == row.lhs) & (ours.rhs == row.rhs))
+                                           | ((ours.lhs == row.rhs) & (ours.rhs == row.lhs)))]
+        assert len(same) == 1, (row.lhs, row.op, row.rhs)
+        assert same.se.iloc[0] == pytest.approx(row.se, rel=rtol), (row.lhs, row.op, row.rhs)
+        checked += 1
+    assert checked == len(lav) > 20
+
+
+@pytest.fixture(scope="module")
+def hs_cfa_spec():
+    return spec_from_dict({"name": "hs", "scale": {"min": 0, "max": 10},
+                           "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
+                                          "textual": {"items": ["x4", "x5", "x6"]},
+                                          "speed": {"items": ["x7", "x8", "x9"]}},
+                           "paths": []})
+
+
+def test_ecsi_standard_errors_equal_lavaan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("ecsi", csi.datasets.load_ecsi_mobi(), method="cbsem")
+    compare_se(res, "ecsi", 1e-6)
+    # the analytic se/z/p of the unstandardized paths stay in res.paths
+    assert {"unstandardized", "se", "z", "p_value"} <= set(res.paths.columns)
+
+
+def test_hs_standard_and_robust_standard_errors_equal_lavaan(hs_cfa_spec):
+    compare_se(csi.fit(hs_cfa_spec, hs_data(), method="cbsem"), "hs", 1e-8)
+    # semopy's sandwich uses expected information: lavaan's MLR with information="expected"
+    compare_se(csi.fit(hs_cfa_spec, hs_data(), method="cbsem", se="robust"), "hs_mlr_expected", 1e-8)
+
+
+@pytest.fixture(scope="module")
+def hs_boot():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return csi.fit(HS_SPEC, hs_data(), method="cbsem", bootstrap=6, random_state=3, n_jobs=2)
+
+
+def test_cbsem_bootstrap_resamples_are_fresh_fits(hs_boot):
+    boot = hs_boot.bootstrap
+    assert boot.engine == "cbsem" and boot.n_failed == 0
+    rows = bs.resample_rows(hs_boot.n, np.arange(6), boot.seed)
+    data = hs_data()
+    for b in (0, 5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            single = csi.fit(HS_SPEC, data.iloc[rows[b]].reset_index(drop=True), method="cbsem")
+        np.testing.assert_allclose(boot.draws["paths"][b], single.paths.estimate, atol=1e-6)
+        np.testing.assert_allclose(boot.draws["loadings"][b], single.loadings.estimate, atol=1e-6)
+        np.testing.assert_allclose(boot.draws["indices"][b], single.indices["index"], atol=1e-6)
+    paths = hs_boot.paths
+    # analytic columns kept; the bootstrap of the standardized estimate added as boot_se, ci
+    assert list(paths.columns) == ["source", "target", "estimate", "unstandardized", "se", "z",
+                                   "p_value", "boot_se", "ci_lower", "ci_upper"]
+    np.testing.assert_allclose(paths.boot_se, boot.draws["paths"].std(axis=0, ddof=1), rtol=1e-12)
+    assert hs_boot.indices.se.notna().all() and hs_boot.impacts.se.notna().all()
+    s = hs_boot.settings
+    assert (s["bootstrap"], s["bootstrap_seed"], s["bootstrap_failed"]) == (6, 3, 0)
+
+
+def test_cbsem_bootstrap_is_the_same_serial_or_parallel(hs_boot):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial = csi.fit(HS_SPEC, hs_data(), method="cbsem", bootstrap=3, random_state=3, n_jobs=1)
+    np.testing.assert_allclose(serial.bootstrap.draws["paths"], hs_boot.bootstrap.draws["paths"][:3],
+                               atol=1e-12)
+
+
+def test_cbsem_resamples_that_miss_the_gradient_tolerance_are_counted(monkeypatch):
+    monkeypatch.setattr(cbsem, "GRADIENT_TOLERANCE", 0.0)   # nothing counts as converged
+    data = csi.data.prepare(HS_SPEC, hs_data())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = cbsem.fit(HS_SPEC, data)
+        boot = bs.bootstrap_cbsem(HS_SPEC, data, est, 3, random_state=1, n_jobs=1)
+    assert boot.n_failed == 3 and boot.failed.reason.str.startswith("not converged").all()
+    assert boot.draws["paths"].shape == (0, 2)
+    assert np.isnan(boot.table("paths").se).all()
