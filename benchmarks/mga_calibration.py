@@ -26,7 +26,7 @@ def run(path_2, replications, permutations, n):
         b = simulate(spec, n, random_state=rng, paths={("Quality", "Satisfaction"): path_2})
         data = pd.concat([a.assign(group="A"), b.assign(group="B")], ignore_index=True)
         cmp = csi.compare(spec, data, by="group", permutations=permutations, random_state=rep)
-        tests = cmp.tests[~cmp.tests.parameter.str.startswith("R2")].set_index("parameter")
+        tests = cmp.tests[cmp.tests.parameter.str.contains("->")].set_index("parameter")
         hits.append(tests.p_value < 0.05)
     return pd.DataFrame(hits)
 

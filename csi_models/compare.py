@@ -1,7 +1,8 @@
 """``compare``: models side by side on the same data, or one model across groups.
 
 ``compare(["acsi", "ecsi", "ccsi"], data, method="cbsem")`` fits each model and returns a
-``Comparison``: a tidy long ``table`` (one row per model, section, name, value) whose
+``Comparison``: a tidy long ``table`` (one row per model, section, name, value; sections
+sample, index (0-100), r2, path, fit) whose
 ``wide()`` view has a column per model; constructs or paths a model lacks are NaN. For
 CB-SEM, every pair of models with the same measurement model where one's paths are a subset
 of the other's (e.g. ``spec.drop_path(...)``) gets a chi-square difference test in ``tests``
@@ -32,7 +33,6 @@ FIT_KEYS = {
               "rmsea.ci.upper", "srmr", "logl", "aic", "bic", "bic2"),
     "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "gof"),
 }
-SECTIONS = ("sample", "r2", "path", "fit")
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Comparison:
 def result_rows(res) -> list[tuple[str, str, float]]:
     """(section, name, value) rows describing one FitResult for the comparison table."""
     rows = [("sample", "n", float(res.n))]
+    rows += [("index", c, float(v)) for c, v in zip(res.indices.construct, res.indices["index"])]
     rows += [("r2", c, float(v)) for c, v in res.r2.items()]
     rows += [("path", f"{s} -> {t}", float(v)) for s, t, v in
              zip(res.paths.source, res.paths.target, res.paths.estimate)]

@@ -1,7 +1,7 @@
 """One model across groups: per-group fits, PLS permutation MGA, CB-SEM invariance.
 
 PLS multi-group analysis by permutation (Chin & Dibbern 2010; Henseler, Ringle & Sarstedt
-2016): for each pair of groups the observed difference of every path (and R^2) is compared
+2016): for each pair of groups the observed difference of every path, R^2 and 0-100 index is compared
 with its distribution when the pooled respondents are randomly re-assigned to two groups of
 the observed sizes; p = (1 + #{|d*| >= |d|}) / (1 + valid permutations), two-sided. Items are
 standardized within each (permuted) group, as in the separate fits. All permutations run as
@@ -36,58 +36,59 @@ def split_groups(data: pd.DataFrame, by: str):
     return [(label, data[labels == label]) for label in pd.unique(labels.dropna())], int(labels.isna().sum())
 
 
-def _correlations(X: np.ndarray, G: np.ndarray, chunk_floats: int = 2 ** 22) -> np.ndarray:
-    """Item correlation matrices of the rows selected by each row of the 0/1 matrix G: all
-    cross-product matrices from one matrix product per chunk of respondents."""
-    n = G.sum(axis=1)
-    sums = G @ X
-    p = X.shape[1]
-    cross = np.zeros((len(G), p * p))
-    step = max(1, chunk_floats // (p * p))
-    for start in range(0, len(X), step):
-        Xc = X[start:start + step]
-        cross += G[:, start:start + step] @ (Xc[:, :, None] * Xc[:, None, :]).reshape(len(Xc), -1)
-    cross = cross.reshape(len(G), p, p)
-    cov = cross - sums[:, :, None] * sums[:, None, :] / n[:, None, None]
-    sd = np.sqrt(np.einsum("bii->bi", cov))
-    return cov / (sd[:, :, None] * sd[:, None, :])
-
-
-def _parameters(layout, paths: np.ndarray, r2: np.ndarray):
-    """Names and values (..., k) of every path and every endogenous R^2."""
+def _parameters(layout, paths: np.ndarray, r2: np.ndarray, index: np.ndarray):
+    """Names and values (..., k) of every path, every endogenous R^2 and every 0-100 index."""
     src, tgt = np.nonzero(layout.adjacency)
     names = [f"{layout.constructs[s]} -> {layout.constructs[t]}" for s, t in zip(src, tgt)]
     endo = layout.endogenous
     names += [f"R2 {layout.constructs[j]}" for j in endo]
-    return names, np.concatenate([paths[..., src, tgt], r2[..., endo]], axis=-1)
+    names += [f"index {c}" for c in layout.constructs]
+    return names, np.concatenate([paths[..., src, tgt], r2[..., endo], index], axis=-1)
 
 
 def permutation_mga(res_1, res_2, labels, permutations: int, rng) -> pd.DataFrame:
-    """Two-sided permutation test of every path and R^2 between two PLS fits."""
+    """Two-sided permutation test of every path, R^2 and 0-100 index between two PLS fits.
+
+    Each permuted group's means, sds and correlations come from one matrix product (the
+    bootstrap's moment machinery); its index uses its own weights, means and sds, as the
+    index of a separate fit would. A construct whose index is undefined (a negative weight)
+    in a permuted group gets no p-value from that permutation."""
+    from csi_models import indices as idx
     from csi_models.engines.pls import estimate_batch
+    from csi_models.inference.bootstrap import _Moments
 
     layout = res_1.estimates.layout
     s = res_1.settings
-    X1, X2 = res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)
-    X = np.vstack([X1, X2])
-    X = (X - X.mean(axis=0)) / X.std(axis=0)   # conditioning only: correlations are unchanged
-    n1, n = len(X1), len(X)
+    X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
+    n1, n = len(res_1.data.values), len(X)
+    moments = _Moments(X)
     G = np.zeros((permutations, n))
     for k in range(permutations):
         G[k, rng.permutation(n)[:n1]] = 1.0
-    stack = np.concatenate([_correlations(X, G), _correlations(X, 1.0 - G)])
-    batch = estimate_batch(stack, layout, s["inner_scheme"], s["tolerance"], s["max_iter"])
-    names, values = _parameters(layout, batch.paths, batch.r2)
-    _, obs_1 = _parameters(layout, res_1.estimates.paths, res_1.estimates.r2)
-    _, obs_2 = _parameters(layout, res_2.estimates.paths, res_2.estimates.r2)
+    sums = G @ moments.G
+    S1, mean1, sd1 = moments.from_sums(sums, n1)
+    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, n - n1)
+    batch = estimate_batch(np.concatenate([S1, S2]), layout, s["inner_scheme"], s["tolerance"],
+                           s["max_iter"])
+    lo, hi = idx._bounds(res_1.spec, layout)
+    weights = (batch.weights * layout.membership).sum(axis=2)
+    index, _, _ = idx.index_values(weights, np.concatenate([mean1, mean2]),
+                                   np.concatenate([sd1, sd2]), lo, hi, layout.membership)
+    names, values = _parameters(layout, batch.paths, batch.r2, index)
+    obs = [_parameters(layout, r.estimates.paths, r.estimates.r2, r.indices["index"].to_numpy())[1]
+           for r in (res_1, res_2)]
     ok = batch.ok[:permutations] & batch.ok[permutations:]
     perm_diff = values[:permutations][ok] - values[permutations:][ok]
-    observed = obs_1 - obs_2
-    exceed = (np.abs(perm_diff) >= np.abs(observed) - 1e-12).sum(axis=0)
+    observed = obs[0] - obs[1]
+    valid = np.isfinite(perm_diff)
+    exceed = ((np.abs(perm_diff) >= np.abs(observed) - 1e-12) & valid).sum(axis=0)
+    count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_value = np.where(np.isfinite(observed), (1 + exceed) / (1 + count), np.nan)
     return pd.DataFrame({
         "test": "permutation", "group_1": labels[0], "group_2": labels[1], "parameter": names,
-        "estimate_1": obs_1, "estimate_2": obs_2, "difference": observed,
-        "p_value": (1 + exceed) / (1 + ok.sum()), "permutations": int(ok.sum())})
+        "estimate_1": obs[0], "estimate_2": obs[1], "difference": observed,
+        "p_value": p_value, "permutations": count})
 
 
 def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:

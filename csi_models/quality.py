@@ -117,7 +117,11 @@ def htmt(S: np.ndarray, layout: Layout) -> np.ndarray:
 def htmt_interval(S_stack: np.ndarray, layout: Layout, level: float = 0.95) -> np.ndarray:
     """Percentile interval (2, J, J) of HTMT over resampled item correlation matrices
     (B, p, p), e.g. bootstrap resamples; a resample with an undefined HTMT is left out."""
-    draws = htmt(S_stack, layout)
+    return htmt_interval_from_draws(htmt(S_stack, layout), level)
+
+
+def htmt_interval_from_draws(draws: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Percentile bounds (2, J, J) of HTMT draws (B, J, J), NaN draws left out."""
     tail = (1 - level) / 2 * 100
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN diagonal

@@ -244,11 +244,28 @@ class FitResult:
     @cached_property
     def htmt(self) -> pd.DataFrame:
         """Heterotrait-monotrait ratios, one row per construct pair: construct_1,
-        construct_2, htmt (from the sample item correlations, for both engines)."""
+        construct_2, htmt (from the sample item correlations, for both engines); with a
+        bootstrap also ci_lower, ci_upper: the percentile interval at the bootstrap's level
+        over the same resamples (those the fit survived)."""
         from csi_models import quality as q
 
         values = q.htmt(self.item_correlations.to_numpy(), self._layout)
-        return q.htmt_table(values, self._layout.constructs)
+        intervals = None
+        if self.bootstrap is not None and not self.data.values.isna().any().any():
+            intervals = self._htmt_bootstrap()
+        return q.htmt_table(values, self._layout.constructs, intervals)
+
+    def _htmt_bootstrap(self) -> np.ndarray:
+        """(2, J, J) percentile bounds of HTMT over the bootstrap's resamples."""
+        from csi_models import quality as q
+        from csi_models.inference.bootstrap import BLOCK, _Moments, resample_rows
+
+        boot = self.bootstrap
+        moments = _Moments(self.data.values[list(self._layout.items)].to_numpy(float))
+        ids = np.setdiff1d(np.arange(boot.n_requested), boot.failed["resample"].to_numpy(int))
+        draws = [q.htmt(moments.resamples(resample_rows(moments.n, ids[k:k + BLOCK], boot.seed))[0],
+                        self._layout) for k in range(0, ids.size, BLOCK)]
+        return q.htmt_interval_from_draws(np.concatenate(draws), boot.level)
 
     @cached_property
     def fornell_larcker(self) -> pd.DataFrame:

@@ -53,11 +53,14 @@ def test_three_shipped_specs_side_by_side(data, method):
     assert list(wide.columns) == ["acsi", "ecsi", "ccsi"]
     # ACSI has no Image, CCSI no Complaints: blank, not an error
     assert np.isnan(wide.loc[("r2", "Expectation"), "acsi"])
+    assert np.isnan(wide.loc[("index", "Image"), "acsi"]) and np.isnan(wide.loc[("index", "Complaints"), "ccsi"])
     assert np.isnan(wide.loc[("path", "Satisfaction -> Complaints"), "ccsi"])
     assert np.isnan(wide.loc[("path", "Image -> Quality"), "ecsi"])
     for m, res in singles.items():
         assert wide.loc[("r2", "Satisfaction"), m] == pytest.approx(res.r2["Satisfaction"])
         assert wide.loc[("sample", "n"), m] == res.n
+        assert wide.loc[("index", "Satisfaction"), m] == pytest.approx(
+            res.indices.set_index("construct").loc["Satisfaction", "index"])
     if method == "cbsem":
         for m in ("acsi", "ecsi", "ccsi"):
             ref = pd.read_csv(FIX / f"{m}_fit.csv", keep_default_na=False).set_index("name")["value"]
@@ -142,7 +145,7 @@ def _rejections(path_2: float, replications: int, permutations: int, n: int = 15
     for rep in range(replications):
         cmp = compare(spec, _groups(spec, n, path_2, 1000 + rep), by="group",
                       permutations=permutations, random_state=rep)
-        tests = cmp.tests[~cmp.tests.parameter.str.startswith("R2")].set_index("parameter")
+        tests = cmp.tests[cmp.tests.parameter.str.contains("->")].set_index("parameter")
         hits.append(tests.p_value < 0.05)
     return pd.DataFrame(hits)
 
@@ -170,16 +173,31 @@ def test_cli_compare(capsys):
     assert "nothere" in capsys.readouterr().err
 
 
-def test_permutation_correlations_and_seed():
-    from csi_models.groups import _correlations
+def test_permutation_moments_reproduce_the_separate_fits():
+    """A 'permutation' that keeps every respondent in its group must give exactly the
+    separate fits' paths, R^2 and 0-100 indices (the batched moments, weights and index)."""
+    from csi_models.groups import permutation_mga
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 5))
-    G = (rng.random((3, 120)) < 0.4).astype(float)
-    expected = np.array([np.corrcoef(X[g > 0], rowvar=False) for g in G])
-    np.testing.assert_allclose(_correlations(X, G, chunk_floats=60), expected, atol=1e-12)
+    class Identity:
+        def permutation(self, n):
+            return np.arange(n)
+
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
+    cmp = compare("ecsi", frame, by="half", permutations=10, random_state=0)
+    a, b = cmp.results[True], cmp.results[False]
+    table = permutation_mga(a, b, (True, False), 1, Identity())
+    assert table.p_value.eq(1.0).all()   # |d*| = |d| for the one permutation: (1 + 1) / (1 + 1)
+    index = table[table.parameter.str.startswith("index")].set_index("parameter")
+    assert index.loc["index Satisfaction", "estimate_1"] == pytest.approx(
+        a.indices.set_index("construct").loc["Satisfaction", "index"])
+
+
+def test_permutation_seed_and_counts():
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 2)
     one = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
     two = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
     pd.testing.assert_frame_equal(one, two)
-    assert (one.permutations == 99).all() and one.p_value.between(0.01, 1).all()
+    paths = ~one.parameter.str.startswith("index")
+    assert (one.permutations[paths] == 99).all() and (one.permutations <= 99).all()
+    assert one.p_value.between(0.01, 1).all()   # an index undefined in a permutation is counted out
+    assert {"Quality -> Satisfaction", "R2 Satisfaction", "index Satisfaction"} <= set(one.parameter)

@@ -203,3 +203,26 @@ def test_htmt_interval_over_resampled_correlations():
     assert row.ci_lower == pytest.approx(np.percentile(draws, 5))
     assert row.ci_upper == pytest.approx(np.percentile(draws, 95))
     assert row.ci_lower < row.htmt < row.ci_upper
+
+
+@pytest.mark.parametrize("method", ["pls", "cbsem"])
+def test_htmt_bootstrap_interval_recomputed_resample_by_resample(method):
+    """res.htmt's interval = percentiles of HTMT over the bootstrap's own resamples, each
+    recomputed here with np.corrcoef on the resample's rows."""
+    from csi_models.inference.bootstrap import resample_rows
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("acsi", csi.datasets.load_ecsi_mobi(), method=method,
+                      bootstrap=40 if method == "pls" else 8, random_state=5, ci=0.9, n_jobs=1)
+    boot = res.bootstrap
+    X = res.data.values.to_numpy(float)
+    ids = [i for i in range(boot.n_requested) if i not in set(boot.failed["resample"])]
+    rows = resample_rows(len(X), ids, boot.seed)
+    lay = res.estimates.layout
+    a, b = lay.constructs.index("Quality"), lay.constructs.index("Satisfaction")
+    draws = [q.htmt(np.corrcoef(X[r], rowvar=False), lay)[a, b] for r in rows]
+    row = res.htmt[(res.htmt.construct_1 == "Quality") & (res.htmt.construct_2 == "Satisfaction")].iloc[0]
+    assert row.ci_lower == pytest.approx(np.percentile(draws, 5), abs=1e-10)
+    assert row.ci_upper == pytest.approx(np.percentile(draws, 95), abs=1e-10)
+    assert "ci_lower" not in csi.fit("acsi", csi.datasets.load_ecsi_mobi()).htmt.columns
