@@ -5,6 +5,8 @@
     csi validate SPEC [--data PATH|demo]        check a spec, and print the data check report
     csi ipma SPEC --data PATH|demo --target C   importance-performance map (PLS)
     csi kano FILE --features F1 F2 ...          Kano table from functional/dysfunctional columns
+    csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
+                                                models side by side, or one model across groups
 
 Errors of the library (CSIError) are printed as one line and exit with status 2.
 """
@@ -72,6 +74,27 @@ def cmd_validate(args) -> int:
         print(f"csi: error: the data has {len(report.errors)} error(s); fix them before fitting",
               file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_compare(args) -> int:
+    import pandas as pd
+
+    from csi_models import compare
+
+    result = compare(args.specs if len(args.specs) > 1 else args.specs[0], _data(args.data),
+                     method=args.method, by=args.by, permutations=args.permutations,
+                     random_state=args.seed, missing=args.missing)
+    with pd.option_context("display.max_rows", None, "display.width", 160,
+                           "display.float_format", lambda v: f"{v:.3f}"):
+        print(result.status.to_string(index=False))
+        print()
+        print(result.wide().to_string())
+        if len(result.tests):
+            print()
+            print(result.tests.to_string(index=False))
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -167,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dysfunctional", default="{}_d", help="column pattern, default '{}_d'")
     p.add_argument("--importance", help="column pattern of self-stated importance, e.g. '{}_imp'")
     p.set_defaults(func=cmd_kano)
+
+    p = sub.add_parser("compare", help="models side by side, or one model across groups (--by)")
+    p.add_argument("specs", nargs="+", help="one or more specs (one spec with --by)")
+    p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
+    p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
+    p.add_argument("--by", help="column holding the group (industry, company, wave, ...)")
+    p.add_argument("--permutations", type=int, default=1000, help="PLS multi-group test")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the permutation test")
+    p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -202,6 +202,129 @@ class FitResult:
         """CB-SEM: every parameter (lavaan-style lhs, op, rhs, est, se, z, pvalue, std_all)."""
         return self.estimates.parameters
 
+    # --- measurement quality and fit (csi_models.quality, csi_models.fit_indices) --------
+    @cached_property
+    def item_correlations(self) -> pd.DataFrame:
+        """Sample correlations of the items used (pairwise-complete with FIML data)."""
+        return self.data.values.corr()
+
+    @cached_property
+    def quality(self) -> pd.DataFrame:
+        """Reliability and convergent validity per construct: n_items, mode, alpha, rho_a,
+        rho_c, ave (definitions and references in ``csi_models.quality``)."""
+        from csi_models import quality as q
+
+        lay, est = self._layout, self.estimates
+        S = self.item_correlations.to_numpy()
+        if self.method == "pls":
+            rho_a = q.rho_a(S, lay, est.weights)
+            rho_c, ave = q.rho_c_ave(lay, est.loadings)
+        else:
+            implied = est.implied_cov
+            sd = np.sqrt(np.diag(implied))
+            theta = self._residual_variances() / sd ** 2
+            rho_c, ave = q.rho_c_ave(lay, est.loadings, theta)
+            R_implied = implied / np.outer(sd, sd)
+            # reliability of the factor-score composite, l' R^-1 l (Hancock-Mueller H); 1 for one item
+            rho_a = np.array([1.0 if idx.size == 1 else
+                              est.loadings[idx] @ np.linalg.solve(R_implied[np.ix_(idx, idx)], est.loadings[idx])
+                              for idx in q._blocks(lay)])
+        return pd.DataFrame({
+            "n_items": lay.membership.sum(axis=0).astype(int),
+            "mode": ["formative" if f else "reflective" for f in lay.formative],
+            "alpha": q.cronbach_alpha(S, lay), "rho_a": rho_a, "rho_c": rho_c, "ave": ave,
+        }, index=pd.Index(list(lay.constructs), name="construct"))
+
+    def _residual_variances(self) -> np.ndarray:
+        """CB-SEM: each item's residual variance (theta) from the parameter table."""
+        table = self.estimates.parameters
+        rows = table[(table.op == "~~") & (table.lhs == table.rhs)].set_index("lhs")["est"]
+        return rows.reindex(list(self._layout.items)).to_numpy(float)
+
+    @cached_property
+    def htmt(self) -> pd.DataFrame:
+        """Heterotrait-monotrait ratios, one row per construct pair: construct_1,
+        construct_2, htmt (from the sample item correlations, for both engines); with a
+        bootstrap also ci_lower, ci_upper: the percentile interval at the bootstrap's level
+        over the same resamples (those the fit survived)."""
+        from csi_models import quality as q
+
+        values = q.htmt(self.item_correlations.to_numpy(), self._layout)
+        intervals = None
+        if self.bootstrap is not None and not self.data.values.isna().any().any():
+            intervals = self._htmt_bootstrap()
+        return q.htmt_table(values, self._layout.constructs, intervals)
+
+    def _htmt_bootstrap(self) -> np.ndarray:
+        """(2, J, J) percentile bounds of HTMT over the bootstrap's resamples."""
+        from csi_models import quality as q
+        from csi_models.inference.bootstrap import BLOCK, _Moments, resample_rows
+
+        boot = self.bootstrap
+        moments = _Moments(self.data.values[list(self._layout.items)].to_numpy(float))
+        ids = np.setdiff1d(np.arange(boot.n_requested), boot.failed["resample"].to_numpy(int))
+        draws = [q.htmt(moments.resamples(resample_rows(moments.n, ids[k:k + BLOCK], boot.seed))[0],
+                        self._layout) for k in range(0, ids.size, BLOCK)]
+        return q.htmt_interval_from_draws(np.concatenate(draws), boot.level)
+
+    @cached_property
+    def fornell_larcker(self) -> pd.DataFrame:
+        """Fornell-Larcker table: sqrt(AVE) on the diagonal, construct correlations below."""
+        from csi_models import quality as q
+
+        return q.fornell_larcker(self.quality["ave"].to_numpy(), self.estimates.construct_cor,
+                                 self._layout.constructs)
+
+    @cached_property
+    def vif(self) -> pd.DataFrame:
+        """Item VIFs within each block: construct, indicator, mode, vif (the usual check for
+        formative blocks; reflective blocks are listed too)."""
+        from csi_models import quality as q
+
+        lay = self._layout
+        table = self._per_item(q.item_vif(self.item_correlations.to_numpy(), lay))
+        table.insert(2, "mode", ["formative" if lay.formative[j] else "reflective" for j in lay.block])
+        return table.rename(columns={"estimate": "vif"})
+
+    def _path_table(self, rows, column: str) -> pd.DataFrame:
+        names = self._layout.constructs
+        table = pd.DataFrame([(names[i], names[j], v) for i, j, v in rows],
+                             columns=["source", "target", column])
+        order = {p: k for k, p in enumerate(self.spec.paths)}
+        key = [order[(s, t)] for s, t in zip(table.source, table.target)]
+        return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+    @cached_property
+    def inner_vif(self) -> pd.DataFrame:
+        """VIF of each predecessor of each endogenous construct: source, target, vif."""
+        from csi_models import quality as q
+
+        return self._path_table(q.inner_vif(self.estimates.construct_cor, self._layout), "vif")
+
+    @cached_property
+    def f2(self) -> pd.DataFrame:
+        """Cohen's f² of every path: source, target, f2 (PLS: re-estimated without the path,
+        as seminr; CB-SEM: from the implied latent correlations)."""
+        from csi_models import quality as q
+
+        est = self.estimates
+        if self.method == "pls":
+            s = self.settings
+            rows = q.f_squared_pls(self.item_correlations.to_numpy(), self._layout, est.r2,
+                                   s["inner_scheme"], s["tolerance"], s["max_iter"])
+        else:
+            rows = q.f_squared_latent(est.construct_cor, self._layout)
+        return self._path_table(rows, "f2")
+
+    @cached_property
+    def fit_indices(self) -> pd.Series:
+        """Model fit. CB-SEM: lavaan's fitMeasures names and definitions (chisq, df, pvalue,
+        cfi, tli, rmsea, rmsea.ci.lower/upper, rmsea.pvalue, srmr, logl, aic, bic, bic2, ...);
+        PLS: srmr, d_uls, d_g (estimated and saturated model) and gof."""
+        from csi_models import fit_indices
+
+        return fit_indices.for_result(self)
+
     # --- display -------------------------------------------------------------------------
     def summary(self, lang: str = "en") -> str:
         """A plain-text report: convergence and warnings first, then settings and tables."""

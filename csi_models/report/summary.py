@@ -73,6 +73,9 @@ def text_summary(result, lang: str = "en") -> str:
     impacts = result.impacts
     out += ["", "Impacts (change of the target's index for +5 points of the driver's):",
             _fmt(_labelled(impacts, result, lang))]
+    from csi_models.report.quality import quality_section
+
+    out += quality_section(result)
     return "\n".join(out)
 
 
@@ -97,5 +100,14 @@ def html_summary(result) -> str:
             f"<h5>R&sup2;</h5>{r2.to_html(**fmt)}<h5>Loadings</h5>{result.loadings.to_html(**fmt)}"
             f"<h5>Indices (0-100)</h5>{result.indices.dropna(axis=1, how='all').to_html(**fmt)}"
             f"<h5>Impacts (+5 index points)</h5>{result.impacts.dropna(axis=1, how='all').to_html(**fmt)}"
+            f"{_quality_html(result)}"
             f"<details><summary>Settings</summary><pre>{html.escape(chr(10).join(_settings_lines(result)))}"
             "</pre></details></div>")
+
+
+def _quality_html(result) -> str:
+    """Quality, fit and flags as a collapsible block (text from report.quality)."""
+    from csi_models.report.quality import quality_section
+
+    text = "\n".join(quality_section(result)).strip()
+    return f"<details><summary>Measurement quality and fit</summary><pre>{html.escape(text)}</pre></details>"

@@ -1,0 +1,163 @@
+"""``compare``: models side by side on the same data, or one model across groups.
+
+``compare(["acsi", "ecsi", "ccsi"], data, method="cbsem")`` fits each model and returns a
+``Comparison``: a tidy long ``table`` (one row per model, section, name, value; sections
+sample, index (0-100), r2, path, fit) whose
+``wide()`` view has a column per model; constructs or paths a model lacks are NaN. For
+CB-SEM, every pair of models with the same measurement model where one's paths are a subset
+of the other's (e.g. ``spec.drop_path(...)``) gets a chi-square difference test in ``tests``
+(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df).
+
+``compare("acsi", data, by="industry")`` fits each group (see ``csi_models.groups``) and adds
+tests of group differences: a permutation test of every path and R^2 for PLS, measurement
+invariance steps for CB-SEM. A group that is too small or fails to fit is listed in
+``status`` with the reason; the other groups' results are kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from itertools import permutations as ordered_pairs
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import chi2
+
+from csi_models.errors import CSIError, CSIWarning
+from csi_models.spec import load_spec
+
+#: fit measures shown in the side-by-side table (all of them stay in res.fit_indices)
+FIT_KEYS = {
+    "cbsem": ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
+              "rmsea.ci.upper", "srmr", "logl", "aic", "bic", "bic2"),
+    "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "gof"),
+}
+
+
+@dataclass
+class Comparison:
+    """Side-by-side results. ``table`` is long (``by``, section, name, value), ``wide()``
+    pivots it to one column per model or group; ``tests`` holds the difference tests,
+    ``status`` one row per model or group (n, status 'ok' / 'too small' / 'failed',
+    converged, message: the reason or the fit's warnings), ``results`` the FitResults."""
+
+    table: pd.DataFrame
+    tests: pd.DataFrame
+    status: pd.DataFrame
+    results: dict
+    by: str = "model"
+    notes: list = field(default_factory=list)
+
+    def wide(self, sections=None) -> pd.DataFrame:
+        """Rows (section, name) in first-seen order, one column per model or group."""
+        table = self.table if sections is None else self.table[self.table.section.isin(sections)]
+        wide = table.pivot_table(index=["section", "name"], columns=self.by, values="value",
+                                 aggfunc="first", dropna=False, sort=False)
+        order = table[["section", "name"]].drop_duplicates()
+        wide = wide.reindex(pd.MultiIndex.from_frame(order))
+        labels = [c for c in self.status[self.by] if c in wide.columns]
+        return wide[labels]
+
+    def __repr__(self) -> str:
+        ok = (self.status.status == "ok").sum()
+        return (f"<Comparison of {len(self.status)} {self.by}s ({ok} fitted): "
+                f"{len(self.table)} table rows, {len(self.tests)} tests>")
+
+
+def result_rows(res) -> list[tuple[str, str, float]]:
+    """(section, name, value) rows describing one FitResult for the comparison table."""
+    rows = [("sample", "n", float(res.n))]
+    rows += [("index", c, float(v)) for c, v in zip(res.indices.construct, res.indices["index"])]
+    rows += [("r2", c, float(v)) for c, v in res.r2.items()]
+    rows += [("path", f"{s} -> {t}", float(v)) for s, t, v in
+             zip(res.paths.source, res.paths.target, res.paths.estimate)]
+    fit = res.fit_indices
+    rows += [("fit", k, float(fit[k])) for k in FIT_KEYS[res.method] if k in fit.index]
+    return rows
+
+
+def _labels(models) -> dict:
+    """{label: spec} from a name, a spec, a list of them, or a dict."""
+    if isinstance(models, dict):
+        return {str(k): load_spec(v) for k, v in models.items()}
+    if not isinstance(models, (list, tuple)):
+        models = [models]
+    out = {}
+    for m in models:
+        spec = load_spec(m)
+        label, k = spec.name, 2
+        while label in out:
+            label, k = f"{spec.name}#{k}", k + 1
+        out[label] = spec
+    return out
+
+
+def fit_quietly(spec, data, method, options):
+    """Fit one model; returns (result or None, status, message) and never raises a CSIError."""
+    from csi_models.fitting import fit
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CSIWarning)  # kept on the result, shown in status
+            res = fit(spec, data, method=method, **options)
+    except CSIError as exc:
+        return None, "failed", str(exc)
+    return res, "ok", "; ".join(res.warnings)
+
+
+def _nested_tests(results: dict) -> pd.DataFrame:
+    """Chi-square difference tests for every nested pair of CB-SEM fits."""
+    rows = []
+    for a, b in ordered_pairs(results, 2):
+        ra, rb = results[a], results[b]
+        if ra.method != "cbsem" or rb.method != "cbsem" or ra.n != rb.n:
+            continue
+        same_measurement = ra.spec.constructs == rb.spec.constructs
+        if same_measurement and set(ra.spec.paths) < set(rb.spec.paths):
+            fa, fb = ra.fit_indices, rb.fit_indices
+            diff, ddf = fa["chisq"] - fb["chisq"], fa["df"] - fb["df"]
+            rows.append({"test": "chisq_difference", "restricted": a, "general": b,
+                         "chisq_diff": diff, "df_diff": ddf, "pvalue": chi2.sf(diff, ddf)})
+    columns = ["test", "restricted", "general", "chisq_diff", "df_diff", "pvalue"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def compare(models, data, method: str = "pls", *, by: str | None = None,
+            permutations: int = 1000, random_state=None, min_size: int = 10,
+            **fit_options) -> Comparison:
+    """Compare models on the same data, or (``by=column``) one model across groups.
+
+    models: a spec (shipped name, YAML path, dict, ModelSpec), a list of them, or a dict
+    {label: spec}. data: a DataFrame (never modified) or a survey file path.
+    method: 'pls' or 'cbsem'; ``fit_options`` go to ``csi.fit`` (missing, scheme, ...).
+    by: a column of ``data`` holding the group (industry, company, segment, wave).
+    permutations, random_state: the PLS multi-group permutation test.
+    min_size: groups with fewer rows are reported as too small and not fitted.
+    """
+    if isinstance(data, (str, Path)):
+        from csi_models.data import read_survey
+
+        data = read_survey(data)
+    if by is not None:
+        from csi_models.groups import compare_groups
+
+        specs = _labels(models)
+        if len(specs) != 1:
+            raise CSIError(f"compare(..., by={by!r}) compares one model across groups; "
+                           f"got {len(specs)} models: {', '.join(specs)}")
+        return compare_groups(next(iter(specs.values())), data, by, method,
+                              permutations=permutations, random_state=random_state,
+                              min_size=min_size, options=fit_options)
+    specs = _labels(models)
+    results, status, rows = {}, [], []
+    for label, spec in specs.items():
+        res, state, message = fit_quietly(spec, data, method, fit_options)
+        status.append({"model": label, "n": None if res is None else res.n, "status": state,
+                       "converged": None if res is None else res.converged, "message": message})
+        if res is not None:
+            results[label] = res
+            rows += [(label, *r) for r in result_rows(res)]
+    table = pd.DataFrame(rows, columns=["model", "section", "name", "value"])
+    return Comparison(table=table, tests=_nested_tests(results), status=pd.DataFrame(status),
+                      results=results, by="model")

@@ -1,0 +1,347 @@
+"""Model fit: lavaan's ML fit measures for CB-SEM, SRMR / d_ULS / d_G / GoF for PLS.
+
+CB-SEM (``ml_measures``, ``fiml_measures``): computed by us from the implied and sample
+moments, because semopy's ``calc_stats`` differs from lavaan (its LogLik is the fit-function
+value, its RMSEA uses N - 1, its GFI is the NFI formula, it has no SRMR, and a fixed zero
+residual breaks its baseline model). Keys and definitions are lavaan 0.6's ``fitMeasures``
+(normal likelihood: moments with the N divisor); they match the committed lavaan fixtures
+to 1e-6 (tests/test_fit_indices.py). With G groups of sizes n_g (N = sum n_g), p items and
+F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-1 (m_g - mu_g):
+
+* chisq = sum n_g F_g, df = G (p(p+1)/2 [+ p with a mean structure]) - npar, fmin = chisq/2N;
+  with missing data (FIML) chisq = 2 (logl_H1 - logl_H0), H1 the saturated model fitted by EM.
+* baseline (independence: free means and variances): chisq_b = sum n_g (sum log s_ii - log|S_g|),
+  df_b = G p(p-1)/2. cfi = 1 - max(chisq - df, 0) / max(chisq - df, chisq_b - df_b, 0);
+  tli = nnfi = (chisq_b/df_b - chisq/df) / (chisq_b/df_b - 1); nfi, rfi, ifi, rni, pnfi likewise.
+* logl = sum -n_g/2 (p log 2 pi + log|Sigma_g| + tr(S_g Sigma_g^-1) + d'Sigma_g^-1 d);
+  aic = -2 logl + 2 npar, bic = -2 logl + npar log N, bic2 = -2 logl + npar log((N + 2)/24).
+* rmsea = sqrt(G) sqrt(max(chisq - df, 0) / (df N)) (lavaan uses N, not N - 1); the 90%
+  interval inverts the noncentral chi-square in its noncentrality; rmsea.pvalue
+  = P(chi2(df, ncp = N df 0.05^2 / G) >= chisq) (p-close).
+* srmr (= srmr_bentler): root mean square of (s_ij - sigma_ij)/sqrt(s_ii s_jj) over i <= j
+  (and (m_i - mu_i)/sqrt(s_ii) with means), averaged over groups with weights n_g/N; rmr the
+  same unscaled; crmr on correlation residuals without the diagonal; srmr_mplus as Mplus.
+* gfi = 1 - tr((Sigma^-1 (S - Sigma))^2) / tr((Sigma^-1 S)^2), agfi, pgfi, mfi, ecvi, cn_05/01.
+  With FIML, gfi/agfi/pgfi are NaN (lavaan weights them by a missing-data information matrix
+  that we do not reproduce); the robust (.robust) FIML variants are not computed.
+
+PLS (``pls_measures``; Dijkstra & Henseler 2015, Henseler et al. 2014): the model-implied
+item correlations are 1 on the diagonal; within a block lambda_a lambda_b (reflective: common
+factor) or the sample correlations (formative: composite); between blocks lambda_a lambda_b
+r_ij. r_ij are the construct correlations (``*_saturated``) or those implied by the recursive
+structural model with the estimated paths and standardized constructs (estimated model, as
+cSEM's default). srmr = sqrt(mean over i <= j of (s_ij - sigma_ij)^2), d_uls = 1/2 sum_ij
+(s_ij - sigma_ij)^2, d_g = 1/2 sum_k log(phi_k)^2 with phi_k the eigenvalues of S^-1 Sigma.
+gof = sqrt(mean communality x mean R^2) (Tenenhaus et al. 2005): communalities are the squared
+loadings of the items of reflective blocks with more than one item, R^2 over endogenous
+constructs. No peer tool with a PLS SRMR was available as an oracle; the tests compute
+these by hand and check that a composite population fits exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.stats import chi2, ncx2
+
+LOG2PI = np.log(2 * np.pi)
+
+
+@dataclass
+class Moments:
+    """One group's sample and implied moments (means None without a mean structure)."""
+
+    S: np.ndarray
+    Sigma: np.ndarray
+    n: int
+    m: np.ndarray | None = None
+    mu: np.ndarray | None = None
+
+
+def _logdet(A: np.ndarray) -> float:
+    sign, value = np.linalg.slogdet(A)
+    return value if sign > 0 else np.nan
+
+
+def _loglik(S, Sigma, n, d=None) -> float:
+    """Normal log-likelihood of n rows with sample moments S (N divisor) and mean residual d."""
+    Si = np.linalg.inv(Sigma)
+    extra = 0.0 if d is None else d @ Si @ d
+    return -n / 2 * (len(S) * LOG2PI + _logdet(Sigma) + np.trace(S @ Si) + extra)
+
+
+def _ncp_root(x: float, df: float, target: float) -> float:
+    """lambda with P(chi2(df, lambda) <= x) = target; 0 when already below at lambda = 0."""
+    f = lambda lam: (chi2.cdf(x, df) if lam == 0 else ncx2.cdf(x, df, lam)) - target  # noqa: E731
+    if f(0.0) < 0:
+        return 0.0
+    hi = max(x, 1.0)
+    while f(hi) > 0:
+        hi *= 2
+    return brentq(f, 0.0, hi, xtol=1e-12)
+
+
+def _residual_rms(groups: list[Moments], ntotal: int) -> dict:
+    """rmr, srmr (Bentler), crmr and srmr_mplus, with and without means, weighted by n_g/N."""
+    out = {k: 0.0 for k in ("rmr", "rmr_nomean", "srmr_bentler", "srmr_bentler_nomean", "crmr",
+                            "crmr_nomean", "srmr_mplus", "srmr_mplus_nomean")}
+    for g in groups:
+        p = len(g.S)
+        low = np.tril_indices(p)
+        off = np.tril_indices(p, k=-1)
+        sd_s, sd_h = np.sqrt(np.diag(g.S)), np.sqrt(np.diag(g.Sigma))
+        raw = (g.S - g.Sigma)[low]
+        std = ((g.S - g.Sigma) / np.outer(sd_s, sd_s))[low]
+        cor = (g.S / np.outer(sd_s, sd_s) - g.Sigma / np.outer(sd_h, sd_h))
+        mplus = cor.copy()
+        np.fill_diagonal(mplus, (np.diag(g.S) - np.diag(g.Sigma)) / np.diag(g.S))
+        parts = {"rmr": (raw, None), "srmr_bentler": (std, None), "crmr": (cor[off], None),
+                 "srmr_mplus": (mplus[low], None)}
+        if g.m is not None:
+            d = g.m - g.mu
+            parts = {"rmr": (raw, d), "srmr_bentler": (std, d / sd_s),
+                     "crmr": (cor[off], d / sd_s),
+                     "srmr_mplus": (mplus[low], g.m / sd_s - g.mu / sd_h)}
+        w = g.n / ntotal
+        for key, (cov_part, mean_part) in parts.items():
+            out[key + "_nomean"] += w * np.sqrt(np.mean(cov_part ** 2))
+            both = cov_part if mean_part is None else np.concatenate([cov_part, mean_part])
+            out[key] += w * np.sqrt(np.mean(both ** 2))
+    out["srmr"] = out["srmr_bentler"]
+    return out
+
+
+def _gfi(groups: list[Moments], ntotal: int) -> float:
+    """lavaan's ML GFI; with a mean structure on the moment matrices augmented by the means."""
+    value = 0.0
+    for g in groups:
+        S, Sigma = g.S, g.Sigma
+        if g.m is not None:
+            S = np.block([[g.S + np.outer(g.m, g.m), g.m[:, None]], [g.m[None, :], np.ones((1, 1))]])
+            Sigma = np.block([[g.Sigma + np.outer(g.mu, g.mu), g.mu[:, None]],
+                              [g.mu[None, :], np.ones((1, 1))]])
+        Si = np.linalg.inv(Sigma)
+        A, B = Si @ (S - Sigma), Si @ S
+        value += g.n / ntotal * (1 - np.trace(A @ A) / np.trace(B @ B))
+    return value
+
+
+def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
+                logl: float | None = None, unrestricted_logl: float | None = None,
+                baseline_chisq: float | None = None) -> pd.Series:
+    """lavaan's fitMeasures for an ML fit of one or more groups (see module docstring).
+
+    ``chisq``, ``logl``, ``unrestricted_logl`` and ``baseline_chisq`` override the
+    complete-data formulas (FIML passes its casewise values)."""
+    G = len(groups)
+    N = sum(g.n for g in groups)
+    p = len(groups[0].S)
+    means = groups[0].m is not None
+    nel = G * (p * (p + 1) // 2 + (p if means else 0))
+    df = nel - npar
+    if logl is None:
+        logl = sum(_loglik(g.S, g.Sigma, g.n, None if g.m is None else g.m - g.mu) for g in groups)
+    if unrestricted_logl is None:
+        unrestricted_logl = sum(-g.n / 2 * (p * LOG2PI + _logdet(g.S) + p) for g in groups)
+    if chisq is None:
+        chisq = 2 * (unrestricted_logl - logl)
+    if baseline_chisq is None:
+        baseline_chisq = sum(g.n * (np.log(np.diag(g.S)).sum() - _logdet(g.S)) for g in groups)
+    df_b = G * p * (p - 1) // 2
+    t1 = max(chisq - df, 0.0)
+    t2 = max(chisq - df, baseline_chisq - df_b, 0.0)
+    ratio_b = baseline_chisq / df_b
+    out = {
+        "npar": npar, "fmin": chisq / (2 * N), "chisq": chisq, "df": df,
+        "pvalue": chi2.sf(chisq, df) if df > 0 else np.nan,
+        "baseline.chisq": baseline_chisq, "baseline.df": df_b,
+        "baseline.pvalue": chi2.sf(baseline_chisq, df_b),
+        "cfi": 1.0 if t1 == 0 and t2 == 0 else 1 - t1 / t2,
+        "tli": (ratio_b - chisq / df) / (ratio_b - 1) if df > 0 else 1.0,
+        "rfi": (ratio_b - chisq / df) / ratio_b if df > 0 else np.nan,
+        "nfi": (baseline_chisq - chisq) / baseline_chisq,
+        "pnfi": df / df_b * (baseline_chisq - chisq) / baseline_chisq,
+        "ifi": (baseline_chisq - chisq) / (baseline_chisq - df),
+        "rni": 1 - (chisq - df) / (baseline_chisq - df_b),
+        "logl": logl, "unrestricted.logl": unrestricted_logl,
+        "aic": -2 * logl + 2 * npar, "bic": -2 * logl + npar * np.log(N), "ntotal": N,
+        "bic2": -2 * logl + npar * np.log((N + 2) / 24),
+    }
+    out["nnfi"] = out["tli"]
+    if df > 0:
+        scale = np.sqrt(G / (N * df))
+        out["rmsea"] = np.sqrt(max(chisq - df, 0.0)) * scale
+        out["rmsea.ci.lower"] = np.sqrt(_ncp_root(chisq, df, 0.95)) * scale
+        out["rmsea.ci.upper"] = np.sqrt(_ncp_root(chisq, df, 0.05)) * scale
+        out["rmsea.ci.level"] = 0.90
+        out["rmsea.pvalue"] = ncx2.sf(chisq, df, N * df * 0.05 ** 2 / G)
+        out["rmsea.close.h0"] = 0.05
+        out["rmsea.notclose.pvalue"] = ncx2.cdf(chisq, df, N * df * 0.08 ** 2 / G)
+        out["rmsea.notclose.h0"] = 0.08
+    out.update(_residual_rms(groups, N))
+    if df > 0:
+        out["cn_05"] = chi2.ppf(0.95, df) / (chisq / N) + 1
+        out["cn_01"] = chi2.ppf(0.99, df) / (chisq / N) + 1
+    gfi = _gfi(groups, N)
+    out.update({"gfi": gfi, "agfi": 1 - nel / df * (1 - gfi) if df > 0 else np.nan,
+                "pgfi": df / nel * gfi, "mfi": np.exp(-0.5 * (chisq - df) / N),
+                "ecvi": chisq / N + 2 * npar / N})
+    return pd.Series(out, name="value", dtype=float)
+
+
+# --- missing data (FIML) ----------------------------------------------------------------------
+def _patterns(X: np.ndarray):
+    observed = ~np.isnan(X)
+    keys, inverse = np.unique(observed, axis=0, return_inverse=True)
+    return [(key, np.flatnonzero(inverse.ravel() == k)) for k, key in enumerate(keys)]
+
+
+def casewise_loglik(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray) -> float:
+    """Sum over rows of the normal log-density of each row's observed items."""
+    total = 0.0
+    for obs, rows in _patterns(X):
+        if not obs.any():
+            continue
+        S_o = Sigma[np.ix_(obs, obs)]
+        d = X[np.ix_(rows, obs)] - mu[obs]
+        Si = np.linalg.inv(S_o)
+        total += -0.5 * (len(rows) * (obs.sum() * LOG2PI + _logdet(S_o))
+                         + np.einsum("ij,jk,ik->", d, Si, d))
+    return total
+
+
+def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
+    """ML mean and covariance (N divisor) of incomplete normal data by EM (Dempster, Laird &
+    Rubin 1977): the unrestricted H1 model of FIML. Returns (mean, cov, iterations)."""
+    n, p = X.shape
+    mu = np.nanmean(X, axis=0)
+    Sigma = np.diag(np.nanvar(X, axis=0))
+    patterns = _patterns(X)
+    for it in range(1, max_iter + 1):
+        T1, T2 = np.zeros(p), np.zeros((p, p))
+        for obs, rows in patterns:
+            mis = ~obs
+            Xr = X[rows].copy()
+            C = np.zeros((p, p))
+            if mis.any():
+                if obs.any():
+                    B = np.linalg.solve(Sigma[np.ix_(obs, obs)], Sigma[np.ix_(obs, mis)])
+                    Xr[:, mis] = mu[mis] + (Xr[:, obs] - mu[obs]) @ B
+                    C[np.ix_(mis, mis)] = Sigma[np.ix_(mis, mis)] - Sigma[np.ix_(mis, obs)] @ B
+                else:
+                    Xr[:, mis] = mu[mis]
+                    C = Sigma.copy()
+            T1 += Xr.sum(axis=0)
+            T2 += Xr.T @ Xr + len(rows) * C
+        mu_new = T1 / n
+        Sigma_new = T2 / n - np.outer(mu_new, mu_new)
+        change = max(np.abs(mu_new - mu).max(), np.abs(Sigma_new - Sigma).max())
+        mu, Sigma = mu_new, Sigma_new
+        if change < tol:
+            break
+    return mu, Sigma, it
+
+
+def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int) -> pd.Series:
+    """lavaan's fit measures for FIML (missing = "ml"): H0 and H1 casewise log-likelihoods,
+    H1 by EM; residual-based measures use the EM moments as the sample moments."""
+    m, S, _ = em_moments(X)
+    logl = casewise_loglik(X, Sigma, mu)
+    h1 = casewise_loglik(X, S, m)
+    # independence model: each item's ML mean and variance over its observed rows
+    base_mu, base_var = np.nanmean(X, axis=0), np.nanvar(X, axis=0)
+    base = sum(casewise_loglik(X[:, [k]], np.array([[base_var[k]]]), base_mu[[k]])
+               for k in range(X.shape[1]))
+    out = ml_measures([Moments(S, Sigma, len(X), m, mu)], npar, logl=logl, unrestricted_logl=h1,
+                      baseline_chisq=2 * (h1 - base))
+    # lavaan weights GFI by the missing-data (pattern-wise) h1 information; we do not
+    # reproduce that, so rather than a different number we give none
+    out[["gfi", "agfi", "pgfi"]] = np.nan
+    return out
+
+
+# --- PLS ---------------------------------------------------------------------------------------
+def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
+    """Construct correlations implied by the recursive structural model: exogenous constructs
+    keep their correlations, each endogenous construct is sum beta * predecessors plus a
+    disturbance uncorrelated with everything before it, scaled to unit variance."""
+    J = len(layout.constructs)
+    R = np.eye(J)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(J))
+    graph.add_edges_from(zip(*np.nonzero(layout.adjacency)))
+    exo = [j for j in range(J) if not layout.adjacency[:, j].any()]
+    R[np.ix_(exo, exo)] = construct_cor[np.ix_(exo, exo)]
+    placed = list(exo)
+    for j in nx.topological_sort(graph):
+        pred = layout.predecessors(j)
+        if pred.size == 0:
+            continue
+        beta = paths[pred, j]
+        for k in placed:
+            R[j, k] = R[k, j] = beta @ R[pred, k]
+        placed.append(j)
+    return R
+
+
+def pls_implied(layout, S: np.ndarray, loadings: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
+    """Model-implied item correlations of a PLS model for given construct correlations."""
+    block = layout.block
+    implied = np.outer(loadings, loadings) * construct_cor[np.ix_(block, block)]
+    for j in range(len(layout.constructs)):
+        idx = np.flatnonzero(layout.membership[:, j])
+        if layout.formative[j]:
+            implied[np.ix_(idx, idx)] = S[np.ix_(idx, idx)]
+    np.fill_diagonal(implied, 1.0)
+    return implied
+
+
+def discrepancies(S: np.ndarray, implied: np.ndarray) -> dict:
+    """srmr, d_uls and d_g between two correlation matrices."""
+    low = np.tril_indices(len(S))
+    resid = S - implied
+    eig = np.linalg.eigvals(np.linalg.solve(S, implied)).real
+    return {"srmr": float(np.sqrt(np.mean(resid[low] ** 2))), "d_uls": float(0.5 * (resid ** 2).sum()),
+            "d_g": float(0.5 * (np.log(eig) ** 2).sum())}
+
+
+def gof(layout, loadings: np.ndarray, r2: np.ndarray) -> float:
+    """Tenenhaus et al. (2005) GoF = sqrt(mean communality x mean R^2)."""
+    sizes = layout.membership.sum(axis=0)
+    keep = [i for i, j in enumerate(layout.block) if sizes[j] > 1 and not layout.formative[j]]
+    endo = layout.endogenous
+    if not keep or not endo:
+        return np.nan
+    return float(np.sqrt(np.mean(loadings[keep] ** 2) * np.mean(r2[endo])))
+
+
+def pls_measures(layout, S: np.ndarray, loadings: np.ndarray, paths: np.ndarray,
+                 construct_cor: np.ndarray, r2: np.ndarray) -> pd.Series:
+    """srmr, d_uls, d_g (estimated model), the same with suffix _saturated, and gof."""
+    estimated = pls_implied(layout, S, loadings, structural_correlations(layout, paths, construct_cor))
+    saturated = pls_implied(layout, S, loadings, construct_cor)
+    out = discrepancies(S, estimated)
+    out.update({f"{k}_saturated": v for k, v in discrepancies(S, saturated).items()})
+    out["gof"] = gof(layout, loadings, r2)
+    return pd.Series(out, name="value", dtype=float)
+
+
+def for_result(result) -> pd.Series:
+    """The fit measures of a FitResult (see FitResult.fit_indices)."""
+    est = result.estimates
+    if result.method == "pls":
+        return pls_measures(est.layout, result.item_correlations.to_numpy(), est.loadings,
+                            est.paths, est.construct_cor, est.r2)
+    npar = int(est.extras["n_free"])
+    values = result.data.values.to_numpy(float)
+    if result.data.missing == "fiml":
+        table = est.parameters
+        mu = (table[table.op == "~1"].set_index("lhs")["est"].reindex(list(est.layout.items))
+              .to_numpy(float))
+        return fiml_measures(values, est.implied_cov, mu, npar)
+    S = np.cov(values, rowvar=False, bias=True)
+    return ml_measures([Moments(S, est.implied_cov, len(values))], npar)

@@ -1,0 +1,146 @@
+"""One model across groups: per-group fits, PLS permutation MGA, CB-SEM invariance.
+
+PLS multi-group analysis by permutation (Chin & Dibbern 2010; Henseler, Ringle & Sarstedt
+2016): for each pair of groups the observed difference of every path, R^2 and 0-100 index is compared
+with its distribution when the pooled respondents are randomly re-assigned to two groups of
+the observed sizes; p = (1 + #{|d*| >= |d|}) / (1 + valid permutations), two-sided. Items are
+standardized within each (permuted) group, as in the separate fits. All permutations run as
+one batch of correlation matrices through ``pls.estimate_batch``; a permutation on which PLS
+fails is counted out (``permutations`` gives the valid count), never a crash.
+
+CB-SEM: configural, metric and scalar invariance on the groups that fitted
+(``csi_models.multigroup``), with chi-square difference tests.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from csi_models.errors import DataError
+
+MGA_COLUMNS = ["test", "group_1", "group_2", "parameter", "estimate_1", "estimate_2",
+               "difference", "p_value", "permutations"]
+
+
+def split_groups(data: pd.DataFrame, by: str):
+    """[(label, rows)] in order of first appearance; rows without a label are left out."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError("compare(..., by=...) needs the survey as a DataFrame")
+    if by not in data.columns:
+        raise DataError(f"group column {by!r} is not in the data; columns are "
+                        f"{', '.join(map(str, data.columns[:12]))}{' ...' if data.shape[1] > 12 else ''}")
+    labels = data[by]
+    return [(label, data[labels == label]) for label in pd.unique(labels.dropna())], int(labels.isna().sum())
+
+
+def _parameters(layout, paths: np.ndarray, r2: np.ndarray, index: np.ndarray):
+    """Names and values (..., k) of every path, every endogenous R^2 and every 0-100 index."""
+    src, tgt = np.nonzero(layout.adjacency)
+    names = [f"{layout.constructs[s]} -> {layout.constructs[t]}" for s, t in zip(src, tgt)]
+    endo = layout.endogenous
+    names += [f"R2 {layout.constructs[j]}" for j in endo]
+    names += [f"index {c}" for c in layout.constructs]
+    return names, np.concatenate([paths[..., src, tgt], r2[..., endo], index], axis=-1)
+
+
+def permutation_mga(res_1, res_2, labels, permutations: int, rng) -> pd.DataFrame:
+    """Two-sided permutation test of every path, R^2 and 0-100 index between two PLS fits.
+
+    Each permuted group's means, sds and correlations come from one matrix product (the
+    bootstrap's moment machinery); its index uses its own weights, means and sds, as the
+    index of a separate fit would. A construct whose index is undefined (a negative weight)
+    in a permuted group gets no p-value from that permutation."""
+    from csi_models import indices as idx
+    from csi_models.engines.pls import estimate_batch
+    from csi_models.inference.bootstrap import _Moments
+
+    layout = res_1.estimates.layout
+    s = res_1.settings
+    X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
+    n1, n = len(res_1.data.values), len(X)
+    moments = _Moments(X)
+    G = np.zeros((permutations, n))
+    for k in range(permutations):
+        G[k, rng.permutation(n)[:n1]] = 1.0
+    sums = G @ moments.G
+    S1, mean1, sd1 = moments.from_sums(sums, n1)
+    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, n - n1)
+    batch = estimate_batch(np.concatenate([S1, S2]), layout, s["inner_scheme"], s["tolerance"],
+                           s["max_iter"])
+    lo, hi = idx._bounds(res_1.spec, layout)
+    weights = (batch.weights * layout.membership).sum(axis=2)
+    index, _, _ = idx.index_values(weights, np.concatenate([mean1, mean2]),
+                                   np.concatenate([sd1, sd2]), lo, hi, layout.membership)
+    names, values = _parameters(layout, batch.paths, batch.r2, index)
+    obs = [_parameters(layout, r.estimates.paths, r.estimates.r2, r.indices["index"].to_numpy())[1]
+           for r in (res_1, res_2)]
+    ok = batch.ok[:permutations] & batch.ok[permutations:]
+    perm_diff = values[:permutations][ok] - values[permutations:][ok]
+    observed = obs[0] - obs[1]
+    valid = np.isfinite(perm_diff)
+    exceed = ((np.abs(perm_diff) >= np.abs(observed) - 1e-12) & valid).sum(axis=0)
+    count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_value = np.where(np.isfinite(observed), (1 + exceed) / (1 + count), np.nan)
+    return pd.DataFrame({
+        "test": "permutation", "group_1": labels[0], "group_2": labels[1], "parameter": names,
+        "estimate_1": obs[0], "estimate_2": obs[1], "difference": observed,
+        "p_value": p_value, "permutations": count})
+
+
+def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
+    from csi_models.fit_indices import Moments
+    from csi_models.multigroup import invariance, per_group_values
+
+    if len(results) < 2:
+        return pd.DataFrame(), ["invariance needs at least two fitted groups"]
+    if any(r.data.missing == "fiml" for r in results.values()):
+        return pd.DataFrame(), ["invariance tests are not available with missing='fiml' "
+                                "(the stacked model uses complete-data moments); use listwise"]
+    layout = next(iter(results.values())).estimates.layout
+    moments, starts = [], []
+    for res in results.values():
+        X = res.data.values.to_numpy(float)
+        mean = X.mean(axis=0)
+        moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
+        starts.append(per_group_values(res.parameters, layout, mean))
+    table = invariance(layout, moments, starts, list(results))
+    table.insert(0, "test", "invariance")
+    notes = [] if table.converged.all() else [
+        "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm"]
+    return table, notes
+
+
+def compare_groups(spec, data, by: str, method: str, permutations: int, random_state,
+                   min_size: int, options: dict):
+    """The ``compare(..., by=...)`` implementation; see ``csi_models.compare``."""
+    from csi_models.compare import Comparison, fit_quietly, result_rows
+
+    groups, unlabeled = split_groups(data, by)
+    results, status, rows = {}, [], []
+    notes = [f"{unlabeled} rows have no {by!r} value and were left out"] if unlabeled else []
+    for label, rows_g in groups:
+        if len(rows_g) < min_size:
+            status.append({"group": label, "n": len(rows_g), "status": "too small", "converged": None,
+                           "message": f"{len(rows_g)} rows < min_size={min_size}; not fitted"})
+            continue
+        res, state, message = fit_quietly(spec, rows_g, method, options)
+        status.append({"group": label, "n": len(rows_g) if res is None else res.n, "status": state,
+                       "converged": None if res is None else res.converged, "message": message})
+        if res is not None:
+            results[label] = res
+            rows += [(label, *r) for r in result_rows(res)]
+    table = pd.DataFrame(rows, columns=["group", "section", "name", "value"])
+    if method == "pls":
+        rng = np.random.default_rng(random_state)
+        tests = [permutation_mga(results[a], results[b], (a, b), permutations, rng)
+                 for a, b in combinations(results, 2)]
+        tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=MGA_COLUMNS)
+    else:
+        tests, more = _invariance_tests(results)
+        notes += more
+    return Comparison(table=table, tests=tests, status=pd.DataFrame(status, columns=[
+        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes)

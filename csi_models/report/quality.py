@@ -1,0 +1,89 @@
+"""Report sections for measurement quality and model fit, with literature thresholds flagged.
+
+Thresholds (``csi_models.quality.THRESHOLDS``) only produce flags in the report; no estimate
+or decision depends on them. Sources: Hair, Hult, Ringle & Sarstedt (2017) for alpha/rho 0.7,
+AVE 0.5 and inner VIF 5; Henseler, Ringle & Sarstedt (2015) for HTMT 0.85 / 0.90;
+Diamantopoulos & Siguaw (2006) for formative-indicator VIF 3.3; Hu & Bentler (1999) for
+CFI/TLI 0.95, RMSEA 0.06 and SRMR 0.08; Henseler et al. (2014) for PLS SRMR 0.08.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from csi_models.errors import CSIError
+from csi_models.quality import THRESHOLDS
+
+DIGITS = 3
+FIT_SHOWN = {
+    "cbsem": ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper",
+              "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2"),
+    "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated", "gof"),
+}
+
+
+def quality_flags(result) -> list[str]:
+    """Plain-language flags for values beyond the usual thresholds."""
+    flags = []
+    q = result.quality
+    multi = q[q.n_items > 1]
+    for col in ("alpha", "rho_a", "rho_c"):
+        low = multi[(multi[col] < THRESHOLDS[col]) & (multi["mode"] == "reflective")]
+        flags += [f"{c}: {col} {v:.3f} < {THRESHOLDS[col]}" for c, v in low[col].items()]
+    low = multi[(multi.ave < THRESHOLDS["ave"]) & (multi["mode"] == "reflective")]
+    flags += [f"{c}: AVE {v:.3f} < {THRESHOLDS['ave']} (convergent validity)" for c, v in low.ave.items()]
+    lenient, strict = THRESHOLDS["htmt"][1], THRESHOLDS["htmt"][0]
+    for r in result.htmt.itertuples():
+        if r.htmt > lenient:
+            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.htmt:.3f} > {lenient} (discriminant validity)")
+        elif r.htmt > strict:
+            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.htmt:.3f} > {strict} (strict threshold)")
+    fl = result.fornell_larcker.to_numpy()
+    names = list(result.fornell_larcker.index)
+    for i in range(len(names)):
+        for j in range(i):
+            if abs(fl[i, j]) > min(fl[i, i], fl[j, j]):
+                flags.append(f"Fornell-Larcker: |r({names[j]}, {names[i]})| = {abs(fl[i, j]):.3f} "
+                             "exceeds the smaller sqrt(AVE)")
+    vif = result.vif[result.vif["mode"] == "formative"]
+    lo, hi = THRESHOLDS["vif_formative"]
+    flags += [f"item VIF {r.indicator} ({r.construct}) {r.vif:.2f} > {hi if r.vif > hi else lo}"
+              for r in vif.itertuples() if r.vif > lo]
+    flags += [f"inner VIF {r.source} -> {r.target} {r.vif:.2f} > {THRESHOLDS['vif_inner']}"
+              for r in result.inner_vif.itertuples() if r.vif > THRESHOLDS["vif_inner"]]
+    return flags
+
+
+def fit_flags(result, fit: pd.Series) -> list[str]:
+    if result.method == "pls":
+        return [f"SRMR {fit['srmr']:.3f} > 0.08"] if fit["srmr"] > 0.08 else []
+    rules = (("cfi", "<", 0.95), ("tli", "<", 0.95), ("rmsea", ">", 0.06), ("srmr", ">", 0.08))
+    return [f"{k.upper()} {fit[k]:.3f} {op} {v}" for k, op, v in rules
+            if np.isfinite(fit[k]) and (fit[k] < v if op == "<" else fit[k] > v)]
+
+
+def _fmt(table: pd.DataFrame, index: bool = False) -> str:
+    return table.to_string(index=index, float_format=lambda v: f"{v:.{DIGITS}f}")
+
+
+def quality_section(result) -> list[str]:
+    """Lines for the text summary: reliability/validity, HTMT, f², fit, and the flags."""
+    try:
+        out = ["", "Measurement quality:", _fmt(result.quality, index=True), "",
+               "Discriminant validity (HTMT):", _fmt(result.htmt), "",
+               "Effect sizes f² and inner VIF:",
+               _fmt(result.f2.merge(result.inner_vif, on=["source", "target"]))]
+        flags = quality_flags(result)
+    except (CSIError, np.linalg.LinAlgError, ValueError) as exc:
+        return ["", f"Measurement quality: not available ({exc})"]
+    try:
+        fit = result.fit_indices
+        shown = [k for k in FIT_SHOWN[result.method] if k in fit.index]
+        out += ["", "Model fit:", _fmt(fit[shown].rename("value").to_frame(), index=True)]
+        flags += fit_flags(result, fit)
+    except (CSIError, np.linalg.LinAlgError, ValueError) as exc:
+        out += ["", f"Model fit: not available ({exc})"]
+    out += ["", "Flags (usual thresholds from the literature; for judgement, not decisions):"]
+    out += [f"  - {f}" for f in flags] or ["  none"]
+    return out

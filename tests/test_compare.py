@@ -1,0 +1,203 @@
+"""csi.compare: models side by side, nested tests, group comparisons.
+
+References: the shipped specs on the bundled data (tables line up, missing constructs are
+NaN); lavaan's nested LRT recomputed from its fit fixtures; lavaan's measurement invariance
+on Holzinger-Swineford by school (tests/fixtures/lavaan/hs_invariance.csv,
+hs_configural_params.csv); and simulated groups with known paths for the permutation test.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import semopy
+
+import csi_models as csi
+from csi_models.compare import compare
+from csi_models.simulate import population, simulate
+from csi_models.spec.loading import spec_from_dict
+
+FIX = Path(__file__).parent / "fixtures" / "lavaan"
+HS_DATA = Path(os.path.dirname(semopy.__file__)) / "examples" / "holzinger_swineford39_data.csv"
+HS_SPEC = spec_from_dict({
+    "name": "hs", "scale": {"min": -100, "max": 100},
+    "constructs": {"visual": {"items": {"x1": {}, "x2": {}, "x3": {}}},
+                   "textual": {"items": {"x4": {}, "x5": {}, "x6": {}}},
+                   "speed": {"items": {"x7": {}, "x8": {}, "x9": {}}}},
+    "paths": []})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return csi.datasets.load_ecsi_mobi()
+
+
+@pytest.mark.parametrize("method", ["pls", "cbsem"])
+def test_three_shipped_specs_side_by_side(data, method):
+    before = data.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = csi.compare(["acsi", "ecsi", "ccsi"], data, method=method)
+        singles = ({m: csi.fit(m, data, method=method) for m in ("acsi", "ecsi", "ccsi")}
+                   if method == "pls" else cmp.results)  # CB-SEM: checked against lavaan below
+    pd.testing.assert_frame_equal(data, before)
+    assert list(cmp.status.model) == ["acsi", "ecsi", "ccsi"]
+    assert (cmp.status.status == "ok").all()
+    assert set(cmp.table.columns) == {"model", "section", "name", "value"}
+    wide = cmp.wide()
+    assert list(wide.columns) == ["acsi", "ecsi", "ccsi"]
+    # ACSI has no Image, CCSI no Complaints: blank, not an error
+    assert np.isnan(wide.loc[("r2", "Expectation"), "acsi"])
+    assert np.isnan(wide.loc[("index", "Image"), "acsi"]) and np.isnan(wide.loc[("index", "Complaints"), "ccsi"])
+    assert np.isnan(wide.loc[("path", "Satisfaction -> Complaints"), "ccsi"])
+    assert np.isnan(wide.loc[("path", "Image -> Quality"), "ecsi"])
+    for m, res in singles.items():
+        assert wide.loc[("r2", "Satisfaction"), m] == pytest.approx(res.r2["Satisfaction"])
+        assert wide.loc[("sample", "n"), m] == res.n
+        assert wide.loc[("index", "Satisfaction"), m] == pytest.approx(
+            res.indices.set_index("construct").loc["Satisfaction", "index"])
+    if method == "cbsem":
+        for m in ("acsi", "ecsi", "ccsi"):
+            ref = pd.read_csv(FIX / f"{m}_fit.csv", keep_default_na=False).set_index("name")["value"]
+            for key in ("chisq", "df", "aic", "bic", "cfi", "rmsea", "srmr"):
+                assert wide.loc[("fit", key), m] == pytest.approx(float(ref[key]), rel=1e-5)
+        assert cmp.tests.empty  # different items: nothing nested
+    else:
+        assert {"srmr", "d_uls", "d_g", "gof"} <= set(wide.loc["fit"].index)
+
+
+def test_nested_models_get_a_chisq_difference_test(data):
+    """lavaan-polished ECSI vs ECSI without Image -> Loyalty: the LRT is recomputed from the
+    general model's lavaan chisq and our restricted fit (the restricted one has no fixture)."""
+    spec = csi.load_spec("ecsi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare({"ecsi": spec, "no_image_loyalty": spec.drop_path("Image", "Loyalty"),
+                       "acsi": "acsi"}, data, method="cbsem")
+    assert len(cmp.tests) == 1
+    row = cmp.tests.iloc[0]
+    assert (row.restricted, row.general) == ("no_image_loyalty", "ecsi")
+    lavaan = float(pd.read_csv(FIX / "ecsi_fit.csv", keep_default_na=False)
+                   .set_index("name")["value"]["chisq"])
+    restricted = cmp.results["no_image_loyalty"].fit_indices["chisq"]
+    assert row.chisq_diff == pytest.approx(restricted - lavaan, rel=1e-5)
+    assert row.df_diff == 1
+    from scipy.stats import chi2
+    assert row.pvalue == pytest.approx(chi2.sf(row.chisq_diff, 1))
+
+
+def test_invariance_matches_lavaan():
+    hs = pd.read_csv(HS_DATA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare(HS_SPEC, hs, by="school", method="cbsem")
+    assert list(cmp.status.group) == ["Pasteur", "Grant-White"]  # lavaan's group order
+    ref = pd.read_csv(FIX / "hs_invariance.csv").set_index("step")
+    ours = cmp.tests.set_index("step")
+    assert ours.converged.all()
+    for col in ("chisq", "df", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "logl"):
+        np.testing.assert_allclose(ours[col], ref.loc[ours.index, col], rtol=1e-6, err_msg=col)
+    for col in ("chisq_diff", "df_diff", "pvalue_diff"):
+        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col], ref.loc[["metric", "scalar"], col],
+                                   rtol=1e-5, err_msg=col)
+    # configural = separate fits: per-group loadings equal lavaan's configural estimates
+    params = pd.read_csv(FIX / "hs_configural_params.csv")
+    for label, group in params[params.op == "=~"].groupby("group_label"):
+        mine = cmp.results[label].loadings.set_index("indicator")
+        np.testing.assert_allclose(mine.loc[group.rhs, "unstandardized"], group.est, atol=1e-4)
+
+
+def test_groups_too_small_or_failing_are_reported_not_dropped(data):
+    frame = data.copy()
+    frame["segment"] = np.where(np.arange(len(frame)) % 2 == 0, "even", "odd")
+    frame.loc[frame.index[:4], "segment"] = "tiny"
+    frame.loc[frame.index[4:30], "segment"] = "broken"
+    frame.loc[frame.index[4:30], "CUSA1"] = 5   # constant item: this group cannot be fitted
+    frame.loc[frame.index[30], "segment"] = None
+    cmp = compare("ecsi", frame, by="segment", permutations=50, random_state=0)
+    status = cmp.status.set_index("group")
+    assert status.loc["tiny", "status"] == "too small"
+    assert status.loc["broken", "status"] == "failed" and "CUSA1" in status.loc["broken", "message"]
+    assert (status.loc[["even", "odd"], "status"] == "ok").all()
+    assert bool(status.loc["even", "converged"]) and status.loc["tiny", "converged"] is None
+    assert list(cmp.wide().columns) == ["odd", "even"]  # order of first appearance
+    assert set(map(tuple, cmp.tests[["group_1", "group_2"]].to_numpy())) == {("odd", "even")}
+    assert any("no 'segment' value" in n for n in cmp.notes)
+    with pytest.raises(csi.errors.DataError, match="industry"):
+        compare("ecsi", frame, by="industry")
+
+
+def _groups(spec, n, path_2, seed):
+    rng = np.random.default_rng(seed)
+    a = simulate(spec, n, random_state=rng)
+    b = simulate(spec, n, random_state=rng, paths={("Quality", "Satisfaction"): path_2})
+    return pd.concat([a.assign(group="A"), b.assign(group="B")], ignore_index=True)
+
+
+def _rejections(path_2: float, replications: int, permutations: int, n: int = 150):
+    spec = csi.load_spec("acsi").with_scale(-10, 10)
+    hits = []
+    for rep in range(replications):
+        cmp = compare(spec, _groups(spec, n, path_2, 1000 + rep), by="group",
+                      permutations=permutations, random_state=rep)
+        tests = cmp.tests[cmp.tests.parameter.str.contains("->")].set_index("parameter")
+        hits.append(tests.p_value < 0.05)
+    return pd.DataFrame(hits)
+
+
+def test_permutation_mga_power_and_size():
+    """30 replications, 2 x 150 simulated respondents, 199 permutations each.
+
+    Power: Quality -> Satisfaction is 0.3 in group A and 0.65 in group B; the test must find
+    it at 5% in most replications. Size: with equal populations, the rejection rate over
+    all 9 paths x 30 replications must stay near 5% (at most 9%)."""
+    assert population(csi.load_spec("acsi"), paths={("Quality", "Satisfaction"): 0.65}).r2.max() < 1
+    power = _rejections(0.65, 30, 199)
+    assert power["Quality -> Satisfaction"].mean() >= 0.8
+    null = _rejections(0.3, 30, 199)
+    assert null.to_numpy().mean() <= 0.09
+
+
+def test_cli_compare(capsys):
+    from csi_models.cli import main
+
+    assert main(["compare", "acsi", "ecsi", "--data", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Satisfaction -> Complaints" in out and "acsi" in out and "ecsi" in out
+    assert main(["compare", "ecsi", "--data", "demo", "--by", "nothere"]) == 2
+    assert "nothere" in capsys.readouterr().err
+
+
+def test_permutation_moments_reproduce_the_separate_fits():
+    """A 'permutation' that keeps every respondent in its group must give exactly the
+    separate fits' paths, R^2 and 0-100 indices (the batched moments, weights and index)."""
+    from csi_models.groups import permutation_mga
+
+    class Identity:
+        def permutation(self, n):
+            return np.arange(n)
+
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
+    cmp = compare("ecsi", frame, by="half", permutations=10, random_state=0)
+    a, b = cmp.results[True], cmp.results[False]
+    table = permutation_mga(a, b, (True, False), 1, Identity())
+    assert table.p_value.eq(1.0).all()   # |d*| = |d| for the one permutation: (1 + 1) / (1 + 1)
+    index = table[table.parameter.str.startswith("index")].set_index("parameter")
+    assert index.loc["index Satisfaction", "estimate_1"] == pytest.approx(
+        a.indices.set_index("construct").loc["Satisfaction", "index"])
+
+
+def test_permutation_seed_and_counts():
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 2)
+    one = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
+    two = compare("acsi", frame, by="half", permutations=99, random_state=7).tests
+    pd.testing.assert_frame_equal(one, two)
+    paths = ~one.parameter.str.startswith("index")
+    assert (one.permutations[paths] == 99).all() and (one.permutations <= 99).all()
+    assert one.p_value.between(0.01, 1).all()   # an index undefined in a permutation is counted out
+    assert {"Quality -> Satisfaction", "R2 Satisfaction", "index Satisfaction"} <= set(one.parameter)

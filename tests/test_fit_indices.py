@@ -1,0 +1,172 @@
+"""Fit indices against lavaan 0.6-14 fixtures (CB-SEM) and hand computation (PLS).
+
+CB-SEM: every fitMeasures entry we compute is compared, (a) from lavaan's own implied
+moments (tests our formulas alone) and (b) through ``csi.fit(...).fit_indices`` (formulas
+plus our engine). FIML: chi-square, logl, baseline etc. from our EM H1 model; lavaan's EM
+stops at about 1e-6 in the H1 moments (ours reaches a higher log-likelihood), hence 1e-6.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+import semopy
+
+import csi_models as csi
+from csi_models import fit_indices as fi
+from csi_models.engines import pls
+from csi_models.engines.base import Layout
+from csi_models.simulate import population
+from csi_models.spec.loading import spec_from_dict
+
+FIX = Path(__file__).parent / "fixtures" / "lavaan"
+HS_DATA = Path(os.path.dirname(semopy.__file__)) / "examples" / "holzinger_swineford39_data.csv"
+HS_SPEC = spec_from_dict({
+    "name": "hs", "scale": {"min": -100, "max": 100},
+    "constructs": {"visual": {"items": {"x1": {}, "x2": {}, "x3": {}}},
+                   "textual": {"items": {"x4": {}, "x5": {}, "x6": {}}},
+                   "speed": {"items": {"x7": {}, "x8": {}, "x9": {}}}},
+    "paths": []})
+NOT_COMPARED = {"gfi", "agfi", "pgfi"}  # NaN with FIML, see fit_indices docstring
+
+
+def _lavaan_fit(name: str) -> pd.Series:
+    raw = pd.read_csv(FIX / f"{name}_fit.csv", keep_default_na=False).set_index("name")["value"]
+    return pd.to_numeric(raw, errors="coerce").dropna()
+
+
+def _compare(ours: pd.Series, name: str, rtol: float = 1e-6, skip=()) -> int:
+    ref = _lavaan_fit(name)
+    shared = [k for k in ours.index if k in ref.index and k not in skip]
+    assert {"chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper",
+            "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2", "npar", "baseline.chisq",
+            "baseline.df", "unrestricted.logl"} <= set(shared)
+    for key in shared:
+        assert ours[key] == pytest.approx(ref[key], rel=rtol, abs=1e-9), key
+    return len(shared)
+
+
+def _matrix(path: Path, order) -> np.ndarray:
+    return pd.read_csv(path, index_col=0).loc[order, order].to_numpy()
+
+
+@pytest.mark.parametrize("name", ["ecsi", "acsi", "ccsi", "hs"])
+def test_formulas_on_lavaan_moments(name):
+    sample = pd.read_csv(FIX / f"{name}_sample.csv", index_col=0)
+    order = list(sample.index)
+    S, Sigma = sample.to_numpy(), _matrix(FIX / f"{name}_implied.csv", order)
+    ref = _lavaan_fit(name)
+    ours = fi.ml_measures([fi.Moments(S, Sigma, int(ref["ntotal"]))], int(ref["npar"]))
+    assert _compare(ours, name, rtol=1e-6) >= 40  # rmsea CI: lavaan uniroot ~1e-8
+
+
+@pytest.mark.parametrize("name", ["ecsi", "acsi", "ccsi"])
+def test_fit_result_matches_lavaan(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit(name, csi.datasets.load_ecsi_mobi(), method="cbsem")
+    _compare(res.fit_indices, name, rtol=1e-5)
+
+
+def test_fit_result_hs_and_hs_fiml():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        complete = csi.fit(HS_SPEC, pd.read_csv(HS_DATA), method="cbsem")
+        fiml = csi.fit(HS_SPEC, pd.read_csv(FIX / "hs_missing.csv"), method="cbsem", missing="fiml")
+    _compare(complete.fit_indices, "hs", rtol=1e-6)
+    _compare(fiml.fit_indices, "hs_fiml", rtol=1e-5, skip=NOT_COMPARED)
+    assert fiml.fit_indices[["gfi", "agfi", "pgfi"]].isna().all()
+
+
+@pytest.mark.parametrize("name,data", [("hs_fiml", "hs_missing"), ("ecsi_fiml", "ecsi_missing")])
+def test_fiml_formulas_on_lavaan_moments(name, data):
+    order = list(pd.read_csv(FIX / f"{name}_implied.csv", index_col=0).index)
+    X = pd.read_csv(FIX / f"{data}.csv")[order].to_numpy(float)
+    Sigma = _matrix(FIX / f"{name}_implied.csv", order)
+    mu = pd.read_csv(FIX / f"{name}_implied_mean.csv", index_col=0).loc[order].to_numpy().ravel()
+    ref = _lavaan_fit(name)
+    ours = fi.fiml_measures(X, Sigma, mu, int(ref["npar"]))
+    _compare(ours, name, rtol=1e-5, skip=NOT_COMPARED)
+    m, S, _ = fi.em_moments(X)
+    np.testing.assert_allclose(S, _matrix(FIX / f"{name}_sample.csv", order), atol=1e-5)
+
+
+# --- PLS -----------------------------------------------------------------------------------
+def _implied_by_hand(res, saturated: bool) -> np.ndarray:
+    """Item by item, with the structural-model correlations found by a fixed point on the
+    disturbance variances of (I - B')^-1 Psi (I - B')^-T (a different route from the code)."""
+    est, lay = res.estimates, res.estimates.layout
+    S = res.item_correlations.to_numpy()
+    R = est.construct_cor
+    if not saturated:
+        J = len(lay.constructs)
+        inv = np.linalg.inv(np.eye(J) - est.paths.T)
+        exo = [j for j in range(J) if not lay.adjacency[:, j].any()]
+        psi = np.eye(J)
+        psi[np.ix_(exo, exo)] = R[np.ix_(exo, exo)]
+        for _ in range(200):
+            R = inv @ psi @ inv.T
+            for j in lay.endogenous:
+                psi[j, j] += 1 - R[j, j]
+    lam, block = est.loadings, lay.block
+    p = len(lam)
+    out = np.eye(p)
+    for a in range(p):
+        for b in range(p):
+            if a == b:
+                continue
+            ja, jb = block[a], block[b]
+            if ja == jb and lay.formative[ja]:
+                out[a, b] = S[a, b]
+            else:
+                out[a, b] = lam[a] * lam[b] * (1.0 if ja == jb else R[ja, jb])
+    return out
+
+
+@pytest.mark.parametrize("spec", ["ecsi", "acsi"])
+def test_pls_srmr_duls_dg_by_hand(spec):
+    s = csi.load_spec(spec).with_mode("Quality", "formative")
+    res = csi.fit(s, csi.datasets.load_ecsi_mobi(), method="pls")
+    S = res.item_correlations.to_numpy()
+    got = res.fit_indices
+    for suffix, saturated in (("", False), ("_saturated", True)):
+        implied = _implied_by_hand(res, saturated)
+        resid = S - implied
+        p = len(S)
+        assert got["srmr" + suffix] == pytest.approx(
+            np.sqrt(sum(resid[i, j] ** 2 for i in range(p) for j in range(i + 1)) / (p * (p + 1) / 2)))
+        assert got["d_uls" + suffix] == pytest.approx(0.5 * np.sum(resid ** 2))
+        root = scipy.linalg.sqrtm(np.linalg.inv(S)).real
+        assert got["d_g" + suffix] == pytest.approx(
+            0.5 * np.sum(scipy.linalg.logm(root @ implied @ root).real ** 2), rel=1e-6)
+    assert got["srmr"] > got["srmr_saturated"] > 0
+
+
+def test_pls_gof_by_hand():
+    res = csi.fit("ecsi", csi.datasets.load_ecsi_mobi(), method="pls")
+    multi = res.loadings[res.loadings.construct != "Complaints"]
+    expected = np.sqrt((multi.estimate ** 2).mean() * res.r2.mean())
+    assert res.fit_indices["gof"] == pytest.approx(expected)
+
+
+def test_composite_population_fits_exactly():
+    """PLS mode B on the population correlations of a composite population reproduces them:
+    every discrepancy is zero (for the estimated and the saturated model)."""
+    spec = csi.load_spec("ecsi")
+    for c in spec.construct_names:
+        spec = spec.with_mode(c, "formative")
+    pop = population(spec, kind="composite", path_value=0.25, item_cor=0.4)
+    layout = Layout.from_spec(spec)
+    S = pop.item_cov.to_numpy()
+    batch = pls.estimate_batch(S[None], layout, tol=1e-12, max_iter=1000)
+    M = layout.membership
+    loadings = (batch.item_cor[0] * M).sum(axis=1)
+    got = fi.pls_measures(layout, S, loadings, batch.paths[0], batch.construct_cor[0], batch.r2[0])
+    for key in ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated"):
+        assert abs(got[key]) < 1e-8, key
