@@ -304,9 +304,13 @@ def discrepancies(S: np.ndarray, implied: np.ndarray) -> dict:
     """srmr, d_uls and d_g between two correlation matrices."""
     low = np.tril_indices(len(S))
     resid = S - implied
-    eig = np.linalg.eigvals(np.linalg.solve(S, implied)).real
+    try:  # d_G needs both matrices positive definite; otherwise it is undefined (NaN)
+        eig = np.linalg.eigvals(np.linalg.solve(S, implied)).real
+    except np.linalg.LinAlgError:
+        eig = np.array([np.nan])
+    d_g = float(0.5 * (np.log(eig) ** 2).sum()) if (eig > 0).all() else np.nan
     return {"srmr": float(np.sqrt(np.mean(resid[low] ** 2))), "d_uls": float(0.5 * (resid ** 2).sum()),
-            "d_g": float(0.5 * (np.log(eig) ** 2).sum())}
+            "d_g": d_g}
 
 
 def gof(layout, loadings: np.ndarray, r2: np.ndarray) -> float:
