@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
@@ -50,11 +51,14 @@ class Comparison:
     notes: list = field(default_factory=list)
 
     def wide(self, sections=None) -> pd.DataFrame:
-        """Rows (section, name) in first-seen order, one column per model or group."""
+        """Rows (section, name), sections together in first-seen order and names in first-seen
+        order within them; one column per model or group."""
         table = self.table if sections is None else self.table[self.table.section.isin(sections)]
         wide = table.pivot_table(index=["section", "name"], columns=self.by, values="value",
                                  aggfunc="first", dropna=False, sort=False)
         order = table[["section", "name"]].drop_duplicates()
+        rank = {s: k for k, s in enumerate(order.section.drop_duplicates())}
+        order = order.iloc[np.argsort(order.section.map(rank).to_numpy(), kind="stable")]
         wide = wide.reindex(pd.MultiIndex.from_frame(order))
         labels = [c for c in self.status[self.by] if c in wide.columns]
         return wide[labels]
