@@ -61,7 +61,10 @@ def _settings(method, spec, survey, estimates, options) -> dict:
             "variance_bounds": "none (negative variances reported, as in lavaan)",
             "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
             "newton_steps": estimates.iterations,
-            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j"}
+            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
+            "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
+                              if survey.missing == "fiml" else
+                              "sample means and covariance of the rows used")}
 
 
 _DEFAULTS = {"scheme": "path", "tol": 1e-7, "max_iter": 300, "se": "standard"}
@@ -198,7 +201,7 @@ def _bootstrap_messages(boot) -> list[str]:
     for kind in ("paths", "weights", "loadings", "r2", "indirect", "total", "htmt"):
         short = boot.incomplete(kind)
         if len(short):
-            keys = [" -> ".join(map(str, k)) for k in short.iloc[:, :-2].itertuples(index=False)]
+            keys = ["/".join(map(str, k)) for k in short.iloc[:, :-2].itertuples(index=False)]
             out.append(f"{kind}: {', '.join(keys)} undefined in {short.n_undefined.max()} or fewer "
                        f"of {boot.n_ok} bootstrap resamples, left out of their se and intervals "
                        f"(res.bootstrap.table({kind!r}).n_boot)")
