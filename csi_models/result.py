@@ -194,7 +194,9 @@ class FitResult:
     @cached_table
     def indices(self) -> pd.DataFrame:
         """ACSI 0-100 index of each construct: construct, index, se, ci_lower, ci_upper (from
-        the bootstrap, else NaN), note (why an index is not defined, e.g. a negative weight)."""
+        the bootstrap, else NaN), note (why an index is not defined, e.g. a negative weight);
+        with a bootstrap also n_boot, the resamples in which the index was defined (those
+        that entered its se and interval; 0 when the full-sample index is undefined)."""
         from csi_models import indices
 
         return indices.indices_table(self)
