@@ -6,11 +6,13 @@ engine, records the settings that made the numbers and the warnings raised on th
 
 from __future__ import annotations
 
+import math
 import numbers
 import platform
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from csi_models.data import prepare, read_survey
@@ -59,17 +61,78 @@ def _settings(method, spec, survey, estimates, options) -> dict:
             "variance_bounds": "none (negative variances reported, as in lavaan)",
             "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
             "newton_steps": estimates.iterations,
-            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j"}
+            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
+            "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
+                              if survey.missing == "fiml" else
+                              "sample means and covariance of the rows used")}
 
 
-def _check_options(tol, max_iter) -> None:
-    """The PLS stop rule must be a positive tolerance and a whole number of iterations."""
+_DEFAULTS = {"scheme": "path", "tol": 1e-7, "max_iter": 300, "se": "standard"}
+
+
+def _whole(value) -> bool:
+    """A whole number: an int (not a bool) or a float with no fractional part."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()
+
+
+def _check_options(method, scheme, tol, max_iter, se) -> None:
+    """Estimation options: valid values, and no option of the other engine (it would be
+    silently ignored)."""
     from csi_models.spec.validation import is_number
 
     if not is_number(tol) or tol <= 0:
         raise EstimationError(f"tol={tol!r}: give a positive number such as 1e-7")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise EstimationError(f"max_iter={max_iter!r}: give a whole number of iterations >= 1")
+    if not isinstance(scheme, str) or scheme not in pls.SCHEMES:
+        raise EstimationError(f"unknown inner scheme {scheme!r} (argument scheme): use 'path', "
+                              "'factorial' or 'centroid'")
+    if not isinstance(se, str) or se not in ("standard", "robust"):
+        raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
+    given = {"scheme": pls.SCHEMES[scheme], "tol": tol, "max_iter": max_iter, "se": se}
+    other = ("se",) if method == "pls" else ("scheme", "tol", "max_iter")
+    for name in other:
+        if given[name] != _DEFAULTS[name]:
+            hint = ("PLS standard errors come from the bootstrap (bootstrap=5000)" if name == "se"
+                    else "CB-SEM has no inner scheme and its own convergence rule")
+            engine = "CB-SEM" if name == "se" else "PLS"
+            raise CSIError(f"{name}={given[name]!r} is a {engine} option and is not used with "
+                           f"method={method!r} ({hint}): leave it out, or use method="
+                           f"{'cbsem' if name == 'se' else 'pls'!r}")
+
+
+def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs) -> int:
+    """The bootstrap options; returns the number of resamples (0 = no bootstrap)."""
+    from csi_models.inference.intervals import INTERVALS
+    from csi_models.spec.validation import is_number
+
+    if bootstrap is None or bootstrap is False:
+        n_boot = 0
+    elif not _whole(bootstrap) or bootstrap < 0:
+        raise CSIError(f"bootstrap={bootstrap!r}: give the number of resamples as a whole number, "
+                       "e.g. bootstrap=5000 (0 for none)")
+    else:
+        n_boot = int(bootstrap)
+    if n_boot == 1:
+        raise CSIError(f"bootstrap={bootstrap!r}: ask for at least 2 resamples (5000 is usual)")
+    if not (random_state is None or isinstance(random_state, (np.random.Generator, np.random.SeedSequence))
+            or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+                and random_state >= 0)):
+        raise CSIError(f"random_state={random_state!r}: give the seed as a whole number >= 0 "
+                       "(e.g. random_state=1), a numpy Generator, or None for a fresh seed")
+    if not is_number(ci) or not 0 < ci < 1:
+        raise CSIError(f"ci={ci!r}: the interval level must be a number between 0 and 1, e.g. 0.95")
+    if not isinstance(interval, str) or interval not in INTERVALS:
+        raise CSIError(f"interval={interval!r}: use 'percentile' or 'bca'")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
+                               or n_jobs == 0):
+        raise CSIError(f"n_jobs={n_jobs!r}: give the number of parallel processes (1, 2, ...) or "
+                       "-1 for all cores (-2 for all but one)")
+    return n_boot
 
 
 def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: str = "path",
@@ -92,7 +155,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     method = str(method).lower().replace("-", "")
     if method not in METHODS:
         raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
-    _check_options(tol, max_iter)
+    _check_options(method, scheme, tol, max_iter, se)
+    n_boot = _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs)
     spec = load_spec(spec)
     if isinstance(data, (str, Path)):
         data = read_survey(data)
@@ -111,30 +175,43 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
                 if issubclass(w.category, CSIWarning)]
     settings = _settings(method, spec, survey, estimates, options)
     boot = None
-    if bootstrap:
-        boot = _bootstrap(method, spec, survey, estimates, options, int(bootstrap), random_state,
+    if n_boot:
+        boot = _bootstrap(method, spec, survey, estimates, options, n_boot, random_state,
                           ci, interval, n_jobs, progress)
         settings.update(boot.settings())
-        if boot.n_failed:
-            message = (f"{boot.n_failed} of {boot.n_requested} bootstrap resamples failed "
-                       f"({', '.join(sorted(set(r.split(' (')[0] for r in boot.failed.reason)))}) and "
-                       "are left out of the standard errors and intervals; see res.bootstrap.failed")
+        for message in _bootstrap_messages(boot):
             warnings.warn(message, BootstrapWarning, stacklevel=2)
             messages.append(f"BootstrapWarning: {message}")
     return FitResult(spec, survey, estimates, settings, messages, bootstrap=boot)
 
 
+def _bootstrap_messages(boot) -> list[str]:
+    """What the bootstrap left out: failed resamples, and statistics undefined in some of the
+    resamples that did not fail (each summary then uses fewer draws: its n_boot)."""
+    out = []
+    if boot.n_failed:
+        out.append(f"{boot.n_failed} of {boot.n_requested} bootstrap resamples failed "
+                   f"({', '.join(sorted(set(r.split(' (')[0] for r in boot.failed.reason)))}) and "
+                   "are left out of the standard errors and intervals; see res.bootstrap.failed")
+    for row in boot.incomplete("indices").itertuples():
+        out.append(f"the index of {row.construct} is undefined (a negative weight) in "
+                   f"{row.n_undefined} of {boot.n_ok} bootstrap resamples; its se and interval, "
+                   f"and those of the impacts involving {row.construct}, use the other "
+                   f"{row.n_boot} or fewer (column n_boot of res.indices and res.impacts)")
+    for kind in ("paths", "weights", "loadings", "r2", "indirect", "total", "htmt"):
+        short = boot.incomplete(kind)
+        if len(short):
+            keys = ["/".join(map(str, k)) for k in short.iloc[:, :-2].itertuples(index=False)]
+            out.append(f"{kind}: {', '.join(keys)} undefined in {short.n_undefined.max()} or fewer "
+                       f"of {boot.n_ok} bootstrap resamples, left out of their se and intervals "
+                       f"(res.bootstrap.table({kind!r}).n_boot)")
+    return out
+
+
 def _bootstrap(method, spec, survey, estimates, options, n_boot, random_state, ci, interval,
                n_jobs, progress):
     from csi_models.inference import bootstrap as boot
-    from csi_models.inference.intervals import INTERVALS
 
-    if n_boot < 2:
-        raise CSIError(f"bootstrap={n_boot}: ask for at least 2 resamples (5000 is usual)")
-    if not 0 < ci < 1:
-        raise CSIError(f"ci={ci}: the interval level must be between 0 and 1, e.g. 0.95")
-    if interval not in INTERVALS:
-        raise CSIError(f"interval={interval!r}: use 'percentile' or 'bca'")
     if method == "pls":
         return boot.bootstrap_pls(spec, survey, options, n_boot, random_state, ci, interval, progress)
     return boot.bootstrap_cbsem(spec, survey, estimates, n_boot, random_state, ci, interval,

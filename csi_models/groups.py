@@ -55,7 +55,7 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng) -> pd.DataFram
     in a permuted group gets no p-value from that permutation."""
     from csi_models import indices as idx
     from csi_models.engines.pls import estimate_batch
-    from csi_models.inference.bootstrap import _Moments
+    from csi_models.inference.moments import BatchMoments as _Moments
 
     layout = res_1.estimates.layout
     s = res_1.settings

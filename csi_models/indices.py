@@ -10,9 +10,16 @@ sum to one, applied to the item means on their original scale and mapped to 0-10
 This is exactly SmartPLS's / cSEM's IPMA performance (items rescaled to 0-100 first, then
 unstandardized weights on the rescaled items, rescaled to sum to one): the two agree for any
 mix of item scales. The per-respondent score is the same formula with x_i for mean_i, so its
-mean is the index. With CB-SEM the weights are the factor-score weights of ``res.weights``
-(own-block regression weights Sigma_jj^-1 lambda_j), so the index is that of the Bartlett-type
-composite of the construct's items. An index needs every weight of its construct to be
+mean is the index (with complete data). With CB-SEM the unstandardized weights are the raw
+own-block factor-score weights r_j = Sigma_jj^-1 lambda_j (model-implied Sigma, unstandardized
+loadings; for one factor proportional to Bartlett's Theta_jj^-1 lambda_j), so the index is
+
+    index_j = 100 * sum_i r_i (mu_i - min_i) / sum_i r_i (max_i - min_i)
+
+with mu the model's item means: the sample means with complete data, the FIML estimates
+(the ``~1`` rows of ``res.parameters``) with missing='fiml' (``index_moments``). Under FIML a
+respondent missing an item of a construct has no 0-100 score for it, so the mean of
+``scores_100`` is then a complete-case mean and not the index. An index needs every weight of its construct to be
 positive: a negative weight would let a *better* answer lower the index; it is reported as
 NaN with a note (``IndexWarning``), as SmartPLS's IPMA refuses such models.
 
@@ -22,8 +29,9 @@ the standardized score Y_j becomes a_j + c_j Y_j with c_j = 100 / sum_i w~_i (ma
 (its standard deviation in index points), so an effect in index points per index point is
 effect * c_target / c_source. The ACSI *impact* is 5 x the total effect on that metric: the
 change in the target's index when the driver's index rises by 5 points. With CB-SEM the
-effects are those of the latent model (standardized) and c_j is that of the factor-score
-composite. Standard errors and intervals of indices, effects and impacts come from the
+effects are those of the latent model (standardized) and c_j is the standard deviation of the
+factor-score composite's 0-100 score, 100 sqrt(r' C_jj r) / sum_i r_i (max_i - min_i), with C
+the sample covariance (complete data) or the model-implied one (FIML). Standard errors and intervals of indices, effects and impacts come from the
 bootstrap (``csi.fit(..., bootstrap=B)``, both engines; no delta method), else they are NaN.
 """
 
@@ -80,21 +88,45 @@ def effect_pairs(adjacency: np.ndarray) -> list[tuple[int, int]]:
 
 
 # --- tables of one fit -----------------------------------------------------------------------
-def _bounds(spec, layout):
+def scale_bounds(spec, layout):
+    """(lo, hi): each item's theoretical scale bounds from the spec, in layout order."""
     lo = np.array([spec.item(i).scale.min for i in layout.items], float)
     hi = np.array([spec.item(i).scale.max for i in layout.items], float)
     return lo, hi
 
 
+_bounds = scale_bounds   # old private name, still imported by groups.permutation_mga
+
+
+def sample_moments(values: pd.DataFrame) -> pd.DataFrame:
+    """mean and sd (n - 1) of each column over its non-missing rows (``res.item_stats``)."""
+    return pd.DataFrame({"mean": values.mean(), "sd": values.std(ddof=1)})
+
+
+def index_moments(data, estimates) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, sd) of the items in layout order: the moments that standardize the scores and
+    enter the index. Complete data (listwise, mean replacement): the sample means and sds of
+    the rows used. CB-SEM with FIML: the model's estimates, means from the mean structure
+    (the ``~1`` rows of the parameter table) and sds from the model-implied covariance
+    matrix, the same matrix that scales the factor-score weights (so the index, the weights
+    and the 0-100 metric of effects all rest on one set of moments)."""
+    items = list(estimates.layout.items)
+    if estimates.method == "cbsem" and data.missing == "fiml":
+        table = estimates.parameters
+        means = table[table.op == "~1"].set_index("lhs")["est"].reindex(items)
+        return means.to_numpy(float), np.sqrt(np.diag(estimates.implied_cov))
+    stats = sample_moments(data.values[items])
+    return stats["mean"].to_numpy(float), stats["sd"].to_numpy(float)
+
+
 def index_parts(result):
     """(index, scale, negative, unstandardized weights) of a FitResult, unrounded."""
     lay = result.estimates.layout
-    stats = result.item_stats.loc[list(lay.items)]
-    lo, hi = _bounds(result.spec, lay)
+    mean, sd = index_moments(result.data, result.estimates)
+    lo, hi = scale_bounds(result.spec, lay)
     w = result.estimates.weights
-    index, scale, negative = index_values(w, stats["mean"].to_numpy(), stats["sd"].to_numpy(),
-                                          lo, hi, lay.membership)
-    return index, scale, negative, w / stats["sd"].to_numpy()
+    index, scale, negative = index_values(w, mean, sd, lo, hi, lay.membership)
+    return index, scale, negative, w / sd
 
 
 def negative_weight_note(result, j: int) -> str:
@@ -107,7 +139,8 @@ def negative_weight_note(result, j: int) -> str:
 
 
 def indices_table(result) -> pd.DataFrame:
-    """construct, index (0-100), se, ci_lower, ci_upper, note (why an index is missing)."""
+    """construct, index (0-100), se, ci_lower, ci_upper, note (why an index is missing); with a
+    bootstrap also n_boot (resamples in which the index was defined, used for se and CI)."""
     lay = result.estimates.layout
     index, _, negative, _ = index_parts(result)
     notes = [negative_weight_note(result, j) if negative[j] else "" for j in range(len(lay.constructs))]
@@ -115,14 +148,18 @@ def indices_table(result) -> pd.DataFrame:
         warnings.warn(note, IndexWarning, stacklevel=4)
     table = pd.DataFrame({"construct": list(lay.constructs), "index": index,
                           "se": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "note": notes})
-    return _with_bootstrap(table, result, "indices", "index")
+    return _with_bootstrap(table, result, "indices", ("se", "ci_lower", "ci_upper", "n_boot"))
 
 
 def scores_100(result) -> pd.DataFrame:
-    """Per-respondent 0-100 scores: the index formula with each respondent's answers."""
+    """Per-respondent 0-100 scores: the index formula with each respondent's answers, i.e.
+    index + c_j * score (``res.scores``). With complete data their mean is the index. With
+    FIML a respondent missing an item of a construct has no score for it, and the mean over
+    the respondents who have one is a complete-case mean, not the index (which uses the
+    FIML means of every respondent's answers)."""
     lay = result.estimates.layout
     _, _, negative, raw = index_parts(result)
-    lo, hi = _bounds(result.spec, lay)
+    lo, hi = scale_bounds(result.spec, lay)
     W = raw[:, None] * lay.membership
     values = result.data.values[list(lay.items)].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,7 +172,8 @@ def scores_100(result) -> pd.DataFrame:
 def effects_table(result) -> pd.DataFrame:
     """source, target, direct, indirect, total (standardized) and the same on the 0-100 metric
     (``*_100``: index points of the target per index point of the source), for every pair of
-    constructs joined by a directed path."""
+    constructs joined by a directed path. With a bootstrap: indirect_se, indirect_t,
+    indirect_p_value, indirect_ci_lower, indirect_ci_upper, the same for total_, and n_boot."""
     lay = result.estimates.layout
     P = result.estimates.paths
     T = total_effects(P)
@@ -145,33 +183,30 @@ def effects_table(result) -> pd.DataFrame:
              P100[i, j], T100[i, j] - P100[i, j], T100[i, j]) for i, j in effect_pairs(lay.adjacency)]
     table = pd.DataFrame(rows, columns=["source", "target", "direct", "indirect", "total",
                                         "direct_100", "indirect_100", "total_100"])
-    table = _with_bootstrap(table, result, "indirect", "indirect", prefix="indirect_")
-    return _with_bootstrap(table, result, "total", "total", prefix="total_")
+    columns = ("se", "t", "p_value", "ci_lower", "ci_upper")
+    table = _with_bootstrap(table, result, "indirect", columns, prefix="indirect_")
+    return _with_bootstrap(table, result, "total", (*columns, "n_boot"), prefix="total_",
+                           rename={"n_boot": "n_boot"})
 
 
 def impacts_table(result) -> pd.DataFrame:
     """driver, target, impact: change of the target's index for +5 points of the driver's
-    index (ACSI), i.e. 5 x the total effect on the 0-100 metric; se and interval when bootstrapped."""
+    index (ACSI), i.e. 5 x the total effect on the 0-100 metric; se and interval when
+    bootstrapped, and n_boot (resamples in which both indices were defined)."""
     effects = effects_table(result)
     table = pd.DataFrame({"driver": effects.source, "target": effects.target,
                           "impact": IMPACT_POINTS * effects.total_100,
                           "se": np.nan, "ci_lower": np.nan, "ci_upper": np.nan})
-    return _with_bootstrap(table, result, "impacts", "impact")
+    return _with_bootstrap(table, result, "impacts", ("se", "ci_lower", "ci_upper", "n_boot"),
+                           key_names={"source": "driver"})
 
 
-def _with_bootstrap(table, result, kind, column, prefix=""):
-    """Fill se / ci columns from the result's bootstrap, if one was run."""
+def _with_bootstrap(table, result, kind, columns, prefix="", rename=None, key_names=None):
+    """The table with bootstrap columns of ``kind``, if the result has a bootstrap."""
     boot = getattr(result, "bootstrap", None)
     if boot is None or kind not in boot.kinds:
         return table
-    stats = boot.table(kind)
-    keys = [c for c in ("construct", "source", "target", "driver") if c in table.columns]
-    stats = stats.rename(columns={"source": "driver"} if "driver" in keys else {})
-    merged = table[keys].merge(stats, on=keys, how="left")
-    table = table.copy()
-    for name in ("se", "ci_lower", "ci_upper"):
-        table[prefix + name] = merged[name].to_numpy()
-    return table
+    return boot.attach(table, kind, columns, prefix=prefix, rename=rename, key_names=key_names)
 
 
 # --- importance-performance map ---------------------------------------------------------------
@@ -231,8 +266,8 @@ def ipma(result, target: str) -> IPMA:
     if bad:
         raise CSIError("IPMA needs positive outer weights: " + "; ".join(
             negative_weight_note(result, j) for j in bad))
-    lo, hi = _bounds(result.spec, lay)
-    stats = result.item_stats.loc[list(lay.items)]
+    lo, hi = scale_bounds(result.spec, lay)
+    mean, _ = index_moments(result.data, result.estimates)
     importance = dict(zip(drivers.source, drivers.total_100))
     constructs = pd.DataFrame({"construct": list(drivers.source),
                                "importance": list(drivers.total_100),
@@ -242,7 +277,7 @@ def ipma(result, target: str) -> IPMA:
         items = np.flatnonzero(lay.membership[:, lay.constructs.index(c)])
         v = raw[items] * (hi[items] - lo[items])
         for i, weight in zip(items, v / v.sum()):
-            perf = 100 * (stats["mean"].iloc[i] - lo[i]) / (hi[i] - lo[i])
+            perf = 100 * (mean[i] - lo[i]) / (hi[i] - lo[i])
             rows.append((c, lay.items[i], weight, weight * importance[c], perf))
     indicators = pd.DataFrame(rows, columns=["construct", "indicator", "weight", "importance",
                                              "performance"])

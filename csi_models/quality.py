@@ -28,13 +28,12 @@ with standardized loadings l and standardized residual variances theta (lavaan s
 Fornell & Larcker 1981). rho_A is the reliability of the construct score we report (own-block
 factor-score weights w ~ Sigma_jj^-1 lambda_j): ``(w'lambda)^2 phi / w'Sigma_jj w``, which
 equals Hancock & Mueller's (2001) maximal reliability H = 1 / (1 + 1/sum(l^2/theta)).
-Fornell-Larcker and inner VIFs use the model-implied latent correlations; f² uses R²_excl
-from regressing the construct on its other predictors in those correlations (no refit).
+Fornell-Larcker and inner VIFs use the model-implied latent correlations; f² uses the drop
+in R² from leaving a predictor out of the regression in those correlations (no refit):
+beta² / VIF (``f_squared_latent``). ``factor_reliability`` computes rho_A, rho_C and AVE.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -51,14 +50,15 @@ THRESHOLDS = {
 }
 
 
-def _blocks(layout: Layout) -> list[np.ndarray]:
+def blocks(layout: Layout) -> list[np.ndarray]:
+    """Item indices of each construct's block, in construct order."""
     return [np.flatnonzero(layout.membership[:, j]) for j in range(len(layout.constructs))]
 
 
 def cronbach_alpha(S: np.ndarray, layout: Layout) -> np.ndarray:
     """Standardized Cronbach's alpha per construct from the item correlation matrix ``S``."""
     out = np.ones(len(layout.constructs))
-    for j, idx in enumerate(_blocks(layout)):
+    for j, idx in enumerate(blocks(layout)):
         k = idx.size
         if k > 1:
             block = S[np.ix_(idx, idx)]
@@ -69,7 +69,7 @@ def cronbach_alpha(S: np.ndarray, layout: Layout) -> np.ndarray:
 def rho_a(S: np.ndarray, layout: Layout, weights: np.ndarray) -> np.ndarray:
     """Dijkstra-Henseler rho_A per construct (weights: standardized, one per item)."""
     out = np.ones(len(layout.constructs))
-    for j, idx in enumerate(_blocks(layout)):
+    for j, idx in enumerate(blocks(layout)):
         if idx.size < 2 or layout.formative[j]:
             continue
         w = weights[idx]
@@ -85,7 +85,7 @@ def rho_c_ave(layout: Layout, loadings: np.ndarray, residuals: np.ndarray | None
     theta = 1 - loadings ** 2 if residuals is None else residuals
     rho_c = np.ones(len(layout.constructs))
     ave = np.ones(len(layout.constructs))
-    for j, idx in enumerate(_blocks(layout)):
+    for j, idx in enumerate(blocks(layout)):
         if idx.size < 2:
             continue
         lam, th = loadings[idx], theta[idx]
@@ -114,25 +114,11 @@ def htmt(S: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
-def htmt_interval(S_stack: np.ndarray, layout: Layout, level: float = 0.95) -> np.ndarray:
-    """Percentile interval (2, J, J) of HTMT over resampled item correlation matrices
-    (B, p, p), e.g. bootstrap resamples; a resample with an undefined HTMT is left out."""
-    return htmt_interval_from_draws(htmt(S_stack, layout), level)
-
-
-def htmt_interval_from_draws(draws: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """Percentile bounds (2, J, J) of HTMT draws (B, J, J), NaN draws left out."""
-    tail = (1 - level) / 2 * 100
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN diagonal
-        return np.nanpercentile(draws, [tail, 100 - tail], axis=0)
-
-
 def item_vif(S: np.ndarray, layout: Layout) -> np.ndarray:
     """VIF of each item on the other items of its block: diag of the block's inverse
     correlation matrix; 1 for a single item."""
     out = np.ones(len(layout.items))
-    for idx in _blocks(layout):
+    for idx in blocks(layout):
         if idx.size > 1:
             try:
                 out[idx] = np.diag(np.linalg.inv(S[np.ix_(idx, idx)]))
@@ -155,22 +141,16 @@ def inner_vif(R: np.ndarray, layout: Layout) -> list[tuple[int, int, float]]:
     return rows
 
 
-def _r2(R: np.ndarray, pred: np.ndarray, j: int) -> float:
-    if pred.size == 0:
-        return 0.0
-    beta = np.linalg.solve(R[np.ix_(pred, pred)], R[pred, j])
-    return float(beta @ R[pred, j])
-
-
-def f_squared_latent(R: np.ndarray, layout: Layout) -> list[tuple[int, int, float]]:
-    """(source, target, f²) with R²_excl from the construct correlations (no re-estimation)."""
-    rows = []
-    for j in layout.endogenous:
-        pred = layout.predecessors(j)
-        full = _r2(R, pred, j)
-        for i in pred:
-            rows.append((int(i), j, (full - _r2(R, pred[pred != i], j)) / (1 - full)))
-    return rows
+def f_squared_latent(R: np.ndarray, layout: Layout, paths: np.ndarray,
+                     r2: np.ndarray) -> list[tuple[int, int, float]]:
+    """(source, target, f²) of a latent model, from the engine's standardized paths and R²
+    (no re-estimation): dropping predictor i of j lowers R² by beta_ij² / VIF_i, the squared
+    semipartial correlation (VIF_i of i among j's predictors in the latent correlations R;
+    1 for a single predictor), so f² = beta_ij² / (VIF_i (1 - R²_j)). Exact for the
+    regression of j on its predictors, which the standardized paths of a recursive model
+    with uncorrelated disturbances are."""
+    vif = {(i, j): (1.0 if np.isnan(v) else v) for i, j, v in inner_vif(R, layout)}
+    return [(i, j, paths[i, j] ** 2 / (vif[i, j] * (1 - r2[j]))) for i, j in vif]
 
 
 def _without_path(layout: Layout, i: int, j: int) -> tuple[Layout, np.ndarray, int]:
@@ -211,13 +191,34 @@ def fornell_larcker(ave: np.ndarray, R: np.ndarray, names) -> pd.DataFrame:
     return pd.DataFrame(table, index=list(names), columns=list(names))
 
 
-def htmt_table(values: np.ndarray, names, intervals: np.ndarray | None = None) -> pd.DataFrame:
+def htmt_table(values: np.ndarray, names) -> pd.DataFrame:
     """Long HTMT table, one row per construct pair (spec order): construct_1, construct_2,
-    htmt, and ci_lower/ci_upper when ``intervals`` (2, J, J) are given."""
+    htmt (bootstrap intervals are added by ``BootstrapResult.attach(table, 'htmt', ...)``)."""
     J = len(names)
     a, b = np.triu_indices(J, k=1)
-    table = pd.DataFrame({"construct_1": [names[i] for i in a], "construct_2": [names[i] for i in b],
-                          "htmt": values[a, b]})
-    if intervals is not None:
-        table["ci_lower"], table["ci_upper"] = intervals[0][a, b], intervals[1][a, b]
-    return table
+    return pd.DataFrame({"construct_1": [names[i] for i in a], "construct_2": [names[i] for i in b],
+                         "htmt": values[a, b]})
+
+
+# --- CB-SEM: reliability of the common-factor model ------------------------------------------
+def residual_variances(parameters: pd.DataFrame, items) -> np.ndarray:
+    """Each item's residual variance (theta, unstandardized) from a lavaan-style table."""
+    rows = parameters[(parameters.op == "~~") & (parameters.lhs == parameters.rhs)].set_index("lhs")["est"]
+    return rows.reindex(list(items)).to_numpy(float)
+
+
+def factor_reliability(layout: Layout, estimates):
+    """(rho_A, rho_C, AVE) per construct of a CB-SEM fit (see the module docstring).
+
+    theta: standardized residual variances (theta / implied item variance); rho_A: the
+    reliability of the factor-score composite, l' R^-1 l over the block's implied
+    correlations R (= Hancock & Mueller's H), 1 for a single item."""
+    implied = estimates.implied_cov
+    sd = np.sqrt(np.diag(implied))
+    theta = residual_variances(estimates.parameters, layout.items) / sd ** 2
+    rho_c, ave = rho_c_ave(layout, estimates.loadings, theta)
+    R = implied / np.outer(sd, sd)
+    lam = estimates.loadings
+    rho_a = np.array([1.0 if idx.size == 1 else lam[idx] @ np.linalg.solve(R[np.ix_(idx, idx)], lam[idx])
+                      for idx in blocks(layout)])
+    return rho_a, rho_c, ave

@@ -205,3 +205,140 @@ def test_growing_data_and_mode_b(mobi):
     single = _single(spec, big.iloc[rows])
     np.testing.assert_allclose(res.bootstrap.draws["weights"][7], single.weights.estimate, atol=1e-8)
     assert isinstance(res.bootstrap.table("r2"), pd.DataFrame)
+
+
+def test_undefined_draws_are_counted_warned_and_shown(mobi):
+    """On the bundled data CUSL2's weight turns negative in some resamples: Loyalty's index
+    (and the impacts on Loyalty) is undefined there. Those draws are left out of that
+    column only, n_boot says so in every table, and a BootstrapWarning names the count."""
+    with pytest.warns(BootstrapWarning, match=r"index of Loyalty is undefined \(a negative weight\) "
+                                              r"in \d+ of 200 bootstrap resamples"):
+        res = csi.fit("ecsi", mobi, bootstrap=200, random_state=1)
+    boot = res.bootstrap
+    defined = np.isfinite(boot.draws["indices"]).sum(axis=0)
+    idx = res.indices.set_index("construct")
+    np.testing.assert_array_equal(idx.n_boot, defined)
+    missing = 200 - idx.loc["Loyalty", "n_boot"]
+    assert missing > 0 and (idx.drop("Loyalty").n_boot == 200).all()
+    loyalty = boot.draws["indices"][:, res.spec.construct_names.index("Loyalty")]
+    assert idx.loc["Loyalty", "se"] == pytest.approx(np.nanstd(loyalty, ddof=1), rel=1e-12)
+    imp = res.impacts
+    assert (imp.n_boot[imp.target == "Loyalty"] <= 200 - missing).all()
+    assert (imp.n_boot[(imp.target != "Loyalty") & (imp.driver != "Loyalty")] == 200).all()
+    assert (res.effects.n_boot == 200).all()          # standardized effects: always defined
+    text = res.summary()
+    assert f"the index of Loyalty is undefined (a negative weight) in {missing} of 200" in text
+    assert any(f"in {missing} of 200" in w for w in res.warnings)
+    assert list(boot.incomplete("indices").construct) == ["Loyalty"]
+
+
+def test_an_undefined_estimate_has_no_bootstrap_se_or_interval(mobi):
+    """Loyalty's full-sample index is undefined (CUSL2 reversed, not declared): whatever the
+    resamples say, its se, t, p and interval are NaN and n_boot 0; BCa without a numpy
+    RuntimeWarning although the statistic is NaN in every jackknife fit."""
+    flipped = mobi.assign(CUSL2=11 - mobi["CUSL2"])
+    for interval in ("percentile", "bca"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", csi.errors.CSIWarning)
+            warnings.simplefilter("error", RuntimeWarning)
+            res = csi.fit("ecsi", flipped, bootstrap=60, random_state=1, interval=interval)
+            table = res.bootstrap.table("indices").set_index("construct")
+            assert np.isfinite(res.bootstrap.draws["indices"][:, 6]).sum() > 0  # a few draws exist
+            loyalty = table.loc["Loyalty"]
+            assert np.isnan(loyalty[["estimate", "mean", "se", "t", "p_value", "ci_lower", "ci_upper"]]
+                            .to_numpy(float)).all() and loyalty.n_boot == 0
+            idx = res.indices.set_index("construct")
+            assert np.isnan(idx.loc["Loyalty", ["se", "ci_lower", "ci_upper"]].to_numpy(float)).all()
+            imp = res.impacts[res.impacts.target == "Loyalty"]
+            assert imp[["se", "ci_lower", "ci_upper"]].isna().all().all() and (imp.n_boot == 0).all()
+            assert idx.drop("Loyalty").se.notna().all()
+
+
+def test_interval_helpers_with_undefined_columns():
+    draws = np.array([[1.0, np.nan, 2.0], [2.0, 5.0, np.nan], [3.0, np.nan, np.nan]])
+    s = intervals.summarize(np.array([2.0, np.nan, 2.0]), draws, 10, 0.9)
+    np.testing.assert_array_equal(s["n_boot"], [3, 0, 1])
+    assert np.isnan(s["se"][1]) and np.isnan(s["pct_lower"][1]) and np.isnan(s["se"][2])
+    assert s["se"][0] == pytest.approx(1.0) and s["pct_lower"][2] == 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = intervals.acceleration(np.array([[np.nan, 1.0], [np.nan, 2.0], [np.nan, 4.0]]))
+        lower, upper = intervals.bca(np.array([np.nan, 2.0]), draws[:, :2], np.full((3, 2), np.nan), 0.9)
+    u = np.array([1.0, 2.0, 4.0])
+    u = u.mean() - u
+    assert a[0] == 0 and a[1] == pytest.approx((u ** 3).sum() / (6 * (u ** 2).sum() ** 1.5))
+    assert np.isnan(lower[0]) and np.isnan(upper[0])
+
+
+def test_effects_have_t_and_p_and_r2_has_intervals(boot_res):
+    boot = boot_res.bootstrap
+    eff = boot_res.effects
+    for part in ("indirect", "total"):
+        draws = boot.draws[part]
+        np.testing.assert_allclose(eff[f"{part}_se"], draws.std(axis=0, ddof=1), rtol=1e-12)
+        t = eff[part] / eff[f"{part}_se"]
+        np.testing.assert_allclose(eff[f"{part}_t"].dropna(), t[eff[f"{part}_se"] > 0], rtol=1e-12)
+        np.testing.assert_allclose(eff[f"{part}_p_value"].dropna(),
+                                   2 * stats.t.sf(np.abs(t[eff[f"{part}_se"] > 0]), df=249), rtol=1e-10)
+        np.testing.assert_allclose(eff[f"{part}_ci_lower"], np.quantile(draws, 0.025, axis=0), atol=1e-14)
+    assert eff.indirect_t.isna().any()          # a direct-only pair: indirect 0, se 0, no t
+    r2 = boot_res.r2_table
+    assert list(r2.columns) == ["construct", "r2", "r2_adjusted", "se", "ci_lower", "ci_upper", "n_boot"]
+    np.testing.assert_allclose(r2.r2, boot_res.r2.to_numpy())
+    np.testing.assert_allclose(r2.se, boot.draws["r2"].std(axis=0, ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(r2.ci_upper, np.quantile(boot.draws["r2"], 0.975, axis=0), atol=1e-14)
+    assert isinstance(boot_res.r2, pd.Series)
+    assert list(csi.fit("ecsi", csi.datasets.load_ecsi_mobi()).r2_table.columns) == [
+        "construct", "r2", "r2_adjusted"]
+    assert "R-squared:" in boot_res.summary()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bootstrap": "abc"}, r"bootstrap='abc': give the number of resamples as a whole number"),
+    ({"bootstrap": 2.7}, r"bootstrap=2.7: give the number"),
+    ({"bootstrap": True}, r"bootstrap=True"),
+    ({"bootstrap": 5, "random_state": "x"}, r"random_state='x': give the seed as a whole number"),
+    ({"bootstrap": 5, "random_state": -1}, r"random_state=-1"),
+    ({"bootstrap": 5, "random_state": 1.9}, r"random_state=1.9"),
+    ({"bootstrap": 5, "ci": "0.9"}, r"ci='0.9': the interval level must be a number"),
+    ({"bootstrap": 5, "interval": ["bca"]}, r"interval=\['bca'\]"),
+    ({"scheme": ["path"]}, r"unknown inner scheme \['path'\] \(argument scheme\)"),
+    ({"se": "robust"}, r"se='robust' is a CB-SEM option and is not used with method='pls'"),
+    ({"bootstrap": 2, "n_jobs": 0}, r"n_jobs=0: give the number of parallel processes"),
+    ({"method": "cbsem", "scheme": "factorial"}, r"scheme='factorial' is a PLS option and is not "
+                                                 r"used with method='cbsem'"),
+    ({"method": "cbsem", "max_iter": 50}, r"max_iter=50 is a PLS option"),
+])
+def test_bad_arguments_are_named_in_library_errors(mobi, kwargs, message):
+    kwargs = {"method": "pls", **kwargs}
+    with pytest.raises(csi.errors.CSIError, match=message):
+        csi.fit("acsi", mobi, **kwargs)
+
+
+def test_bad_table_requests_are_library_errors(boot_res):
+    with pytest.raises(csi.errors.CSIError, match=r"table\('xx'\): no such bootstrap statistic; "
+                                                  r"use one of 'paths'"):
+        boot_res.bootstrap.table("xx")
+    with pytest.raises(csi.errors.CSIError, match=r"interval='x': use 'percentile' or 'bca'"):
+        boot_res.bootstrap.table("paths", interval="x")
+    assert csi.fit("ecsi", csi.datasets.load_ecsi_mobi(), bootstrap=4.0, random_state=2).settings[
+        "bootstrap"] == 4
+
+
+def test_batch_moments_and_read_only_draws(mobi, boot_res):
+    """inference.moments: every resample's and leave-one-out copy's correlations, means and
+    sds equal numpy's on its rows; the draws the tables summarize cannot be edited."""
+    from csi_models.inference.moments import BatchMoments
+
+    X = mobi[csi.load_spec("ecsi").item_names].to_numpy(float)
+    m = BatchMoments(X)
+    rows = bs.resample_rows(250, np.arange(3), 9)
+    S, mean, sd = m.resamples(rows)
+    for b in range(3):
+        np.testing.assert_allclose(S[b], np.corrcoef(X[rows[b]], rowvar=False), atol=1e-12)
+        np.testing.assert_allclose(mean[b], X[rows[b]].mean(axis=0), atol=1e-12)
+        np.testing.assert_allclose(sd[b], X[rows[b]].std(axis=0, ddof=1), atol=1e-12)
+    S, mean, sd = m.leave_one_out(np.array([4]))
+    np.testing.assert_allclose(S[0], np.corrcoef(np.delete(X, 4, axis=0), rowvar=False), atol=1e-12)
+    with pytest.raises(ValueError, match="read-only"):
+        boot_res.bootstrap.draws["indices"][0, 0] = 0.0

@@ -120,3 +120,35 @@ def test_cbsem_resamples_that_miss_the_gradient_tolerance_are_counted(monkeypatc
     assert boot.n_failed == 3 and boot.failed.reason.str.startswith("not converged").all()
     assert boot.draws["paths"].shape == (0, 2)
     assert np.isnan(boot.table("paths").se).all()
+
+
+def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
+    """Every refit gets the full-sample solution vector (``estimates.extras['x']``, semopy's
+    active-parameter order) as ``start=``; the engine's use of it is tested with the engine."""
+    data = csi.data.prepare(HS_SPEC, hs_data())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = cbsem.fit(HS_SPEC, data)
+    solution = est.extras.setdefault("x", np.linspace(0.5, 1.5, est.extras["n_free"]))
+    real, starts = cbsem.fit, []
+
+    def recording_fit(spec, sample, se="standard", **kw):
+        starts.append(kw.get("start"))
+        return real(spec, sample, se=se)
+
+    monkeypatch.setattr(cbsem, "fit", recording_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = bs.bootstrap_cbsem(HS_SPEC, data, est, 3, random_state=1, n_jobs=1)
+    assert boot.n_failed == 0 and len(starts) == 3
+    for start in starts:
+        np.testing.assert_array_equal(start, solution)
+
+
+def test_parallel_chunks_follow_the_effective_worker_count():
+    from joblib import cpu_count
+
+    assert len(bs.chunks(100, -1)) == min(100, 4 * cpu_count())
+    assert len(bs.chunks(100, 1)) == 4 and len(bs.chunks(3, 2)) == 3
+    assert len(bs.chunks(100, -2)) == 4 * max(1, cpu_count() - 1)
+    np.testing.assert_array_equal(np.concatenate(bs.chunks(37, -1)), np.arange(37))

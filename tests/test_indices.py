@@ -149,3 +149,63 @@ def test_respondents_missing_an_item_get_no_score_for_its_construct(mobi):
     assert scores.loc[0].drop("Satisfaction").notna().all()
     rest = scores.columns.drop("Satisfaction")
     np.testing.assert_allclose(scores[rest], res.scores_100[rest], atol=1e-12)
+
+
+def test_cbsem_fiml_index_uses_the_models_means_and_one_covariance():
+    """With FIML the index is lavaan's: raw factor-score weights Sigma_jj^-1 lambda_j from
+    lavaan's implied covariance and loadings, applied to lavaan's FIML means (not the
+    available-case means). Weights, scores and the 0-100 metric rest on the same implied
+    moments: unit model variance, and scores_100 = index + c * scores exactly."""
+    from conftest import LAVAAN, hs_spec, lavaan_matrix, lavaan_params
+
+    data = pd.read_csv(LAVAAN / "hs_missing.csv")
+    spec = hs_spec()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit(spec, data, method="cbsem", missing="fiml")
+    params, sigma = lavaan_params("hs_fiml"), lavaan_matrix("hs_fiml_implied")
+    mu = pd.read_csv(LAVAAN / "hs_fiml_implied_mean.csv").set_index("variable")["mean"]
+    table = res.indices.set_index("construct")
+    c = {}
+    for construct in spec.construct_names:
+        items = spec.construct(construct).item_names
+        lam = params[(params.op == "=~") & (params.lhs == construct)].set_index("rhs")["est"][items]
+        r = np.linalg.solve(sigma.loc[items, items].to_numpy(), lam.to_numpy())
+        expected = 100 * r @ (mu[items].to_numpy() + 100) / (r.sum() * 200)
+        assert table.loc[construct, "index"] == pytest.approx(expected, abs=1e-6)
+        available = 100 * r @ (data[items].mean().to_numpy() + 100) / (r.sum() * 200)
+        assert abs(expected - available) > 1e-4          # the two definitions do differ here
+        # standardized weights: unit variance of the score under the implied covariance
+        w = res.weights.set_index("indicator")["estimate"][items].to_numpy()
+        sd = np.sqrt(np.diag(res.estimates.implied_cov))[[res.estimates.layout.items.index(i) for i in items]]
+        R = sigma.loc[items, items].to_numpy() / np.outer(sd, sd)
+        assert w @ R @ w == pytest.approx(1, abs=1e-5)
+        c[construct] = 100 * np.sqrt(r @ sigma.loc[items, items].to_numpy() @ r) / (r.sum() * 200)
+    # respondents missing an item of a construct have no score; the rest are linear in scores
+    values = res.data.values
+    assert res.scores_100["visual"].isna().sum() == values[["x1", "x2", "x3"]].isna().any(axis=1).sum() > 0
+    both = res.scores_100 - table["index"]
+    np.testing.assert_allclose(both, res.scores * pd.Series(c), atol=1e-4)
+    # the 0-100 metric of effects and impacts uses the same c
+    from csi_models.indices import index_parts
+
+    np.testing.assert_allclose(index_parts(res)[1], pd.Series(c)[spec.construct_names], rtol=1e-5)
+
+
+def test_tables_are_handed_out_as_copies(mobi):
+    """Editing a table a result handed out changes neither the result nor what it derives
+    later (the index from the item means, scores_100 from the scores, ...)."""
+    res = csi.fit("ecsi", mobi, method="pls")
+    stats = res.item_stats
+    stats["mean"] /= 10
+    res.r2["Satisfaction"] = 0.0
+    res.scores.iloc[:, :] = 0.0
+    res.weights["estimate"] = -1.0
+    table = res.indices.set_index("construct")
+    assert table.loc["Satisfaction", "index"] == pytest.approx(72.454, abs=1e-3)
+    assert res.item_stats.loc["CUSA1", "mean"] == pytest.approx(mobi["CUSA1"].mean(), abs=1e-12)
+    assert res.r2["Satisfaction"] == pytest.approx(0.681, abs=1e-3)
+    assert res.scores.abs().sum().sum() > 0 and (res.weights.estimate > 0).all()
+    first = res.indices
+    first.loc[0, "index"] = -5.0
+    assert res.indices.loc[0, "index"] > 0 and res.impacts is not res.impacts

@@ -187,22 +187,26 @@ def test_collinear_items_give_infinite_vif_not_a_traceback():
     assert "Measurement quality:" in res.summary()
 
 
-def test_htmt_interval_over_resampled_correlations():
-    """Bootstrap-style: HTMT of each resample's correlations, then percentiles per pair."""
-    df = csi.datasets.load_ecsi_mobi()
-    res = csi.fit("acsi", df, method="pls")
+def test_htmt_bca_interval_from_resampled_and_leave_one_out_correlations():
+    """With interval='bca' res.htmt's interval is the BCa interval of HTMT: draws from each
+    resample's np.corrcoef, acceleration from the n leave-one-out correlation matrices."""
+    from csi_models.inference import intervals
+    from csi_models.inference.bootstrap import resample_rows
+
+    res = csi.fit("acsi", csi.datasets.load_ecsi_mobi(), bootstrap=40, random_state=3, ci=0.9,
+                  interval="bca")
     X = res.data.values.to_numpy(float)
-    rng = np.random.default_rng(3)
-    stack = np.array([np.corrcoef(X[rng.integers(0, len(X), len(X))], rowvar=False) for _ in range(60)])
     lay = res.estimates.layout
-    lo, hi = q.htmt_interval(stack, lay, level=0.9)
-    table = q.htmt_table(q.htmt(res.item_correlations.to_numpy(), lay), lay.constructs, np.array([lo, hi]))
     a, b = lay.constructs.index("Quality"), lay.constructs.index("Satisfaction")
-    draws = [q.htmt(S, lay)[a, b] for S in stack]
-    row = table[(table.construct_1 == "Quality") & (table.construct_2 == "Satisfaction")].iloc[0]
-    assert row.ci_lower == pytest.approx(np.percentile(draws, 5))
-    assert row.ci_upper == pytest.approx(np.percentile(draws, 95))
-    assert row.ci_lower < row.htmt < row.ci_upper
+    rows = resample_rows(len(X), np.arange(40), res.bootstrap.seed)
+    draws = np.array([[q.htmt(np.corrcoef(X[r], rowvar=False), lay)[a, b]] for r in rows])
+    loo = np.array([[q.htmt(np.corrcoef(np.delete(X, i, axis=0), rowvar=False), lay)[a, b]]
+                    for i in range(len(X))])
+    row = res.htmt[(res.htmt.construct_1 == "Quality") & (res.htmt.construct_2 == "Satisfaction")].iloc[0]
+    lower, upper = intervals.bca(np.array([row.htmt]), draws, loo, 0.9)
+    assert row.ci_lower == pytest.approx(lower[0], abs=1e-10)
+    assert row.ci_upper == pytest.approx(upper[0], abs=1e-10)
+    assert row.ci_lower != pytest.approx(np.percentile(draws, 5), abs=1e-6)   # not percentile
 
 
 @pytest.mark.parametrize("method", ["pls", "cbsem"])
@@ -226,3 +230,17 @@ def test_htmt_bootstrap_interval_recomputed_resample_by_resample(method):
     assert row.ci_lower == pytest.approx(np.percentile(draws, 5), abs=1e-10)
     assert row.ci_upper == pytest.approx(np.percentile(draws, 95), abs=1e-10)
     assert "ci_lower" not in csi.fit("acsi", csi.datasets.load_ecsi_mobi()).htmt.columns
+
+
+def test_quality_tables_are_copies(cbsem_ecsi):
+    """Editing res.quality or res.parameters changes no table derived from them later."""
+    res = csi.fit("acsi", csi.datasets.load_ecsi_mobi(), method="pls")
+    quality = res.quality
+    quality["ave"] = 0.01
+    fl = res.fornell_larcker
+    np.testing.assert_allclose(np.diag(fl), np.sqrt(res.quality["ave"]), atol=1e-15)
+    assert np.diag(fl).min() > 0.5
+    params = cbsem_ecsi.parameters
+    params["est"] = 1.0
+    assert (cbsem_ecsi.parameters["est"] != 1.0).any()
+    assert cbsem_ecsi.quality["rho_c"].between(0, 1).all()

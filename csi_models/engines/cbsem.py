@@ -278,18 +278,22 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
-    """Own-block factor-score weights, w_j proportional to Sigma_jj^-1 lambda_j (the regression
-    method applied to each construct's own items), rescaled to standardized items so that the
-    score has unit sample variance, as PLS weights are."""
-    weights = np.zeros(len(layout.items))
-    values = data.values.dropna()
-    sd = values.std(ddof=1).to_numpy()
-    corr = values.corr().to_numpy()
+    """Own-block factor-score weights on standardized items, scaled to a unit-variance score.
+
+    Raw weights r_j = Sigma_jj^-1 lambda_j (the regression method applied to each construct's
+    own items; model-implied Sigma, unstandardized loadings), then w_i = r_i s_i / sqrt(r' C_jj r)
+    with C the item covariance matrix that also standardizes the scores and enters the index
+    (``indices.index_moments``): the sample covariance (n - 1) of the rows used with complete
+    data, the model-implied Sigma with FIML; s = sqrt(diag C). So w / s is proportional to r,
+    and the score w'z has variance 1 in the sample (complete data) or under the model (FIML)."""
+    items = list(layout.items)
+    C = implied if data.missing == "fiml" else data.values[items].cov().to_numpy(float)
+    sd = np.sqrt(np.diag(C))
+    weights = np.zeros(len(items))
     for j in range(len(layout.constructs)):
         idx = np.flatnonzero(layout.membership[:, j])
         raw = np.linalg.solve(implied[np.ix_(idx, idx)], Lambda[idx, j])
-        w = raw * sd[idx]
-        weights[idx] = w / np.sqrt(w @ corr[np.ix_(idx, idx)] @ w)
+        weights[idx] = raw * sd[idx] / np.sqrt(raw @ C[np.ix_(idx, idx)] @ raw)
     return weights
 
 

@@ -6,23 +6,28 @@ same whether resamples are estimated one by one, in batches or in parallel proce
 run with more resamples extends a shorter one (``resample_rows`` gives any resample's rows).
 
 PLS (Efron & Tibshirani 1993 ch. 6 applied to PLS as SmartPLS and seminr do). All resamples'
-moment matrices come from one matrix product: with counts F (resamples x n) and the n x (p +
-p(p+1)/2) matrix G of centred items and their pairwise products, F G / n holds every
-resample's means and second moments; from them the correlation matrices, which go through
-``pls.estimate_batch`` together. Sign rule per resample: the engine's rule (each construct
-oriented so its loadings sum to a positive number), the same rule as the full-sample fit; no
-further sign-change correction (as seminr). A resample fails when PLS does not converge or a
-number is not finite (e.g. an item constant in the resample); failures are counted, listed
-in ``failed`` and left out of the summaries, never silently.
+means, sds and correlation matrices come from one matrix product (``inference.moments``) and
+go through ``pls.estimate_batch`` together. Sign rule per resample: the engine's rule (each
+construct oriented so its loadings sum to a positive number), the same rule as the
+full-sample fit; no further sign-change correction (as seminr). A resample fails when PLS
+does not converge or a number is not finite (e.g. an item constant in the resample).
 
 CB-SEM. Each resample is a fresh ``cbsem.fit`` (a new semopy model, polished to the ML
-optimum) in parallel processes (joblib); a resample counts as failed when its max |gradient|
-exceeds the engine's tolerance (semopy's own success flag is not trusted) or it cannot be fit.
+optimum) started from the full-sample estimates, in parallel processes (joblib); a resample
+counts as failed when its max |gradient| exceeds the engine's tolerance (semopy's own
+success flag is not trusted) or it cannot be fit.
+
+Failed resamples are counted, listed in ``failed`` and left out of every summary. A statistic
+can also be undefined in a resample that did not fail (an index whose weight turns negative
+there, and the impacts involving it): that draw is NaN and is left out of that statistic
+only; ``n_boot`` in every table says how many resamples each number used, and
+``incomplete(kind)`` lists the statistics that used fewer than all (``csi.fit`` warns).
 
 Statistics per resample: standardized paths, weights, loadings, R^2, 0-100 indices (with the
-resample's item means and sds), indirect and total effects, ACSI impacts. BCa intervals need
-the n leave-one-out estimates (the jackknife); they are computed when first asked for: one
-more batch of n for PLS (moments downdated by one row each), n refits for CB-SEM.
+resample's item means and sds, ``indices.index_moments``), indirect and total effects, ACSI
+impacts, HTMT (from the resample's item correlations). BCa intervals need the n
+leave-one-out estimates (the jackknife); they are computed when first asked for: one more
+batch of n for PLS (moments downdated by one row each), n refits for CB-SEM.
 """
 
 from __future__ import annotations
@@ -37,13 +42,16 @@ import numpy as np
 import pandas as pd
 
 from csi_models import indices as idx
+from csi_models import quality
 from csi_models.engines import pls
 from csi_models.engines.base import Layout
+from csi_models.errors import CSIError
 from csi_models.inference import intervals
+from csi_models.inference.moments import BatchMoments
 
 BLOCK = 256                 # resamples per random stream
 GROUP_BYTES = 2 ** 26       # size of one group's count matrix (64 MB)
-KINDS = ("paths", "weights", "loadings", "r2", "indices", "indirect", "total", "impacts")
+KINDS = ("paths", "weights", "loadings", "r2", "indices", "indirect", "total", "impacts", "htmt")
 
 
 # --- random streams ------------------------------------------------------------------------
@@ -71,12 +79,6 @@ def resample_rows(n: int, ids, seed: int) -> np.ndarray:
     return out
 
 
-def _counts(rows: np.ndarray, n: int) -> np.ndarray:
-    """How often each respondent appears in each resample, (resamples, n) as floats."""
-    offsets = rows + n * np.arange(rows.shape[0])[:, None]
-    return np.bincount(offsets.ravel(), minlength=rows.size).reshape(rows.shape).astype(float)
-
-
 # --- what is bootstrapped ------------------------------------------------------------------
 class Targets:
     """The statistics of one model (index arrays and the labels of their rows)."""
@@ -84,10 +86,11 @@ class Targets:
     def __init__(self, spec, layout: Layout):
         self.layout = layout
         c = layout.constructs
-        self.lo, self.hi = idx._bounds(spec, layout)
+        self.lo, self.hi = idx.scale_bounds(spec, layout)
         self.paths = [(c.index(s), c.index(t)) for s, t in spec.paths]
         self.pairs = idx.effect_pairs(layout.adjacency)
         self.endogenous = layout.endogenous
+        self.htmt_pairs = np.triu_indices(len(c), k=1)
 
     def keys(self, kind: str) -> pd.DataFrame:
         c, lay = self.layout.constructs, self.layout
@@ -99,28 +102,34 @@ class Targets:
             return pd.DataFrame({"construct": [c[j] for j in lay.block], "indicator": list(lay.items)})
         if kind == "r2":
             return pd.DataFrame({"construct": [c[j] for j in self.endogenous]})
+        if kind == "htmt":
+            a, b = self.htmt_pairs
+            return pd.DataFrame({"construct_1": [c[i] for i in a], "construct_2": [c[j] for j in b]})
         return pd.DataFrame({"construct": list(c)})
 
-    def compute(self, paths, weights, loadings, r2, mean, sd) -> dict:
-        """Every statistic for a stack of estimates (leading axis: resamples)."""
+    def compute(self, paths, weights, loadings, r2, mean, sd, S) -> dict:
+        """Every statistic for a stack of estimates (leading axis: resamples); ``S`` holds the
+        item correlation matrices (for HTMT)."""
         M = self.layout.membership
         index, scale, _ = idx.index_values(weights, mean, sd, self.lo, self.hi, M)
         total = idx.total_effects(paths)
         impacts = idx.IMPACT_POINTS * idx.rescale_effects(total, scale)
         si, ti = np.array(self.paths, int).reshape(-1, 2).T
         pi, pj = np.array(self.pairs, int).reshape(-1, 2).T
+        a, b = self.htmt_pairs
         return {"paths": paths[:, si, ti], "weights": weights, "loadings": loadings,
                 "r2": r2[:, self.endogenous], "indices": index,
                 "indirect": (total - paths)[:, pi, pj], "total": total[:, pi, pj],
-                "impacts": impacts[:, pi, pj]}
+                "impacts": impacts[:, pi, pj], "htmt": quality.htmt(S, self.layout)[:, a, b]}
 
 
 # --- results -------------------------------------------------------------------------------
 @dataclass
 class BootstrapResult:
     """Draws and summaries of a bootstrap; ``table(kind)`` for paths, weights, loadings, r2,
-    indices, indirect, total, impacts (columns: keys, estimate, mean, se, t, p_value,
-    ci_lower, ci_upper, n_boot)."""
+    indices, indirect, total, impacts, htmt (columns: keys, estimate, mean, se, t, p_value,
+    ci_lower, ci_upper, n_boot). ``draws[kind]`` is read-only: (resamples that did not fail,
+    statistics), NaN where a statistic is undefined in a resample."""
 
     engine: str
     n_requested: int
@@ -136,6 +145,10 @@ class BootstrapResult:
     sign_rule: str
     jackknife_fn: Callable | None = None
     _jackknife: dict | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        for draws in self.draws.values():   # the tables are summaries of these: keep them fixed
+            draws.setflags(write=False)
 
     @property
     def kinds(self) -> tuple:
@@ -156,9 +169,14 @@ class BootstrapResult:
         return self._jackknife
 
     def table(self, kind: str, interval: str | None = None) -> pd.DataFrame:
-        interval = interval or self.interval
-        if interval not in intervals.INTERVALS:
-            raise ValueError(f"interval={interval!r}: use 'percentile' or 'bca'")
+        """keys, estimate, mean, se, t, p_value, ci_lower, ci_upper, n_boot of one kind of
+        statistic (``interval``: 'percentile' or 'bca'; default: the run's)."""
+        if kind not in self.draws:
+            raise CSIError(f"table({kind!r}): no such bootstrap statistic; use one of "
+                           f"{', '.join(map(repr, self.kinds))}")
+        interval = self.interval if interval is None else interval
+        if not isinstance(interval, str) or interval not in intervals.INTERVALS:
+            raise CSIError(f"interval={interval!r}: use 'percentile' or 'bca'")
         est, draws = self.estimate[kind][0], self.draws[kind]
         s = intervals.summarize(est, draws, self.n_obs, self.level)
         if interval == "bca":
@@ -171,6 +189,30 @@ class BootstrapResult:
                              ("n_boot", s["n_boot"])):
             table[name] = values
         return table
+
+    def attach(self, table: pd.DataFrame, kind: str, columns, prefix: str = "",
+               rename: dict | None = None, key_names: dict | None = None) -> pd.DataFrame:
+        """A copy of ``table`` with the bootstrap ``columns`` of ``kind`` (e.g. se, ci_lower),
+        matched on the statistic's keys and named ``rename.get(name, prefix + name)``.
+        ``key_names`` maps the bootstrap's key names to the table's (e.g. source -> driver).
+        Rows of ``table`` keep their order."""
+        key_names = key_names or {}
+        stats = self.table(kind).rename(columns=key_names)
+        keys = [key_names.get(k, k) for k in self.targets.keys(kind).columns]
+        merged = table[keys].merge(stats, on=keys, how="left")
+        table = table.copy()
+        for name in columns:
+            table[(rename or {}).get(name, prefix + name)] = merged[name].to_numpy()
+        return table
+
+    def incomplete(self, kind: str) -> pd.DataFrame:
+        """Statistics defined in the full sample but undefined in some resamples that did not
+        fail (e.g. an index whose weight turns negative there): keys, n_boot, n_undefined."""
+        table = self.table(kind, interval="percentile")
+        table["n_undefined"] = self.n_ok - table["n_boot"]
+        keep = np.isfinite(table["estimate"].to_numpy(float)) & (table["n_undefined"] > 0)
+        return table.loc[keep, [*self.targets.keys(kind).columns, "n_boot", "n_undefined"]] \
+            .reset_index(drop=True)
 
     def settings(self) -> dict:
         return {"bootstrap": self.n_requested, "bootstrap_seed": self.seed,
@@ -202,50 +244,12 @@ class _Progress:
 
 
 # --- PLS: batched ----------------------------------------------------------------------------
-class _Moments:
-    """Means, sds and correlations of weighted copies of the data from one matrix product."""
-
-    def __init__(self, X: np.ndarray):
-        self.n, self.p = X.shape
-        self.center = X.mean(axis=0)
-        Xc = X - self.center
-        self.iu = np.triu_indices(self.p)
-        self.G = np.concatenate([Xc, Xc[:, self.iu[0]] * Xc[:, self.iu[1]]], axis=1)
-        full = np.zeros((self.p, self.p), int)
-        full[self.iu] = np.arange(self.iu[0].size)
-        self.unpack = np.maximum(full, full.T).ravel()     # (i, j) -> packed column
-        self.diag = full[np.arange(self.p), np.arange(self.p)]
-        self.floor = 1e-12 * Xc.var(axis=0)                  # variance treated as zero
-
-    def from_sums(self, sums: np.ndarray, count):
-        """(S, mean, sd) from column sums of G over each copy with ``count`` rows."""
-        p = self.p
-        count = np.asarray(count, float).reshape(-1, 1)
-        m1 = sums[:, :p] / count
-        i, j = self.iu
-        cov = sums[:, p:] / count - m1[:, i] * m1[:, j]           # packed upper triangle
-        var = cov[:, self.diag]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(np.where(var > self.floor, var, np.nan))
-            inv = 1.0 / sd
-            cor = cov * inv[:, i] * inv[:, j]
-        S = np.take(cor, self.unpack, axis=1).reshape(-1, p, p)
-        return S, self.center + m1, sd * np.sqrt(count / (count - 1))
-
-    def resamples(self, rows: np.ndarray):
-        return self.from_sums(_counts(rows, self.n) @ self.G, self.n)
-
-    def leave_one_out(self, rows: np.ndarray):
-        total = self.G.sum(axis=0)
-        return self.from_sums(total - self.G[rows], self.n - 1)
-
-
 def _pls_stats(targets, S, mean, sd, options):
     batch = pls.estimate_batch(S, targets.layout, options["scheme"], options["tol"], options["max_iter"])
     M = targets.layout.membership
     weights = (batch.weights * M).sum(axis=2)
     loadings = (batch.item_cor * M).sum(axis=2)
-    return targets.compute(batch.paths, weights, loadings, batch.r2, mean, sd), batch
+    return targets.compute(batch.paths, weights, loadings, batch.r2, mean, sd, S), batch
 
 
 def bootstrap_pls(spec, data, options: dict, n_boot: int, random_state=None, level: float = 0.95,
@@ -255,11 +259,10 @@ def bootstrap_pls(spec, data, options: dict, n_boot: int, random_state=None, lev
     layout = Layout.from_spec(spec)
     targets = Targets(spec, layout)
     X = data.values[list(layout.items)].to_numpy(float)
-    moments = _Moments(X)
+    moments = BatchMoments(X)
     n = moments.n
     seed = seed_entropy(random_state)
-    S, mean, sd = moments.from_sums(moments.G.sum(axis=0)[None], n)
-    estimate, _ = _pls_stats(targets, S, mean, sd, options)
+    estimate, _ = _pls_stats(targets, *moments.full(), options)
 
     group = max(BLOCK, (GROUP_BYTES // (8 * n)) // BLOCK * BLOCK)
     bar = _Progress(n_boot, progress, "bootstrap")
@@ -276,9 +279,8 @@ def bootstrap_pls(spec, data, options: dict, n_boot: int, random_state=None, lev
 
     def jackknife():
         out = {k: [] for k in KINDS}
-        step = max(1, group)
-        for first in range(0, n, step):
-            stats, _ = _pls_stats(targets, *moments.leave_one_out(np.arange(first, min(n, first + step))),
+        for first in range(0, n, group):
+            stats, _ = _pls_stats(targets, *moments.leave_one_out(np.arange(first, min(n, first + group))),
                                   options)
             for k in KINDS:
                 out[k].append(stats[k])
@@ -295,37 +297,53 @@ def bootstrap_pls(spec, data, options: dict, n_boot: int, random_state=None, lev
 
 
 # --- CB-SEM: parallel refits ---------------------------------------------------------------
-def _cbsem_one(spec, data, targets, rows):
-    """Statistics of one CB-SEM refit on ``rows`` (or the reason it failed)."""
-    from csi_models.engines import cbsem
-    from csi_models.errors import CSIError
+def _cbsem_stats(targets, data, est) -> dict:
+    """Every statistic of one CB-SEM fit ``est`` of ``data`` (a batch of one)."""
+    mean, sd = idx.index_moments(data, est)
+    S = data.values[list(targets.layout.items)].corr().to_numpy()   # pairwise, as res.htmt
+    return targets.compute(est.paths[None], est.weights[None], est.loadings[None], est.r2[None],
+                           mean[None], sd[None], S[None])
 
-    values = data.values.iloc[rows]
-    sample = replace(data, values=values.reset_index(drop=True))
+
+def _cbsem_one(spec, data, targets, rows, start=None):
+    """Statistics of one CB-SEM refit on ``rows`` (or the reason it failed), started from
+    ``start`` (the full-sample solution vector) when given."""
+    from csi_models.engines import cbsem
+
+    sample = replace(data, values=data.values.iloc[rows].reset_index(drop=True))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = cbsem.fit(spec, sample)
+            est = cbsem.fit(spec, sample) if start is None else cbsem.fit(spec, sample, start=start)
     except Exception as exc:  # noqa: BLE001 - a resample never stops the bootstrap
         kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
         return None, f"failed: {kind}{(str(exc).splitlines() or [''])[0][:120]}"
     if not est.converged:
         return None, f"not converged (max |gradient| {est.gradient_norm:.1e})"
-    mean = values[list(targets.layout.items)].mean().to_numpy()[None]
-    sd = values[list(targets.layout.items)].std(ddof=1).to_numpy()[None]
-    return targets.compute(est.paths[None], est.weights[None], est.loadings[None],
-                           est.r2[None], mean, sd), None
+    return _cbsem_stats(targets, sample, est), None
 
 
-def _cbsem_many(spec, data, targets, rows_list):
-    return [_cbsem_one(spec, data, targets, rows) for rows in rows_list]
+def _cbsem_many(spec, data, targets, rows_list, start):
+    return [_cbsem_one(spec, data, targets, rows, start) for rows in rows_list]
 
 
-def _run_parallel(spec, data, targets, rows_all, n_jobs, bar):
+def chunks(n_tasks: int, n_jobs) -> list[np.ndarray]:
+    """Task numbers split into about four chunks per worker that ``n_jobs`` gives
+    (``joblib.effective_n_jobs``: -1 = every core), so that workers stay busy and the
+    progress bar moves. Results do not depend on the chunking."""
+    from joblib import effective_n_jobs
+
+    workers = max(1, effective_n_jobs(n_jobs))
+    parts = np.array_split(np.arange(n_tasks), max(1, min(n_tasks, 4 * workers)))
+    return [c for c in parts if c.size]
+
+
+def _run_parallel(spec, data, targets, rows_all, n_jobs, bar, start=None):
+    """Refit every row set in parallel processes (joblib), chunk by chunk."""
     from joblib import Parallel, delayed
 
-    chunks = np.array_split(np.arange(len(rows_all)), max(1, min(len(rows_all), 4 * max(1, abs(n_jobs or 1)))))
-    jobs = (delayed(_cbsem_many)(spec, data, targets, [rows_all[i] for i in c]) for c in chunks if c.size)
+    jobs = (delayed(_cbsem_many)(spec, data, targets, [rows_all[i] for i in c], start)
+            for c in chunks(len(rows_all), n_jobs))
     results = []
     for part in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
         results += part
@@ -335,20 +353,19 @@ def _run_parallel(spec, data, targets, rows_all, n_jobs, bar):
 
 def bootstrap_cbsem(spec, data, estimates, n_boot: int, random_state=None, level: float = 0.95,
                     interval: str = "percentile", n_jobs: int = -1, progress=None) -> BootstrapResult:
-    """Bootstrap a CB-SEM fit by refitting each resample in parallel processes."""
-    start = time.perf_counter()
+    """Bootstrap a CB-SEM fit by refitting each resample in parallel processes, each refit
+    started from the full-sample solution (``estimates.extras['x']``, when the engine records
+    it)."""
+    start_time = time.perf_counter()
     layout = estimates.layout
     targets = Targets(spec, layout)
     n = data.n
     seed = seed_entropy(random_state)
-    items = list(layout.items)
-    values = data.values[items]
-    estimate = targets.compute(estimates.paths[None], estimates.weights[None], estimates.loadings[None],
-                               estimates.r2[None], values.mean().to_numpy()[None],
-                               values.std(ddof=1).to_numpy()[None])
+    start = estimates.extras.get("x")
+    estimate = _cbsem_stats(targets, data, estimates)
     rows = resample_rows(n, np.arange(n_boot), seed)
     bar = _Progress(n_boot, progress, "bootstrap (CB-SEM)")
-    results = _run_parallel(spec, data, targets, list(rows), n_jobs, bar)
+    results = _run_parallel(spec, data, targets, list(rows), n_jobs, bar, start)
     failed = [(b, reason) for b, (_, reason) in enumerate(results) if reason]
     good = [s for s, _ in results if s is not None]
     draws = {k: (np.concatenate([s[k] for s in good]) if good else np.empty((0, estimate[k].shape[1])))
@@ -356,7 +373,8 @@ def bootstrap_cbsem(spec, data, estimates, n_boot: int, random_state=None, level
 
     def jackknife():
         loo = [np.delete(np.arange(n), i) for i in range(n)]
-        out = _run_parallel(spec, data, targets, loo, n_jobs, _Progress(n, progress, "jackknife (CB-SEM)"))
+        out = _run_parallel(spec, data, targets, loo, n_jobs,
+                            _Progress(n, progress, "jackknife (CB-SEM)"), start)
         return {k: np.concatenate([s[k] if s is not None else np.full_like(estimate[k], np.nan)
                                    for s, _ in out]) for k in KINDS}
 
@@ -364,6 +382,6 @@ def bootstrap_cbsem(spec, data, estimates, n_boot: int, random_state=None, level
         engine="cbsem", n_requested=n_boot, seed=seed, level=level, interval=interval, n_obs=n,
         estimate=estimate, draws=draws, targets=targets,
         failed=pd.DataFrame(failed, columns=["resample", "reason"]),
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start_time,
         sign_rule="none needed: the first loading of each construct is fixed to 1 in every refit",
         jackknife_fn=jackknife)

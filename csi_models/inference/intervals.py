@@ -2,7 +2,9 @@
 
 Every function takes draws as an array (resamples, parameters) and works column-wise; NaN
 draws (a statistic undefined in some resample, e.g. an index whose weight turned negative)
-are left out of that column only, and ``n_boot`` says how many draws each column used.
+are left out of that column only, and ``n_boot`` says how many draws each column used. A
+statistic undefined in the full sample (NaN estimate) has no bootstrap summary: its mean,
+se, t, p_value and bounds are NaN and its n_boot is 0, whatever the resamples say.
 
 * percentile: the alpha/2 and 1 - alpha/2 quantiles of the draws (linear interpolation,
   numpy's default 'linear' method, as scipy.stats.bootstrap).
@@ -25,13 +27,19 @@ from scipy.stats import t as t_dist
 INTERVALS = ("percentile", "bca")
 
 
+def _usable(estimate: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The draws with every column whose estimate is undefined set to NaN."""
+    return np.where(np.isfinite(estimate), draws, np.nan)
+
+
 def _sorted(draws: np.ndarray):
     """Columns sorted with NaNs last, and the count of non-NaN draws per column."""
     return np.sort(draws, axis=0), np.isfinite(draws).sum(axis=0)
 
 
-def _quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
-    """Linear-interpolation quantile q (scalar or per column) of sorted columns."""
+def quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
+    """Linear-interpolation quantile q (scalar or per column) of columns sorted with their
+    NaNs last, of which ``counts`` are finite; NaN where a column has no finite value."""
     q = np.broadcast_to(np.asarray(q, float), counts.shape)
     if ordered.shape[0] == 0:          # every resample failed
         return np.full(counts.shape, np.nan)
@@ -48,6 +56,7 @@ def _quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
 
 def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float) -> dict:
     """mean, se, t, p_value, percentile bounds and n_boot per column."""
+    draws = _usable(estimate, draws)
     ordered, counts = _sorted(draws)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(draws, axis=0) / counts
@@ -60,22 +69,28 @@ def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float)
     p = 2 * t_dist.sf(np.abs(t), df=max(n_obs - 1, 1))
     alpha = (1 - level) / 2
     return {"mean": mean, "se": se, "t": t, "p_value": p,
-            "pct_lower": _quantile(ordered, counts, alpha),
-            "pct_upper": _quantile(ordered, counts, 1 - alpha), "n_boot": counts}
+            "pct_lower": quantile(ordered, counts, alpha),
+            "pct_upper": quantile(ordered, counts, 1 - alpha), "n_boot": counts}
 
 
 def acceleration(jackknife: np.ndarray) -> np.ndarray:
-    """BCa acceleration from leave-one-out estimates (n, parameters); 0 where they are all equal."""
-    dot = np.nanmean(jackknife, axis=0)
-    u = dot - jackknife
-    num = np.nansum(u ** 3, axis=0)
-    den = 6.0 * np.nansum(u ** 2, axis=0) ** 1.5
+    """BCa acceleration from leave-one-out estimates (n, parameters), over the finite ones;
+    0 where they are all equal or none is finite."""
+    finite = np.isfinite(jackknife)
+    k = finite.sum(axis=0)
+    values = np.where(finite, jackknife, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dot = values.sum(axis=0) / k
+    u = np.where(finite, dot - values, 0.0)
+    num = (u ** 3).sum(axis=0)
+    den = 6.0 * (u ** 2).sum(axis=0) ** 1.5
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, 0.0)
 
 
 def bca(estimate: np.ndarray, draws: np.ndarray, jackknife: np.ndarray, level: float):
     """(lower, upper) BCa bounds per column."""
+    draws = _usable(estimate, draws)
     ordered, counts = _sorted(draws)
     below = (draws < estimate).sum(axis=0) + (draws <= estimate).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -87,5 +102,5 @@ def bca(estimate: np.ndarray, draws: np.ndarray, jackknife: np.ndarray, level: f
         zq = z0 + ndtri(q)
         with np.errstate(invalid="ignore", divide="ignore"):
             adjusted = ndtr(z0 + zq / (1 - a * zq))
-        bounds.append(_quantile(ordered, counts, adjusted))
+        bounds.append(quantile(ordered, counts, adjusted))
     return bounds[0], bounds[1]

@@ -61,9 +61,7 @@ def text_summary(result, lang: str = "en") -> str:
     paths["source"] = [_label(result, c, lang) for c in paths.source]
     paths["target"] = [_label(result, c, lang) for c in paths.target]
     out += [_fmt(paths), "", "R-squared:"]
-    r2 = pd.DataFrame({"construct": [_label(result, c, lang) for c in result.r2.index],
-                       "r2": result.r2.to_numpy(), "r2_adjusted": result.r2_adjusted.to_numpy()})
-    out += [_fmt(r2), "", "Loadings and weights (standardized):"]
+    out += [_fmt(_labelled(result.r2_table, result, lang)), "", "Loadings and weights (standardized):"]
     items = result.loadings.rename(columns={"estimate": "loading"})
     items.insert(3, "weight", result.weights["estimate"].to_numpy())
     out += [_fmt(items)]
@@ -93,7 +91,7 @@ def html_summary(result) -> str:
     spec = result.spec
     status = "".join(f"<li>{html.escape(line)}</li>" for line in _status(result))
     fmt = {"float_format": lambda v: f"{v:.{DIGITS}f}", "index": False, "border": 0}
-    r2 = pd.DataFrame({"construct": result.r2.index, "r2": result.r2.to_numpy()})
+    r2 = result.r2_table.dropna(axis=1, how="all")
     title = html.escape(spec.title.get("en") or spec.name)
     return (f"<div><h4>{title} &mdash; {result.method.upper()}, n = {result.n}</h4>"
             f"<ul>{status}</ul><h5>Structural paths</h5>{result.paths.to_html(**fmt)}"
