@@ -49,8 +49,8 @@ class Layout:
 class Estimates:
     """An engine's numbers for one fit; every matrix is indexed like ``layout``.
 
-    ``weights`` are standardized: applied to z-scored items they give construct scores of
-    unit variance. ``paths[i, j]`` is the standardized coefficient of construct i on j.
+    ``weights`` are standardized: applied to items z-scored with ``indices.index_moments`` they
+    give scores of unit variance in the sample (CB-SEM with FIML: under the model). ``paths[i, j]`` is the standardized coefficient of construct i on j.
     """
 
     method: str
