@@ -4,7 +4,8 @@
     csi fit SPEC --data PATH|demo --method pls  fit and print the summary
     csi validate SPEC [--data PATH|demo]        check a spec, and print the data check report
     csi ipma SPEC --data PATH|demo --target C   importance-performance map (PLS)
-    csi kano FILE --features F1 F2 ...          Kano table from functional/dysfunctional columns
+    csi kano FILE --features F1 F2 ... [--importance '{}_imp']
+                                                Kano table from functional/dysfunctional columns
     csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
                                                 models side by side, or one model across groups
 
@@ -14,6 +15,8 @@ Errors of the library (CSIError) are printed as one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import warnings
 
@@ -24,8 +27,43 @@ def _data(path: str, sheet=None):
     from csi_models import datasets, read_survey
 
     if path == "demo":
+        if sheet is not None:
+            raise DataError(f"--sheet {sheet} applies to Excel files; 'demo' is the bundled ECSI "
+                            "data, which has no sheets: drop --sheet")
         return datasets.load_ecsi_mobi()
     return read_survey(path, sheet=sheet)
+
+
+_ITEM = re.compile(r"\bitem (\S+) \(column '[^']*'\)|\bitem (\S+?)(?=[:,; ])")
+
+
+def collapse_warnings(messages: list[str], limit: int = 5) -> list[str]:
+    """One line per kind of warning: messages that differ only in the item named and in
+    numbers (e.g. 24 x "item X: no scale declared, ...") become the first message plus the
+    other items' names."""
+    groups: dict[str, list] = {}
+    for msg in messages:
+        found = _ITEM.search(msg)
+        key = re.sub(r"\d+(\.\d+)?", "#", _ITEM.sub("item ?", msg)) if found else msg
+        groups.setdefault(key, []).append((msg, found and (found.group(1) or found.group(2))))
+    out = []
+    for members in groups.values():
+        text = members[0][0]
+        others = [item for _, item in members[1:]]
+        if others:
+            shown = ", ".join(others[:limit]) + (f" and {len(others) - limit} more"
+                                                 if len(others) > limit else "")
+            text += f" [and {len(others)} more items with this warning: {shown}]"
+        out.append(text)
+    return out
+
+
+def _summary(result, lang: str) -> str:
+    """The summary with repeated warnings of one kind collapsed into one line each."""
+    text = result.summary(lang=lang)
+    block = "\n".join(f"Warning: {w}" for w in result.warnings)
+    short = "\n".join(f"Warning: {w}" for w in collapse_warnings(list(result.warnings)))
+    return text.replace(block, short, 1) if result.warnings else text
 
 
 def cmd_specs(args) -> int:
@@ -47,7 +85,7 @@ def cmd_fit(args) -> int:
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
                      missing=args.missing, scheme=args.scheme, bootstrap=args.bootstrap,
                      random_state=args.seed)
-    print(result.summary(lang=args.lang))
+    print(_summary(result, args.lang))
     return 0
 
 
@@ -82,7 +120,8 @@ def cmd_compare(args) -> int:
 
     from csi_models import compare
 
-    result = compare(args.specs if len(args.specs) > 1 else args.specs[0], _data(args.data),
+    result = compare(args.specs if len(args.specs) > 1 else args.specs[0],
+                     _data(args.data, args.sheet),
                      method=args.method, by=args.by, permutations=args.permutations,
                      random_state=args.seed, missing=args.missing)
     with pd.option_context("display.max_rows", None, "display.width", 160,
@@ -99,20 +138,23 @@ def cmd_compare(args) -> int:
 
 
 def cmd_kano(args) -> int:
+    """Kano table in priority order; KanoWarnings go to stderr as 'csi: warning:' lines."""
     from csi_models import read_survey
     from csi_models.kano import kano, kano_priority, split_kano
 
-    data = read_survey(args.file)
-    functional, dysfunctional = split_kano(data, args.features, args.functional, args.dysfunctional)
-    importance = None
-    if args.importance:
-        columns = [args.importance.format(f) for f in args.features]
-        missing = [c for c in columns if c not in data.columns]
-        if missing:
-            raise DataError(f"importance columns not in {args.file}: {', '.join(missing)}")
-        importance = data[columns].set_axis(args.features, axis=1)
-    table = kano_priority(kano(functional, dysfunctional, importance=importance))
+    data = read_survey(args.file, sheet=args.sheet)
+    frames = split_kano(data, args.features, args.functional, args.dysfunctional,
+                        importance=args.importance)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CSIWarning)
+        table = kano_priority(kano(frames[0], frames[1],
+                                   importance=frames[2] if args.importance else None))
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    for w in caught:
+        if issubclass(w.category, CSIWarning):
+            print(f"csi: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return 0
 
 
@@ -184,11 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("kano", help="Kano analysis of functional/dysfunctional question pairs")
-    p.add_argument("file", help="survey file with one functional and one dysfunctional column per feature")
+    p.add_argument("file", help="survey file with one functional and one dysfunctional column "
+                   "per feature")
     p.add_argument("--features", nargs="+", required=True, help="feature names")
-    p.add_argument("--functional", default="{}_f", help="column pattern, default '{}_f'")
-    p.add_argument("--dysfunctional", default="{}_d", help="column pattern, default '{}_d'")
+    p.add_argument("--functional", default="{}_f",
+                   help="column name pattern with one {} for the feature (default '{}_f')")
+    p.add_argument("--dysfunctional", default="{}_d",
+                   help="column name pattern with one {} for the feature (default '{}_d')")
     p.add_argument("--importance", help="column pattern of self-stated importance, e.g. '{}_imp'")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_kano)
 
     p = sub.add_parser("compare", help="models side by side, or one model across groups (--by)")
@@ -199,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--permutations", type=int, default=1000, help="PLS multi-group test")
     p.add_argument("--seed", type=int, default=None, help="random seed of the permutation test")
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_compare)
     return parser
 
@@ -210,6 +257,9 @@ def main(argv=None) -> int:
     except CSIError as exc:
         print(f"csi: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `csi fit ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -45,3 +45,11 @@ class IndexWarning(CSIWarning):
 
 class BootstrapWarning(CSIWarning):
     """Some bootstrap resamples failed (no convergence, singular data) and were excluded."""
+
+
+class KanoWarning(DataWarning):
+    """Kano answers are usable but suspicious (many questionable pairs, no valid pairs)."""
+
+
+class FontWarning(CSIWarning):
+    """No installed font can draw the Chinese/Japanese/Korean labels of a plot."""

@@ -16,6 +16,7 @@ Retailing 67(4), 420-450.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,13 +24,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from csi_models.data.check import rows_text
+from csi_models.data.pairs import check_pair, importance_values, ratings
 from csi_models.errors import DataError
-from csi_models.kano import _check_pair, _rows
 
-__all__ = ["GapResult", "SERVQUAL_DIMENSIONS", "gaps", "plot_gaps"]
-
-#: The five SERVQUAL dimensions (Parasuraman et al. 1988); items are survey-specific.
-SERVQUAL_DIMENSIONS = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
+__all__ = ["GapResult", "gaps", "plot_gaps"]
 
 _COLUMNS = ["expectation", "experience", "gap", "gap_sd", "n", "n_missing", "t", "p",
             "importance", "weight", "weighted_gap"]
@@ -53,38 +52,25 @@ class GapResult:
     weighted_score: float
 
 
-def _numeric(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Float copy; non-numeric or infinite cells are a DataError naming items and rows."""
-    out, problems = {}, []
-    for item in frame.columns:
-        col = frame[item]
-        if pd.api.types.is_bool_dtype(col):
-            num = pd.Series(np.nan, index=col.index)
-        else:
-            num = pd.to_numeric(col, errors="coerce").astype(float)
-        bad = (num.isna() & col.notna()) | np.isinf(num)
-        if bad.any():
-            problems.append(f"item {item!r}: values {_rows(col[bad].unique())} in rows "
-                            f"{_rows(col.index[bad])}")
-        out[item] = num.to_numpy()
-    if problems:
-        raise DataError(f"{name} ratings must be numbers; not numeric in " + "; ".join(problems))
-    return pd.DataFrame(out, index=frame.index)
-
-
 def _check_dimensions(dimensions, items) -> dict:
     if not isinstance(dimensions, Mapping):
-        raise DataError("dimensions must be a mapping dimension -> list of items, got "
-                        f"{type(dimensions).__name__}")
-    out, seen = {}, {}
+        raise DataError("dimensions must be a dict {dimension: [items]}, e.g. {'tangibles': "
+                        f"['q1', 'q2']}}, got {type(dimensions).__name__}")
+    out, seen, known = {}, {}, set(items)
     for dim, members in dimensions.items():
-        members = [members] if isinstance(members, str) else list(members)
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (str, numbers.Integral)):
+            raise DataError(f"dimension names must be text, got {dim!r}")
+        one = isinstance(members, str) or not pd.api.types.is_list_like(members)
+        members = [members] if one else list(members)
         if not members:
-            raise DataError(f"dimension {dim!r} has no items")
-        unknown = [m for m in members if m not in items]
+            raise DataError(f"dimension {dim!r} has no items; list its item columns")
+        try:
+            unknown = [m for m in members if m not in known]
+        except TypeError:  # an unhashable member cannot be a column name
+            unknown = [m for m in members if not isinstance(m, (str, numbers.Number))]
         if unknown:
-            raise DataError(f"dimension {dim!r} lists items {_rows(unknown)} that are not "
-                            f"columns of the data (columns: {_rows(items, 10)})")
+            raise DataError(f"dimension {dim!r} lists items {rows_text(map(repr, unknown))} that "
+                            f"are not columns of the data (columns: {rows_text(items, 10)})")
         for m in members:
             if m in seen and seen[m] != dim:
                 raise DataError(f"item {m!r} is in two dimensions: {seen[m]!r} and {dim!r}")
@@ -93,15 +79,7 @@ def _check_dimensions(dimensions, items) -> dict:
     return out
 
 
-def _weights(values: pd.Series, what: str) -> pd.Series:
-    values = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = values.index[~np.isfinite(values)].tolist()
-    if bad:
-        raise DataError(f"importance of {what} {_rows(bad)} is missing or not a number")
-    neg = values.index[values < 0].tolist()
-    if neg:
-        raise DataError(f"importance of {what} {_rows(neg)} is negative: "
-                        f"{_rows(values[neg].tolist())}; weights must be >= 0")
+def _positive_sum(values: pd.Series, what: str) -> pd.Series:
     if values.sum() <= 0:
         raise DataError(f"importance of the {what} sums to 0; at least one must be positive")
     return values
@@ -109,46 +87,31 @@ def _weights(values: pd.Series, what: str) -> pd.Series:
 
 def _importance(importance, items, dims):
     """(item importance, dimension importance or None); see :func:`gaps` for the rules."""
-    k = len(items)
     if importance is None:
-        item_imp = pd.Series(1.0 / k, index=items)
-        return item_imp, None
+        return pd.Series(1.0 / len(items), index=items), None
     if isinstance(importance, pd.DataFrame):
-        missing = [i for i in items if i not in importance.columns]
-        if missing:
-            raise DataError(f"importance ratings have no column for items {_rows(missing)}")
-        ratings = _numeric(importance[items], "importance")
-        neg = ratings.lt(0)
-        if neg.to_numpy().any():
-            cols = [c for c in items if neg[c].any()]
-            rows = ratings.index[neg.any(axis=1)]
-            raise DataError(f"importance ratings of items {_rows(cols)} are negative in rows "
-                            f"{_rows(rows)}")
-        return _weights(ratings.mean(), "items"), None
+        return _positive_sum(importance_values(importance, items, "item"), "items"), None
     if isinstance(importance, Mapping):
         importance = pd.Series(dict(importance), dtype=object)
     if not isinstance(importance, pd.Series):
         raise DataError("importance must be per-item or per-dimension weights (dict/Series) or"
                         f" a DataFrame of importance ratings, got {type(importance).__name__}")
-    keys = list(importance.index)
-    if all(i in keys for i in items):
-        extra = [x for x in keys if x not in items]
-        if extra:
-            raise DataError(f"importance names unknown items {_rows(extra)}")
-        return _weights(importance.reindex(items), "items"), None
-    if dims and set(keys) == set(dims):
-        dim_w = _weights(importance.reindex(list(dims)), "dimensions")
+    keys = set(importance.index) if importance.index.is_unique else set()
+    if dims and keys == set(dims) and not keys >= set(items):
+        dim_w = _positive_sum(importance_values(importance, list(dims), "dimension"),
+                              "dimensions")
         dim_w = dim_w / dim_w.sum()
         loose = [i for i in items if not any(i in m for m in dims.values())]
         if loose:
-            raise DataError(f"importance is given per dimension but items {_rows(loose)} belong"
-                            " to no dimension, so they have no weight")
+            raise DataError(f"importance is given per dimension but items {rows_text(loose)} "
+                            "belong to no dimension, so they have no weight; add them to a "
+                            "dimension or give importance per item")
         item_imp = pd.Series({i: dim_w[d] / len(m) for d, m in dims.items() for i in m})
         return item_imp.reindex(items), dim_w
-    missing = [i for i in items if i not in keys]
-    hint = f" or dimensions {_rows(list(dims))}" if dims else ""
-    raise DataError(f"importance must name every item{hint}; items without importance: "
-                    f"{_rows(missing)}; unknown keys: {_rows([x for x in keys if x not in items])}")
+    if dims and not keys >= set(items) and not keys & set(items):
+        raise DataError(f"importance must name every item or every dimension; dimensions: "
+                        f"{rows_text(dims)}; keys given: {rows_text(importance.index)}")
+    return _positive_sum(importance_values(importance, items, "item"), "items"), None
 
 
 def _row(exp: pd.Series, per: pd.Series) -> dict:
@@ -186,11 +149,13 @@ def gaps(expectation, experience, dimensions=None, importance=None) -> GapResult
     the dimension's items. Dimension importance is the mean of its items'
     importance (or the given dimension weight). weighted_gap = importance x gap;
     the weighted score is sum(weight x gap) with weights normalised to sum 1.
+    Ratings follow the survey-data rule of ``csi.check``: numbers (also as
+    text), blank = missing, True/False = 1/0; importance must be >= 0.
     """
-    per = _check_pair(expectation, experience, ("expectation", "experience"))
+    per = check_pair(expectation, experience, ("expectation", "experience"))
     items = list(expectation.columns)
-    exp = _numeric(expectation, "expectation")
-    per = _numeric(per, "experience")
+    exp = ratings(expectation, "expectation ratings")
+    per = ratings(per, "experience ratings").set_axis(exp.index)  # rows paired by check_pair
     dims = _check_dimensions(dimensions, items) if dimensions is not None else None
     item_imp, dim_imp = _importance(importance, items, dims)
 
@@ -231,22 +196,30 @@ def plot_gaps(table, ax=None, labels=None):
     tables; rows are drawn in table order from the top. Shortfalls are red,
     met or exceeded expectations green. Chinese names use an installed CJK font.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    from csi_models.report.fonts import apply_cjk_font, point_labels
+    from csi_models.report.fonts import apply_cjk_font
+    from csi_models.report.labels import plot_axes, point_labels
 
     if isinstance(table, GapResult):
         table = table.items
-    missing = [c for c in ("expectation", "experience") if c not in getattr(table, "columns", [])]
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"plot_gaps needs a GapResult or one of its tables, got "
+                        f"{type(table).__name__}")
+    missing = [c for c in ("expectation", "experience") if c not in table.columns]
     if missing:
-        raise DataError(f"plot_gaps needs a table from gaps(); columns {missing} missing")
+        raise DataError(f"plot_gaps needs a table from gaps(); columns {rows_text(missing)} "
+                        "are missing")
+    if table.columns.duplicated().any():
+        raise DataError("plot_gaps: the table has duplicated columns "
+                        f"{rows_text(table.columns[table.columns.duplicated()].unique())}")
+    means = ratings(table[["expectation", "experience"]], "the columns given to plot_gaps",
+                    "column")
     names = point_labels(table.index, labels, "rows")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.6), layout="constrained")
-    from matplotlib.lines import Line2D
+    ax = plot_axes(ax, figsize=(7, 0.45 * len(table) + 1.6))
 
     y = np.arange(len(table))[::-1]
-    e, p = table["expectation"].to_numpy(float), table["experience"].to_numpy(float)
+    e, p = means["expectation"].to_numpy(), means["experience"].to_numpy()
     colours = np.where(p < e, "tab:red", "tab:green")
     ax.hlines(y, np.fmin(e, p), np.fmax(e, p), colors=colours, lw=2.5, alpha=0.7)
     ax.scatter(p, y, s=50, c=colours, zorder=3)

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import numbers
 import re
+import string
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from csi_models.errors import DataError, DataWarning
+from csi_models.data.check import rows_text
+from csi_models.data.pairs import (check_pair, importance_values, is_number_dtype, ratings,
+                                     values_text)
+from csi_models.errors import DataError, KanoWarning
 
 __all__ = ["KanoWarning", "CATEGORIES", "EVALUATION_TABLE", "Q_SHARE_THRESHOLD", "kano",
            "kano_priority", "kano_continuous", "split_kano", "plot_kano"]
-
-
-class KanoWarning(DataWarning):
-    """Kano answers are usable but suspicious (many questionable pairs, no valid pairs)."""
-
 
 CATEGORIES = ("A", "O", "M", "I", "R", "Q")
 CATEGORY_NAMES = {"A": "attractive", "O": "one-dimensional", "M": "must-be",
@@ -79,19 +78,12 @@ _LABEL_CODES = {_norm(lab): code for code, labs in _LABELS.items() for lab in la
 _LABEL_CODES.update({str(c): c for c in range(1, 6)})
 
 
-def _rows(labels, limit=5) -> str:
-    labels = list(labels)
-    shown = ", ".join(repr(x) for x in labels[:limit])
-    more = f" (first {limit} of {len(labels)})" if len(labels) > limit else ""
-    return f"[{shown}]{more}"
-
-
 def _code_value(value):
     """Answer code 1-5, NaN for a missing answer, or None when unrecognised."""
     if isinstance(value, str):
         return _LABEL_CODES.get(_norm(value)) if value.strip() else np.nan
     if not pd.api.types.is_scalar(value) or isinstance(value, (bool, np.bool_)):
-        return None
+        return None  # True/False are not one of the five answers
     if pd.isna(value):
         return np.nan
     if isinstance(value, numbers.Real) and value in (1, 2, 3, 4, 5):
@@ -104,7 +96,7 @@ def _code_frame(frame: pd.DataFrame, role: str, problems: list) -> pd.DataFrame:
     coded = {}
     for feature in frame.columns:
         col = frame[feature]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        if is_number_dtype(col.dtype):
             codes = col.to_numpy(dtype=float, na_value=np.nan)
             bad = ~np.isnan(codes) & ~np.isin(codes, [1, 2, 3, 4, 5])
             codes = np.where(bad, np.nan, codes)
@@ -122,103 +114,53 @@ def _code_frame(frame: pd.DataFrame, role: str, problems: list) -> pd.DataFrame:
                 else:
                     codes[i] = code
         if bad.any():
-            values = list(dict.fromkeys(map(repr, col[bad].tolist())))
-            problems.append(f"feature {feature!r} ({role}): [{', '.join(values[:5])}]"
-                            f" in rows {_rows(col.index[bad])}")
+            problems.append(f"feature {feature!r} ({role}): values {values_text(col[bad])} "
+                            f"in rows {rows_text(col.index[bad])}")
+            if any(isinstance(v, (bool, np.bool_)) for v in col[bad]):
+                problems[-1] += " (True/False are not Kano answers)"
         coded[feature] = codes
     return pd.DataFrame(coded, index=frame.index)
 
 
-def _check_pair(functional, dysfunctional, names=("functional", "dysfunctional")):
-    """Validate the two answer frames; return dysfunctional aligned to functional."""
-    for name, frame in zip(names, (functional, dysfunctional)):
-        if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"{name} must be a pandas DataFrame (one column per item, one "
-                            f"row per respondent), got {type(frame).__name__}")
-        if frame.shape[1] == 0:
-            raise DataError(f"{name} has no columns; expected one column per item")
-        dup = frame.columns[frame.columns.duplicated()].unique()
-        if len(dup):
-            raise DataError(f"{name} has duplicated columns {_rows(dup)}")
-    a, b = list(functional.columns), list(dysfunctional.columns)
-    if set(a) != set(b):
-        only_a = [c for c in a if c not in set(b)]
-        only_b = [c for c in b if c not in set(a)]
-        raise DataError(f"{names[0]} and {names[1]} must have the same columns: only in "
-                        f"{names[0]}: {_rows(only_a)}; only in {names[1]}: {_rows(only_b)}")
-    dysfunctional = dysfunctional[a]
-    if functional.index.equals(dysfunctional.index):
-        return dysfunctional
-    fi, di = functional.index, dysfunctional.index
-    if len(fi) == len(di) and fi.is_unique and di.is_unique and set(fi) == set(di):
-        return dysfunctional.loc[fi]
-    if len(fi) != len(di):
-        detail = f"{names[0]} has {len(fi)} rows, {names[1]} has {len(di)}"
-    else:
-        detail = "row labels differ"
-    only_a = [r for r in fi if r not in set(di)]
-    only_b = [r for r in di if r not in set(fi)]
-    raise DataError(f"{names[0]} and {names[1]} must have the same rows (respondents): "
-                    f"{detail}; rows only in {names[0]}: {_rows(only_a)}; rows only in "
-                    f"{names[1]}: {_rows(only_b)}")
-
-
-def _mean_importance(importance, features) -> pd.Series:
-    """Per-feature importance: a Series/dict as given, or the column means of ratings."""
-    if isinstance(importance, Mapping):
-        importance = pd.Series(dict(importance), dtype=object)
-    if isinstance(importance, pd.Series):
-        missing = [f for f in features if f not in importance.index]
-        if missing:
-            raise DataError(f"importance has no value for features {_rows(missing)}")
-        values = pd.to_numeric(importance.reindex(features), errors="coerce")
-        bad = [f for f in features if not np.isfinite(values[f])]
-        if bad:
-            raise DataError(f"importance of features {_rows(bad)} is not a finite number: "
-                            f"{_rows(importance.reindex(bad).tolist())}")
-        return values.astype(float)
-    if not isinstance(importance, pd.DataFrame):
-        raise DataError("importance must be a DataFrame of ratings (one column per feature) "
-                        f"or per-feature weights (Series/dict), got {type(importance).__name__}")
-    missing = [f for f in features if f not in importance.columns]
-    if missing:
-        raise DataError(f"importance has no column for features {_rows(missing)}")
-    out = {}
-    for f in features:
-        col = importance[f]
-        num = pd.to_numeric(col, errors="coerce")
-        bad = (num.isna() & col.notna()) | np.isinf(num.astype(float))
-        if bad.any():
-            raise DataError(f"importance of feature {f!r} is not numeric: values "
-                            f"{_rows(col[bad].unique())} in rows {_rows(col.index[bad])}")
-        out[f] = float(num.mean()) if num.notna().any() else np.nan
-    return pd.Series(out, dtype=float)
-
-
 def _prepare(functional, dysfunctional):
-    dysfunctional = _check_pair(functional, dysfunctional)
+    dysfunctional = check_pair(functional, dysfunctional)
     problems: list[str] = []
     f = _code_frame(functional, "functional", problems)
     d = _code_frame(dysfunctional, "dysfunctional", problems)
     if problems:
         raise DataError("Kano answers must be codes 1-5 or the labels like / must-be / neutral"
-                        " / live-with / dislike (English or Chinese); unrecognised answers in "
-                        + "; ".join(problems))
+                        " / live-with / dislike (English or Chinese); recode or blank the "
+                        "unrecognised answers of " + "; ".join(problems))
     return f, d
+
+
+def _share(q_threshold) -> float:
+    if (isinstance(q_threshold, (bool, np.bool_)) or not isinstance(q_threshold, numbers.Real)
+            or not 0 <= q_threshold <= 1):
+        raise DataError(f"q_threshold is the share of questionable pairs above which a feature "
+                        f"is flagged: give a number between 0 and 1 (default "
+                        f"{Q_SHARE_THRESHOLD}), got {q_threshold!r}")
+    return float(q_threshold)
 
 
 def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHOLD):
     """Kano category counts, shares, category, Better/Worse and priority per feature.
 
-    Pairs with a missing answer are skipped for that feature (``n_missing``).
+    Answers are codes 1-5 (numbers or text) or the English/Chinese labels;
+    anything else, True/False included, is a DataError naming feature, values
+    and rows. Pairs with a missing answer are skipped for that feature (``n_missing``).
     ``category`` is the most frequent of A, O, M, I, R (Q is reported but never
     the category; ties go M > O > A > I > R; NaN without any such pair).
-    ``better`` = (A+O)/(A+O+M+I), ``worse`` = -(O+M)/(A+O+M+I); ``priority``
-    follows :func:`kano_priority`. A :class:`KanoWarning` flags features whose
-    questionable share exceeds ``q_threshold`` and features without valid pairs.
+    ``better`` = (A+O)/(A+O+M+I), ``worse`` = -(O+M)/(A+O+M+I) (Berger et al.
+    1993, p. 28); ``priority`` follows :func:`kano_priority`. ``importance``:
+    ratings (DataFrame, column means) or weights (dict/Series), >= 0. A
+    :class:`KanoWarning` flags features whose questionable share exceeds
+    ``q_threshold`` and features without valid pairs.
     """
+    q_threshold = _share(q_threshold)
     f, d = _prepare(functional, dysfunctional)
     features = list(f.columns)
+    imp = importance_values(importance, features) if importance is not None else None
     rows = []
     for feature in features:
         fc, dc = f[feature].to_numpy(), d[feature].to_numpy()
@@ -226,7 +168,8 @@ def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHO
         cats = _TABLE_IDX[fc[ok].astype(int) - 1, dc[ok].astype(int) - 1]
         counts = dict(zip(CATEGORIES, np.bincount(cats, minlength=6).tolist()))
         rows.append({**counts, "n": int(ok.sum()), "n_missing": int((~ok).sum())})
-    table = pd.DataFrame(rows, index=pd.Index(features, name="feature"))
+    table = pd.DataFrame(rows, index=pd.Index(features, name="feature"),
+                         columns=[*CATEGORIES, "n", "n_missing"])
     n = table["n"].where(table["n"] > 0)
     for c in CATEGORIES:
         table[f"share_{c}"] = table[c] / n
@@ -236,16 +179,16 @@ def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHO
     base = base.where(base > 0).astype(float)
     table["better"] = (table["A"] + table["O"]) / base
     table["worse"] = -(table["O"] + table["M"]) / base
-    if importance is not None:
-        table["importance"] = _mean_importance(importance, features).to_numpy()
-    empty = table.index[table["n"] == 0].tolist()
-    if empty:
-        warnings.warn(f"features {_rows(empty)} have no respondent with both answers; their "
+    if imp is not None:
+        table["importance"] = imp.to_numpy()
+    empty = table.index[table["n"] == 0]
+    if len(empty):
+        warnings.warn(f"features {rows_text(empty)} have no respondent with both answers; their "
                       "category and Better/Worse are missing", KanoWarning, stacklevel=2)
-    no_coef = table.index[(table["n"] > 0) & base.isna()].tolist()
-    if no_coef:
-        warnings.warn(f"features {_rows(no_coef)} have no A, O, M or I answer (only reverse or "
-                      "questionable pairs), so Better and Worse are undefined (NaN)",
+    no_coef = table.index[(table["n"] > 0) & base.isna()]
+    if len(no_coef):
+        warnings.warn(f"features {rows_text(no_coef)} have no A, O, M or I answer (only reverse "
+                      "or questionable pairs), so Better and Worse are undefined (NaN)",
                       KanoWarning, stacklevel=2)
     high_q = table["share_Q"] > q_threshold
     if high_q.any():
@@ -253,9 +196,38 @@ def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHO
         warnings.warn(f"questionable (contradictory) answer share above {q_threshold:.0%} for "
                       f"features {detail}; check the wording of their questions",
                       KanoWarning, stacklevel=2)
-    order = kano_priority(table)["priority"]
-    table["priority"] = order.reindex(table.index).astype(int)
+    table["priority"] = np.argsort(_priority_order(table)) + 1
     return table
+
+
+def _kano_table(table, who: str, required=("category", "better", "worse")) -> pd.DataFrame:
+    """The numeric columns (better, worse, importance) of a :func:`kano` table, checked."""
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"{who} needs the table returned by kano(), got {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    dup = [c for c in (*CATEGORIES, "category", "better", "worse", "importance")
+           if (table.columns == c).sum() > 1]
+    if missing or dup:
+        raise DataError(f"{who} needs the table returned by kano(); columns missing: "
+                        f"{rows_text(missing) or 'none'}, duplicated: {rows_text(dup) or 'none'}")
+    numeric = [c for c in ("better", "worse", "importance") if c in table.columns]
+    return ratings(table[numeric], f"the columns of the table given to {who}", "column")
+
+
+def _categories(table) -> pd.Series:
+    cats = table["category"] if "category" in table.columns else pd.Series(None, table.index)
+    return cats.map(lambda c: c if isinstance(c, str) else None).astype(object)
+
+
+def _priority_order(table) -> np.ndarray:
+    """Positions of the rows of a kano table in priority order (see kano_priority)."""
+    coef = _kano_table(table, "kano_priority")
+    cats = _categories(table)
+    rank = {c: i for i, c in enumerate(_TIE_ORDER)}
+    cat_rank = cats.map(lambda c: rank.get(c, len(rank))).to_numpy(float)
+    better, abs_worse = coef["better"].to_numpy(), -coef["worse"].to_numpy()
+    impact = np.select([cats == "M", cats == "A"], [abs_worse, better], better + abs_worse)
+    return np.lexsort((np.arange(len(table)), -np.nan_to_num(impact, nan=-9), cat_rank))
 
 
 def kano_priority(table: pd.DataFrame) -> pd.DataFrame:
@@ -268,17 +240,8 @@ def kano_priority(table: pd.DataFrame) -> pd.DataFrame:
     must-be by |Worse| (dissatisfaction prevented), attractive by Better, the
     others by Better + |Worse|; remaining ties keep the input order.
     """
-    missing = [c for c in ("category", "better", "worse") if c not in table.columns]
-    if missing:
-        raise DataError(f"kano_priority needs a table from kano(); columns {missing} missing")
-    rank = {c: i for i, c in enumerate(_TIE_ORDER)}
-    cat_rank = table["category"].map(rank).fillna(len(rank)).astype(float)
-    better, abs_worse = table["better"].astype(float), -table["worse"].astype(float)
-    impact = np.select([table["category"] == "M", table["category"] == "A"],
-                       [abs_worse, better], better + abs_worse)
-    keys = pd.DataFrame({"cat": cat_rank.to_numpy(), "impact": -np.nan_to_num(impact, nan=-9),
-                         "pos": np.arange(len(table))})
-    out = table.iloc[keys.sort_values(["cat", "impact", "pos"]).index].copy()
+    order = _priority_order(table)
+    out = table.iloc[order].copy()
     out["priority"] = np.arange(1, len(out) + 1)
     return out
 
@@ -290,39 +253,103 @@ def kano_continuous(functional, dysfunctional, importance=None):
     like 4, must-be 2, neutral 0, live-with -1, dislike -2 and dysfunctional
     like -2, must-be -1, neutral 0, live-with 2, dislike 4, so satisfaction from
     having the feature weighs more than mild tolerance. Only complete pairs
-    count; SDs use ddof=1.
+    count; SDs use ddof=1. ``importance`` as in :func:`kano`.
     """
     f, d = _prepare(functional, dysfunctional)
-    rows = {}
+    imp = importance_values(importance, f.columns) if importance is not None else None
+    rows = []
     for feature in f.columns:
-        ok = f[feature].notna() & d[feature].notna()
-        fs = f.loc[ok, feature].map(FUNCTIONAL_SCORES)
-        ds = d.loc[ok, feature].map(DYSFUNCTIONAL_SCORES)
-        rows[feature] = {"functional_mean": fs.mean(), "functional_sd": fs.std(ddof=1),
-                         "dysfunctional_mean": ds.mean(), "dysfunctional_sd": ds.std(ddof=1),
-                         "n": int(ok.sum()), "n_missing": int((~ok).sum())}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "feature"
-    if importance is not None:
-        table["importance"] = _mean_importance(importance, list(f.columns)).to_numpy()
+        ok = (f[feature].notna() & d[feature].notna()).to_numpy()
+        fs = pd.Series(f[feature].to_numpy()[ok]).map(FUNCTIONAL_SCORES)
+        ds = pd.Series(d[feature].to_numpy()[ok]).map(DYSFUNCTIONAL_SCORES)
+        rows.append({"functional_mean": fs.mean(), "functional_sd": fs.std(ddof=1),
+                     "dysfunctional_mean": ds.mean(), "dysfunctional_sd": ds.std(ddof=1),
+                     "n": int(ok.sum()), "n_missing": int((~ok).sum())})
+    table = pd.DataFrame(rows, index=pd.Index(f.columns, name="feature"),
+                         columns=["functional_mean", "functional_sd", "dysfunctional_mean",
+                                  "dysfunctional_sd", "n", "n_missing"])
+    if imp is not None:
+        table["importance"] = imp.to_numpy()
     return table
 
 
-def split_kano(data: pd.DataFrame, features, functional="{}_f", dysfunctional="{}_d"):
+def _feature_list(features) -> list:
+    if isinstance(features, str):
+        features = [features]
+    elif isinstance(features, Iterable) and not isinstance(features, (bytes, Mapping)):
+        features = list(features)
+    else:
+        raise DataError("features must be a list of feature names, e.g. ['speed', 'water'], "
+                        f"got {features!r}")
+    bad = [x for x in features
+           if isinstance(x, bool) or not isinstance(x, (str, numbers.Integral))]
+    if bad:
+        raise DataError(f"feature names must be text (or whole numbers); got {values_text(bad)}")
+    if not features:
+        raise DataError("features is empty; name at least one feature")
+    twice = [x for x in dict.fromkeys(features) if features.count(x) > 1]
+    if twice:
+        raise DataError(f"features {rows_text(twice)} are listed more than once")
+    return features
+
+
+def _columns(template, features, role: str) -> list[str]:
+    """Column names ``template.format(feature)``; the template needs exactly one {}."""
+    example = {"functional": "'{}_f'", "dysfunctional": "'{}_d'"}.get(role, "'{}_imp'")
+    hint = f"e.g. {example} reads feature 'speed' from column {example.format('speed')}"
+    if not isinstance(template, str):
+        raise DataError(f"the {role} column template must be text with one {{}} where the "
+                        f"feature name goes ({hint}), got {template!r}")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise DataError(f"the {role} column template {template!r} is malformed ({exc}); use one "
+                        f"{{}} for the feature name and write literal braces as {{{{ }}}}") from None
+    if fields != [""]:
+        raise DataError(f"the {role} column template {template!r} must contain exactly one {{}} "
+                        f"(where the feature name goes) and no other {{...}} field; {hint}")
+    try:
+        return [template.format(x) for x in features]
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise DataError(f"the {role} column template {template!r} cannot format the feature "
+                        f"names ({exc}); {hint}") from None
+
+
+def split_kano(data: pd.DataFrame, features, functional="{}_f", dysfunctional="{}_d",
+               importance=None):
     """(functional, dysfunctional) frames from one survey table with paired columns.
 
-    ``functional``/``dysfunctional`` are name templates: with the defaults the
-    feature "speed" is read from the columns "speed_f" and "speed_d".
+    ``functional``/``dysfunctional`` are column-name templates with exactly one
+    ``{}`` for the feature name: with the defaults the feature "speed" is read
+    from the columns "speed_f" and "speed_d". With an ``importance`` template
+    (e.g. "{}_imp") a third frame, the importance ratings, is returned too.
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    features = [features] if isinstance(features, str) else list(features)
-    cols = {r: [t.format(x) for x in features] for r, t in
-            (("functional", functional), ("dysfunctional", dysfunctional))}
-    missing = [c for cs in cols.values() for c in cs if c not in data.columns]
+    if isinstance(data.columns, pd.MultiIndex):
+        raise DataError("data has MultiIndex columns; flatten them to one name per column first")
+    features = _feature_list(features)
+    templates = {"functional": functional, "dysfunctional": dysfunctional}
+    if importance is not None:
+        templates["importance"] = importance
+    cols = {role: _columns(t, features, role) for role, t in templates.items()}
+    seen: dict = {}
+    for role, names in cols.items():
+        shared = [c for c in names if c in seen]
+        if shared:
+            raise DataError(f"the {seen[shared[0]]} and {role} templates both name the columns "
+                            f"{rows_text(shared)}; each question needs its own column")
+        seen.update(dict.fromkeys(names, role))
+    needed = [c for cs in cols.values() for c in cs]
+    missing = [c for c in needed if c not in data.columns]
     if missing:
-        raise DataError(f"data has no columns {_rows(missing, 10)} for the Kano features "
-                        f"{_rows(features, 10)}")
+        raise DataError(f"data has no columns {rows_text(missing, 10)} for the Kano features "
+                        f"{rows_text(features, 10)} (templates: " + ", ".join(
+                            f"{r} {t!r}" for r, t in templates.items()) + ")")
+    dup = data.columns[data.columns.duplicated()]
+    dup = [c for c in needed if c in set(dup)]
+    if dup:
+        raise DataError(f"data has duplicated columns {rows_text(dup)}; rename them")
     return tuple(data[cs].set_axis(features, axis=1) for cs in cols.values())
 
 
@@ -336,26 +363,23 @@ def plot_kano(table: pd.DataFrame, ax=None, labels=None):
     Both coefficients run from 0 to 1, and 0.5 (half of the classified answers)
     splits the plane into attractive (top left), one-dimensional (top right),
     must-be (bottom right) and indifferent (bottom left), as in Berger et al.
-    (1993). ``labels`` maps features to display names (dict, or a sequence in
-    table order); Chinese names are drawn with an installed CJK font.
+    (1993). ``labels`` maps features to display names (dict/Series, or a
+    sequence in table order); Chinese names are drawn with an installed CJK font.
     """
-    import matplotlib.pyplot as plt
+    from csi_models.report.fonts import apply_cjk_font
+    from csi_models.report.labels import plot_axes, point_labels
 
-    from csi_models.report.fonts import apply_cjk_font, point_labels
-
-    for col in ("better", "worse"):
-        if col not in table.columns:
-            raise DataError(f"plot_kano needs a table from kano(); column {col!r} missing")
+    coef = _kano_table(table, "plot_kano", required=("better", "worse"))
     names = point_labels(table.index, labels, "features")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
-    x, y = -table["worse"].to_numpy(float), table["better"].to_numpy(float)
-    cats = table["category"] if "category" in table.columns else pd.Series(None, table.index)
+    ax = plot_axes(ax, figsize=(7.5, 6))
+    x, y = -coef["worse"].to_numpy(), coef["better"].to_numpy()
+    cats = _categories(table)
     sizes = np.full(len(table), 60.0)
-    if "importance" in table.columns and np.isfinite(table["importance"]).any():
-        imp = table["importance"].to_numpy(float)
+    if "importance" in coef.columns and np.isfinite(coef["importance"]).any():
+        imp = coef["importance"].to_numpy()
         span = np.nanmax(imp) - np.nanmin(imp)
-        sizes = 40 + 160 * ((imp - np.nanmin(imp)) / span if span > 0 else 0.5)
+        sizes = 40 + 160 * ((imp - np.nanmin(imp)) / span if span > 0 else 0.5 + 0 * imp)
+        sizes = np.where(np.isfinite(sizes), sizes, 60.0)
     for i, name in enumerate(names):
         if not (np.isfinite(x[i]) and np.isfinite(y[i])):
             continue

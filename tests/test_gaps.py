@@ -131,31 +131,70 @@ def test_inputs_are_not_modified():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(experience=PER.rename(columns={"q3": "q4"})),
-     r"only in expectation: \['q3'\]; only in experience: \['q4'\]"),
-    (dict(experience=PER.iloc[:3]), r"4 rows, experience has 3.*only in expectation: \[3\]"),
+     r"only in expectation: q3; only in experience: q4$"),
+    (dict(experience=PER.iloc[:3]), r"4 rows, experience has 3.*only in expectation: 3;"),
     (dict(experience=PER.assign(q2=[7, "n/a", 6, "x"])),
-     r"item 'q2': values \['n/a', 'x'\] in rows \[1, 3\]"),
-    (dict(experience=PER.assign(q1=[True, False, True, True])), r"item 'q1'.*rows \[0, 1, 2, 3\]"),
-    (dict(experience=PER.assign(q1=[5, np.inf, 5, 5])), r"item 'q1'.*rows \[1\]"),
-    (dict(dimensions={"tangibles": ["q1", "q9"]}), r"'tangibles' lists items \['q9'\]"),
+     r"experience ratings .* item 'q2': values 'n/a', 'x' in rows 1, 3$"),
+    (dict(experience=PER.assign(q1=[5, np.inf, 5, 5])), r"item 'q1': values inf in rows 1$"),
+    (dict(experience=PER.assign(q1=pd.Series([5, 1j, 5, 5], dtype=object))),
+     r"item 'q1': values 1j in rows 1$"),
+    (dict(dimensions={"tangibles": ["q1", "q9"]}), r"'tangibles' lists items 'q9' that"),
     (dict(dimensions={"a": ["q1"], "b": ["q1", "q2"]}), r"'q1' is in two dimensions"),
     (dict(dimensions={"a": []}), r"'a' has no items"),
-    (dict(importance={"q1": 1, "q2": -2, "q3": 1}), r"\['q2'\] is negative"),
-    (dict(importance={"q1": 1, "q2": 2}), r"items without importance: \['q3'\]"),
-    (dict(importance={"q1": 1, "q2": 2, "q3": 3, "q7": 1}), r"unknown items \['q7'\]"),
+    (dict(importance={"q1": 1, "q2": -2, "q3": 1}), r"negative for items q2 \(-2.0\)"),
+    (dict(importance={"q1": 1, "q2": 2}), r"without a weight: q3; unknown items: none$"),
+    (dict(importance={"q1": 1, "q2": 2, "q3": 3, "q7": 1}), r"weight: none; unknown items: q7"),
     (dict(importance={"q1": 0, "q2": 0, "q3": 0}), "sums to 0"),
-    (dict(importance={"q1": 1, "q2": "high", "q3": 1}), r"\['q2'\] is missing or not a number"),
+    (dict(importance={"q1": 1, "q2": "high", "q3": 1}), r"not a number for items q2: 'high'"),
     (dict(importance=pd.DataFrame({"q1": [1, 2], "q2": [1, -1], "q3": [1, 1]})),
-     r"items \['q2'\] are negative in rows \[1\]"),
-    (dict(importance=pd.DataFrame({"q1": [1, 2]})), r"no column for items \['q2', 'q3'\]"),
+     r"negative for items q2 in rows 1;"),
+    (dict(importance=pd.DataFrame({"q1": [1, 2]})), r"no column for items q2, q3$"),
     (dict(dimensions={"tangibles": ["q1"], "reliability": ["q2"]},
-          importance={"tangibles": 30, "reliability": 70}), r"items \['q3'\] belong to no dim"),
+          importance={"tangibles": 30, "reliability": 70}), r"items q3 belong to no dim"),
 ])
 def test_bad_input(kwargs, match):
     args = dict(expectation=EXP, experience=PER)
     args.update(kwargs)
     with pytest.raises(DataError, match=match):
         gaps(**args)
+
+
+def test_yes_no_ratings_count_as_1_0_like_the_survey_data(mobi):
+    """Same cell rule as csi.check: True/False are 1/0, numbers as text are numbers."""
+    import csi_models as csi
+
+    exp = pd.DataFrame({"a": [True, False, True], "b": [1, 1, 0]})
+    per = pd.DataFrame({"a": pd.Series([1, "1", False], dtype=object), "b": [True, True, True]})
+    r = gaps(exp, per)
+    assert r.items.loc["a", "gap"] == pytest.approx((0 + 1 - 1) / 3)
+    assert r.items.loc["b", "gap"] == pytest.approx(1 / 3)
+    data = mobi.copy()
+    data["CUSCO"] = data["CUSCO"] > 5  # a yes/no item in the survey data
+    assert "read as 1/0" in " ".join(csi.check("ecsi", data).findings["message"])
+
+
+def test_dimension_members_and_names():
+    e = pd.DataFrame({0: [1, 2], 1: [2, 3], "c": [3, 4]})
+    r = gaps(e, e + 1, dimensions={"d": 0, "x": [1, "c"]})  # one item may be given bare
+    assert r.dimensions.loc["d", "n_items"] == 1 and r.items.loc[1, "dimension"] == "x"
+    with pytest.raises(DataError, match=r"dimension 'x' lists items 1 that are not columns"):
+        gaps(EXP, PER, dimensions={"x": 1})
+    with pytest.raises(DataError, match=r"dimension 'x' lists items \['q1'\] that are not"):
+        gaps(EXP, PER, dimensions={"x": [["q1"]]})
+    with pytest.raises(DataError, match="dimension names must be text"):
+        gaps(EXP, PER, dimensions={("t",): ["q1"]})
+    with pytest.raises(DataError, match="every item or every dimension"):
+        gaps(EXP, PER, dimensions=DIMS, importance={"tangibles": 1})
+
+
+def test_plot_gaps_rejects_bad_tables_and_axes():
+    r = gaps(EXP, PER)
+    with pytest.raises(DataError, match="GapResult or one of its tables"):
+        plot_gaps("x")
+    with pytest.raises(DataError, match="column 'expectation': values 'high'"):
+        plot_gaps(r.items.assign(expectation="high"))
+    with pytest.raises(DataError, match="ax must be a matplotlib Axes"):
+        plot_gaps(r, ax=3)
 
 
 def test_plot_gaps_returns_axes_in_rank_order():

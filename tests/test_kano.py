@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from csi_models.errors import CSIWarning, DataError, DataWarning
+from csi_models.gaps import gaps
 from csi_models.kano import (EVALUATION_TABLE, KanoWarning, kano, kano_continuous,
                              kano_priority, plot_kano, split_kano)
 from csi_models.report import fonts
@@ -140,8 +141,8 @@ def test_importance_mean_and_series():
 
 @pytest.mark.parametrize("bad, where", [
     (pd.DataFrame({"x": [1, 2, "a lot"], "y": [1, 1, 1]}, index=["p", "q", "r"]),
-     "'x'.*'a lot'.*'r'"),
-    (pd.DataFrame({"x": [1, 2, 3]}), r"no column for features \['y'\]"),
+     "'x'.*'a lot'.*rows r$"),
+    (pd.DataFrame({"x": [1, 2, 3]}), r"no column for features y$"),
     ([1, 2], "DataFrame"),
 ])
 def test_bad_importance(bad, where):
@@ -156,27 +157,28 @@ def test_bad_codes_name_feature_values_and_rows():
     with pytest.raises(DataError) as err:
         kano(f, d)
     msg = str(err.value)
-    assert "'speed' (functional)" in msg and "6" in msg and "0" in msg and "['b', 'd']" in msg
-    assert "'water' (dysfunctional)" in msg and "'maybe'" in msg and "True" in msg
+    assert "'speed' (functional): values 6, 0 in rows b, d" in msg
+    assert "'water' (dysfunctional): values 'maybe', True in rows b, d" in msg
+    assert "True/False are not Kano answers" in msg
 
 
 def test_many_bad_rows_are_truncated():
     f = pd.DataFrame({"x": [9] * 8})
     d = pd.DataFrame({"x": [1] * 8})
-    with pytest.raises(DataError, match=r"rows \[0, 1, 2, 3, 4\] \(first 5 of 8\)"):
+    with pytest.raises(DataError, match=r"rows 0, 1, 2, 3, 4 \(and 3 more\)"):
         kano(f, d)
 
 
 def test_mismatched_frames():
     f = pd.DataFrame({"a": [1, 2], "b": [1, 2]})
     with pytest.raises(DataError,
-                       match=r"only in functional: \['b'\]; only in dysfunctional: \['c'\]"):
+                       match=r"only in functional: b; only in dysfunctional: c$"):
         kano(f, pd.DataFrame({"a": [1, 2], "c": [1, 2]}))
     with pytest.raises(DataError,
-                       match=r"2 rows, dysfunctional has 3.*only in dysfunctional: \[2\]"):
+                       match=r"2 rows, dysfunctional has 3.*only in dysfunctional: 2$"):
         kano(f, pd.DataFrame({"a": [1, 2, 3], "b": [1, 2, 3]}))
     with pytest.raises(DataError,
-                       match=r"rows only in functional: \[0\]; rows only in dysfunctional: \[5\]"):
+                       match=r"rows only in functional: 0; rows only in dysfunctional: 5$"):
         kano(f, pd.DataFrame({"a": [1, 2], "b": [1, 2]}, index=[5, 1]))
     with pytest.raises(DataError, match="must be a pandas DataFrame"):
         kano(f, [[1, 2]])
@@ -190,7 +192,7 @@ def test_warnings_for_empty_and_reverse_only_features():
     with pytest.warns(KanoWarning) as rec:
         t = kano(f, d)
     text = " ".join(str(w.message) for w in rec)
-    assert "'gone'" in text and "'rev'" in text
+    assert "features gone have no respondent" in text and "features rev have no A, O" in text
     assert pd.isna(t.loc["gone", "category"]) and math.isnan(t.loc["gone", "share_A"])
     assert t.loc["rev", "category"] == "R" and math.isnan(t.loc["rev", "better"])
     assert issubclass(KanoWarning, DataWarning) and issubclass(KanoWarning, CSIWarning)
@@ -214,7 +216,7 @@ def test_priority_order():
     assert p.index.tolist() == ["e", "c", "d", "h", "b", "a", "f", "g"]
     assert p["priority"].tolist() == list(range(1, 9))
     assert "priority" not in t.columns
-    with pytest.raises(DataError, match="category"):
+    with pytest.raises(DataError, match="columns missing: category, duplicated: none"):
         kano_priority(t.drop(columns="category"))
 
 
@@ -241,8 +243,118 @@ def test_split_kano():
     data = pd.DataFrame({"speed_f": [1, 2], "speed_d": [5, 5], "other": [0, 0]})
     f, d = split_kano(data, ["speed"])
     assert f.columns.tolist() == ["speed"] and d["speed"].tolist() == [5, 5]
-    with pytest.raises(DataError, match="'water_f', 'water_d'"):
+    with pytest.raises(DataError, match="no columns water_f, water_d for the Kano features"):
         split_kano(data, ["speed", "water"])
+
+
+@pytest.mark.parametrize("q", ["x", -0.1, 1.5, None, True, np.nan])
+def test_q_threshold_must_be_a_share(q):
+    f, d = frames({"x": counted(A=3)})
+    with pytest.raises(DataError, match=r"q_threshold .* between 0 and 1"):
+        kano(f, d, q_threshold=q)
+
+
+def test_multiindex_columns_and_duplicated_row_labels():
+    f, d = frames({"x": counted(A=3), "y": counted(M=3)})
+    cols = pd.MultiIndex.from_tuples([("g", "x"), ("g", "y")])
+    with pytest.raises(DataError, match="functional has MultiIndex columns"):
+        kano(f.set_axis(cols, axis=1), d.set_axis(cols, axis=1))
+    with pytest.raises(DataError, match="functional has duplicated row labels 0,"):
+        kano(f.set_axis([0, 0, 1]), d.set_axis([0, 1, 2]))
+    same = kano(f.set_axis([0, 0, 1]), d.set_axis([0, 0, 1]))  # identical labels pair by position
+    pd.testing.assert_frame_equal(same, kano(f, d))
+
+
+def test_bool_answers_are_not_kano_answers():
+    f = pd.DataFrame({"x": [True, False]})
+    d = pd.DataFrame({"x": [5, 5]})
+    with pytest.raises(DataError, match=r"'x' \(functional\): values True, False in rows 0, 1 "
+                                        r"\(True/False are not Kano answers\)"):
+        kano(f, d)
+
+
+@pytest.mark.parametrize("imp, match", [
+    ({"x": 1, "y": -2}, r"negative for features y \(-2.0\)"),
+    (pd.DataFrame({"x": [1, -1], "y": [2, 2]}), r"negative for features x in rows 1;"),
+    (pd.Series([1, 2, 3], index=["x", "y", "y"]), "given more than once: y"),
+    (pd.DataFrame({"x": [1, 2], "y": [np.nan, np.nan]}), "no answers for features y"),
+    ({"x": 1, "y": 2, "z": 3}, "unknown features: z"),
+])
+def test_importance_rules_shared_with_gaps(imp, match):
+    f, d = frames({"x": counted(A=2), "y": counted(M=2)})
+    with pytest.raises(DataError, match=match):
+        kano(f, d, importance=imp)
+    with pytest.raises(DataError, match=match):
+        kano_continuous(f, d, importance=imp)
+    e = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})
+    with pytest.raises(DataError, match=match.replace("features", "items")):
+        gaps(e, e, importance=imp)
+
+
+def test_tables_and_plots_reject_what_is_not_a_kano_table():
+    with pytest.raises(DataError, match="needs the table returned by kano"):
+        kano_priority("x")
+    with pytest.raises(DataError, match="needs the table returned by kano"):
+        plot_kano("x")
+    bad = pd.DataFrame({"category": ["A"], "better": ["high"], "worse": [-0.1]})
+    with pytest.raises(DataError, match="column 'better': values 'high' in rows 0"):
+        kano_priority(bad)
+    with pytest.raises(DataError, match="ax must be a matplotlib Axes"):
+        plot_kano(bad.assign(better=0.5), ax="ax")
+
+
+@pytest.mark.parametrize("template, match", [
+    ("x", r"'x' must contain exactly one \{\}"),
+    ("{x}", r"'\{x\}' must contain exactly one \{\}"),
+    ("{}{}", "exactly one"),
+    ("{", "malformed"),
+    ("{:d}", "cannot format the feature names"),
+    (5, "must be text"),
+])
+def test_split_kano_templates_need_one_placeholder(template, match):
+    data = pd.DataFrame({"x": [1], "speed_f": [1], "speed_d": [5]})
+    with pytest.raises(DataError, match=match):
+        split_kano(data, ["speed"], functional=template)
+
+
+def test_split_kano_features_and_importance_template():
+    data = pd.DataFrame({"1_f": [1], "1_d": [5], "s_f": [2], "s_d": [5], "s_imp": [7],
+                         "1_imp": [3]})
+    f, d, imp = split_kano(data, ["s", 1], importance="{}_imp")
+    assert f.columns.tolist() == ["s", 1] and imp.loc[0].tolist() == [7, 3]
+    assert split_kano(data, "s")[0].columns.tolist() == ["s"]
+    for bad, match in ((1, "list of feature names"), ([], "empty"), (["s", "s"], "more than once"),
+                       ([1.5], "must be text")):
+        with pytest.raises(DataError, match=match):
+            split_kano(data, bad)
+    with pytest.raises(DataError, match="both name the columns s_f"):
+        split_kano(data, ["s"], dysfunctional="{}_f")
+    with pytest.raises(DataError, match="duplicated columns s_f"):
+        split_kano(pd.concat([data, data[["s_f"]]], axis=1), ["s"])
+
+
+def test_warning_classes_live_in_errors():
+    from csi_models import errors
+
+    assert KanoWarning is errors.KanoWarning and fonts.FontWarning is errors.FontWarning
+    assert issubclass(errors.KanoWarning, errors.DataWarning)
+    assert issubclass(errors.FontWarning, errors.CSIWarning)
+
+
+def test_dollar_signs_in_names_are_drawn_literally():
+    import matplotlib.pyplot as plt
+
+    f = pd.DataFrame({"cost $5": [1, 1], "$x$": [2, 2]})
+    d = pd.DataFrame({"cost $5": [5, 3], "$x$": [5, 5]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KanoWarning)
+        ax = plot_kano(kano(f, d), labels={"cost $5": "cost $5 to $9"})
+    ax.figure.canvas.draw()  # mathtext would fail or eat the $ signs
+    texts = [t.get_text() for t in ax.texts]
+    assert r"cost \$5 to \$9" in texts and r"\$x\$" in texts
+    with pytest.raises(DataError, match="labels must be a dict"):
+        plot_kano(kano(f, d), labels="abc")
+    plt.close("all")
 
 
 @settings(max_examples=60, deadline=None)

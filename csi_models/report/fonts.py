@@ -16,14 +16,9 @@ import os
 import re
 import warnings
 
-from csi_models.errors import CSIWarning
+from csi_models.errors import FontWarning
 
 __all__ = ["FontWarning", "CJK_FONTS", "contains_cjk", "find_cjk_font", "apply_cjk_font"]
-
-
-class FontWarning(CSIWarning):
-    """No installed font can draw the Chinese/Japanese/Korean labels of a plot."""
-
 
 #: Preferred CJK-capable families, in order (Linux, then macOS/Windows names).
 CJK_FONTS = (
@@ -199,18 +194,3 @@ def apply_cjk_font(ax, font: str | None = None, *, stacklevel: int = 2) -> str |
             text.set_fontweight(regular)  # avoids matplotlib's "Failed to find weight" log
     return family
 
-
-def point_labels(index, labels, what: str) -> list[str]:
-    """Text for each plotted point: the index itself, a mapping over it, or a list as long."""
-    from collections.abc import Mapping
-
-    from csi_models.errors import DataError
-
-    if labels is None:
-        return [str(x) for x in index]
-    if isinstance(labels, Mapping):
-        return [str(labels.get(x, x)) for x in index]
-    names = [str(x) for x in labels]
-    if len(names) != len(index):
-        raise DataError(f"labels has {len(names)} entries for {len(index)} {what}")
-    return names
