@@ -44,7 +44,8 @@ class IndexWarning(CSIWarning):
 
 
 class BootstrapWarning(CSIWarning):
-    """Some bootstrap resamples failed (no convergence, singular data) and were excluded."""
+    """Some bootstrap resamples failed (no convergence, singular data) or left a statistic
+    undefined (a negative weight); they were left out of it, and counted (``n_boot``)."""
 
 
 class KanoWarning(DataWarning):
