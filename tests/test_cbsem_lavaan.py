@@ -121,3 +121,20 @@ def test_formative_and_mean_replacement_are_refused(mobi):
 def test_singular_covariance_is_named(mobi):
     with pytest.raises(EstimationError, match="covariance matrix is singular"):
         csi.fit("ecsi", mobi.assign(PERQ7=mobi["PERQ6"]), method="cbsem")
+
+
+def test_unidentified_model_is_named_before_estimation(mobi):
+    """One construct with 2 items: 4 free parameters for 3 moments (df = -1, as lavaan counts).
+    The error says so and names the construct, for complete data and FIML alike; two such
+    constructs correlated with each other are identified (df = 1) and fit."""
+    one = {"name": "one", "scale": {"min": 1, "max": 10}, "paths": [],
+           "constructs": {"Value": {"items": {"PERV1": {}, "PERV2": {}}}}}
+    with pytest.raises(EstimationError, match=r"not identified: it has 4 free parameters but its 2 "
+                                              r"items give only 3 variances and covariances \(df = -1\)"
+                                              r".*Value \(2 items\)"):
+        csi.fit(one, mobi, method="cbsem")
+    with pytest.raises(EstimationError, match=r"5 variances, covariances and means \(df = -1\).*Value"):
+        csi.fit(one, mobi, method="cbsem", missing="fiml")
+    two = {**one, "constructs": {**one["constructs"], "Satisfaction": {"items": {"CUSA1": {}, "CUSA2": {}}}}}
+    res = fit_quiet(two, mobi)
+    assert res.converged and res.fit_indices["df"] == 1

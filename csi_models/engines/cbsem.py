@@ -174,8 +174,9 @@ def fit(spec, data, se: str = "standard") -> Estimates:
         raise EstimationError("robust standard errors are not available with FIML here; use "
                               "se='standard' (observed information) or listwise deletion")
     layout = Layout.from_spec(spec)
-    _check_covariance(data, layout)
     model, frame, names, syntax = _build(spec, layout, data, data.missing)
+    _check_identified(spec, model, len(layout.items), fiml)
+    _check_covariance(data, layout)
     try:
         # 24x24 matrices gain nothing from threaded BLAS, and on a busy machine its threads
         # made an ECSI fit 2-4x slower (measured 0.75 s vs 1.7-3.3 s with both cores loaded)
@@ -208,6 +209,26 @@ def fit(spec, data, se: str = "standard") -> Estimates:
                            converged, iterations, data)
     _warn_improper(estimates)
     return estimates
+
+
+def _check_identified(spec, model, p: int, fiml: bool) -> None:
+    """Counting rule (Bollen 1989, t-rule): no more free parameters than the p(p+1)/2 item
+    variances and covariances (+ p means with FIML's mean structure), i.e. df >= 0; as
+    lavaan's npar and df. A reflective construct with 2 items is identified only through its
+    correlation or path to another construct, so those are named as the usual cause."""
+    npar = sum(param.active for param in model.parameters.values())
+    moments = p * (p + 1) // 2 + (p if fiml else 0)
+    if npar <= moments:
+        return
+    two = [f"{c.name} ({len(c.items)} items)" for c in spec.constructs if len(c.items) == 2]
+    cause = (f"constructs with fewer than 3 items carry too little information of their own: "
+             f"{', '.join(two)}. Add items to them (3 or more each), link them by paths to other "
+             "constructs, or fit with method='pls'" if two else
+             "remove structural paths, or fit with method='pls'")
+    raise EstimationError(f"the CB-SEM model is not identified: it has {npar} free parameters but "
+                          f"its {p} items give only {moments} "
+                          f"{'variances, covariances and means' if fiml else 'variances and covariances'}"
+                          f" (df = {moments - npar}); {cause}")
 
 
 def _check_covariance(data, layout) -> None:
