@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
+from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import EstimationError
 from csi_models.fit_indices import Moments, ml_measures
 
@@ -189,38 +190,15 @@ class MultiGroupModel:
 
     def hessian(self, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         """Central differences of the analytic gradient, symmetrized."""
-        H = np.empty((x.size, x.size))
-        for k in range(x.size):
-            e = np.zeros(x.size)
-            e[k] = h * max(1.0, abs(x[k]))
-            H[:, k] = (self.grad(x + e) - self.grad(x - e)) / (2 * e[k])
-        return (H + H.T) / 2
-
-    def _descend(self, x, direction, max_steps: int, tol: float):
-        """Steps x <- x - a H(x)^-1 g(x), a halved until the discrepancy goes down."""
-        for _ in range(max_steps):
-            g = self.grad(x)
-            if not np.isfinite(g).all() or np.abs(g).max() < tol:
-                break
-            H = direction(x)
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-            f0, a = self.fun(x), 1.0
-            while a > 1e-10 and not self.fun(x - a * step) <= f0:
-                a /= 2
-            if a <= 1e-10:
-                break
-            x = x - a * step
-        return x
+        return numeric_hessian(self.grad, x, h)
 
     def fit(self, x0: np.ndarray, max_scoring: int = 100) -> "MultiGroupFit":
         """Fisher scoring from ``x0`` (robust far from the optimum), then Newton steps on the
-        differenced Hessian (quadratic near it), as ``engines.cbsem`` polishes."""
+        differenced Hessian (quadratic near it): ``engines.optimize``, as for single groups."""
         n = sum(m.n for m in self.moments)
-        x = self._descend(x0, self.information, max_scoring, 1e-7 * n)
-        x = self._descend(x, self.hessian, 20, 1e-12 * n)
+        x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
+                           max_iter=max_scoring, min_step=1e-10)
+        x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
         gradient = float(np.abs(self.grad(x)).max()) / n
         return MultiGroupFit(self, x, gradient)
 

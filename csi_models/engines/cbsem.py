@@ -3,9 +3,9 @@
 semopy builds the model (the spec's lavaan syntax), its objective (Wishart ML, or FIML with
 a mean structure for incomplete data) and its analytic gradient. Its optimizer's success
 flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
-stops where the gradient is still large. We therefore polish every solution: Fisher scoring
-on semopy's expected information, then Newton steps on a Hessian differenced from semopy's
-analytic gradient, and report the final max |gradient|. Like lavaan, variances are not
+stops where the gradient is still large. We therefore polish every solution
+(``engines.optimize``): Fisher scoring on semopy's expected information, then Newton steps on
+a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|. Like lavaan, variances are not
 bounded at zero (a negative variance is reported as an improper solution, not hidden at a
 bound). A fresh semopy Model is built for every fit, so fits cannot contaminate each other.
 Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model (tests/test_cbsem_lavaan.py).
@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.fiml import FIML
+from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -50,64 +51,6 @@ def _build(spec, layout, data, missing):
     return model, frame, names, syntax
 
 
-def _numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Central differences of the analytic gradient, symmetrized."""
-    n = x.size
-    H = np.empty((n, n))
-    for j in range(n):
-        step = h * max(1.0, abs(x[j]))
-        e = np.zeros(n)
-        e[j] = step
-        H[:, j] = (grad(x + e) - grad(x - e)) / (2 * step)
-    return (H + H.T) / 2
-
-
-def _fisher_scoring(fun, grad, information, x: np.ndarray, max_iter: int = 500) -> np.ndarray:
-    """Scoring steps x <- x - I(x)^-1 g(x) with step halving, until max |g| < 1e-7."""
-    for _ in range(max_iter):
-        g = grad(x)
-        if not np.isfinite(g).all() or np.abs(g).max() < 1e-7:
-            break
-        try:
-            step = np.linalg.solve(information(x), g)
-        except np.linalg.LinAlgError:
-            break
-        f0, a = fun(x), 1.0
-        while a > 1e-8 and not fun(x - a * step) <= f0:
-            a /= 2
-        if a <= 1e-8:
-            break
-        x = x - a * step
-    return x
-
-
-def _newton(grad, x: np.ndarray, max_steps: int = 20) -> tuple[np.ndarray, int]:
-    """Newton steps on the differenced Hessian while they shrink the gradient (the fit
-    function itself is too flat near an ill-conditioned optimum to rank the steps)."""
-    steps = 0
-    for _ in range(max_steps):
-        g = grad(x)
-        size = np.abs(g).max()
-        if not np.isfinite(size) or size < 1e-12:
-            break
-        H = _numeric_hessian(grad, x)
-        try:
-            if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
-                break  # not in a convex region: Newton would head for a saddle
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        for _ in range(30):
-            candidate = x - step
-            if np.abs(grad(candidate)).max() < size:
-                break
-            step = step / 2
-        else:
-            break
-        x, steps = candidate, steps + 1
-    return x, steps
-
-
 def _where(model, param) -> tuple:
     """(matrix kind, row name, column name) of a semopy parameter's first location."""
     loc = param.locations[0]
@@ -128,7 +71,7 @@ def _complete_data_fit(model, frame, cov=None):
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = _fisher_scoring(fun, grad, information, model.param_vals.copy())
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy())
     return fun, grad, information, x
 
 
@@ -184,14 +127,14 @@ def fit(spec, data, se: str = "standard") -> Estimates:
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
             fun, grad, information, x = _objective(model, frame, syntax, fiml)
-            x = _fisher_scoring(fun, grad, information, x)
-            x, iterations = _newton(grad, x)
+            x = fisher_scoring(fun, grad, information, x)
+            x, iterations = newton(grad, x)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
             if fiml:  # observed information: vcov = inverse of half the Hessian of -2 log L
-                vcov = np.linalg.pinv(_numeric_hessian(grad, x) / 2)
+                vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
                 se_values = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
             else:
                 se_values = calc_se(model, robust=(se == "robust"))
