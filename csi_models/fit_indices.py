@@ -50,6 +50,8 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.stats import chi2, ncx2
 
+from csi_models.engines.fiml import casewise_loglik, missing_patterns  # noqa: F401 - public here too
+
 LOG2PI = np.log(2 * np.pi)
 
 
@@ -226,33 +228,13 @@ def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
 
 
 # --- missing data (FIML) ----------------------------------------------------------------------
-def _patterns(X: np.ndarray):
-    observed = ~np.isnan(X)
-    keys, inverse = np.unique(observed, axis=0, return_inverse=True)
-    return [(key, np.flatnonzero(inverse.ravel() == k)) for k, key in enumerate(keys)]
-
-
-def casewise_loglik(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray) -> float:
-    """Sum over rows of the normal log-density of each row's observed items."""
-    total = 0.0
-    for obs, rows in _patterns(X):
-        if not obs.any():
-            continue
-        S_o = Sigma[np.ix_(obs, obs)]
-        d = X[np.ix_(rows, obs)] - mu[obs]
-        Si = np.linalg.inv(S_o)
-        total += -0.5 * (len(rows) * (obs.sum() * LOG2PI + _logdet(S_o))
-                         + np.einsum("ij,jk,ik->", d, Si, d))
-    return total
-
-
 def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
     """ML mean and covariance (N divisor) of incomplete normal data by EM (Dempster, Laird &
     Rubin 1977): the unrestricted H1 model of FIML. Returns (mean, cov, iterations)."""
     n, p = X.shape
     mu = np.nanmean(X, axis=0)
     Sigma = np.diag(np.nanvar(X, axis=0))
-    patterns = _patterns(X)
+    patterns = missing_patterns(X)
     for it in range(1, max_iter + 1):
         T1, T2 = np.zeros(p), np.zeros((p, p))
         for obs, rows in patterns:
