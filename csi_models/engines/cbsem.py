@@ -59,9 +59,12 @@ def _where(model, param) -> tuple:
     return model.matrices_names[k], rows[loc.indices[0]], cols[loc.indices[1]]
 
 
-def _complete_data_fit(model, frame, cov=None):
-    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance."""
-    if cov is None:
+def _complete_data_fit(model, frame, cov=None, start=None):
+    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
+    Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
+    if start is not None:
+        model.load(frame)
+    elif cov is None:
         model.fit(frame, obj="MLW")
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
@@ -71,37 +74,63 @@ def _complete_data_fit(model, frame, cov=None):
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = fisher_scoring(fun, grad, information, model.param_vals.copy())
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
     return fun, grad, information, x
 
 
-def _objective(model, frame, syntax: str, fiml: bool):
+def _objective(model, frame, syntax: str, fiml: bool, start=None):
     """(fun, grad, information, start) of the ML fit function for this data. FIML starts
-    from the complete-data ML fit to the pairwise covariances and the items' means."""
+    from the complete-data ML fit to the pairwise covariances and the items' means; a given
+    ``start`` replaces both."""
     if not fiml:
-        return _complete_data_fit(model, frame)
+        return _complete_data_fit(model, frame, start=start)
+    model.load(frame)
+    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+    if start is not None:
+        return objective.objective, objective.gradient, objective.information, start
     base = semopy.Model(syntax)
     for param in base.parameters.values():
         param.bound = (None, None)
     *_, x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))
-    start = {_where(base, p): value for p, value in
-             zip([p for p in base.parameters.values() if p.active], x_base)}
-    model.load(frame)
+    values = {_where(base, p): value for p, value in
+              zip([p for p in base.parameters.values() if p.active], x_base)}
     means = frame.mean()
     x = model.param_vals.copy()
     for k, param in enumerate(p for p in model.parameters.values() if p.active):
         kind, a, b = _where(model, param)
-        x[k] = means[a] if kind == "gamma2" else start.get((kind, a, b), x[k])
-    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+        x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
     return objective.objective, objective.gradient, objective.information, x
 
 
-def fit(spec, data, se: str = "standard") -> Estimates:
+def _start_vector(start, model) -> np.ndarray | None:
+    """``start`` as a float vector of the model's free parameters, or a clear error."""
+    if start is None:
+        return None
+    k = sum(param.active for param in model.parameters.values())
+    try:
+        x = np.array(start, dtype=float).ravel()
+    except (TypeError, ValueError):
+        x = np.array([np.nan])
+    if x.size != k or not np.isfinite(x).all():
+        raise EstimationError(f"start: give the {k} finite free-parameter values of this model in "
+                              "semopy's order (Estimates.extras['x'] of a fit of the same spec "
+                              f"and missing-data rule); got {np.size(start)} value(s)")
+    return x
+
+
+def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
 
     ``se``: 'standard' = expected information for complete data (lavaan's default) and
     observed information for FIML (lavaan's default with missing='ml'); 'robust' = semopy's
-    Huber-White sandwich on casewise scores (complete data only)."""
+    Huber-White sandwich on casewise scores (complete data only).
+    ``start``: starting values of the free parameters in semopy's active-parameter order,
+    as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
+    include the item intercepts). Given, semopy's SLSQP is skipped and Fisher scoring and
+    Newton steps start there (a bootstrap resample started from the full-sample estimates
+    reaches the optimum that semopy's default start reaches, faster); should that not
+    converge, the fit is repeated from semopy's default start (``_warm``).
+    ``extras["start"]`` says which start gave the estimates."""
     formative = [c.name for c in spec.constructs if c.mode == "formative"]
     if formative:
         raise EstimationError(f"CB-SEM models every construct as a common factor, but "
@@ -117,16 +146,58 @@ def fit(spec, data, se: str = "standard") -> Estimates:
         raise EstimationError("robust standard errors are not available with FIML here; use "
                               "se='standard' (observed information) or listwise deletion")
     layout = Layout.from_spec(spec)
-    model, frame, names, syntax = _build(spec, layout, data, data.missing)
-    _check_identified(spec, model, len(layout.items), fiml)
+    model = _build(spec, layout, data, data.missing)
+    _check_identified(spec, model[0], len(layout.items), fiml)
+    start = _start_vector(start, model[0])
     _check_covariance(data, layout)
+    if start is None:
+        estimates = _estimate(model, layout, data, se, None)
+    else:
+        estimates = _warm(spec, layout, data, se, start, model)
+    if not estimates.converged:
+        warnings.warn(f"CB-SEM did not converge: max |gradient| = {estimates.gradient_norm:.2e} "
+                      f"after polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
+                      ConvergenceWarning, stacklevel=3)
+    _warn_improper(estimates)
+    return estimates
+
+
+def _warm(spec, layout, data, se, start, model) -> Estimates:
+    """A fit from ``start``; if it does not converge, also from semopy's default start, and
+    the better of the two (converged first, then lower fit function). On ill-conditioned
+    models a start far from this sample's optimum can strand the scoring steps (ECSI
+    bootstrap resamples: 2 of 8 converged from semopy's start but not from the full-sample
+    estimates, while on ACSI 2 of 8 converged only from the full-sample estimates)."""
+    try:
+        warm = _estimate(model, layout, data, se, start)
+        warm.extras["start"] = "given"
+        if warm.converged:
+            return warm
+    except EstimationError:
+        warm = None
+    try:
+        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None)
+    except EstimationError:
+        if warm is None:
+            raise
+        return warm
+    cold.extras["start"] = "semopy default (the given start did not converge)"
+    if warm is None or cold.converged or cold.objective < warm.objective:
+        return cold
+    return warm
+
+
+def _estimate(model, layout, data, se, start) -> Estimates:
+    """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's)."""
+    model, frame, names, syntax = model
+    fiml = data.missing == "fiml"
     try:
         # 24x24 matrices gain nothing from threaded BLAS, and on a busy machine its threads
         # made an ECSI fit 2-4x slower (measured 0.75 s vs 1.7-3.3 s with both cores loaded)
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x = _objective(model, frame, syntax, fiml)
+            fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
             x = fisher_scoring(fun, grad, information, x)
             x, iterations = newton(grad, x)
             model.param_vals = x
@@ -143,14 +214,9 @@ def fit(spec, data, se: str = "standard") -> Estimates:
     if not np.isfinite(fun(x)):
         raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
                               "not positive definite at every point the optimizer tried")
-    converged = bool(gradient_norm < GRADIENT_TOLERANCE)
-    if not converged:
-        warnings.warn(f"CB-SEM did not converge: max |gradient| = {gradient_norm:.2e} after "
-                      f"polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
-                      ConvergenceWarning, stacklevel=3)
     estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
-                           converged, iterations, data)
-    _warn_improper(estimates)
+                           bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
+    estimates.extras["start"] = "semopy default"
     return estimates
 
 
@@ -238,7 +304,7 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(model.n_samples), "n_free": int(x.size)})
+        extras={"n_obs": int(model.n_samples), "n_free": int(x.size), "x": x.copy()})
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
