@@ -6,7 +6,8 @@ sample, index (0-100), r2, path, fit) whose
 ``wide()`` view has a column per model; constructs or paths a model lacks are NaN. For
 CB-SEM, every pair of models with the same measurement model where one's paths are a subset
 of the other's (e.g. ``spec.drop_path(...)``) gets a chi-square difference test in ``tests``
-(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df).
+(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df; columns ``NESTED_COLUMNS``).
+Every test table names its p-value column ``p_value``.
 
 ``compare("acsi", data, by="industry")`` fits each group (see ``csi_models.groups``) and adds
 tests of group differences: a permutation test of every path and R^2 for PLS, measurement
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from csi_models.errors import CSIError, CSIWarning
+from csi_models.fit_indices import chisq_difference
 from csi_models.spec import load_spec
 
 #: fit measures shown in the side-by-side table (all of them stay in res.fit_indices)
@@ -110,6 +111,9 @@ def fit_quietly(spec, data, method, options):
     return res, "ok", "; ".join(res.warnings)
 
 
+NESTED_COLUMNS = ["test", "restricted", "general", "chisq_diff", "df_diff", "p_value"]
+
+
 def _nested_tests(results: dict) -> pd.DataFrame:
     """Chi-square difference tests for every nested pair of CB-SEM fits."""
     rows = []
@@ -119,12 +123,9 @@ def _nested_tests(results: dict) -> pd.DataFrame:
             continue
         same_measurement = ra.spec.constructs == rb.spec.constructs
         if same_measurement and set(ra.spec.paths) < set(rb.spec.paths):
-            fa, fb = ra.fit_indices, rb.fit_indices
-            diff, ddf = fa["chisq"] - fb["chisq"], fa["df"] - fb["df"]
             rows.append({"test": "chisq_difference", "restricted": a, "general": b,
-                         "chisq_diff": diff, "df_diff": ddf, "pvalue": chi2.sf(diff, ddf)})
-    columns = ["test", "restricted", "general", "chisq_diff", "df_diff", "pvalue"]
-    return pd.DataFrame(rows, columns=columns)
+                         **chisq_difference(ra.fit_indices, rb.fit_indices)})
+    return pd.DataFrame(rows, columns=NESTED_COLUMNS)
 
 
 def compare(models, data, method: str = "pls", *, by: str | None = None,

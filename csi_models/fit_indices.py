@@ -227,6 +227,15 @@ def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
     return pd.Series(out, name="value", dtype=float)
 
 
+def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
+    """Likelihood-ratio (chi-square difference) test of two nested ML fits, lavaan's
+    ``lavTestLRT`` for standard ML: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g,
+    p_value = P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Takes fit-measure
+    Series (``ml_measures``)."""
+    diff, ddf = restricted["chisq"] - general["chisq"], restricted["df"] - general["df"]
+    return {"chisq_diff": diff, "df_diff": ddf, "p_value": chi2.sf(diff, ddf) if ddf > 0 else np.nan}
+
+
 # --- missing data (FIML) ----------------------------------------------------------------------
 def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
     """ML mean and covariance (N divisor) of incomplete normal data by EM (Dempster, Laird &

@@ -93,13 +93,14 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng) -> pd.DataFram
 
 def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
     from csi_models.fit_indices import Moments
-    from csi_models.multigroup import invariance, per_group_values
+    from csi_models.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
 
     if len(results) < 2:
-        return pd.DataFrame(), ["invariance needs at least two fitted groups"]
+        return pd.DataFrame(columns=INVARIANCE_COLUMNS), ["invariance needs at least two fitted groups"]
     if any(r.data.missing == "fiml" for r in results.values()):
-        return pd.DataFrame(), ["invariance tests are not available with missing='fiml' "
-                                "(the stacked model uses complete-data moments); use listwise"]
+        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
+            "invariance tests are not available with missing='fiml' (the stacked model uses "
+            "complete-data moments); use listwise"]
     layout = next(iter(results.values())).estimates.layout
     moments, starts = [], []
     for res in results.values():
@@ -108,7 +109,6 @@ def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
         moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
         starts.append(per_group_values(res.parameters, layout, mean))
     table = invariance(layout, moments, starts, list(results))
-    table.insert(0, "test", "invariance")
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm"]
     return table, notes

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import EstimationError
-from csi_models.fit_indices import Moments, ml_measures
+from csi_models.fit_indices import Moments, chisq_difference, ml_measures
 
 STEPS = ("configural", "metric", "scalar")
 
@@ -241,9 +240,18 @@ def per_group_values(parameters: pd.DataFrame, layout, mean: np.ndarray) -> dict
     return out
 
 
+INVARIANCE_COLUMNS = ["test", "step", "chisq", "df", "chisq_p_value", "npar", "cfi", "tli", "rmsea",
+                      "srmr", "aic", "bic", "logl", "gradient_norm", "converged", "chisq_diff",
+                      "df_diff", "p_value", "groups"]
+_FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "npar", "cfi": "cfi",
+             "tli": "tli", "rmsea": "rmsea", "srmr": "srmr", "aic": "aic", "bic": "bic", "logl": "logl"}
+
+
 def invariance(layout, moments: list[Moments], starts: list[dict], labels) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
-    before (lavaan's lavTestLRT for nested ML fits). One row per step."""
+    before (lavaan's lavTestLRT for nested ML fits). One row per step, columns
+    ``INVARIANCE_COLUMNS``: the step's fit (``chisq_p_value`` is its exact-fit test, lavaan's
+    ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural)."""
     rows, previous, x_prev = [], None, None
     for step in STEPS:
         model = MultiGroupModel(layout, moments, step)
@@ -252,15 +260,13 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels) -> pd
             x0 = _carry(model, x_prev[0], x_prev[1], x0)
         result = model.fit(x0)
         f = result.fit_indices
-        row = {"step": step, **{k: f[k] for k in ("chisq", "df", "pvalue", "npar", "cfi", "tli",
-                                                   "rmsea", "srmr", "aic", "bic", "logl")},
+        row = {"test": "invariance", "step": step, **{k: f[v] for k, v in _FIT_KEYS.items()},
                "gradient_norm": result.gradient_norm, "converged": result.converged}
         if previous is not None:
-            diff, ddf = f["chisq"] - previous["chisq"], f["df"] - previous["df"]
-            row.update(chisq_diff=diff, df_diff=ddf, pvalue_diff=chi2.sf(diff, ddf))
+            row.update(chisq_difference(f, previous))
         rows.append(row)
         previous, x_prev = f, (model, result.x)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
     table["groups"] = ";".join(map(str, labels))
     return table
 

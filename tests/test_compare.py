@@ -88,7 +88,8 @@ def test_nested_models_get_a_chisq_difference_test(data):
     assert row.chisq_diff == pytest.approx(restricted - lavaan, rel=1e-5)
     assert row.df_diff == 1
     from scipy.stats import chi2
-    assert row.pvalue == pytest.approx(chi2.sf(row.chisq_diff, 1))
+    assert row.p_value == pytest.approx(chi2.sf(row.chisq_diff, 1))
+    assert list(cmp.tests.columns) == ["test", "restricted", "general", "chisq_diff", "df_diff", "p_value"]
 
 
 def test_invariance_matches_lavaan():
@@ -102,9 +103,11 @@ def test_invariance_matches_lavaan():
     assert ours.converged.all()
     for col in ("chisq", "df", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "logl"):
         np.testing.assert_allclose(ours[col], ref.loc[ours.index, col], rtol=1e-6, err_msg=col)
-    for col in ("chisq_diff", "df_diff", "pvalue_diff"):
-        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col], ref.loc[["metric", "scalar"], col],
+    np.testing.assert_allclose(ours["chisq_p_value"], ref.loc[ours.index, "pvalue"], rtol=1e-5)
+    for col, lav in (("chisq_diff", "chisq_diff"), ("df_diff", "df_diff"), ("p_value", "pvalue_diff")):
+        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col], ref.loc[["metric", "scalar"], lav],
                                    rtol=1e-5, err_msg=col)
+    assert np.isnan(ours.loc["configural", "p_value"])
     # configural = separate fits: per-group loadings equal lavaan's configural estimates
     params = pd.read_csv(FIX / "hs_configural_params.csv")
     for label, group in params[params.op == "=~"].groupby("group_label"):
@@ -201,3 +204,25 @@ def test_permutation_seed_and_counts():
     assert (one.permutations[paths] == 99).all() and (one.permutations <= 99).all()
     assert one.p_value.between(0.01, 1).all()   # an index undefined in a permutation is counted out
     assert {"Quality -> Satisfaction", "R2 Satisfaction", "index Satisfaction"} <= set(one.parameter)
+
+
+def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
+    """p-values of tests are ``p_value`` in every table; a table without rows (fewer than two
+    groups fitted, nothing nested) still has its columns."""
+    from csi_models.multigroup import INVARIANCE_COLUMNS
+
+    frame = data.assign(g=np.where(np.arange(len(data)) < 12, "small", "big"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_group = compare("acsi", frame, by="g", method="cbsem", min_size=20)
+        pls = compare("acsi", frame, by="g", method="pls", min_size=20)
+        nested = compare(["acsi"], data, method="cbsem")
+    assert one_group.tests.empty and list(one_group.tests.columns) == INVARIANCE_COLUMNS
+    assert any("at least two fitted groups" in n for n in one_group.notes)
+    assert pls.tests.empty and "p_value" in pls.tests.columns
+    assert nested.tests.empty and "p_value" in nested.tests.columns
+    hs = pd.read_csv(HS_DATA).assign(x1=lambda d: d.x1.where(d.index % 9 != 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fiml = compare(HS_SPEC, hs, by="school", method="cbsem", missing="fiml")
+    assert list(fiml.tests.columns) == INVARIANCE_COLUMNS and fiml.tests.empty
