@@ -177,22 +177,43 @@ def test_cli_compare(capsys):
 
 
 def test_permutation_moments_reproduce_the_separate_fits():
-    """A 'permutation' that keeps every respondent in its group must give exactly the
-    separate fits' paths, R^2 and 0-100 indices (the batched moments, weights and index)."""
-    from csi_models.groups import permutation_mga
-
-    class Identity:
-        def permutation(self, n):
-            return np.arange(n)
+    """The batched estimates of an assignment that keeps every respondent in its group must be
+    the separate fits' paths, R^2 and 0-100 indices, for each group (moments from sums,
+    batched PLS, each group's own weights, means and sds in its index)."""
+    from csi_models.groups import permuted_estimates
+    from csi_models.inference.bootstrap import _Moments
 
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
     cmp = compare("ecsi", frame, by="half", permutations=10, random_state=0)
     a, b = cmp.results[True], cmp.results[False]
-    table = permutation_mga(a, b, (True, False), 1, Identity())
-    assert table.p_value.eq(1.0).all()   # |d*| = |d| for the one permutation: (1 + 1) / (1 + 1)
-    index = table[table.parameter.str.startswith("index")].set_index("parameter")
-    assert index.loc["index Satisfaction", "estimate_1"] == pytest.approx(
-        a.indices.set_index("construct").loc["Satisfaction", "index"])
+    X = np.vstack([a.data.values.to_numpy(float), b.data.values.to_numpy(float)])
+    identity = np.zeros((2, len(X)))
+    identity[:, :a.n] = 1.0
+    names, one, two, ok = permuted_estimates(a, b, _Moments(X), identity)
+    assert ok.all()
+    for res, values in ((a, one), (b, two)):
+        expected = pd.Series(
+            {**{f"{r.source} -> {r.target}": r.estimate for r in res.paths.itertuples()},
+             **{f"R2 {c}": v for c, v in res.r2.items()},
+             **{f"index {r.construct}": r.index for r in res.indices.itertuples()}})
+        assert set(names) == set(expected.index)
+        for row in values:
+            np.testing.assert_allclose(row, expected[names].to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_permutations_do_not_depend_on_the_chunk_size():
+    """Permutations are estimated a chunk at a time (bounded memory); the table is the same for
+    any chunk size, including one permutation at a time and all at once."""
+    from csi_models.groups import permutation_mga
+
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 3 == 0)
+    cmp = compare("acsi", frame, by="half", permutations=2, random_state=0)
+    a, b = cmp.results[True], cmp.results[False]
+    tables = [permutation_mga(a, b, (True, False), 37, np.random.default_rng(5), chunk=c)
+              for c in (1, 10, 37, None)]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+    assert (tables[0].permutations[~tables[0].parameter.str.startswith("index")] == 37).all()
 
 
 def test_permutation_seed_and_counts():
