@@ -17,6 +17,8 @@ invariance steps for CB-SEM. A group that is too small or fails to fit is listed
 
 from __future__ import annotations
 
+import inspect
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
@@ -128,6 +130,37 @@ def _nested_tests(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=NESTED_COLUMNS)
 
 
+def _whole(value, at_least: int) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, numbers.Integral)
+            and value >= at_least)
+
+
+def _check_arguments(method, permutations, random_state, min_size, fit_options) -> str:
+    """compare's own arguments, and the names of the options it hands to ``csi.fit``; returns
+    the method in fit's spelling."""
+    from csi_models.fitting import METHODS, fit
+
+    name = str(method).lower().replace("-", "")
+    if name not in METHODS:
+        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    allowed = [k for k in inspect.signature(fit).parameters if k not in ("spec", "data", "method")]
+    unknown = [k for k in fit_options if k not in allowed]
+    if unknown:
+        raise CSIError(f"compare() got unknown option(s) {', '.join(map(repr, unknown))}; it "
+                       f"takes by, permutations, random_state, min_size and csi.fit's options: "
+                       f"{', '.join(allowed)}")
+    if not _whole(permutations, 1):
+        raise CSIError(f"permutations={permutations!r}: give a whole number >= 1 (1000 is usual)")
+    if not _whole(min_size, 1):
+        raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole number >= 1")
+    try:
+        np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise CSIError(f"random_state={random_state!r}: give a non-negative integer seed, a numpy "
+                       f"Generator or None ({exc})") from None
+    return name
+
+
 def compare(models, data, method: str = "pls", *, by: str | None = None,
             permutations: int = 1000, random_state=None, min_size: int = 10,
             **fit_options) -> Comparison:
@@ -140,6 +173,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     permutations, random_state: the PLS multi-group permutation test.
     min_size: groups with fewer rows are reported as too small and not fitted.
     """
+    method = _check_arguments(method, permutations, random_state, min_size, fit_options)
     if isinstance(data, (str, Path)):
         from csi_models.data import read_survey
 
@@ -155,6 +189,9 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
                               permutations=permutations, random_state=random_state,
                               min_size=min_size, options=fit_options)
     specs = _labels(models)
+    if not specs:
+        raise CSIError("compare: models is empty; give a model (e.g. 'ecsi'), a list of them or "
+                       "a dict {label: model}")
     results, status, rows = {}, [], []
     for label, spec in specs.items():
         res, state, message = fit_quietly(spec, data, method, fit_options)

@@ -247,3 +247,29 @@ def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
         warnings.simplefilter("ignore")
         fiml = compare(HS_SPEC, hs, by="school", method="cbsem", missing="fiml")
     assert list(fiml.tests.columns) == INVARIANCE_COLUMNS and fiml.tests.empty
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda d: compare([], d), "models is empty"),
+    (lambda d: compare({}, d), "models is empty"),
+    (lambda d: compare(["acsi"], d, method="foo"), "method='foo'"),
+    (lambda d: compare(["acsi"], d, foo=1), "unknown option.*'foo'.*missing"),
+    (lambda d: compare("acsi", d, by="g", permutations=0), "permutations=0"),
+    (lambda d: compare("acsi", d, by="g", permutations=-1), "permutations=-1"),
+    (lambda d: compare("acsi", d, by="g", permutations="a"), "permutations='a'"),
+    (lambda d: compare("acsi", d, by="g", permutations=True), "permutations=True"),
+    (lambda d: compare("acsi", d, by="g", min_size="a"), "min_size='a'"),
+    (lambda d: compare("acsi", d, by="g", random_state="a"), "random_state='a'"),
+    (lambda d: compare("acsi", d, by="g", random_state=-1), "random_state=-1"),
+])
+def test_bad_arguments_are_named(data, call, match):
+    with pytest.raises(csi.errors.CSIError, match=match):
+        call(data.assign(g=np.arange(len(data)) % 2))
+
+
+def test_method_is_spelled_as_fit_accepts_it(data):
+    frame = data.assign(g=np.arange(len(data)) % 2)
+    upper = compare("acsi", frame, by="g", method="PLS", permutations=5, random_state=1)
+    lower = compare("acsi", frame, by="g", method="pls", permutations=5, random_state=1)
+    pd.testing.assert_frame_equal(upper.tests, lower.tests)
+    assert (upper.tests.test == "permutation").all()
