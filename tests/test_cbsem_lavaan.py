@@ -190,3 +190,22 @@ def test_a_start_that_does_not_converge_falls_back_to_the_default_start(mobi):
         warm = cbsem.fit(res.spec, sample, start=res.estimates.extras["x"])
     assert default.converged and warm.converged
     np.testing.assert_allclose(warm.extras["x"], default.extras["x"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ecsi", "acsi", "ccsi"])
+def test_factor_score_weights_follow_lavaan(mobi, name):
+    """Own-block factor-score weights from lavaan's numbers alone: w_j proportional to
+    Sigma_jj^-1 lambda_j with lavaan's implied covariance and unstandardized loadings, put on
+    z-scored items (times the item sd) and scaled to a unit-variance score (w'Rw = 1 with the
+    sample correlations). Complete data."""
+    res = fit_quiet(name, mobi)
+    implied = lavaan_matrix(f"{name}_implied")
+    params = lavaan_params(name)
+    loadings = params[params.op == "=~"]
+    ours = res.weights.set_index("indicator")["estimate"]
+    for construct, block in loadings.groupby("lhs", sort=False):
+        items = list(block.rhs)
+        raw = np.linalg.solve(implied.loc[items, items].to_numpy(), block.est.to_numpy())
+        w = raw * mobi[items].std(ddof=1).to_numpy()
+        w = w / np.sqrt(w @ mobi[items].corr().to_numpy() @ w)
+        np.testing.assert_allclose(ours[items].to_numpy(), w, rtol=1e-5, atol=1e-8, err_msg=construct)
