@@ -152,7 +152,8 @@ def _check_arguments(method, permutations, random_state, min_size, fit_options) 
     if not _whole(permutations, 1):
         raise CSIError(f"permutations={permutations!r}: give a whole number >= 1 (1000 is usual)")
     if not _whole(min_size, 1):
-        raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole number >= 1")
+        raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole "
+                       "number >= 1")
     try:
         np.random.default_rng(random_state)
     except (TypeError, ValueError) as exc:

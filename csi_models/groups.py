@@ -72,7 +72,8 @@ def permuted_estimates(res_1, res_2, moments, assignment: np.ndarray):
     return names, values[:k], values[k:], batch.ok[:k] & batch.ok[k:]
 
 
-def permutation_mga(res_1, res_2, labels, permutations: int, rng, chunk: int | None = None) -> pd.DataFrame:
+def permutation_mga(res_1, res_2, labels, permutations: int, rng,
+                    chunk: int | None = None) -> pd.DataFrame:
     """Two-sided permutation test of every path, R^2 and 0-100 index between two PLS fits.
 
     Permutations are drawn one after another from ``rng`` and estimated ``chunk`` at a time
@@ -114,7 +115,8 @@ def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
     from csi_models.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
 
     if len(results) < 2:
-        return pd.DataFrame(columns=INVARIANCE_COLUMNS), ["invariance needs at least two fitted groups"]
+        return (pd.DataFrame(columns=INVARIANCE_COLUMNS),
+                ["invariance needs at least two fitted groups"])
     if any(r.data.missing == "fiml" for r in results.values()):
         return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
             "invariance tests are not available with missing='fiml' (the stacked model uses "

@@ -5,10 +5,11 @@ a mean structure for incomplete data) and its analytic gradient. Its optimizer's
 flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
 stops where the gradient is still large. We therefore polish every solution
 (``engines.optimize``): Fisher scoring on semopy's expected information, then Newton steps on
-a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|. Like lavaan, variances are not
-bounded at zero (a negative variance is reported as an improper solution, not hidden at a
-bound). A fresh semopy Model is built for every fit, so fits cannot contaminate each other.
-Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model (tests/test_cbsem_lavaan.py).
+a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|.
+Like lavaan, variances are not bounded at zero (a negative variance is reported as an
+improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
+fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
+(tests/test_cbsem_lavaan.py).
 """
 
 from __future__ import annotations
@@ -234,10 +235,10 @@ def _check_identified(spec, model, p: int, fiml: bool) -> None:
              f"{', '.join(two)}. Add items to them (3 or more each), link them by paths to other "
              "constructs, or fit with method='pls'" if two else
              "remove structural paths, or fit with method='pls'")
+    what = "variances, covariances and means" if fiml else "variances and covariances"
     raise EstimationError(f"the CB-SEM model is not identified: it has {npar} free parameters but "
-                          f"its {p} items give only {moments} "
-                          f"{'variances, covariances and means' if fiml else 'variances and covariances'}"
-                          f" (df = {moments - npar}); {cause}")
+                          f"its {p} items give only {moments} {what} (df = {moments - npar}); "
+                          f"{cause}")
 
 
 def _check_covariance(data, layout) -> None:
