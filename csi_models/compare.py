@@ -6,7 +6,8 @@ sample, index (0-100), r2, path, fit) whose
 ``wide()`` view has a column per model; constructs or paths a model lacks are NaN. For
 CB-SEM, every pair of models with the same measurement model where one's paths are a subset
 of the other's (e.g. ``spec.drop_path(...)``) gets a chi-square difference test in ``tests``
-(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df).
+(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df; columns ``NESTED_COLUMNS``).
+Every test table names its p-value column ``p_value``.
 
 ``compare("acsi", data, by="industry")`` fits each group (see ``csi_models.groups``) and adds
 tests of group differences: a permutation test of every path and R^2 for PLS, measurement
@@ -16,6 +17,8 @@ invariance steps for CB-SEM. A group that is too small or fails to fit is listed
 
 from __future__ import annotations
 
+import inspect
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
@@ -23,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from csi_models.errors import CSIError, CSIWarning
+from csi_models.fit_indices import chisq_difference
 from csi_models.spec import load_spec
 
 #: fit measures shown in the side-by-side table (all of them stay in res.fit_indices)
@@ -110,6 +113,9 @@ def fit_quietly(spec, data, method, options):
     return res, "ok", "; ".join(res.warnings)
 
 
+NESTED_COLUMNS = ["test", "restricted", "general", "chisq_diff", "df_diff", "p_value"]
+
+
 def _nested_tests(results: dict) -> pd.DataFrame:
     """Chi-square difference tests for every nested pair of CB-SEM fits."""
     rows = []
@@ -119,12 +125,41 @@ def _nested_tests(results: dict) -> pd.DataFrame:
             continue
         same_measurement = ra.spec.constructs == rb.spec.constructs
         if same_measurement and set(ra.spec.paths) < set(rb.spec.paths):
-            fa, fb = ra.fit_indices, rb.fit_indices
-            diff, ddf = fa["chisq"] - fb["chisq"], fa["df"] - fb["df"]
             rows.append({"test": "chisq_difference", "restricted": a, "general": b,
-                         "chisq_diff": diff, "df_diff": ddf, "pvalue": chi2.sf(diff, ddf)})
-    columns = ["test", "restricted", "general", "chisq_diff", "df_diff", "pvalue"]
-    return pd.DataFrame(rows, columns=columns)
+                         **chisq_difference(ra.fit_indices, rb.fit_indices)})
+    return pd.DataFrame(rows, columns=NESTED_COLUMNS)
+
+
+def _whole(value, at_least: int) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, numbers.Integral)
+            and value >= at_least)
+
+
+def _check_arguments(method, permutations, random_state, min_size, fit_options) -> str:
+    """compare's own arguments, and the names of the options it hands to ``csi.fit``; returns
+    the method in fit's spelling."""
+    from csi_models.fitting import METHODS, fit
+
+    name = str(method).lower().replace("-", "")
+    if name not in METHODS:
+        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    allowed = [k for k in inspect.signature(fit).parameters if k not in ("spec", "data", "method")]
+    unknown = [k for k in fit_options if k not in allowed]
+    if unknown:
+        raise CSIError(f"compare() got unknown option(s) {', '.join(map(repr, unknown))}; it "
+                       f"takes by, permutations, random_state, min_size and csi.fit's options: "
+                       f"{', '.join(allowed)}")
+    if not _whole(permutations, 1):
+        raise CSIError(f"permutations={permutations!r}: give a whole number >= 1 (1000 is usual)")
+    if not _whole(min_size, 1):
+        raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole "
+                       "number >= 1")
+    try:
+        np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise CSIError(f"random_state={random_state!r}: give a non-negative integer seed, a numpy "
+                       f"Generator or None ({exc})") from None
+    return name
 
 
 def compare(models, data, method: str = "pls", *, by: str | None = None,
@@ -139,6 +174,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     permutations, random_state: the PLS multi-group permutation test.
     min_size: groups with fewer rows are reported as too small and not fitted.
     """
+    method = _check_arguments(method, permutations, random_state, min_size, fit_options)
     if isinstance(data, (str, Path)):
         from csi_models.data import read_survey
 
@@ -154,6 +190,9 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
                               permutations=permutations, random_state=random_state,
                               min_size=min_size, options=fit_options)
     specs = _labels(models)
+    if not specs:
+        raise CSIError("compare: models is empty; give a model (e.g. 'ecsi'), a list of them or "
+                       "a dict {label: model}")
     results, status, rows = {}, [], []
     for label, spec in specs.items():
         res, state, message = fit_quietly(spec, data, method, fit_options)

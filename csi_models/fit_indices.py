@@ -17,7 +17,9 @@ F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-
   aic = -2 logl + 2 npar, bic = -2 logl + npar log N, bic2 = -2 logl + npar log((N + 2)/24).
 * rmsea = sqrt(G) sqrt(max(chisq - df, 0) / (df N)) (lavaan uses N, not N - 1); the 90%
   interval inverts the noncentral chi-square in its noncentrality; rmsea.pvalue
-  = P(chi2(df, ncp = N df 0.05^2 / G) >= chisq) (p-close).
+  = P(chi2(df, ncp = N df 0.05^2 / G) >= chisq) (p-close). At df = 0 (a just-identified
+  model) every key is still there, with lavaan's values: rmsea 0, interval 0 to 0,
+  pvalue / rmsea.pvalue NaN, tli = rfi = nfi = agfi = 1.
 * srmr (= srmr_bentler): root mean square of (s_ij - sigma_ij)/sqrt(s_ii s_jj) over i <= j
   (and (m_i - mu_i)/sqrt(s_ii) with means), averaged over groups with weights n_g/N; rmr the
   same unscaled; crmr on correlation residuals without the diagonal; srmr_mplus as Mplus.
@@ -47,6 +49,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.stats import chi2, ncx2
+
+from csi_models.engines.fiml import casewise_loglik, missing_patterns  # noqa: F401 - public here too
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -130,10 +134,61 @@ def _gfi(groups: list[Moments], ntotal: int) -> float:
     return value
 
 
+def _incremental(chisq: float, df: float, base: float, df_b: float) -> dict:
+    """cfi, tli/nnfi, rfi, nfi, pnfi, ifi, rni with lavaan 0.6's edge rules (lav_fit_cfi etc.):
+    at df = 0 tli, rfi, nfi are 1; rfi/nfi are NaN when df > df_b; ifi is 1 when
+    chisq_b < df and rni NaN when chisq_b = df_b; rfi is 1 when chisq/df > chisq_b/df_b."""
+    t1, t2 = max(chisq - df, 0.0), max(chisq - df, base - df_b, 0.0)
+    tli_1, tli_2 = (chisq - df) * df_b, (base - df_b) * df
+    out = {"cfi": 1.0 if abs(t1) < 1.5e-8 and abs(t2) < 1.5e-8 else 1 - t1 / t2,
+           "tli": 1 - tli_1 / tli_2 if df > 0 and abs(tli_2) > 0 else 1.0}
+    out["nnfi"] = out["tli"]
+    if df > df_b:
+        out["rfi"] = np.nan
+    elif df > 0 and df_b > 0:
+        r1, r2 = base / df_b - chisq / df, base / df_b
+        out["rfi"] = 1.0 if r1 < 0 or r2 < 0 else r1 / r2
+    else:
+        out["rfi"] = 1.0
+    out["nfi"] = (np.nan if df > df_b or abs(base) < 1.5e-8 else
+                  (base - chisq) / base if df > 0 else 1.0)
+    out["pnfi"] = df / df_b * (base - chisq) / base if df_b > 0 and base > 0 else np.nan
+    i2 = base - df
+    out["ifi"] = 1.0 if i2 < 0 else np.nan if abs(i2) < 1.5e-8 else (base - chisq) / i2
+    out["rni"] = np.nan if abs(base - df_b) < 1.5e-8 else 1 - (chisq - df) / (base - df_b)
+    return out
+
+
+def _rmsea(chisq: float, df: float, N: int, G: int) -> dict:
+    """RMSEA, its 90% interval and the close / not-close fit p-values. At df = 0 lavaan
+    reports rmsea = 0 with interval 0 to 0 and no p-values (NaN)."""
+    out = {"rmsea": 0.0, "rmsea.ci.lower": 0.0, "rmsea.ci.upper": 0.0, "rmsea.ci.level": 0.90,
+           "rmsea.pvalue": np.nan, "rmsea.close.h0": 0.05, "rmsea.notclose.pvalue": np.nan,
+           "rmsea.notclose.h0": 0.08}
+    if df > 0:
+        scale = np.sqrt(G / (N * df))
+        out["rmsea"] = np.sqrt(max(chisq - df, 0.0)) * scale
+        out["rmsea.ci.lower"] = np.sqrt(_ncp_root(chisq, df, 0.95)) * scale
+        out["rmsea.ci.upper"] = np.sqrt(_ncp_root(chisq, df, 0.05)) * scale
+        out["rmsea.pvalue"] = ncx2.sf(chisq, df, N * df * 0.05 ** 2 / G)
+        out["rmsea.notclose.pvalue"] = ncx2.cdf(chisq, df, N * df * 0.08 ** 2 / G)
+    return out
+
+
+def _critical_n(chisq: float, df: float, N: int, alpha: float) -> float:
+    """Hoelter's critical N; lavaan's rule at df = 0: NaN when chisq < machine epsilon, else 1."""
+    if df == 0:
+        return np.nan if chisq < np.finfo(float).eps else 1.0
+    return chi2.ppf(1 - alpha, df) / (chisq / N) + 1
+
+
 def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
                 logl: float | None = None, unrestricted_logl: float | None = None,
                 baseline_chisq: float | None = None) -> pd.Series:
     """lavaan's fitMeasures for an ML fit of one or more groups (see module docstring).
+    Every key is present for any df >= 0 (at df = 0 with lavaan's values: rmsea 0, its
+    interval 0 to 0, pvalue and rmsea.pvalue NaN; tests/test_fit_indices.py checks a
+    just-identified model against lavaan).
 
     ``chisq``, ``logl``, ``unrestricted_logl`` and ``baseline_chisq`` override the
     complete-data formulas (FIML passes its casewise values)."""
@@ -152,75 +207,43 @@ def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
     if baseline_chisq is None:
         baseline_chisq = sum(g.n * (np.log(np.diag(g.S)).sum() - _logdet(g.S)) for g in groups)
     df_b = G * p * (p - 1) // 2
-    t1 = max(chisq - df, 0.0)
-    t2 = max(chisq - df, baseline_chisq - df_b, 0.0)
-    ratio_b = baseline_chisq / df_b
     out = {
         "npar": npar, "fmin": chisq / (2 * N), "chisq": chisq, "df": df,
         "pvalue": chi2.sf(chisq, df) if df > 0 else np.nan,
         "baseline.chisq": baseline_chisq, "baseline.df": df_b,
         "baseline.pvalue": chi2.sf(baseline_chisq, df_b),
-        "cfi": 1.0 if t1 == 0 and t2 == 0 else 1 - t1 / t2,
-        "tli": (ratio_b - chisq / df) / (ratio_b - 1) if df > 0 else 1.0,
-        "rfi": (ratio_b - chisq / df) / ratio_b if df > 0 else np.nan,
-        "nfi": (baseline_chisq - chisq) / baseline_chisq,
-        "pnfi": df / df_b * (baseline_chisq - chisq) / baseline_chisq,
-        "ifi": (baseline_chisq - chisq) / (baseline_chisq - df),
-        "rni": 1 - (chisq - df) / (baseline_chisq - df_b),
+        **_incremental(chisq, df, baseline_chisq, df_b),
         "logl": logl, "unrestricted.logl": unrestricted_logl,
         "aic": -2 * logl + 2 * npar, "bic": -2 * logl + npar * np.log(N), "ntotal": N,
         "bic2": -2 * logl + npar * np.log((N + 2) / 24),
+        **_rmsea(chisq, df, N, G),
+        **_residual_rms(groups, N),
+        "cn_05": _critical_n(chisq, df, N, 0.05), "cn_01": _critical_n(chisq, df, N, 0.01),
     }
-    out["nnfi"] = out["tli"]
-    if df > 0:
-        scale = np.sqrt(G / (N * df))
-        out["rmsea"] = np.sqrt(max(chisq - df, 0.0)) * scale
-        out["rmsea.ci.lower"] = np.sqrt(_ncp_root(chisq, df, 0.95)) * scale
-        out["rmsea.ci.upper"] = np.sqrt(_ncp_root(chisq, df, 0.05)) * scale
-        out["rmsea.ci.level"] = 0.90
-        out["rmsea.pvalue"] = ncx2.sf(chisq, df, N * df * 0.05 ** 2 / G)
-        out["rmsea.close.h0"] = 0.05
-        out["rmsea.notclose.pvalue"] = ncx2.cdf(chisq, df, N * df * 0.08 ** 2 / G)
-        out["rmsea.notclose.h0"] = 0.08
-    out.update(_residual_rms(groups, N))
-    if df > 0:
-        out["cn_05"] = chi2.ppf(0.95, df) / (chisq / N) + 1
-        out["cn_01"] = chi2.ppf(0.99, df) / (chisq / N) + 1
     gfi = _gfi(groups, N)
-    out.update({"gfi": gfi, "agfi": 1 - nel / df * (1 - gfi) if df > 0 else np.nan,
-                "pgfi": df / nel * gfi, "mfi": np.exp(-0.5 * (chisq - df) / N),
-                "ecvi": chisq / N + 2 * npar / N})
+    out.update({"gfi": gfi, "agfi": 1 - nel / df * (1 - gfi) if df > 0 else 1.0,
+                "pgfi": df / nel * gfi if nel else np.nan,
+                "mfi": np.exp(-0.5 * (chisq - df) / N), "ecvi": chisq / N + 2 * npar / N})
     return pd.Series(out, name="value", dtype=float)
 
 
+def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
+    """Likelihood-ratio (chi-square difference) test of two nested ML fits, lavaan's
+    ``lavTestLRT`` for standard ML: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g,
+    p_value = P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Takes fit-measure
+    Series (``ml_measures``)."""
+    diff, ddf = restricted["chisq"] - general["chisq"], restricted["df"] - general["df"]
+    return {"chisq_diff": diff, "df_diff": ddf, "p_value": chi2.sf(diff, ddf) if ddf > 0 else np.nan}
+
+
 # --- missing data (FIML) ----------------------------------------------------------------------
-def _patterns(X: np.ndarray):
-    observed = ~np.isnan(X)
-    keys, inverse = np.unique(observed, axis=0, return_inverse=True)
-    return [(key, np.flatnonzero(inverse.ravel() == k)) for k, key in enumerate(keys)]
-
-
-def casewise_loglik(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray) -> float:
-    """Sum over rows of the normal log-density of each row's observed items."""
-    total = 0.0
-    for obs, rows in _patterns(X):
-        if not obs.any():
-            continue
-        S_o = Sigma[np.ix_(obs, obs)]
-        d = X[np.ix_(rows, obs)] - mu[obs]
-        Si = np.linalg.inv(S_o)
-        total += -0.5 * (len(rows) * (obs.sum() * LOG2PI + _logdet(S_o))
-                         + np.einsum("ij,jk,ik->", d, Si, d))
-    return total
-
-
 def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
     """ML mean and covariance (N divisor) of incomplete normal data by EM (Dempster, Laird &
     Rubin 1977): the unrestricted H1 model of FIML. Returns (mean, cov, iterations)."""
     n, p = X.shape
     mu = np.nanmean(X, axis=0)
     Sigma = np.diag(np.nanvar(X, axis=0))
-    patterns = _patterns(X)
+    patterns = missing_patterns(X)
     for it in range(1, max_iter + 1):
         T1, T2 = np.zeros(p), np.zeros((p, p))
         for obs, rows in patterns:

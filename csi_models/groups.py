@@ -4,9 +4,10 @@ PLS multi-group analysis by permutation (Chin & Dibbern 2010; Henseler, Ringle &
 2016): for each pair of groups the observed difference of every path, R^2 and 0-100 index is compared
 with its distribution when the pooled respondents are randomly re-assigned to two groups of
 the observed sizes; p = (1 + #{|d*| >= |d|}) / (1 + valid permutations), two-sided. Items are
-standardized within each (permuted) group, as in the separate fits. All permutations run as
-one batch of correlation matrices through ``pls.estimate_batch``; a permutation on which PLS
-fails is counted out (``permutations`` gives the valid count), never a crash.
+standardized within each (permuted) group, as in the separate fits. The permutations run in
+chunks of correlation matrices through ``pls.estimate_batch`` (memory bounded, results
+independent of the chunk size); a permutation on which PLS fails is counted out
+(``permutations`` gives the valid count), never a crash.
 
 CB-SEM: configural, metric and scalar invariance on the groups that fitted
 (``csi_models.multigroup``), with chi-square difference tests.
@@ -21,6 +22,7 @@ import pandas as pd
 
 from csi_models.errors import DataError
 
+GROUP_BYTES = 2 ** 26   # size of one chunk's permutation matrix (64 MB), as in the bootstrap
 MGA_COLUMNS = ["test", "group_1", "group_2", "parameter", "estimate_1", "estimate_2",
                "difference", "p_value", "permutations"]
 
@@ -46,60 +48,79 @@ def _parameters(layout, paths: np.ndarray, r2: np.ndarray, index: np.ndarray):
     return names, np.concatenate([paths[..., src, tgt], r2[..., endo], index], axis=-1)
 
 
-def permutation_mga(res_1, res_2, labels, permutations: int, rng) -> pd.DataFrame:
-    """Two-sided permutation test of every path, R^2 and 0-100 index between two PLS fits.
-
-    Each permuted group's means, sds and correlations come from one matrix product (the
-    bootstrap's moment machinery); its index uses its own weights, means and sds, as the
-    index of a separate fit would. A construct whose index is undefined (a negative weight)
-    in a permuted group gets no p-value from that permutation."""
+def permuted_estimates(res_1, res_2, moments, assignment: np.ndarray):
+    """Every path, R^2 and 0-100 index of the two groups that ``assignment`` (copies x n, 1 =
+    group 1) makes of the pooled respondents (res_1's rows, then res_2's): (names, values of
+    group 1, values of group 2, ok). Each group's means, sds and correlations come from one
+    matrix product (``moments``, the bootstrap's machinery) and its index uses its own
+    weights, means and sds, as the index of a separate fit would."""
     from csi_models import indices as idx
     from csi_models.engines.pls import estimate_batch
-    from csi_models.inference.moments import BatchMoments as _Moments
 
-    layout = res_1.estimates.layout
-    s = res_1.settings
-    X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
-    n1, n = len(res_1.data.values), len(X)
-    moments = _Moments(X)
-    G = np.zeros((permutations, n))
-    for k in range(permutations):
-        G[k, rng.permutation(n)[:n1]] = 1.0
-    sums = G @ moments.G
+    layout, s = res_1.estimates.layout, res_1.settings
+    n1, k = len(res_1.data.values), len(assignment)
+    sums = assignment @ moments.G
     S1, mean1, sd1 = moments.from_sums(sums, n1)
-    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, n - n1)
+    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, moments.n - n1)
     batch = estimate_batch(np.concatenate([S1, S2]), layout, s["inner_scheme"], s["tolerance"],
                            s["max_iter"])
-    lo, hi = idx._bounds(res_1.spec, layout)
+    lo, hi = idx.scale_bounds(res_1.spec, layout)
     weights = (batch.weights * layout.membership).sum(axis=2)
     index, _, _ = idx.index_values(weights, np.concatenate([mean1, mean2]),
                                    np.concatenate([sd1, sd2]), lo, hi, layout.membership)
     names, values = _parameters(layout, batch.paths, batch.r2, index)
-    obs = [_parameters(layout, r.estimates.paths, r.estimates.r2, r.indices["index"].to_numpy())[1]
-           for r in (res_1, res_2)]
-    ok = batch.ok[:permutations] & batch.ok[permutations:]
-    perm_diff = values[:permutations][ok] - values[permutations:][ok]
-    observed = obs[0] - obs[1]
-    valid = np.isfinite(perm_diff)
-    exceed = ((np.abs(perm_diff) >= np.abs(observed) - 1e-12) & valid).sum(axis=0)
-    count = valid.sum(axis=0)
+    return names, values[:k], values[k:], batch.ok[:k] & batch.ok[k:]
+
+
+def permutation_mga(res_1, res_2, labels, permutations: int, rng,
+                    chunk: int | None = None) -> pd.DataFrame:
+    """Two-sided permutation test of every path, R^2 and 0-100 index between two PLS fits.
+
+    Permutations are drawn one after another from ``rng`` and estimated ``chunk`` at a time
+    (default: a 64 MB assignment matrix, as the bootstrap), so memory stays bounded for any
+    n and the results do not depend on the chunk size. A construct whose index is undefined
+    (a negative weight) in a permuted group gets no p-value from that permutation."""
+    from csi_models.inference.moments import BatchMoments
+
+    X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
+    n1, n = len(res_1.data.values), len(X)
+    moments = BatchMoments(X)
+    chunk = max(1, int(chunk or GROUP_BYTES // (8 * n)))
+    layout = res_1.estimates.layout
+    (names, est_1), (_, est_2) = [
+        _parameters(layout, r.estimates.paths, r.estimates.r2, r.indices["index"].to_numpy())
+        for r in (res_1, res_2)]
+    observed = est_1 - est_2
+    exceed = np.zeros(observed.size, int)
+    count = np.zeros(observed.size, int)
+    for first in range(0, permutations, chunk):
+        G = np.zeros((min(chunk, permutations - first), n))
+        for k in range(len(G)):
+            G[k, rng.permutation(n)[:n1]] = 1.0
+        _, values_1, values_2, ok = permuted_estimates(res_1, res_2, moments, G)
+        perm_diff = values_1[ok] - values_2[ok]
+        valid = np.isfinite(perm_diff)
+        exceed += ((np.abs(perm_diff) >= np.abs(observed) - 1e-12) & valid).sum(axis=0)
+        count += valid.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         p_value = np.where(np.isfinite(observed), (1 + exceed) / (1 + count), np.nan)
     return pd.DataFrame({
         "test": "permutation", "group_1": labels[0], "group_2": labels[1], "parameter": names,
-        "estimate_1": obs[0], "estimate_2": obs[1], "difference": observed,
+        "estimate_1": est_1, "estimate_2": est_2, "difference": observed,
         "p_value": p_value, "permutations": count})
 
 
 def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
     from csi_models.fit_indices import Moments
-    from csi_models.multigroup import invariance, per_group_values
+    from csi_models.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
 
     if len(results) < 2:
-        return pd.DataFrame(), ["invariance needs at least two fitted groups"]
+        return (pd.DataFrame(columns=INVARIANCE_COLUMNS),
+                ["invariance needs at least two fitted groups"])
     if any(r.data.missing == "fiml" for r in results.values()):
-        return pd.DataFrame(), ["invariance tests are not available with missing='fiml' "
-                                "(the stacked model uses complete-data moments); use listwise"]
+        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
+            "invariance tests are not available with missing='fiml' (the stacked model uses "
+            "complete-data moments); use listwise"]
     layout = next(iter(results.values())).estimates.layout
     moments, starts = [], []
     for res in results.values():
@@ -108,7 +129,6 @@ def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
         moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
         starts.append(per_group_values(res.parameters, layout, mean))
     table = invariance(layout, moments, starts, list(results))
-    table.insert(0, "test", "invariance")
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm"]
     return table, notes

@@ -95,9 +95,6 @@ def scale_bounds(spec, layout):
     return lo, hi
 
 
-_bounds = scale_bounds   # old private name, still imported by groups.permutation_mga
-
-
 def sample_moments(values: pd.DataFrame) -> pd.DataFrame:
     """mean and sd (n - 1) of each column over its non-missing rows (``res.item_stats``)."""
     return pd.DataFrame({"mean": values.mean(), "sd": values.std(ddof=1)})

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
+from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import EstimationError
-from csi_models.fit_indices import Moments, ml_measures
+from csi_models.fit_indices import Moments, chisq_difference, ml_measures
 
 STEPS = ("configural", "metric", "scalar")
 
@@ -189,38 +189,15 @@ class MultiGroupModel:
 
     def hessian(self, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         """Central differences of the analytic gradient, symmetrized."""
-        H = np.empty((x.size, x.size))
-        for k in range(x.size):
-            e = np.zeros(x.size)
-            e[k] = h * max(1.0, abs(x[k]))
-            H[:, k] = (self.grad(x + e) - self.grad(x - e)) / (2 * e[k])
-        return (H + H.T) / 2
-
-    def _descend(self, x, direction, max_steps: int, tol: float):
-        """Steps x <- x - a H(x)^-1 g(x), a halved until the discrepancy goes down."""
-        for _ in range(max_steps):
-            g = self.grad(x)
-            if not np.isfinite(g).all() or np.abs(g).max() < tol:
-                break
-            H = direction(x)
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-            f0, a = self.fun(x), 1.0
-            while a > 1e-10 and not self.fun(x - a * step) <= f0:
-                a /= 2
-            if a <= 1e-10:
-                break
-            x = x - a * step
-        return x
+        return numeric_hessian(self.grad, x, h)
 
     def fit(self, x0: np.ndarray, max_scoring: int = 100) -> "MultiGroupFit":
         """Fisher scoring from ``x0`` (robust far from the optimum), then Newton steps on the
-        differenced Hessian (quadratic near it), as ``engines.cbsem`` polishes."""
+        differenced Hessian (quadratic near it): ``engines.optimize``, as for single groups."""
         n = sum(m.n for m in self.moments)
-        x = self._descend(x0, self.information, max_scoring, 1e-7 * n)
-        x = self._descend(x, self.hessian, 20, 1e-12 * n)
+        x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
+                           max_iter=max_scoring, min_step=1e-10)
+        x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
         gradient = float(np.abs(self.grad(x)).max()) / n
         return MultiGroupFit(self, x, gradient)
 
@@ -263,9 +240,18 @@ def per_group_values(parameters: pd.DataFrame, layout, mean: np.ndarray) -> dict
     return out
 
 
+INVARIANCE_COLUMNS = ["test", "step", "chisq", "df", "chisq_p_value", "npar", "cfi", "tli", "rmsea",
+                      "srmr", "aic", "bic", "logl", "gradient_norm", "converged", "chisq_diff",
+                      "df_diff", "p_value", "groups"]
+_FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "npar", "cfi": "cfi",
+             "tli": "tli", "rmsea": "rmsea", "srmr": "srmr", "aic": "aic", "bic": "bic", "logl": "logl"}
+
+
 def invariance(layout, moments: list[Moments], starts: list[dict], labels) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
-    before (lavaan's lavTestLRT for nested ML fits). One row per step."""
+    before (lavaan's lavTestLRT for nested ML fits). One row per step, columns
+    ``INVARIANCE_COLUMNS``: the step's fit (``chisq_p_value`` is its exact-fit test, lavaan's
+    ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural)."""
     rows, previous, x_prev = [], None, None
     for step in STEPS:
         model = MultiGroupModel(layout, moments, step)
@@ -274,15 +260,13 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels) -> pd
             x0 = _carry(model, x_prev[0], x_prev[1], x0)
         result = model.fit(x0)
         f = result.fit_indices
-        row = {"step": step, **{k: f[k] for k in ("chisq", "df", "pvalue", "npar", "cfi", "tli",
-                                                   "rmsea", "srmr", "aic", "bic", "logl")},
+        row = {"test": "invariance", "step": step, **{k: f[v] for k, v in _FIT_KEYS.items()},
                "gradient_norm": result.gradient_norm, "converged": result.converged}
         if previous is not None:
-            diff, ddf = f["chisq"] - previous["chisq"], f["df"] - previous["df"]
-            row.update(chisq_diff=diff, df_diff=ddf, pvalue_diff=chi2.sf(diff, ddf))
+            row.update(chisq_difference(f, previous))
         rows.append(row)
         previous, x_prev = f, (model, result.x)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
     table["groups"] = ";".join(map(str, labels))
     return table
 

@@ -23,7 +23,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from csi_models.engines.base import Layout
 from csi_models.errors import DataError, SpecError
+from csi_models.fit_indices import structural_correlations
 from csi_models.spec import load_spec
 from csi_models.spec.validation import is_number
 
@@ -54,31 +56,25 @@ class Population:
 
 
 def _construct_cor(spec, paths: dict, exogenous_cor: float) -> np.ndarray:
-    """Implied construct correlations, built in topological order of the path graph."""
-    names = spec.construct_names
-    J = len(names)
-    R = np.eye(J)
-    exo = [names.index(c) for c in spec.exogenous]
-    for a in exo:
-        for b in exo:
-            if a != b:
-                R[a, b] = exogenous_cor
-    placed = list(exo)
+    """Construct correlations implied by the structural model (the same computation as the
+    PLS fit measures: ``fit_indices.structural_correlations``), exogenous constructs
+    correlated ``exogenous_cor``; every endogenous R^2 must stay below 1."""
+    layout = Layout.from_spec(spec)
+    J = len(layout.constructs)
+    B = np.zeros((J, J))
+    for (source, target), value in paths.items():
+        B[layout.constructs.index(source), layout.constructs.index(target)] = value
+    exo = np.full((J, J), float(exogenous_cor))
+    np.fill_diagonal(exo, 1.0)
+    R = structural_correlations(layout, B, exo)
     for target in nx.topological_sort(spec.graph):
-        pred = spec.predecessors(target)
-        if not pred:
-            continue
-        t = names.index(target)
-        idx = [names.index(p) for p in pred]
-        beta = np.array([paths[(p, target)] for p in pred])
-        explained = beta @ R[np.ix_(idx, idx)] @ beta
-        if not explained < 1:
-            raise SpecError(f"the paths into {target} explain {explained:.2f} of its variance "
-                            "(must be below 1): choose smaller path values")
-        # the disturbance of target is independent of everything placed before it
-        for k in placed:
-            R[t, k] = R[k, t] = beta @ R[idx, k]
-        placed.append(t)
+        pred = layout.predecessors(layout.constructs.index(target))
+        if pred.size:
+            beta = B[pred, layout.constructs.index(target)]
+            explained = beta @ R[np.ix_(pred, pred)] @ beta
+            if not explained < 1:
+                raise SpecError(f"the paths into {target} explain {explained:.2f} of its variance "
+                                "(must be below 1): choose smaller path values")
     return R
 
 

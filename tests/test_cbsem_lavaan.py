@@ -121,3 +121,91 @@ def test_formative_and_mean_replacement_are_refused(mobi):
 def test_singular_covariance_is_named(mobi):
     with pytest.raises(EstimationError, match="covariance matrix is singular"):
         csi.fit("ecsi", mobi.assign(PERQ7=mobi["PERQ6"]), method="cbsem")
+
+
+def test_unidentified_model_is_named_before_estimation(mobi):
+    """One construct with 2 items: 4 free parameters for 3 moments (df = -1, as lavaan counts).
+    The error says so and names the construct, for complete data and FIML alike; two such
+    constructs correlated with each other are identified (df = 1) and fit."""
+    one = {"name": "one", "scale": {"min": 1, "max": 10}, "paths": [],
+           "constructs": {"Value": {"items": {"PERV1": {}, "PERV2": {}}}}}
+    with pytest.raises(EstimationError, match=r"not identified: it has 4 free parameters but its 2 "
+                                              r"items give only 3 variances and covariances \(df = -1\)"
+                                              r".*Value \(2 items\)"):
+        csi.fit(one, mobi, method="cbsem")
+    with pytest.raises(EstimationError, match=r"5 variances, covariances and means \(df = -1\).*Value"):
+        csi.fit(one, mobi, method="cbsem", missing="fiml")
+    two = {**one, "constructs": {**one["constructs"], "Satisfaction": {"items": {"CUSA1": {}, "CUSA2": {}}}}}
+    res = fit_quiet(two, mobi)
+    assert res.converged and res.fit_indices["df"] == 1
+
+
+def _resample(res, seed):
+    from dataclasses import replace
+
+    from csi_models.inference.bootstrap import resample_rows
+
+    rows = resample_rows(res.n, [0], seed)[0]
+    return replace(res.data, values=res.data.values.iloc[rows].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("name,missing", [("acsi", "listwise"), ("hs", "fiml")])
+def test_start_values_skip_the_search(mobi, name, missing):
+    """``start=extras['x']`` at the optimum: no Newton step, the same point. On a bootstrap
+    resample, starting from the full-sample values reaches the optimum that semopy's default
+    start reaches (the bootstrap's use of ``start``)."""
+    from csi_models.engines import cbsem
+
+    data = (mobi if name == "acsi" else pd.read_csv(LAVAAN / "hs_missing.csv").drop(columns="id"))
+    res = fit_quiet(hs_spec() if name == "hs" else name, data, missing=missing)
+    x = res.estimates.extras["x"]
+    assert x.size == res.estimates.extras["n_free"] == res.fit_indices["npar"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImproperSolutionWarning)
+        again = cbsem.fit(res.spec, res.data, start=x)
+        assert again.iterations == 0 and again.converged
+        np.testing.assert_allclose(again.extras["x"], x, rtol=0, atol=1e-12)
+        sample = _resample(res, 3)
+        default = cbsem.fit(res.spec, sample)
+        warm = cbsem.fit(res.spec, sample, start=x)
+    assert default.converged and warm.converged
+    np.testing.assert_allclose(warm.extras["x"], default.extras["x"], atol=1e-6)
+    np.testing.assert_allclose(warm.paths, default.paths, atol=1e-6)
+    np.testing.assert_allclose(warm.parameters.se, default.parameters.se, rtol=1e-6)
+    with pytest.raises(EstimationError, match=rf"start: give the {x.size} finite free-parameter"):
+        cbsem.fit(res.spec, res.data, start=x[:-1])
+
+
+def test_a_start_that_does_not_converge_falls_back_to_the_default_start(mobi):
+    """ECSI bootstrap resample 6 (seed 6): scoring from the full-sample estimates strands far
+    from the optimum, semopy's default start converges; the fit with ``start`` must give the
+    default start's optimum, never a worse one."""
+    from csi_models.engines import cbsem
+
+    res = fit_quiet("ecsi", mobi)
+    sample = _resample(res, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = cbsem.fit(res.spec, sample)
+        warm = cbsem.fit(res.spec, sample, start=res.estimates.extras["x"])
+    assert default.converged and warm.converged
+    np.testing.assert_allclose(warm.extras["x"], default.extras["x"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ecsi", "acsi", "ccsi"])
+def test_factor_score_weights_follow_lavaan(mobi, name):
+    """Own-block factor-score weights from lavaan's numbers alone: w_j proportional to
+    Sigma_jj^-1 lambda_j with lavaan's implied covariance and unstandardized loadings, put on
+    z-scored items (times the item sd) and scaled to a unit-variance score (w'Rw = 1 with the
+    sample correlations). Complete data."""
+    res = fit_quiet(name, mobi)
+    implied = lavaan_matrix(f"{name}_implied")
+    params = lavaan_params(name)
+    loadings = params[params.op == "=~"]
+    ours = res.weights.set_index("indicator")["estimate"]
+    for construct, block in loadings.groupby("lhs", sort=False):
+        items = list(block.rhs)
+        raw = np.linalg.solve(implied.loc[items, items].to_numpy(), block.est.to_numpy())
+        w = raw * mobi[items].std(ddof=1).to_numpy()
+        w = w / np.sqrt(w @ mobi[items].corr().to_numpy() @ w)
+        np.testing.assert_allclose(ours[items].to_numpy(), w, rtol=1e-5, atol=1e-8, err_msg=construct)

@@ -88,7 +88,8 @@ def test_nested_models_get_a_chisq_difference_test(data):
     assert row.chisq_diff == pytest.approx(restricted - lavaan, rel=1e-5)
     assert row.df_diff == 1
     from scipy.stats import chi2
-    assert row.pvalue == pytest.approx(chi2.sf(row.chisq_diff, 1))
+    assert row.p_value == pytest.approx(chi2.sf(row.chisq_diff, 1))
+    assert list(cmp.tests.columns) == ["test", "restricted", "general", "chisq_diff", "df_diff", "p_value"]
 
 
 def test_invariance_matches_lavaan():
@@ -102,9 +103,11 @@ def test_invariance_matches_lavaan():
     assert ours.converged.all()
     for col in ("chisq", "df", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "logl"):
         np.testing.assert_allclose(ours[col], ref.loc[ours.index, col], rtol=1e-6, err_msg=col)
-    for col in ("chisq_diff", "df_diff", "pvalue_diff"):
-        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col], ref.loc[["metric", "scalar"], col],
+    np.testing.assert_allclose(ours["chisq_p_value"], ref.loc[ours.index, "pvalue"], rtol=1e-5)
+    for col, lav in (("chisq_diff", "chisq_diff"), ("df_diff", "df_diff"), ("p_value", "pvalue_diff")):
+        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col], ref.loc[["metric", "scalar"], lav],
                                    rtol=1e-5, err_msg=col)
+    assert np.isnan(ours.loc["configural", "p_value"])
     # configural = separate fits: per-group loadings equal lavaan's configural estimates
     params = pd.read_csv(FIX / "hs_configural_params.csv")
     for label, group in params[params.op == "=~"].groupby("group_label"):
@@ -174,22 +177,43 @@ def test_cli_compare(capsys):
 
 
 def test_permutation_moments_reproduce_the_separate_fits():
-    """A 'permutation' that keeps every respondent in its group must give exactly the
-    separate fits' paths, R^2 and 0-100 indices (the batched moments, weights and index)."""
-    from csi_models.groups import permutation_mga
-
-    class Identity:
-        def permutation(self, n):
-            return np.arange(n)
+    """The batched estimates of an assignment that keeps every respondent in its group must be
+    the separate fits' paths, R^2 and 0-100 indices, for each group (moments from sums,
+    batched PLS, each group's own weights, means and sds in its index)."""
+    from csi_models.groups import permuted_estimates
+    from csi_models.inference.moments import BatchMoments
 
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
     cmp = compare("ecsi", frame, by="half", permutations=10, random_state=0)
     a, b = cmp.results[True], cmp.results[False]
-    table = permutation_mga(a, b, (True, False), 1, Identity())
-    assert table.p_value.eq(1.0).all()   # |d*| = |d| for the one permutation: (1 + 1) / (1 + 1)
-    index = table[table.parameter.str.startswith("index")].set_index("parameter")
-    assert index.loc["index Satisfaction", "estimate_1"] == pytest.approx(
-        a.indices.set_index("construct").loc["Satisfaction", "index"])
+    X = np.vstack([a.data.values.to_numpy(float), b.data.values.to_numpy(float)])
+    identity = np.zeros((2, len(X)))
+    identity[:, :a.n] = 1.0
+    names, one, two, ok = permuted_estimates(a, b, BatchMoments(X), identity)
+    assert ok.all()
+    for res, values in ((a, one), (b, two)):
+        expected = pd.Series(
+            {**{f"{r.source} -> {r.target}": r.estimate for r in res.paths.itertuples()},
+             **{f"R2 {c}": v for c, v in res.r2.items()},
+             **{f"index {r.construct}": r.index for r in res.indices.itertuples()}})
+        assert set(names) == set(expected.index)
+        for row in values:
+            np.testing.assert_allclose(row, expected[names].to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_permutations_do_not_depend_on_the_chunk_size():
+    """Permutations are estimated a chunk at a time (bounded memory); the table is the same for
+    any chunk size, including one permutation at a time and all at once."""
+    from csi_models.groups import permutation_mga
+
+    frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 3 == 0)
+    cmp = compare("acsi", frame, by="half", permutations=2, random_state=0)
+    a, b = cmp.results[True], cmp.results[False]
+    tables = [permutation_mga(a, b, (True, False), 37, np.random.default_rng(5), chunk=c)
+              for c in (1, 10, 37, None)]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+    assert (tables[0].permutations[~tables[0].parameter.str.startswith("index")] == 37).all()
 
 
 def test_permutation_seed_and_counts():
@@ -201,3 +225,51 @@ def test_permutation_seed_and_counts():
     assert (one.permutations[paths] == 99).all() and (one.permutations <= 99).all()
     assert one.p_value.between(0.01, 1).all()   # an index undefined in a permutation is counted out
     assert {"Quality -> Satisfaction", "R2 Satisfaction", "index Satisfaction"} <= set(one.parameter)
+
+
+def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
+    """p-values of tests are ``p_value`` in every table; a table without rows (fewer than two
+    groups fitted, nothing nested) still has its columns."""
+    from csi_models.multigroup import INVARIANCE_COLUMNS
+
+    frame = data.assign(g=np.where(np.arange(len(data)) < 12, "small", "big"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_group = compare("acsi", frame, by="g", method="cbsem", min_size=20)
+        pls = compare("acsi", frame, by="g", method="pls", min_size=20)
+        nested = compare(["acsi"], data, method="cbsem")
+    assert one_group.tests.empty and list(one_group.tests.columns) == INVARIANCE_COLUMNS
+    assert any("at least two fitted groups" in n for n in one_group.notes)
+    assert pls.tests.empty and "p_value" in pls.tests.columns
+    assert nested.tests.empty and "p_value" in nested.tests.columns
+    hs = pd.read_csv(HS_DATA).assign(x1=lambda d: d.x1.where(d.index % 9 != 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fiml = compare(HS_SPEC, hs, by="school", method="cbsem", missing="fiml")
+    assert list(fiml.tests.columns) == INVARIANCE_COLUMNS and fiml.tests.empty
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda d: compare([], d), "models is empty"),
+    (lambda d: compare({}, d), "models is empty"),
+    (lambda d: compare(["acsi"], d, method="foo"), "method='foo'"),
+    (lambda d: compare(["acsi"], d, foo=1), "unknown option.*'foo'.*missing"),
+    (lambda d: compare("acsi", d, by="g", permutations=0), "permutations=0"),
+    (lambda d: compare("acsi", d, by="g", permutations=-1), "permutations=-1"),
+    (lambda d: compare("acsi", d, by="g", permutations="a"), "permutations='a'"),
+    (lambda d: compare("acsi", d, by="g", permutations=True), "permutations=True"),
+    (lambda d: compare("acsi", d, by="g", min_size="a"), "min_size='a'"),
+    (lambda d: compare("acsi", d, by="g", random_state="a"), "random_state='a'"),
+    (lambda d: compare("acsi", d, by="g", random_state=-1), "random_state=-1"),
+])
+def test_bad_arguments_are_named(data, call, match):
+    with pytest.raises(csi.errors.CSIError, match=match):
+        call(data.assign(g=np.arange(len(data)) % 2))
+
+
+def test_method_is_spelled_as_fit_accepts_it(data):
+    frame = data.assign(g=np.arange(len(data)) % 2)
+    upper = compare("acsi", frame, by="g", method="PLS", permutations=5, random_state=1)
+    lower = compare("acsi", frame, by="g", method="pls", permutations=5, random_state=1)
+    pd.testing.assert_frame_equal(upper.tests, lower.tests)
+    assert (upper.tests.test == "permutation").all()

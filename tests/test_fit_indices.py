@@ -170,3 +170,41 @@ def test_composite_population_fits_exactly():
     got = fi.pls_measures(layout, S, loadings, batch.paths[0], batch.construct_cor[0], batch.r2[0])
     for key in ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated"):
         assert abs(got[key]) < 1e-8, key
+
+
+# --- df = 0 ----------------------------------------------------------------------------------
+JUST_IDENTIFIED = spec_from_dict({
+    "name": "just", "scale": {"min": 1, "max": 10},
+    "constructs": {"Quality": {"items": {"PERQ1": {}, "PERQ2": {}}},
+                   "Satisfaction": {"items": {"CUSA1": {}}}},
+    "paths": ["Quality -> Satisfaction"]})
+ROUND_OFF_RULE = {"cn_05", "cn_01"}  # lavaan: NaN if chisq < machine epsilon, else 1
+
+
+def test_just_identified_model_reports_every_measure_as_lavaan():
+    """df = 0: lavaan still reports rmsea (0), its interval (0, 0), NaN p-values and 1 for
+    tli, rfi, nfi, agfi; we give every key with the same values (and summary() works)."""
+    raw = pd.read_csv(FIX / "just_identified_fit.csv", keep_default_na=False).set_index("name")["value"]
+    keys = list(raw.index[: list(raw.index).index("ecvi") + 1])   # lavaan's fitMeasures entries
+    ref = pd.to_numeric(raw[keys].replace("", np.nan))
+    order = list(pd.read_csv(FIX / "just_identified_sample.csv", index_col=0).index)
+    S = _matrix(FIX / "just_identified_sample.csv", order)
+    Sigma = _matrix(FIX / "just_identified_implied.csv", order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit(JUST_IDENTIFIED, csi.datasets.load_ecsi_mobi(), method="cbsem")
+    for ours in (fi.ml_measures([fi.Moments(S, Sigma, 250)], 6), res.fit_indices):
+        assert ours["df"] == 0 and not set(keys) - set(ours.index)
+        for key in set(keys) - ROUND_OFF_RULE:
+            if np.isnan(ref[key]):
+                assert np.isnan(ours[key]), key
+            else:
+                assert ours[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+    assert "rmsea" in res.summary()
+
+
+def test_critical_n_at_df_zero_follows_lavaan():
+    S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    exact = fi.ml_measures([fi.Moments(S, S, 100)], 3, chisq=0.0)
+    tiny = fi.ml_measures([fi.Moments(S, S, 100)], 3, chisq=1e-12)
+    assert np.isnan(exact["cn_05"]) and tiny["cn_05"] == tiny["cn_01"] == 1.0

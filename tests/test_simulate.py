@@ -73,3 +73,28 @@ def test_simulation_is_reproducible_and_checks_values():
         population("ecsi", path_value=0.9)
     with pytest.raises(SpecError, match="kind='mixed'"):
         population("ecsi", kind="mixed")
+
+
+def test_construct_correlations_solve_the_structural_equations():
+    """Two correlated exogenous constructs: R must equal (I - B')^-1 Psi (I - B')^-T with the
+    disturbance variances that give every construct unit variance (found here by a fixed
+    point, a different route from the code's topological recursion)."""
+    from csi_models.spec.loading import spec_from_dict
+
+    items = lambda c: {"items": {f"{c}{k}": {} for k in range(1, 4)}}  # noqa: E731
+    spec = spec_from_dict({"name": "two_exo", "scale": {"min": 1, "max": 10},
+                           "constructs": {c: items(c) for c in "ABCD"},
+                           "paths": ["A -> C", "B -> C", "C -> D", "A -> D"]})
+    paths = {("A", "C"): 0.4, ("B", "C"): 0.3, ("C", "D"): 0.5, ("A", "D"): -0.2}
+    R = population(spec, paths=paths, exogenous_cor=0.35).construct_cor.loc[list("ABCD"), list("ABCD")]
+    B = np.zeros((4, 4))
+    for (s, t), v in paths.items():
+        B["ABCD".index(s), "ABCD".index(t)] = v
+    inv = np.linalg.inv(np.eye(4) - B.T)
+    psi = np.diag([1.0, 1.0, 0.0, 0.0])
+    psi[0, 1] = psi[1, 0] = 0.35
+    for _ in range(200):
+        implied = inv @ psi @ inv.T
+        psi[[2, 3], [2, 3]] += 1 - np.diag(implied)[[2, 3]]
+    np.testing.assert_allclose(R.to_numpy(), inv @ psi @ inv.T, atol=1e-12)
+    assert R.loc["A", "B"] == pytest.approx(0.35)

@@ -3,12 +3,13 @@
 semopy builds the model (the spec's lavaan syntax), its objective (Wishart ML, or FIML with
 a mean structure for incomplete data) and its analytic gradient. Its optimizer's success
 flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
-stops where the gradient is still large. We therefore polish every solution: Fisher scoring
-on semopy's expected information, then Newton steps on a Hessian differenced from semopy's
-analytic gradient, and report the final max |gradient|. Like lavaan, variances are not
-bounded at zero (a negative variance is reported as an improper solution, not hidden at a
-bound). A fresh semopy Model is built for every fit, so fits cannot contaminate each other.
-Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model (tests/test_cbsem_lavaan.py).
+stops where the gradient is still large. We therefore polish every solution
+(``engines.optimize``): Fisher scoring on semopy's expected information, then Newton steps on
+a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|.
+Like lavaan, variances are not bounded at zero (a negative variance is reported as an
+improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
+fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
+(tests/test_cbsem_lavaan.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.fiml import FIML
+from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -50,64 +52,6 @@ def _build(spec, layout, data, missing):
     return model, frame, names, syntax
 
 
-def _numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Central differences of the analytic gradient, symmetrized."""
-    n = x.size
-    H = np.empty((n, n))
-    for j in range(n):
-        step = h * max(1.0, abs(x[j]))
-        e = np.zeros(n)
-        e[j] = step
-        H[:, j] = (grad(x + e) - grad(x - e)) / (2 * step)
-    return (H + H.T) / 2
-
-
-def _fisher_scoring(fun, grad, information, x: np.ndarray, max_iter: int = 500) -> np.ndarray:
-    """Scoring steps x <- x - I(x)^-1 g(x) with step halving, until max |g| < 1e-7."""
-    for _ in range(max_iter):
-        g = grad(x)
-        if not np.isfinite(g).all() or np.abs(g).max() < 1e-7:
-            break
-        try:
-            step = np.linalg.solve(information(x), g)
-        except np.linalg.LinAlgError:
-            break
-        f0, a = fun(x), 1.0
-        while a > 1e-8 and not fun(x - a * step) <= f0:
-            a /= 2
-        if a <= 1e-8:
-            break
-        x = x - a * step
-    return x
-
-
-def _newton(grad, x: np.ndarray, max_steps: int = 20) -> tuple[np.ndarray, int]:
-    """Newton steps on the differenced Hessian while they shrink the gradient (the fit
-    function itself is too flat near an ill-conditioned optimum to rank the steps)."""
-    steps = 0
-    for _ in range(max_steps):
-        g = grad(x)
-        size = np.abs(g).max()
-        if not np.isfinite(size) or size < 1e-12:
-            break
-        H = _numeric_hessian(grad, x)
-        try:
-            if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
-                break  # not in a convex region: Newton would head for a saddle
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        for _ in range(30):
-            candidate = x - step
-            if np.abs(grad(candidate)).max() < size:
-                break
-            step = step / 2
-        else:
-            break
-        x, steps = candidate, steps + 1
-    return x, steps
-
-
 def _where(model, param) -> tuple:
     """(matrix kind, row name, column name) of a semopy parameter's first location."""
     loc = param.locations[0]
@@ -116,9 +60,12 @@ def _where(model, param) -> tuple:
     return model.matrices_names[k], rows[loc.indices[0]], cols[loc.indices[1]]
 
 
-def _complete_data_fit(model, frame, cov=None):
-    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance."""
-    if cov is None:
+def _complete_data_fit(model, frame, cov=None, start=None):
+    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
+    Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
+    if start is not None:
+        model.load(frame)
+    elif cov is None:
         model.fit(frame, obj="MLW")
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
@@ -128,37 +75,63 @@ def _complete_data_fit(model, frame, cov=None):
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = _fisher_scoring(fun, grad, information, model.param_vals.copy())
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
     return fun, grad, information, x
 
 
-def _objective(model, frame, syntax: str, fiml: bool):
+def _objective(model, frame, syntax: str, fiml: bool, start=None):
     """(fun, grad, information, start) of the ML fit function for this data. FIML starts
-    from the complete-data ML fit to the pairwise covariances and the items' means."""
+    from the complete-data ML fit to the pairwise covariances and the items' means; a given
+    ``start`` replaces both."""
     if not fiml:
-        return _complete_data_fit(model, frame)
+        return _complete_data_fit(model, frame, start=start)
+    model.load(frame)
+    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+    if start is not None:
+        return objective.objective, objective.gradient, objective.information, start
     base = semopy.Model(syntax)
     for param in base.parameters.values():
         param.bound = (None, None)
     *_, x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))
-    start = {_where(base, p): value for p, value in
-             zip([p for p in base.parameters.values() if p.active], x_base)}
-    model.load(frame)
+    values = {_where(base, p): value for p, value in
+              zip([p for p in base.parameters.values() if p.active], x_base)}
     means = frame.mean()
     x = model.param_vals.copy()
     for k, param in enumerate(p for p in model.parameters.values() if p.active):
         kind, a, b = _where(model, param)
-        x[k] = means[a] if kind == "gamma2" else start.get((kind, a, b), x[k])
-    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+        x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
     return objective.objective, objective.gradient, objective.information, x
 
 
-def fit(spec, data, se: str = "standard") -> Estimates:
+def _start_vector(start, model) -> np.ndarray | None:
+    """``start`` as a float vector of the model's free parameters, or a clear error."""
+    if start is None:
+        return None
+    k = sum(param.active for param in model.parameters.values())
+    try:
+        x = np.array(start, dtype=float).ravel()
+    except (TypeError, ValueError):
+        x = np.array([np.nan])
+    if x.size != k or not np.isfinite(x).all():
+        raise EstimationError(f"start: give the {k} finite free-parameter values of this model in "
+                              "semopy's order (Estimates.extras['x'] of a fit of the same spec "
+                              f"and missing-data rule); got {np.size(start)} value(s)")
+    return x
+
+
+def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
 
     ``se``: 'standard' = expected information for complete data (lavaan's default) and
     observed information for FIML (lavaan's default with missing='ml'); 'robust' = semopy's
-    Huber-White sandwich on casewise scores (complete data only)."""
+    Huber-White sandwich on casewise scores (complete data only).
+    ``start``: starting values of the free parameters in semopy's active-parameter order,
+    as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
+    include the item intercepts). Given, semopy's SLSQP is skipped and Fisher scoring and
+    Newton steps start there (a bootstrap resample started from the full-sample estimates
+    reaches the optimum that semopy's default start reaches, faster); should that not
+    converge, the fit is repeated from semopy's default start (``_warm``).
+    ``extras["start"]`` says which start gave the estimates."""
     formative = [c.name for c in spec.constructs if c.mode == "formative"]
     if formative:
         raise EstimationError(f"CB-SEM models every construct as a common factor, but "
@@ -174,23 +147,66 @@ def fit(spec, data, se: str = "standard") -> Estimates:
         raise EstimationError("robust standard errors are not available with FIML here; use "
                               "se='standard' (observed information) or listwise deletion")
     layout = Layout.from_spec(spec)
+    model = _build(spec, layout, data, data.missing)
+    _check_identified(spec, model[0], len(layout.items), fiml)
+    start = _start_vector(start, model[0])
     _check_covariance(data, layout)
-    model, frame, names, syntax = _build(spec, layout, data, data.missing)
+    if start is None:
+        estimates = _estimate(model, layout, data, se, None)
+    else:
+        estimates = _warm(spec, layout, data, se, start, model)
+    if not estimates.converged:
+        warnings.warn(f"CB-SEM did not converge: max |gradient| = {estimates.gradient_norm:.2e} "
+                      f"after polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
+                      ConvergenceWarning, stacklevel=3)
+    _warn_improper(estimates)
+    return estimates
+
+
+def _warm(spec, layout, data, se, start, model) -> Estimates:
+    """A fit from ``start``; if it does not converge, also from semopy's default start, and
+    the better of the two (converged first, then lower fit function). On ill-conditioned
+    models a start far from this sample's optimum can strand the scoring steps (ECSI
+    bootstrap resamples: 2 of 8 converged from semopy's start but not from the full-sample
+    estimates, while on ACSI 2 of 8 converged only from the full-sample estimates)."""
+    try:
+        warm = _estimate(model, layout, data, se, start)
+        warm.extras["start"] = "given"
+        if warm.converged:
+            return warm
+    except EstimationError:
+        warm = None
+    try:
+        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None)
+    except EstimationError:
+        if warm is None:
+            raise
+        return warm
+    cold.extras["start"] = "semopy default (the given start did not converge)"
+    if warm is None or cold.converged or cold.objective < warm.objective:
+        return cold
+    return warm
+
+
+def _estimate(model, layout, data, se, start) -> Estimates:
+    """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's)."""
+    model, frame, names, syntax = model
+    fiml = data.missing == "fiml"
     try:
         # 24x24 matrices gain nothing from threaded BLAS, and on a busy machine its threads
         # made an ECSI fit 2-4x slower (measured 0.75 s vs 1.7-3.3 s with both cores loaded)
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x = _objective(model, frame, syntax, fiml)
-            x = _fisher_scoring(fun, grad, information, x)
-            x, iterations = _newton(grad, x)
+            fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
+            x = fisher_scoring(fun, grad, information, x)
+            x, iterations = newton(grad, x)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
             if fiml:  # observed information: vcov = inverse of half the Hessian of -2 log L
-                vcov = np.linalg.pinv(_numeric_hessian(grad, x) / 2)
+                vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
                 se_values = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
             else:
                 se_values = calc_se(model, robust=(se == "robust"))
@@ -199,15 +215,30 @@ def fit(spec, data, se: str = "standard") -> Estimates:
     if not np.isfinite(fun(x)):
         raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
                               "not positive definite at every point the optimizer tried")
-    converged = bool(gradient_norm < GRADIENT_TOLERANCE)
-    if not converged:
-        warnings.warn(f"CB-SEM did not converge: max |gradient| = {gradient_norm:.2e} after "
-                      f"polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
-                      ConvergenceWarning, stacklevel=3)
     estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
-                           converged, iterations, data)
-    _warn_improper(estimates)
+                           bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
+    estimates.extras["start"] = "semopy default"
     return estimates
+
+
+def _check_identified(spec, model, p: int, fiml: bool) -> None:
+    """Counting rule (Bollen 1989, t-rule): no more free parameters than the p(p+1)/2 item
+    variances and covariances (+ p means with FIML's mean structure), i.e. df >= 0; as
+    lavaan's npar and df. A reflective construct with 2 items is identified only through its
+    correlation or path to another construct, so those are named as the usual cause."""
+    npar = sum(param.active for param in model.parameters.values())
+    moments = p * (p + 1) // 2 + (p if fiml else 0)
+    if npar <= moments:
+        return
+    two = [f"{c.name} ({len(c.items)} items)" for c in spec.constructs if len(c.items) == 2]
+    cause = (f"constructs with fewer than 3 items carry too little information of their own: "
+             f"{', '.join(two)}. Add items to them (3 or more each), link them by paths to other "
+             "constructs, or fit with method='pls'" if two else
+             "remove structural paths, or fit with method='pls'")
+    what = "variances, covariances and means" if fiml else "variances and covariances"
+    raise EstimationError(f"the CB-SEM model is not identified: it has {npar} free parameters but "
+                          f"its {p} items give only {moments} {what} (df = {moments - npar}); "
+                          f"{cause}")
 
 
 def _check_covariance(data, layout) -> None:
@@ -274,7 +305,7 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(model.n_samples), "n_free": int(x.size)})
+        extras={"n_obs": int(model.n_samples), "n_free": int(x.size), "x": x.copy()})
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
