@@ -168,3 +168,24 @@ def test_cli_reads_any_format_by_extension(tmp_path, mobi):
     done = _csi("validate", "ecsi", "--data", str(sav), "--html", str(tmp_path / "report.html"))
     assert done.returncode == 0 and "0 error(s)" in done.stdout
     assert "<h5>Items</h5>" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_as_frame_is_the_one_path_or_frame_gate(tmp_path, mobi):
+    from csi_models.data import as_frame, rows_text
+
+    assert as_frame(mobi) is mobi  # the caller's frame, not a copy
+    path = tmp_path / "survey.csv"
+    mobi.head(5).to_csv(path, index=False)
+
+    class Located:  # any os.PathLike, not only pathlib.Path
+        def __fspath__(self):
+            return str(path)
+
+    for given in (str(path), path, Located()):
+        _same_numbers(as_frame(given), mobi.head(5))
+    for junk in (None, 3, b"survey.csv", mobi.to_numpy(), {"a": [1]}, mobi.CUSA1):
+        with pytest.raises(DataError, match="must be a pandas DataFrame or a file path"):
+            as_frame(junk)
+    with pytest.raises(DataError, match="applies to Excel files"):
+        as_frame(mobi, sheet="Answers")
+    assert rows_text(range(8)) == "0, 1, 2, 3, 4 (and 3 more)" and rows_text(["r1"]) == "r1"

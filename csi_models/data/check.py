@@ -97,17 +97,18 @@ def check(spec, data, missing: str = "listwise") -> CheckReport:
     survey file path; missing: the rule the fit will use ('listwise', 'mean' or 'fiml').
     Raises only when there is nothing to check (bad spec, unreadable file, not a table)."""
     from csi_models.data.prepare import collect
-    from csi_models.data.readers import read_survey
+    from csi_models.data.readers import as_frame
     from csi_models.spec import load_spec
 
     spec = load_spec(spec)
-    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
-        data = read_survey(data)
+    data = as_frame(data)
     _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
     return CheckReport(spec, findings, items, len(data), n_used, missing, data.columns)
 
 
 def rows_text(labels, limit: int = 5) -> str:
+    """Row labels for a message: 'a, b, c' with at most ``limit`` shown, then
+    ' (and N more)'. The one formatter of row lists (public: csi_models.data.rows_text)."""
     labels = list(labels)
     shown = ", ".join(str(r) for r in labels[:limit])
     return shown + (f" (and {len(labels) - limit} more)" if len(labels) > limit else "")

@@ -20,6 +20,7 @@ single column holding ';' or tabs is re-read with that separator.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -125,9 +126,12 @@ def read_survey(path, *, sheet=None, **options) -> pd.DataFrame:
     underlying reader (pandas.read_csv, pandas.read_excel, pyreadstat, pandas.read_parquet).
     The file is only read, never written. Problems are DataErrors naming the file.
     """
-    if not isinstance(path, (str, Path)):
+    if not isinstance(path, (str, os.PathLike)):
         raise DataError(f"read_survey takes a file path, got {type(path).__name__}")
-    path = Path(path)
+    try:
+        path = Path(path)
+    except TypeError:  # an os.PathLike whose path is bytes
+        raise DataError(f"read_survey takes a text file path, got {path!r:.80}") from None
     try:
         exists = path.is_file()
     except (OSError, ValueError):
@@ -156,3 +160,18 @@ def read_survey(path, *, sheet=None, **options) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise DataError(f"{path.name} has no columns: is it empty?")
     return frame
+
+
+def as_frame(data, sheet=None) -> pd.DataFrame:
+    """The survey table behind ``data``: a DataFrame is returned as is (the caller's object,
+    which the library never modifies); a file path (str or os.PathLike) is read with
+    ``read_survey(data, sheet=sheet)``. Anything else is a DataError. The one place where
+    ``fit``, ``check``, ``prepare`` and ``compare`` accept "a DataFrame or a file path"."""
+    if isinstance(data, pd.DataFrame):
+        if sheet is not None:
+            raise DataError(f"sheet={sheet!r} applies to Excel files, not to a DataFrame")
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return read_survey(data, sheet=sheet)
+    raise DataError(f"survey data must be a pandas DataFrame or a file path, got "
+                    f"{type(data).__name__}")
