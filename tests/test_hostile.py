@@ -84,7 +84,8 @@ def mutated_spec(draw) -> dict:
         constructs = d.get("constructs") if isinstance(d.get("constructs"), dict) else {}
         paths = d.get("paths") if isinstance(d.get("paths"), list) else None
         action = draw(st.sampled_from(["delete", "junk", "cycle", "unknown_path", "dup_item",
-                                       "scale", "codes", "columns", "reverse", "mode"]))
+                                       "scale", "codes", "columns", "reverse", "mode",
+                                       "item_list"]))
         if action == "delete":
             del parent[loc[-1]]
         elif action == "junk":
@@ -114,6 +115,11 @@ def mutated_spec(draw) -> dict:
             d["columns"] = {draw(st.sampled_from(["CUSA1", "Nope", "CUSL1"])): draw(JUNK)}
         elif action == "reverse":
             d["reverse"] = draw(st.one_of(JUNK, st.just(["CUSA1", "CUSA1"])))
+        elif action == "item_list" and constructs:  # items as a list, maybe one repeated
+            c = constructs[draw(st.sampled_from(sorted(constructs)))]
+            if isinstance(c, dict) and isinstance(c.get("items"), dict) and c["items"]:
+                names = list(c["items"])
+                c["items"] = names + draw(st.lists(st.sampled_from(names), max_size=1))
         elif action == "mode" and constructs:
             c = constructs[draw(st.sampled_from(sorted(constructs)))]
             if isinstance(c, dict):
@@ -127,6 +133,11 @@ def test_mutated_specs_load_or_raise_spec_error(d):
     before = copy.deepcopy(d)
     out = _ok_or_csi(spec_from_dict, d)
     assert isinstance(out, (ModelSpec, SpecError)), out
+    if isinstance(out, ModelSpec):  # nothing listed is dropped or merged silently
+        for c in out.constructs:
+            listed = d["constructs"][c.name]["items"]
+            if isinstance(listed, list):
+                assert c.item_names == [str(i) for i in listed], (c.item_names, listed)
     assert d == before or _has_nan(d)  # spec_from_dict must not edit the caller's dict
     try:
         text = yaml.safe_dump(d, allow_unicode=True, sort_keys=False)

@@ -206,6 +206,20 @@ class _Reader:
             label = self.label(value, key, f"wording of item {name!r}")
         return Item(name=name, label=label, scale=scale, missing_codes=codes)
 
+    def item_list(self, names: list, key: str, construct: str) -> dict:
+        """A list of item names as {name: None}; a name listed twice is an error (a mapping
+        cannot hold it twice either, and silently merging would hide a copy-paste slip)."""
+        out: dict[str, int] = {}
+        for i, value in enumerate(names):
+            item = self.text(value, f"{key}[{i}]", "item name")
+            if item in out:
+                first = self.lines.get(f"{key}[{out[item]}]")
+                where = f"first on line {first}" if first else f"entries {out[item] + 1} and {i + 1}"
+                self.fail(f"{key}[{i}]", f"item {item!r} is listed twice in construct "
+                                         f"{construct!r} ({where}); list each item once")
+            out[item] = i
+        return dict.fromkeys(out)
+
     def construct(self, name: str, value, key: str, scale: Scale, codes: tuple) -> Construct:
         value = self.mapping(value, key, f"construct {name!r}")
         self.check_keys(value, CONSTRUCT_KEYS, key, f"construct {name!r}")
@@ -214,8 +228,7 @@ class _Reader:
                                                        f"{key}.missing_codes")))
         raw_items = value.get("items")
         if isinstance(raw_items, list):  # a plain list of item names
-            raw_items = {self.text(v, f"{key}.items[{i}]", "item name"): None
-                         for i, v in enumerate(raw_items)}
+            raw_items = self.item_list(raw_items, f"{key}.items", name)
         if not raw_items:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
                            "one indicator under 'items:'")

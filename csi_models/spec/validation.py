@@ -51,6 +51,9 @@ def validate_spec(spec) -> None:
             iwhere = _where(spec, f"constructs.{c.name}.items.{item.name}") or where
             if not isinstance(item.name, str) or not item.name.strip():
                 raise SpecError(f"construct {c.name!r} has an item with an empty name{iwhere}")
+            if item_owner.get(item.name) == c.name:
+                raise SpecError(f"item {item.name!r} is listed twice in construct {c.name!r}"
+                                f"{iwhere}; list each item once")
             if item.name in item_owner:
                 raise SpecError(f"item {item.name!r} is used twice: in {item_owner[item.name]!r} "
                                 f"and in {c.name!r}{iwhere}; each indicator may measure "
