@@ -4,6 +4,7 @@ reverse-coded items, binary items (the ACSI complaint question) and the `columns
 Each rule is checked by its effect on a fit: the same numbers as the data recoded by hand.
 """
 
+import dataclasses
 import textwrap
 import warnings
 
@@ -283,3 +284,21 @@ def test_default_scales_survive_the_yaml_round_trip():
     assert small("scale: {min: 1, max: 5}\n").item("a1").scale.explicit
     assert spec.with_scale(1, 7, items="a1").item("a1").scale.explicit
     assert spec_from_yaml(spec.with_scale(1, 7, items="a1").to_yaml()).item("a1").scale == Scale(1, 7)
+
+
+def test_yaml_round_trip_keeps_which_scales_are_declared():
+    """A spec mixing declared scales and the loader's fallback 1..10 comes back the same:
+    the fallback items stay undeclared (they may still take the file's value labels)."""
+    spec = spec_from_yaml("name: t\nconstructs:\n  A: {scale: {min: 1, max: 10}, items: [a1, a2]}\n"
+                          "  B: {scale: {min: 0, max: 1}, items: [b1]}\n  C: {items: [c1]}\n"
+                          "paths: [A -> B, B -> C]\n")
+    flags = [(i.name, i.scale, i.scale.explicit) for i in spec.items]
+    assert [f[2] for f in flags] == [True, True, True, False]
+    for again in (spec_from_yaml(spec.to_yaml()), csi.spec.spec_from_dict(spec.to_dict())):
+        assert again == spec and [(i.name, i.scale, i.scale.explicit) for i in again.items] == flags
+    assert "scale" not in spec.to_dict()  # a model-level scale would declare c1
+    # a scale built in code without the flag but off the fallback's bounds is written out
+    odd = spec.replace(constructs=tuple(
+        c if c.name != "C" else dataclasses.replace(c, items=(dataclasses.replace(
+            c.items[0], scale=Scale(1, 5, explicit=False)),)) for c in spec.constructs))
+    assert spec_from_yaml(odd.to_yaml()).item("c1").scale == Scale(1, 5)

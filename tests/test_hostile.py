@@ -108,7 +108,11 @@ def mutated_spec(draw) -> dict:
             target = d if draw(st.booleans()) or not constructs else \
                 constructs[draw(st.sampled_from(sorted(constructs)))]
             if isinstance(target, dict):
-                target["scale"] = {"min": draw(HUGE), "max": draw(HUGE)}
+                target["scale"] = draw(st.one_of(
+                    st.fixed_dictionaries({"min": HUGE, "max": HUGE}),
+                    st.just({"min": 0, "max": 1})))
+                if target is not d and draw(st.booleans()):
+                    d.pop("scale", None)  # a construct scale next to fallback (undeclared) items
         elif action == "codes":
             d["missing_codes"] = draw(st.lists(st.one_of(HUGE, st.text(max_size=3)), max_size=3))
         elif action == "columns":
@@ -138,6 +142,9 @@ def test_mutated_specs_load_or_raise_spec_error(d):
             listed = d["constructs"][c.name]["items"]
             if isinstance(listed, list):
                 assert c.item_names == [str(i) for i in listed], (c.item_names, listed)
+        back = spec_from_yaml(out.to_yaml())  # to_yaml round-trips, declared scales included
+        assert back == out and [i.scale.explicit for i in back.items] == \
+            [i.scale.explicit for i in out.items]
     assert d == before or _has_nan(d)  # spec_from_dict must not edit the caller's dict
     try:
         text = yaml.safe_dump(d, allow_unicode=True, sort_keys=False)

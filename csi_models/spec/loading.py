@@ -334,10 +334,20 @@ def load_spec(spec) -> ModelSpec:
 
 
 def spec_to_dict(spec: ModelSpec) -> dict:
-    """The spec as plain data in the YAML layout (scales written per item only where they
-    differ from the most common scale)."""
-    scales = [(i.scale.min, i.scale.max, i.scale.explicit) for i in spec.items]
-    common = Scale(*max(set(scales), key=scales.count))
+    """The spec as plain data in the YAML layout, such that loading it gives the spec back.
+
+    The most common declared scale is written once at the top and other scales per item. The
+    loader's fallback 1..10 (``Scale.explicit`` False) can only be written by omission: when
+    any item relies on it, no model-level scale is written and every declared scale goes on
+    its item, so the fallback items stay undeclared (and may take the file's value labels)."""
+    def is_declared(scale: Scale) -> bool:
+        return scale.explicit or scale != DEFAULT_SCALE
+
+    declared = [(i.scale.min, i.scale.max) for i in spec.items if is_declared(i.scale)]
+    if declared and len(declared) == len(spec.items):
+        common = Scale(*max(dict.fromkeys(declared), key=declared.count))
+    else:
+        common = DEFAULT_SCALE
     out = {"name": spec.name}
     if spec.title:
         out["title"] = dict(spec.title)
@@ -352,7 +362,7 @@ def spec_to_dict(spec: ModelSpec) -> dict:
         items = {}
         for item in c.items:
             entry = dict(item.label)
-            if item.scale != common or (item.scale.explicit and not common.explicit):
+            if is_declared(item.scale) and (item.scale != common or not common.explicit):
                 entry["scale"] = {"min": item.scale.min, "max": item.scale.max}
             if item.missing_codes:
                 entry["missing_codes"] = list(item.missing_codes)
