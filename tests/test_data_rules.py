@@ -96,6 +96,31 @@ def test_text_codes_and_dont_know_in_excel_style_columns(five):
         csi.fit(spec, bad)
 
 
+def test_quoted_numeric_missing_codes_are_numbers(five):
+    """`missing_codes: ["98"]` (a quoted number) must match the answer 98 in a numeric column,
+    not fall through to an out-of-range error that asks to declare the very same code."""
+    spec = small("scale: {min: 1, max: 5}\nmissing_codes: ['98', ' 99 ', DK]\n")
+    coded = five.astype(float)
+    coded.loc[[2, 11], "a1"] = 98
+    coded.loc[5, "b2"] = 99
+    text = coded.astype({"c1": object})
+    text.loc[[1, 3], "c1"] = ["98", "dk"]
+    by_hand = five.astype(float)
+    by_hand.loc[[2, 11], "a1"] = np.nan
+    by_hand.loc[5, "b2"] = np.nan
+    text_by_hand = by_hand.copy()
+    text_by_hand.loc[[1, 3], "c1"] = np.nan
+    for data, by_hand in ((coded, by_hand), (text, text_by_hand)):
+        report = csi.check(spec, data, missing="mean")
+        assert report.ok, report.errors.message.tolist()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            a, b = csi.fit(spec, data, missing="mean"), csi.fit(spec, by_hand, missing="mean")
+        np.testing.assert_array_equal(_paths(a), _paths(b))
+    assert "a1: 2 answers coded 98 set to missing" in a.settings["data_notes"]
+    assert "c1: 1 text answers (DK) set to missing" in a.settings["data_notes"]
+
+
 def test_a_missing_code_inside_the_scale_is_flagged(five):
     spec = small("scale: {min: 1, max: 5}\nmissing_codes: [3]\n")
     report = csi.check(spec, five)

@@ -247,11 +247,15 @@ def test_spec_editing_with_junk_arguments(method, a, b):
 
 
 # --- data: random DataFrames -------------------------------------------------------------------
-SMALL = spec_from_dict({"name": "small", "scale": {"min": 1, "max": 5}, "missing_codes": [9, "DK"],
-                        "constructs": {"A": {"items": ["a1", "a2", "a3"]}, "B": {"items": ["b1", "b2"]},
-                                       "C": {"items": ["c1"]}},
-                        "paths": ["A -> B", "B -> C", "A -> C"], "reverse": ["a3"]})
+SMALL_DICT = {"name": "small", "scale": {"min": 1, "max": 5}, "missing_codes": [9, "DK"],
+              "constructs": {"A": {"items": ["a1", "a2", "a3"]}, "B": {"items": ["b1", "b2"]},
+                             "C": {"items": ["c1"]}},
+              "paths": ["A -> B", "B -> C", "A -> C"], "reverse": ["a3"]}
+SMALL = spec_from_dict(SMALL_DICT)
 MAPPED = SMALL.with_columns({"a1": "满意度1", "b2": "😀 q2"})
+# the same spec with the numeric code quoted ("9" in the YAML): it must check identically
+QUOTED = spec_from_dict({**SMALL_DICT, "missing_codes": [" 9 ", "DK"]})
+QUOTED_MAPPED = QUOTED.with_columns({"a1": "满意度1", "b2": "😀 q2"})
 GOOD = simulate(SMALL, 80, random_state=7, discrete=True).assign(a3=lambda f: 6 - f["a3"])
 CELLS = st.one_of(st.sampled_from([np.nan, np.inf, -np.inf, "abc", "", " 3 ", "DK", "不知道", "😀",
                                    1e300, -1e300, 10**400, -7, 9, True, None, pd.NA, 2.5, "4,5",
@@ -359,8 +363,10 @@ def _assert_unchanged(df: pd.DataFrame, before: pd.DataFrame, attrs: dict):
     assert repr(df.attrs) == repr(attrs)
 
 
-def _spec_for(df):
-    return MAPPED if "满意度1" in map(str, df.columns) else SMALL
+def _spec_for(df, quoted: bool = False):
+    if "满意度1" in map(str, df.columns):
+        return QUOTED_MAPPED if quoted else MAPPED
+    return QUOTED if quoted else SMALL
 
 
 @settings(max_examples=200 * SCALE, **FUZZ)
@@ -371,6 +377,8 @@ def test_hostile_frames_check_and_pls(df, missing):
     assert isinstance(report, csi.data.CheckReport), report  # a DataFrame is always reportable
     assert set(report.findings.severity) <= {"error", "warning", "ok"}
     assert str(report) and report.to_html()
+    twin = _ok_or_csi(csi.check, _spec_for(df, quoted=True), df, missing=missing)
+    pd.testing.assert_frame_equal(twin.findings, report.findings)
     prepared = _ok_or_csi(prepare, spec, df, missing=missing)
     # one set of checks: the report has errors exactly when prepare refuses the data
     assert isinstance(prepared, DataError) == (not report.ok), (report.errors, prepared)

@@ -103,20 +103,21 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -
     """Run the item checks on one column (see module docstring); fills ``ic``."""
     ic.dtype = str(raw.dtype)
     codes = item_meta.missing_codes
-    text_codes = {c.casefold() for c in codes if isinstance(c, str)}
+    numeric_codes = [n for n in map(_code_number, codes) if n is not None]
+    text_codes = {c.strip().casefold() for c in codes
+                  if isinstance(c, str) and _code_number(c) is None}
     if text_codes and not pd.api.types.is_numeric_dtype(raw.dtype):
         coded = raw.astype(object).map(lambda v: isinstance(v, str) and v.strip().casefold() in text_codes)
         coded = coded.to_numpy(bool)
         if coded.any():
             raw = raw.astype(object).mask(coded)
-            ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers "
-                            f"({'/'.join(c for c in codes if isinstance(c, str))}) set to missing")
+            shown = "/".join(c for c in codes if isinstance(c, str) and _code_number(c) is None)
+            ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers ({shown}) set to missing")
     values = _floats(ic, raw, index)
     if values is None:
         return ic
     if "type" not in {f.check for f in ic.findings}:
         ic.add("type", "ok", f"{ic.who}: numeric answers")
-    numeric_codes = [c for c in codes if not isinstance(c, str)]
     coded = np.isin(values, numeric_codes) if numeric_codes else np.zeros(len(values), bool)
     answered = values
     if coded.any():
@@ -175,6 +176,17 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -
                f"numeric indicator; its 0-100 index is the share answering {meaning}")
     ic.values = values
     return ic
+
+
+def _code_number(code) -> float | None:
+    """A missing code as a number, or None for a text code: 98 and '98' (a quoted number in
+    the YAML) are the same code, so either matches the answer 98 in a numeric column."""
+    if isinstance(code, str):
+        try:
+            code = float(code.strip())
+        except ValueError:
+            return None
+    return float(code) if is_number(code) else None
 
 
 def _file_meta(attrs, key: str, column: str) -> dict:
