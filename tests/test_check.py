@@ -130,8 +130,16 @@ def test_reverse_worded_items_are_spotted(ecsi, mobi):
     wrong = csi.check(ecsi.with_reverse(["PERQ1"]), mobi)
     warning = _only(wrong, "reverse", "warning")
     assert warning["item"] == "PERQ1" and "is it really reverse-worded" in warning["message"]
-    two = csi.check(ecsi, mobi.assign(PERV2=11 - mobi.PERV2))  # two-item block: name the pair
-    assert "correlates negatively with PERV1" in _only(two, "reverse", "warning")["message"]
+    # a two-item block cannot tell which item is reverse-worded: the finding names both
+    for flipped in ("PERV1", "PERV2"):
+        two = _only(csi.check(ecsi, mobi.assign(**{flipped: 11 - mobi[flipped]})), "reverse", "warning")
+        assert pd.isna(two["item"]) and two["construct"] == "Value"
+        assert two["message"].startswith("items PERV1 (column 'PERV1') and PERV2 (column 'PERV2') "
+                                         "of Value correlate negatively (r = -")
+        assert two["message"].endswith("if one of them is reverse-worded, list it under `reverse:`")
+    declared = _only(csi.check(ecsi.with_reverse(["PERV1"]), mobi), "reverse", "warning")
+    assert "PERV1 is listed under `reverse:`: is it really reverse-worded (and PERV2 not)?" in \
+        declared["message"]
 
 
 def test_prepare_warns_exactly_the_reports_warnings(ecsi, mobi):

@@ -285,6 +285,16 @@ def test_binary_note_uses_the_value_label(complaints):
     spec = csi.load_spec("acsi").with_scale(0, 1, items=["CUSCO"])
     note = csi.check(spec, labelled).findings.query("check == 'binary'").message.iloc[0]
     assert "share answering 1 ('Yes, complained')" in note
+    # coded 1 = yes, 2 = no and reverse-coded: the index counts the 1s (yes), not the 2s
+    one_two = complaints.assign(CUSCO=2 - complaints.CUSCO)
+    one_two.attrs["value_labels"] = {"CUSCO": {1: "Yes", 2: "No"}}
+    spec = csi.load_spec("acsi").with_scale(1, 2, items=["CUSCO"]).with_reverse(["CUSCO"])
+    note = csi.check(spec, one_two).findings.query("check == 'binary'").message.iloc[0]
+    assert "reverse-coded (1 <-> 2), so its 0-100 index is the share answering 1 ('Yes')" in note
+    res = csi.fit(spec, one_two)  # and that is what the index is
+    scale = res.spec.item("CUSCO").scale
+    index = 100 * (res.item_stats.loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
+    assert index == pytest.approx(100 * (one_two.CUSCO == 1).mean())
 
 
 # --- columns mapping ----------------------------------------------------------------------------

@@ -99,8 +99,10 @@ def _floats(ic: ItemCheck, raw: pd.Series, index) -> np.ndarray | None:
     return out
 
 
-def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -> ItemCheck:
-    """Run the item checks on one column (see module docstring); fills ``ic``."""
+def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
+                 reverse: bool = False) -> ItemCheck:
+    """Run the item checks on one column (see module docstring); fills ``ic``. ``reverse``:
+    the item is listed under ``reverse:`` (it is recoded after these checks)."""
     ic.dtype = str(raw.dtype)
     codes = item_meta.missing_codes
     numeric_codes = [n for n in map(_code_number, codes) if n is not None]
@@ -170,10 +172,14 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -
            f"{ic.who}: {n_missing} of {len(values)} answers missing ({share:.0%})",
            index[np.isnan(values)] if share > MISSING_SHARE else ())
     if hi - lo == 1:
-        top = numeric_labels(_file_meta(attrs, "value_labels", ic.column)).get(float(hi))
-        meaning = f"{hi:g} ({top!r})" if top else f"{hi:g}"
+        # the index counts the answers that end up at the top of the scale: hi, or lo for a
+        # reverse-coded item (recoded lo + hi - x after these checks)
+        counted = lo if reverse else hi
+        label = numeric_labels(_file_meta(attrs, "value_labels", ic.column)).get(float(counted))
+        meaning = f"{counted:g} ({label!r})" if label else f"{counted:g}"
+        why = f"it is reverse-coded ({lo:g} <-> {hi:g}), so " if reverse else ""
         ic.add("binary", "ok", f"{ic.who} is binary ({lo:g}/{hi:g}): both engines use it as a "
-               f"numeric indicator; its 0-100 index is the share answering {meaning}")
+               f"numeric indicator; {why}its 0-100 index is the share answering {meaning}")
     ic.values = values
     return ic
 

@@ -112,7 +112,8 @@ def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
         checks.append(ic)
         if item not in found:
             continue  # its column finding is already in
-        inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs)
+        inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs,
+                     reverse=item in spec.reverse)
         findings += ic.findings
         if stop_on_error and any(f.severity == "error" for f in ic.findings):
             return None, findings, item_table(checks, findings), None
