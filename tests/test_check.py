@@ -77,8 +77,13 @@ def test_several_errors_are_listed_together(ecsi, mobi):
     assert set(report.errors.check) == {"type", "range", "missing"}
     with pytest.raises(DataError) as raised:
         csi.fit(ecsi, bad)
-    # prepare stops at the first unusable item (spec order); check reports every item
-    assert str(raised.value).startswith("item PERV1 (column 'PERV1') has 1 answer(s) outside")
+    # fit names every item problem at once (spec order), as check does, and keeps the report
+    message = str(raised.value)
+    assert message.startswith("3 problems in the survey data for model 'ecsi':\n  - item PERV1 ")
+    for item, what in (("PERV1", "outside its scale 1..10: rows 5 (99)"),
+                       ("CUSA2", "not numbers ('seven') in rows 3"), ("CUSL3", "is empty")):
+        assert f"item {item} (column '{item}')" in message and what in message
+    assert raised.value.report.errors.equals(report.errors)
 
 
 def test_missing_share_and_listwise_rows_are_warnings(ecsi, mobi):

@@ -382,6 +382,12 @@ def test_hostile_frames_check_and_pls(df, missing):
     prepared = _ok_or_csi(prepare, spec, df, missing=missing)
     # one set of checks: the report has errors exactly when prepare refuses the data
     assert isinstance(prepared, DataError) == (not report.ok), (report.errors, prepared)
+    if isinstance(prepared, DataError):  # fit names every problem of the stage it stops at
+        errors = report.errors
+        stage = errors[errors.check == "column"]
+        stage = stage if len(stage) else errors[errors.check.isin(["type", "range", "missing", "scale"])]
+        if len(stage):
+            assert sorted(prepared.report.errors.message) == sorted(stage.message)
     result = _ok_or_csi(csi.fit, spec, df, method="pls", missing=missing)
     assert isinstance(result, (csi.FitResult, CSIError)), result
     if isinstance(result, csi.FitResult):

@@ -91,8 +91,9 @@ def _locate(spec, data: pd.DataFrame) -> tuple[dict, list, str]:
 
 def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
     """The whole check-and-shape pipeline: (SurveyData or None, findings, item table, rows
-    used or None). With ``stop_on_error`` it returns as soon as an error makes the data
-    unusable (prepare); otherwise it checks everything it can (check)."""
+    used or None). With ``stop_on_error`` (prepare) it stops after the first stage with an
+    error: absent columns, else the per-item checks (all items), else the prepared table;
+    otherwise it checks everything it can (check)."""
     if missing not in MISSING_RULES:
         raise DataError(f"missing={missing!r} is not a missing-data rule; use one of "
                         f"{', '.join(MISSING_RULES)}")
@@ -115,8 +116,9 @@ def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
         inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs,
                      reverse=item in spec.reverse)
         findings += ic.findings
-        if stop_on_error and any(f.severity == "error" for f in ic.findings):
-            return None, findings, item_table(checks, findings), None
+    if stop_on_error and any(f.severity == "error" for f in findings):
+        # every item is checked first, so that one error lists all the item problems
+        return None, findings, item_table(checks, findings), None
     usable = [ic for ic in checks if ic.values is not None and
               not any(f.severity == "error" for f in ic.findings)]
     survey = None
