@@ -197,3 +197,23 @@ def test_cli_validate_prints_the_report_and_fails_on_errors(tmp_path, mobi, caps
     assert main(["validate", "ecsi", "--data", "demo"]) == 0
     assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
     assert main(["validate", "ecsi"]) == 0  # the spec alone
+
+
+def test_a_construct_on_no_path_is_flagged_for_pls(ecsi, mobi, capsys):
+    """Legal (CB-SEM fits it as a correlated factor) but not fittable by PLS: check says so."""
+    lonely = ecsi.drop_path("Satisfaction", "Complaints").drop_path("Complaints", "Loyalty")
+    report = csi.check(lonely, mobi)
+    advice = _only(report, "spec", "warning")
+    assert advice["construct"] == "Complaints" and report.ok
+    assert advice["message"].startswith("construct Complaints is on no path (ecsi.yaml, line ")
+    assert "PLS needs every construct on a path" in advice["message"]
+    assert "CB-SEM can fit it as a correlated factor" in advice["message"]
+    with pytest.raises(csi.errors.EstimationError, match="Complaints have no structural path"):
+        csi.fit(lonely, mobi, method="pls")  # what the advice predicts
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # prepare (CB-SEM's path too) stays quiet
+        prepare(lonely, mobi)
+    assert (csi.check(ecsi, mobi).findings.check != "spec").all()
+    cfa = csi.spec.spec_from_dict({"name": "cfa", "scale": {"min": 1, "max": 10}, "constructs": {
+        "A": {"items": ["CUSA1", "CUSA2"]}, "B": {"items": ["CUSL1", "CUSL2"]}}})
+    assert csi.check(cfa, mobi).warnings.construct.tolist() == ["A", "B"]

@@ -25,6 +25,7 @@ from csi_models.data import prepare
 from csi_models.errors import CSIError, CSIWarning, DataError, SpecError
 from csi_models.simulate import simulate
 from csi_models.spec import ModelSpec, load_spec, spec_from_dict, spec_from_yaml
+from csi_models.spec.validation import spec_advice
 
 # CSI_FUZZ_SCALE=20 multiplies every example count (and draws new random cases) for a bug hunt
 SCALE = int(os.environ.get("CSI_FUZZ_SCALE", "1"))
@@ -450,6 +451,8 @@ def test_random_specs_with_simulated_data(model, n, discrete, seed, path_value, 
     before = data.copy(deep=True)
     result = _ok_or_csi(csi.fit, spec, data, method=method)
     assert isinstance(result, (csi.FitResult, CSIError)), result
+    if method == "pls" and spec_advice(spec):  # csi.check/validate warned: PLS cannot fit it
+        assert isinstance(result, CSIError) and not isinstance(result, csi.FitResult)
     pd.testing.assert_frame_equal(data, before)
 
 

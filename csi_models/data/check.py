@@ -9,8 +9,10 @@ file's value labels, else the default 1..10, which is flagged); answers outside 
 (error, with rows); share missing; binary (yes/no) items noted. After reverse coding and the
 missing-data rule: constant (error) and near-constant items, items identical to another item,
 items that correlate negatively with the rest of their construct (likely reverse-worded), and
-whether enough rows are left. Each finding has a check name, a severity ('error' stops the fit,
-'warning' does not, 'ok' records a check passed) and the rows concerned.
+whether enough rows are left. Each finding has a check name, a severity ('error' stops the
+fit, 'warning' does not, 'ok' records a check passed) and the rows concerned. ``check`` also
+reports the spec's own advice (``spec_advice``: a construct on no path cannot be fitted by
+PLS) as 'spec' warnings; ``prepare`` does not, as CB-SEM fits such specs.
 """
 
 from __future__ import annotations
@@ -99,11 +101,13 @@ def check(spec, data, missing: str = "listwise") -> CheckReport:
     from csi_models.data.prepare import collect
     from csi_models.data.readers import as_frame
     from csi_models.spec import load_spec
+    from csi_models.spec.validation import spec_advice
 
     spec = load_spec(spec)
     data = as_frame(data)
     _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
-    return CheckReport(spec, findings, items, len(data), n_used, missing, data.columns)
+    advice = [Finding("spec", "warning", message, construct=c) for c, message in spec_advice(spec)]
+    return CheckReport(spec, advice + findings, items, len(data), n_used, missing, data.columns)
 
 
 def rows_text(labels, limit: int = 5) -> str:
