@@ -172,15 +172,59 @@ def test_items_without_a_declared_scale_take_it_from_value_labels(five):
     assert "a1: scale 1..5 from value labels" in res.settings["data_notes"]
     report = csi.check(spec, labelled)
     assert set(report.items.scale_source) == {"value labels"}
-    # an explicit scale wins over the labels
-    explicit = small("scale: {min: 0, max: 10}\n")
-    assert csi.fit(explicit, labelled).spec.item("a1").scale == Scale(0, 10)
+    # a declared scale that agrees with the labels is simply used
+    agreed = small("scale: {min: 1, max: 5}\n")
+    assert csi.check(agreed, labelled).ok and csi.fit(agreed, labelled).spec.item("a1").scale == Scale(1, 5)
     # no labels and no scale: the default 1..10 is used and flagged
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         csi.fit(spec, five)
     flagged = [str(w.message) for w in caught if "no scale declared" in str(w.message)]
     assert len(flagged) == 6 and "assumed 1..10; the answers range 1..5" in flagged[0]
+
+
+def test_a_declared_scale_the_value_labels_contradict_is_an_error(five):
+    """The shipped specs declare 1..10 for the whole model; a 1..5 survey with labels 1..5
+    mapped onto them must not give indices on 1..10 (about 33 where they are about 75)."""
+    labelled = _labelled(five)
+    declared = small("scale: {min: 1, max: 10}\n")
+    report = csi.check(declared, labelled)
+    errors = report.errors.query("check == 'scale'")
+    assert errors.item.tolist() == declared.item_names
+    message = errors.message.iloc[0]
+    assert message.startswith("item a1 (column 'a1'): the spec declares the scale 1..10 but the "
+                              "file's value labels run 1..5 (1 = 'Very dissatisfied', 5 = 'Very "
+                              "satisfied') and every answer lies within them")
+    assert "Declare `scale: {min: 1, max: 5}` (spec.with_scale(1, 5, items=['a1'])" in message
+    assert "data.attrs['value_labels'].pop('a1')" in message
+    with pytest.raises(DataError, match=r"6 problems .*\n  - item a1 .* declares the scale 1..10"):
+        csi.fit(declared, labelled)
+    # the fix the message gives works, and agrees with the scale read from the labels alone
+    fixed = csi.fit(declared.with_scale(1, 5), labelled)
+    np.testing.assert_allclose(fixed.indices["index"], csi.fit(small(), labelled).indices["index"])
+    assert (fixed.indices["index"] > 50).all()
+    # labels wider than the declared scale (0..10 labelled, 1..10 declared) disagree too
+    nps = five.assign(a1=five.a1 * 2)
+    nps.attrs["value_labels"] = {"a1": {0: "Not at all likely", 10: "Extremely likely"}}
+    assert csi.check(small("scale: {min: 1, max: 10}\n"), nps).errors.item.tolist() == ["a1"]
+    # labels on part of the scale only, with unlabelled answers beyond them: the spec stands
+    partial = five.assign(a1=five.a1 * 2)
+    partial.attrs["value_labels"] = {"a1": {1: "Very bad", 5: "Neutral", 99: "Refused"}}
+    report = csi.check(small("scale: {min: 1, max: 10}\n"), partial)
+    assert report.ok and "the value labels cover only 1..5 but the answers reach 10" in \
+        report.findings.query("item == 'a1' and check == 'scale'").message.iloc[0]
+
+
+def test_answers_only_in_the_lower_half_of_a_declared_scale_are_flagged(five):
+    """Without value labels, a 1..5 survey on a declared 1..10 shows as answers that never
+    pass the midpoint: a warning (the index would be too low), not an error."""
+    report = csi.check(small("scale: {min: 1, max: 10}\n"), five)
+    warned = report.warnings.query("check == 'scale'")
+    assert report.ok and warned.item.tolist() == ["a1", "a2", "a3", "b1", "b2", "c1"]
+    assert "all 200 answers lie in 1..5, the lower half of its scale 1..10" in warned.message.iloc[0]
+    assert csi.check(small("scale: {min: 1, max: 5}\n"), five).warnings.empty
+    assert csi.check(small("scale: {min: 1, max: 10}\n"), five.head(20)).warnings.query(
+        "check == 'scale'").empty  # too few answers to tell
 
 
 def test_reverse_items_use_the_label_scale(five):

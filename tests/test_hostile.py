@@ -324,7 +324,8 @@ def _apply(df, act, col, j, draw):
     elif act == "labels":
         df.attrs["value_labels"] = draw(st.sampled_from([
             {"a1": {1: "bad", 5: "good", 9: "Don't know"}}, {"c1": {0: "no", 1: "yes"}},
-            {"a1": "junk"}, "junk", {"b1": {"x": 1, None: 2}}]))
+            {"a1": "junk"}, "junk", {"b1": {"x": 1, None: 2}},
+            {"b1": {1: "low", 10: "high"}, "c1": {1.0: "bad", 3: "good", 99: "refused"}}]))
         df.attrs["user_missing"] = draw(st.sampled_from([{}, {"a1": {"ranges": [[9, 9]], "count": 2}},
                                                          {"a1": "junk"}, None]))
     return df

@@ -131,7 +131,7 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
     if user["count"]:
         ranges = ", ".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in user["ranges"])
         ic.notes.append(f"{ic.item}: {user['count']} SPSS user-missing answers ({ranges}) are missing")
-    _scale(ic, item_meta, attrs, numeric_codes, user, values, coded)
+    _scale(ic, item_meta, attrs, numeric_codes, user, values)
     lo, hi = ic.scale.min, ic.scale.max
     outside = ~np.isnan(values) & ((values < lo) | (values > hi))
     where = {"spec": "", "value labels": " (from the file's value labels)",
@@ -213,14 +213,19 @@ def _user_missing(attrs, column: str) -> dict:
     return {"ranges": ranges, "count": int(count) if is_number(count) and ranges else 0}
 
 
-def _scale(ic, item_meta, attrs, numeric_codes, user, values, coded) -> None:
-    """The spec's scale; for an item without one, the value labels' range; else 1..10."""
+def _scale(ic, item_meta, attrs, numeric_codes, user, values) -> None:
+    """The spec's scale; for an item without one, the value labels' range; else 1..10.
+
+    A declared scale that the file's value labels contradict is an error, not a silent
+    choice: a 1..5 question checked against a declared 1..10 raises no range error, yet
+    its 0-100 index would come out near 33 where it is 75. See ``_labels_disagree``."""
     ic.scale = item_meta.scale
     labels = _file_meta(attrs, "value_labels", ic.column)
     excluded = list(numeric_codes) + [v for v in numeric_labels(labels)
                                       if any(lo <= v <= hi for lo, hi in user["ranges"])]
+    from_labels = scale_from_labels(labels, excluded)
+    seen = values[~np.isnan(values)]
     if not item_meta.scale.explicit:
-        from_labels = scale_from_labels(labels, excluded)
         if from_labels is not None:
             ic.scale, ic.scale_source = from_labels, "value labels"
             ic.add("scale", "ok", f"{ic.who}: scale {from_labels.min:g}..{from_labels.max:g} read "
@@ -228,10 +233,42 @@ def _scale(ic, item_meta, attrs, numeric_codes, user, values, coded) -> None:
             ic.notes.append(f"{ic.item}: scale {from_labels.min:g}..{from_labels.max:g} from value labels")
         else:
             ic.scale_source = "default"
-            seen = values[~np.isnan(values)]
             span = f"; the answers range {seen.min():g}..{seen.max():g}" if seen.size else ""
             ic.add("scale", "warning", f"{ic.who}: no scale declared, assumed "
                    f"{ic.scale.min:g}..{ic.scale.max:g}{span}; declare `scale:` in the spec "
                    "(the 0-100 indices and reverse coding use it)")
+    elif from_labels is not None and from_labels != ic.scale:
+        _labels_disagree(ic, from_labels, numeric_labels(labels), seen)
     else:
         ic.add("scale", "ok", f"{ic.who}: scale {ic.scale.min:g}..{ic.scale.max:g} from the spec")
+        lo, hi = ic.scale.min, ic.scale.max
+        if from_labels is None and hi - lo >= 4 and seen.size >= LOW_HALF_ANSWERS and \
+                seen.max() <= lo + (hi - lo) / 2 and np.all(seen == np.round(seen)):
+            ic.add("scale", "warning", f"{ic.who}: all {seen.size} answers lie in "
+                   f"{seen.min():g}..{seen.max():g}, the lower half of its scale {lo:g}..{hi:g}; "
+                   f"if the question was asked on a shorter scale (such as 1..5), declare that "
+                   f"`scale:` for it, or its 0-100 index will read far too low")
+
+
+LOW_HALF_ANSWERS = 30  # whole-number answers before "none above the midpoint" is worth a warning
+
+
+def _labels_disagree(ic, from_labels, labels: dict, seen: np.ndarray) -> None:
+    """The spec declares lo..hi, the value labels span a..b. Answers beyond a..b that carry
+    no label show that the labels cover only part of the scale (e.g. the two end points of
+    0..10 are not labelled): the spec stands. Otherwise the two disagree: an error, because
+    whichever is wrong, the index would be computed on a wrong range."""
+    lo, hi, a, b = ic.scale.min, ic.scale.max, from_labels.min, from_labels.max
+    beyond = seen[((seen < a) | (seen > b)) & ~np.isin(seen, list(labels))]
+    if beyond.size:
+        ic.add("scale", "ok", f"{ic.who}: scale {lo:g}..{hi:g} from the spec; the value labels "
+               f"cover only {a:g}..{b:g} but the answers reach {beyond.max():g}")
+        return
+    within = f" and every answer lies within them" if seen.size else ""
+    ic.add("scale", "error", f"{ic.who}: the spec declares the scale {lo:g}..{hi:g} but the file's "
+           f"value labels run {a:g}..{b:g} ({a:g} = {labels.get(float(a))!r}, {b:g} = "
+           f"{labels.get(float(b))!r}){within}, so the 0-100 index and reverse coding would use the "
+           f"wrong scale. Asked on {a:g}..{b:g}? Declare `scale: {{min: {a:g}, max: {b:g}}}` "
+           f"(spec.with_scale({a:g}, {b:g}, items=[{ic.item!r}]); without items= for every item). "
+           f"Labels incomplete and {lo:g}..{hi:g} right? Drop them: "
+           f"data.attrs['value_labels'].pop({ic.column!r})")
