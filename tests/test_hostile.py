@@ -458,16 +458,23 @@ def test_random_specs_with_simulated_data(model, n, discrete, seed, path_value, 
 
 
 # --- files --------------------------------------------------------------------------------
+WESTERN = ["a,Region\n1,Zürich\n2,Genève\n".encode("cp1252"),
+           "q1;Straße;Café\n1;2;3\n".encode("latin-1")]  # valid GB18030 bytes, not Chinese
+
+
 @settings(max_examples=60 * SCALE, **FUZZ)
 @given(st.sampled_from([".csv", ".tsv", ".xlsx", ".sav", ".dta", ".parquet", ".por", ".txt", ".xls"]),
        st.one_of(st.binary(max_size=300), st.sampled_from([
            b"", b"a,b\n1,2\n", b"\xef\xbb\xbfa;b\n1;2\n", "满意度,b\n1,2\n".encode("gb18030"),
-           b"PK\x03\x04garbage", b"$FL2@(#) IBM SPSS", b"PAR1\x00\x00PAR1", b"\x00" * 64])))
+           b"PK\x03\x04garbage", b"$FL2@(#) IBM SPSS", b"PAR1\x00\x00PAR1", b"\x00" * 64,
+           *WESTERN])))
 def test_hostile_files_read_or_raise_data_error(tmp_path_factory, suffix, content):
     path = tmp_path_factory.mktemp("files") / f"survey{suffix}"
     path.write_bytes(content)
     out = _ok_or_csi(csi.read_survey, path)
     assert isinstance(out, (pd.DataFrame, DataError)), out
+    if content in WESTERN and suffix in (".csv", ".tsv", ".txt"):  # never decoded as Chinese
+        assert isinstance(out, DataError) and "encoding='cp1252'" in str(out), out
     assert path.read_bytes() == content
     if isinstance(out, pd.DataFrame):
         report = _ok_or_csi(csi.check, SMALL, out)

@@ -189,3 +189,28 @@ def test_as_frame_is_the_one_path_or_frame_gate(tmp_path, mobi):
     with pytest.raises(DataError, match="applies to Excel files"):
         as_frame(mobi, sheet="Answers")
     assert rows_text(range(8)) == "0, 1, 2, 3, 4 (and 3 more)" and rows_text(["r1"]) == "r1"
+
+
+def test_western_csv_is_not_silently_read_as_chinese(tmp_path, mobi):
+    """A Windows-1252 'Zürich' decodes as GB18030 too (into 'Z黵ich'): refuse to guess."""
+    frame = mobi.head(40).assign(Region=["Zürich", "Genève"] * 20)
+    path = tmp_path / "western.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+    with pytest.raises(DataError) as raised:
+        csi.read_survey(path)
+    message = str(raised.value)
+    assert "cannot tell the text encoding of western.csv: it is not UTF-8" in message
+    assert "as GB18030 (Chinese) it gives 'Z黵ich', 'Gen鑦e'" in message
+    assert "as Windows-1252 (Western European) it gives 'Zürich', 'Genève'" in message
+    assert f"csi.read_survey({str(path)!r}, encoding='cp1252')" in message
+    read = csi.read_survey(path, encoding="cp1252")  # the fix the message gives
+    assert read.Region.tolist() == frame.Region.tolist()
+    _same_numbers(read.drop(columns="Region"), mobi.head(40))
+    with pytest.raises(DataError, match="western.csv is not utf-8 text"):
+        csi.read_survey(path, encoding="utf-8")
+    with pytest.raises(DataError, match="encoding='klingon' is not a known text encoding"):
+        csi.read_survey(path, encoding="klingon")
+    # Chinese text in GB18030, a few traditional characters and an emoji included, still reads
+    chinese = mobi.head(40).assign(地区=["北京市", "廣州（說不清）😀"] * 20)
+    chinese.to_csv(tmp_path / "cn.csv", index=False, encoding="gb18030")
+    assert csi.read_survey(tmp_path / "cn.csv").地区.tolist() == chinese.地区.tolist()

@@ -14,13 +14,18 @@ which pandas keeps through copies, column selection and renaming:
 * ``attrs["source"]``, ``attrs["format"]``: the file and its type.
 
 Stata's extended missing values (.a-.z) are read as missing. CSV text is read as UTF-8
-(with or without BOM) or else GB18030 (Chinese Excel/WPS exports); a file that parses into a
+(with or without BOM) or else GB18030 (Chinese Excel/WPS exports) when it reads as Chinese;
+any other text (e.g. a Windows-1252 'Zürich') is a DataError asking for
+``read_survey(path, encoding='cp1252')``, never a silent guess. A file that parses into a
 single column holding ';' or tabs is re-read with that separator.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +35,73 @@ from csi_models.errors import DataError
 
 
 def _read_csv(path: Path, **options) -> pd.DataFrame:
-    # UTF-8 first (with or without BOM); GB18030 covers files saved by Chinese Excel/WPS.
-    for encoding in ("utf-8-sig", "gb18030"):
+    text = _decode(path.read_bytes(), path, options.pop("encoding", None))
+    frame = pd.read_csv(io.StringIO(text), **options)
+    if "sep" not in options and "delimiter" not in options and frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        for sep in (";", "\t"):
+            if sep in header:
+                return pd.read_csv(io.StringIO(text), **{"sep": sep, **options})
+    return frame
+
+
+def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
+    """The file's text: in ``encoding`` if given, else UTF-8 (with or without BOM), else
+    GB18030 (Chinese Excel/WPS exports) if the result reads as Chinese; else a DataError.
+
+    GB18030 assigns a character to almost any byte pair, so a Western file (Windows-1252,
+    'Zürich' = 5A FC 72 69 63 68) decodes "successfully" into 'Z黵ich'. Real Chinese text
+    is overwhelmingly in the GB2312 core (both bytes >= A1); such misreads never are. We do
+    not guess a Western encoding in its place: a wrong guess would silently rename columns
+    and categories, so the error shows both readings and asks for ``encoding=``."""
+    if encoding is not None:
         try:
-            frame = pd.read_csv(path, **{"encoding": encoding, **options})
-        except UnicodeDecodeError:
-            continue
-        if "sep" not in options and "delimiter" not in options and frame.shape[1] == 1:
-            header = str(frame.columns[0])
-            for sep in (";", "\t"):
-                if sep in header:
-                    return pd.read_csv(path, **{"encoding": encoding, "sep": sep, **options})
-        return frame
-    raise DataError(f"cannot decode {path}: save it as UTF-8 (or GB18030) text")
+            return raw.decode(encoding)
+        except LookupError:
+            raise DataError(f"encoding={encoding!r} is not a known text encoding; use e.g. "
+                            "'utf-8', 'gb18030', 'cp1252', 'latin-1'") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path.name} is not {encoding} text (byte {exc.start}: {exc.reason}); "
+                            "give the file's encoding with read_survey(path, encoding=...)") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        chinese = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        chinese = None
+    if chinese is not None and _reads_as_chinese(chinese):
+        return chinese
+    western = _samples(raw.decode("cp1252", errors="replace"))
+    as_gb = f"; read as GB18030 (Chinese) it gives {_samples(chinese)}" if chinese else ""
+    raise DataError(f"cannot tell the text encoding of {path.name}: it is not UTF-8{as_gb}; read "
+                    f"as Windows-1252 (Western European) it gives {western}. Give the encoding: "
+                    f"csi.read_survey({str(path)!r}, encoding='cp1252') (or 'latin-1', 'gb18030', "
+                    "'big5', 'shift_jis', ...), or save the file as UTF-8")
+
+
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _reads_as_chinese(text: str) -> bool:
+    """At least half of the non-ASCII characters are in GB2312 (the common simplified
+    Chinese characters and full-width punctuation); see ``_decode``."""
+    counts = Counter(NON_ASCII.findall(text))
+    common = 0
+    for char, n in counts.items():
+        try:
+            char.encode("gb2312")
+            common += n
+        except UnicodeEncodeError:
+            pass
+    return 2 * common >= sum(counts.values())
+
+
+def _samples(text: str, k: int = 3) -> str:
+    """The first ``k`` distinct words holding non-ASCII characters, quoted."""
+    words = re.findall(r"[^\s,;\t\"']*[^\x00-\x7f][^\s,;\t\"']*", text)
+    return ", ".join(repr(w[:20]) for w in list(dict.fromkeys(words))[:k]) or "no non-ASCII text"
 
 
 def _read_tsv(path: Path, **options) -> pd.DataFrame:
