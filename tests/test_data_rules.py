@@ -146,9 +146,10 @@ def test_spss_user_missing_values_are_honoured(tmp_path, mobi):
     np.testing.assert_array_equal(_paths(a), _paths(b))
     assert a.n == 247
     assert "CUSA2: 2 SPSS user-missing answers (98, 99) are missing" in a.settings["data_notes"]
-    # without the user-missing declaration the codes are out of range: an error, not a result
+    # without the user-missing declaration the codes are out of range: an error, not a
+    # result, naming the SPSS case number (row 50 of the frame is case 51)
     pyreadstat.write_sav(coded, path)
-    with pytest.raises(DataError, match=r"PERQ1 .* outside its scale 1..10: rows 50 \(99\)"):
+    with pytest.raises(DataError, match=r"PERQ1 .* outside its scale 1..10: rows 51 \(99\)"):
         csi.fit("ecsi", str(path))
 
 

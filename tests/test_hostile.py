@@ -477,6 +477,9 @@ def test_hostile_files_read_or_raise_data_error(tmp_path_factory, suffix, conten
         assert isinstance(out, DataError) and "encoding='cp1252'" in str(out), out
     assert path.read_bytes() == content
     if isinstance(out, pd.DataFrame):
+        if suffix in (".csv", ".tsv", ".txt", ".xlsx"):  # rows numbered as the file shows them
+            assert out.index.is_monotonic_increasing and out.index.is_unique
+            assert not len(out) or (out.index[0] >= 2 and out.index.dtype.kind == "i"), out.index
         report = _ok_or_csi(csi.check, SMALL, out)
         assert isinstance(report, csi.data.CheckReport)
 

@@ -13,6 +13,13 @@ which pandas keeps through copies, column selection and renaming:
   says how many answers that turned into missing values (the data check reports it).
 * ``attrs["source"]``, ``attrs["format"]``: the file and its type.
 
+Rows are indexed as the file shows them, so that the data check's "rows 102 (42)" is the row
+to open: CSV and Excel by spreadsheet row (header = row 1, first respondent = row 2; blank
+rows count but are dropped, as are wholly empty ones), SPSS and Stata by case number (1, 2,
+...), Parquet by its stored index. ``df.iloc[k]`` is still the k-th respondent. Reader
+options that make the numbering unknowable (``index_col``, a list ``skiprows``, ``comment``)
+keep pandas' index.
+
 Stata's extended missing values (.a-.z) are read as missing. CSV text is read as UTF-8
 (with or without BOM) or else GB18030 (Chinese Excel/WPS exports) when it reads as Chinese;
 any other text (e.g. a Windows-1252 'Zürich') is a DataError asking for
@@ -36,13 +43,51 @@ from csi_models.errors import DataError
 
 def _read_csv(path: Path, **options) -> pd.DataFrame:
     text = _decode(path.read_bytes(), path, options.pop("encoding", None))
+    if not {"skiprows", "header", "skip_blank_lines"} & set(options):
+        # count blank lines as rows (as a spreadsheet shows them); skip those above the header
+        options["skip_blank_lines"] = False
+        text = re.sub(r"\n(?:[ \t\r]*\n)*[ \t\r]*\Z", "\n", text)  # blank lines at the end
+        leading = re.match(r"(?:[ \t\r]*\n)*", text).group().count("\n")
+        if leading:
+            options["skiprows"] = leading
     frame = pd.read_csv(io.StringIO(text), **options)
     if "sep" not in options and "delimiter" not in options and frame.shape[1] == 1:
         header = str(frame.columns[0])
         for sep in (";", "\t"):
             if sep in header:
-                return pd.read_csv(io.StringIO(text), **{"sep": sep, **options})
-    return frame
+                frame = pd.read_csv(io.StringIO(text), **{"sep": sep, **options})
+                break
+    return _file_rows(frame, options)
+
+
+def _file_rows(frame: pd.DataFrame, options: dict) -> pd.DataFrame:
+    """Index the rows of a CSV/Excel table by their row in the file, as a spreadsheet shows
+    it (header = row 1, first respondent = row 2), and drop wholly empty rows (formatting
+    residue, not respondents): messages that name rows then name the rows the user sees.
+    Options that make those numbers unknowable (index_col, a list or callable skiprows,
+    comment, skip_blank_lines=True) keep pandas' own index."""
+    first = _first_row(options)
+    if first is not None:
+        frame.index = pd.RangeIndex(first, first + len(frame))
+    return frame.dropna(how="all")
+
+
+def _first_row(options: dict) -> int | None:
+    """The file row of the first data row under pandas' reading options, or None."""
+    if options.get("index_col") not in (None, False) or options.get("comment") is not None or \
+            options.get("skip_blank_lines") is True:
+        return None
+    skip = options.get("skiprows") or 0
+    header = options.get("header", "infer")
+    if header == "infer":
+        header = None if options.get("names") is not None else 0
+    if not isinstance(skip, int) or isinstance(skip, bool):
+        return None
+    if header is None:
+        return skip + 1
+    if isinstance(header, int) and not isinstance(header, bool):
+        return skip + header + 2
+    return None
 
 
 def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
@@ -114,14 +159,18 @@ def _read_excel(path: Path, sheet=None, **options) -> pd.DataFrame:
                           **options)
     if isinstance(frame, dict):
         raise DataError(f"{path.name}: give one sheet (sheet='name' or a position), not {sheet!r}")
-    # rows and columns that are wholly empty are formatting residue, not respondents
-    frame = frame.dropna(how="all")
+    # rows and columns that are wholly empty are formatting residue, not respondents; the
+    # rows keep their sheet row numbers (header = row 1), as Excel shows them
+    frame = _file_rows(frame, options)
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:") and frame[c].isna().all()]
-    return frame.drop(columns=unnamed).reset_index(drop=True)
+    return frame.drop(columns=unnamed)
 
 
-def _labelled(frame: pd.DataFrame, meta, path: Path, kind: str) -> pd.DataFrame:
-    """Attach pyreadstat's metadata to the frame's attrs (see module docstring)."""
+def _labelled(frame: pd.DataFrame, meta, path: Path, kind: str, options: dict) -> pd.DataFrame:
+    """Attach pyreadstat's metadata to the frame's attrs (see module docstring); number the
+    rows by case number (1, 2, ...), as SPSS and Stata show them."""
+    first = int(options.get("row_offset") or 0) + 1
+    frame.index = pd.RangeIndex(first, first + len(frame))
     labels = getattr(meta, "variable_value_labels", None) or {}
     frame.attrs["value_labels"] = {str(c): {(float(k) if isinstance(k, (int, float)) else k): str(v)
                                             for k, v in lab.items()}
@@ -138,7 +187,7 @@ def _read_spss(path: Path, **options) -> pd.DataFrame:
 
     if path.suffix.lower() == ".por":
         frame, meta = pyreadstat.read_por(path, **options)
-        return _labelled(frame, meta, path, "spss")
+        return _labelled(frame, meta, path, "spss", options)
     frame, meta = pyreadstat.read_sav(path, user_missing=True, apply_value_formats=False, **options)
     user_missing = {}
     for column, ranges in (getattr(meta, "missing_ranges", None) or {}).items():
@@ -151,7 +200,7 @@ def _read_spss(path: Path, **options) -> pd.DataFrame:
             hit |= (values >= lo) & (values <= hi)
         frame[column] = frame[column].mask(hit)
         user_missing[str(column)] = {"ranges": [list(b) for b in bounds], "count": int(hit.sum())}
-    frame = _labelled(frame, meta, path, "spss")
+    frame = _labelled(frame, meta, path, "spss", options)
     frame.attrs["user_missing"] = user_missing
     return frame
 
@@ -161,7 +210,7 @@ def _read_stata(path: Path, **options) -> pd.DataFrame:
     import pyreadstat
 
     frame, meta = pyreadstat.read_dta(path, apply_value_formats=False, **options)
-    return _labelled(frame, meta, path, "stata")
+    return _labelled(frame, meta, path, "stata", options)
 
 
 def _read_parquet(path: Path, **options) -> pd.DataFrame:
