@@ -381,6 +381,9 @@ def test_hostile_frames_check_and_pls(df, missing):
     assert str(report) and report.to_html()
     twin = _ok_or_csi(csi.check, _spec_for(df, quoted=True), df, missing=missing)
     pd.testing.assert_frame_equal(twin.findings, report.findings)
+    for row in report.findings[report.findings.check == "reverse"].itertuples():
+        if row.construct == "B" and row.severity == "warning":  # a pair: both are suspects
+            assert pd.isna(row.item) and row.message.startswith("items b1 ") and " and b2 " in row.message
     prepared = _ok_or_csi(prepare, spec, df, missing=missing)
     # one set of checks: the report has errors exactly when prepare refuses the data
     assert isinstance(prepared, DataError) == (not report.ok), (report.errors, prepared)
@@ -449,6 +452,13 @@ def test_random_specs_with_simulated_data(model, n, discrete, seed, path_value, 
     if not discrete:
         spec = spec.with_scale(-10, 10)
         data = data.clip(-10, 10)
+    binary = [i.name for i in spec.items if i.scale.max - i.scale.min == 1]
+    if binary:  # reverse-coded, a 0/1 item's index counts the 0s, and its note says so
+        report = _ok_or_csi(csi.check, spec.with_reverse(binary[:1]), data)
+        note = report.findings.query("check == 'binary'").set_index("item").message
+        if binary[0] in note:
+            assert "reverse-coded (0 <-> 1), so its 0-100 index is the share answering 0" in \
+                note[binary[0]]
     before = data.copy(deep=True)
     result = _ok_or_csi(csi.fit, spec, data, method=method)
     assert isinstance(result, (csi.FitResult, CSIError)), result
