@@ -5,7 +5,8 @@ the checks of the prepared table here.
 Per item: its column exists once; answers are numbers (text codes such as 'DK' declared in
 ``missing_codes`` become missing, numbers stored as text are read); no infinities; missing
 codes and SPSS user-missing values applied and counted; the answer scale (the spec's, else the
-file's value labels, else the default 1..10, which is flagged); answers outside the scale
+file's value labels, else the default 1..10, which is flagged; a spec scale the value labels
+contradict is an error); answers outside the scale
 (error, with rows); share missing; binary (yes/no) items noted. After reverse coding and the
 missing-data rule: constant (error) and near-constant items, items identical to another item,
 items that correlate negatively with the rest of their construct (likely reverse-worded), and

@@ -2,10 +2,12 @@
 
 Turns one survey column into floats (NaN = missing) while checking it: numbers (numbers stored
 as text are read; text missing codes such as 'DK' become missing; other text is an error naming
-the rows), no infinities, numeric missing codes and SPSS user-missing values applied and
-counted, the answer scale settled (spec, else value labels, else the flagged default 1..10),
-answers outside the scale (error), non-answer codes counted as answers (warning), share
-missing, binary items. See ``csi_models.data.check`` for the findings and the report.
+the rows), no infinities, numeric missing codes (98, or '98' quoted) and SPSS user-missing
+values applied and counted, the answer scale settled (spec, else value labels, else the
+flagged default 1..10; a declared scale the value labels contradict is an error, answers that
+never pass its midpoint a warning), answers outside the scale (error), non-answer codes
+counted as answers (warning), share missing, binary items. See ``csi_models.data.check`` for
+the findings and the report.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ question). What SPSS and Stata files know beyond the numbers travels in ``DataFr
 which pandas keeps through copies, column selection and renaming:
 
 * ``attrs["value_labels"]``: {column: {code: label}}, e.g. {1: "Very dissatisfied", ...}.
-  ``prepare``/``fit`` take an item's scale bounds from these when the spec gives none.
+  ``prepare``/``fit`` take an item's scale bounds from these when the spec gives none, and
+  refuse a declared scale they contradict.
 * ``attrs["column_labels"]``: {column: question wording}.
 * ``attrs["user_missing"]``: {column: {"ranges": [[lo, hi], ...], "count": n}}: the SPSS
   user-missing values (e.g. 98 "don't know", 99 "refused"). They are read as missing (NaN),
