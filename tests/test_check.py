@@ -77,8 +77,13 @@ def test_several_errors_are_listed_together(ecsi, mobi):
     assert set(report.errors.check) == {"type", "range", "missing"}
     with pytest.raises(DataError) as raised:
         csi.fit(ecsi, bad)
-    # prepare stops at the first unusable item (spec order); check reports every item
-    assert str(raised.value).startswith("item PERV1 (column 'PERV1') has 1 answer(s) outside")
+    # fit names every item problem at once (spec order), as check does, and keeps the report
+    message = str(raised.value)
+    assert message.startswith("3 problems in the survey data for model 'ecsi':\n  - item PERV1 ")
+    for item, what in (("PERV1", "outside its scale 1..10: rows 5 (99)"),
+                       ("CUSA2", "not numbers ('seven') in rows 3"), ("CUSL3", "is empty")):
+        assert f"item {item} (column '{item}')" in message and what in message
+    assert raised.value.report.errors.equals(report.errors)
 
 
 def test_missing_share_and_listwise_rows_are_warnings(ecsi, mobi):
@@ -130,8 +135,16 @@ def test_reverse_worded_items_are_spotted(ecsi, mobi):
     wrong = csi.check(ecsi.with_reverse(["PERQ1"]), mobi)
     warning = _only(wrong, "reverse", "warning")
     assert warning["item"] == "PERQ1" and "is it really reverse-worded" in warning["message"]
-    two = csi.check(ecsi, mobi.assign(PERV2=11 - mobi.PERV2))  # two-item block: name the pair
-    assert "correlates negatively with PERV1" in _only(two, "reverse", "warning")["message"]
+    # a two-item block cannot tell which item is reverse-worded: the finding names both
+    for flipped in ("PERV1", "PERV2"):
+        two = _only(csi.check(ecsi, mobi.assign(**{flipped: 11 - mobi[flipped]})), "reverse", "warning")
+        assert pd.isna(two["item"]) and two["construct"] == "Value"
+        assert two["message"].startswith("items PERV1 (column 'PERV1') and PERV2 (column 'PERV2') "
+                                         "of Value correlate negatively (r = -")
+        assert two["message"].endswith("if one of them is reverse-worded, list it under `reverse:`")
+    declared = _only(csi.check(ecsi.with_reverse(["PERV1"]), mobi), "reverse", "warning")
+    assert "PERV1 is listed under `reverse:`: is it really reverse-worded (and PERV2 not)?" in \
+        declared["message"]
 
 
 def test_prepare_warns_exactly_the_reports_warnings(ecsi, mobi):
@@ -184,3 +197,23 @@ def test_cli_validate_prints_the_report_and_fails_on_errors(tmp_path, mobi, caps
     assert main(["validate", "ecsi", "--data", "demo"]) == 0
     assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
     assert main(["validate", "ecsi"]) == 0  # the spec alone
+
+
+def test_a_construct_on_no_path_is_flagged_for_pls(ecsi, mobi, capsys):
+    """Legal (CB-SEM fits it as a correlated factor) but not fittable by PLS: check says so."""
+    lonely = ecsi.drop_path("Satisfaction", "Complaints").drop_path("Complaints", "Loyalty")
+    report = csi.check(lonely, mobi)
+    advice = _only(report, "spec", "warning")
+    assert advice["construct"] == "Complaints" and report.ok
+    assert advice["message"].startswith("construct Complaints is on no path (ecsi.yaml, line ")
+    assert "PLS needs every construct on a path" in advice["message"]
+    assert "CB-SEM can fit it as a correlated factor" in advice["message"]
+    with pytest.raises(csi.errors.EstimationError, match="Complaints have no structural path"):
+        csi.fit(lonely, mobi, method="pls")  # what the advice predicts
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # prepare (CB-SEM's path too) stays quiet
+        prepare(lonely, mobi)
+    assert (csi.check(ecsi, mobi).findings.check != "spec").all()
+    cfa = csi.spec.spec_from_dict({"name": "cfa", "scale": {"min": 1, "max": 10}, "constructs": {
+        "A": {"items": ["CUSA1", "CUSA2"]}, "B": {"items": ["CUSL1", "CUSL2"]}}})
+    assert csi.check(cfa, mobi).warnings.construct.tolist() == ["A", "B"]

@@ -4,6 +4,7 @@ reverse-coded items, binary items (the ACSI complaint question) and the `columns
 Each rule is checked by its effect on a fit: the same numbers as the data recoded by hand.
 """
 
+import dataclasses
 import textwrap
 import warnings
 
@@ -95,6 +96,31 @@ def test_text_codes_and_dont_know_in_excel_style_columns(five):
         csi.fit(spec, bad)
 
 
+def test_quoted_numeric_missing_codes_are_numbers(five):
+    """`missing_codes: ["98"]` (a quoted number) must match the answer 98 in a numeric column,
+    not fall through to an out-of-range error that asks to declare the very same code."""
+    spec = small("scale: {min: 1, max: 5}\nmissing_codes: ['98', ' 99 ', DK]\n")
+    coded = five.astype(float)
+    coded.loc[[2, 11], "a1"] = 98
+    coded.loc[5, "b2"] = 99
+    text = coded.astype({"c1": object})
+    text.loc[[1, 3], "c1"] = ["98", "dk"]
+    by_hand = five.astype(float)
+    by_hand.loc[[2, 11], "a1"] = np.nan
+    by_hand.loc[5, "b2"] = np.nan
+    text_by_hand = by_hand.copy()
+    text_by_hand.loc[[1, 3], "c1"] = np.nan
+    for data, by_hand in ((coded, by_hand), (text, text_by_hand)):
+        report = csi.check(spec, data, missing="mean")
+        assert report.ok, report.errors.message.tolist()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            a, b = csi.fit(spec, data, missing="mean"), csi.fit(spec, by_hand, missing="mean")
+        np.testing.assert_array_equal(_paths(a), _paths(b))
+    assert "a1: 2 answers coded 98 set to missing" in a.settings["data_notes"]
+    assert "c1: 1 text answers (DK) set to missing" in a.settings["data_notes"]
+
+
 def test_a_missing_code_inside_the_scale_is_flagged(five):
     spec = small("scale: {min: 1, max: 5}\nmissing_codes: [3]\n")
     report = csi.check(spec, five)
@@ -120,9 +146,10 @@ def test_spss_user_missing_values_are_honoured(tmp_path, mobi):
     np.testing.assert_array_equal(_paths(a), _paths(b))
     assert a.n == 247
     assert "CUSA2: 2 SPSS user-missing answers (98, 99) are missing" in a.settings["data_notes"]
-    # without the user-missing declaration the codes are out of range: an error, not a result
+    # without the user-missing declaration the codes are out of range: an error, not a
+    # result, naming the SPSS case number (row 50 of the frame is case 51)
     pyreadstat.write_sav(coded, path)
-    with pytest.raises(DataError, match=r"PERQ1 .* outside its scale 1..10: rows 50 \(99\)"):
+    with pytest.raises(DataError, match=r"PERQ1 .* outside its scale 1..10: rows 51 \(99\)"):
         csi.fit("ecsi", str(path))
 
 
@@ -146,15 +173,59 @@ def test_items_without_a_declared_scale_take_it_from_value_labels(five):
     assert "a1: scale 1..5 from value labels" in res.settings["data_notes"]
     report = csi.check(spec, labelled)
     assert set(report.items.scale_source) == {"value labels"}
-    # an explicit scale wins over the labels
-    explicit = small("scale: {min: 0, max: 10}\n")
-    assert csi.fit(explicit, labelled).spec.item("a1").scale == Scale(0, 10)
+    # a declared scale that agrees with the labels is simply used
+    agreed = small("scale: {min: 1, max: 5}\n")
+    assert csi.check(agreed, labelled).ok and csi.fit(agreed, labelled).spec.item("a1").scale == Scale(1, 5)
     # no labels and no scale: the default 1..10 is used and flagged
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         csi.fit(spec, five)
     flagged = [str(w.message) for w in caught if "no scale declared" in str(w.message)]
     assert len(flagged) == 6 and "assumed 1..10; the answers range 1..5" in flagged[0]
+
+
+def test_a_declared_scale_the_value_labels_contradict_is_an_error(five):
+    """The shipped specs declare 1..10 for the whole model; a 1..5 survey with labels 1..5
+    mapped onto them must not give indices on 1..10 (about 33 where they are about 75)."""
+    labelled = _labelled(five)
+    declared = small("scale: {min: 1, max: 10}\n")
+    report = csi.check(declared, labelled)
+    errors = report.errors.query("check == 'scale'")
+    assert errors.item.tolist() == declared.item_names
+    message = errors.message.iloc[0]
+    assert message.startswith("item a1 (column 'a1'): the spec declares the scale 1..10 but the "
+                              "file's value labels run 1..5 (1 = 'Very dissatisfied', 5 = 'Very "
+                              "satisfied') and every answer lies within them")
+    assert "Declare `scale: {min: 1, max: 5}` (spec.with_scale(1, 5, items=['a1'])" in message
+    assert "data.attrs['value_labels'].pop('a1')" in message
+    with pytest.raises(DataError, match=r"6 problems .*\n  - item a1 .* declares the scale 1..10"):
+        csi.fit(declared, labelled)
+    # the fix the message gives works, and agrees with the scale read from the labels alone
+    fixed = csi.fit(declared.with_scale(1, 5), labelled)
+    np.testing.assert_allclose(fixed.indices["index"], csi.fit(small(), labelled).indices["index"])
+    assert (fixed.indices["index"] > 50).all()
+    # labels wider than the declared scale (0..10 labelled, 1..10 declared) disagree too
+    nps = five.assign(a1=five.a1 * 2)
+    nps.attrs["value_labels"] = {"a1": {0: "Not at all likely", 10: "Extremely likely"}}
+    assert csi.check(small("scale: {min: 1, max: 10}\n"), nps).errors.item.tolist() == ["a1"]
+    # labels on part of the scale only, with unlabelled answers beyond them: the spec stands
+    partial = five.assign(a1=five.a1 * 2)
+    partial.attrs["value_labels"] = {"a1": {1: "Very bad", 5: "Neutral", 99: "Refused"}}
+    report = csi.check(small("scale: {min: 1, max: 10}\n"), partial)
+    assert report.ok and "the value labels cover only 1..5 but the answers reach 10" in \
+        report.findings.query("item == 'a1' and check == 'scale'").message.iloc[0]
+
+
+def test_answers_only_in_the_lower_half_of_a_declared_scale_are_flagged(five):
+    """Without value labels, a 1..5 survey on a declared 1..10 shows as answers that never
+    pass the midpoint: a warning (the index would be too low), not an error."""
+    report = csi.check(small("scale: {min: 1, max: 10}\n"), five)
+    warned = report.warnings.query("check == 'scale'")
+    assert report.ok and warned.item.tolist() == ["a1", "a2", "a3", "b1", "b2", "c1"]
+    assert "all 200 answers lie in 1..5, the lower half of its scale 1..10" in warned.message.iloc[0]
+    assert csi.check(small("scale: {min: 1, max: 5}\n"), five).warnings.empty
+    assert csi.check(small("scale: {min: 1, max: 10}\n"), five.head(20)).warnings.query(
+        "check == 'scale'").empty  # too few answers to tell
 
 
 def test_reverse_items_use_the_label_scale(five):
@@ -259,6 +330,16 @@ def test_binary_note_uses_the_value_label(complaints):
     spec = csi.load_spec("acsi").with_scale(0, 1, items=["CUSCO"])
     note = csi.check(spec, labelled).findings.query("check == 'binary'").message.iloc[0]
     assert "share answering 1 ('Yes, complained')" in note
+    # coded 1 = yes, 2 = no and reverse-coded: the index counts the 1s (yes), not the 2s
+    one_two = complaints.assign(CUSCO=2 - complaints.CUSCO)
+    one_two.attrs["value_labels"] = {"CUSCO": {1: "Yes", 2: "No"}}
+    spec = csi.load_spec("acsi").with_scale(1, 2, items=["CUSCO"]).with_reverse(["CUSCO"])
+    note = csi.check(spec, one_two).findings.query("check == 'binary'").message.iloc[0]
+    assert "reverse-coded (1 <-> 2), so its 0-100 index is the share answering 1 ('Yes')" in note
+    res = csi.fit(spec, one_two)  # and that is what the index is
+    scale = res.spec.item("CUSCO").scale
+    index = 100 * (res.item_stats.loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
+    assert index == pytest.approx(100 * (one_two.CUSCO == 1).mean())
 
 
 # --- columns mapping ----------------------------------------------------------------------------
@@ -283,3 +364,21 @@ def test_default_scales_survive_the_yaml_round_trip():
     assert small("scale: {min: 1, max: 5}\n").item("a1").scale.explicit
     assert spec.with_scale(1, 7, items="a1").item("a1").scale.explicit
     assert spec_from_yaml(spec.with_scale(1, 7, items="a1").to_yaml()).item("a1").scale == Scale(1, 7)
+
+
+def test_yaml_round_trip_keeps_which_scales_are_declared():
+    """A spec mixing declared scales and the loader's fallback 1..10 comes back the same:
+    the fallback items stay undeclared (they may still take the file's value labels)."""
+    spec = spec_from_yaml("name: t\nconstructs:\n  A: {scale: {min: 1, max: 10}, items: [a1, a2]}\n"
+                          "  B: {scale: {min: 0, max: 1}, items: [b1]}\n  C: {items: [c1]}\n"
+                          "paths: [A -> B, B -> C]\n")
+    flags = [(i.name, i.scale, i.scale.explicit) for i in spec.items]
+    assert [f[2] for f in flags] == [True, True, True, False]
+    for again in (spec_from_yaml(spec.to_yaml()), csi.spec.spec_from_dict(spec.to_dict())):
+        assert again == spec and [(i.name, i.scale, i.scale.explicit) for i in again.items] == flags
+    assert "scale" not in spec.to_dict()  # a model-level scale would declare c1
+    # a scale built in code without the flag but off the fallback's bounds is written out
+    odd = spec.replace(constructs=tuple(
+        c if c.name != "C" else dataclasses.replace(c, items=(dataclasses.replace(
+            c.items[0], scale=Scale(1, 5, explicit=False)),)) for c in spec.constructs))
+    assert spec_from_yaml(odd.to_yaml()).item("c1").scale == Scale(1, 5)

@@ -25,6 +25,7 @@ from csi_models.data import prepare
 from csi_models.errors import CSIError, CSIWarning, DataError, SpecError
 from csi_models.simulate import simulate
 from csi_models.spec import ModelSpec, load_spec, spec_from_dict, spec_from_yaml
+from csi_models.spec.validation import spec_advice
 
 # CSI_FUZZ_SCALE=20 multiplies every example count (and draws new random cases) for a bug hunt
 SCALE = int(os.environ.get("CSI_FUZZ_SCALE", "1"))
@@ -84,7 +85,8 @@ def mutated_spec(draw) -> dict:
         constructs = d.get("constructs") if isinstance(d.get("constructs"), dict) else {}
         paths = d.get("paths") if isinstance(d.get("paths"), list) else None
         action = draw(st.sampled_from(["delete", "junk", "cycle", "unknown_path", "dup_item",
-                                       "scale", "codes", "columns", "reverse", "mode"]))
+                                       "scale", "codes", "columns", "reverse", "mode",
+                                       "item_list"]))
         if action == "delete":
             del parent[loc[-1]]
         elif action == "junk":
@@ -107,13 +109,22 @@ def mutated_spec(draw) -> dict:
             target = d if draw(st.booleans()) or not constructs else \
                 constructs[draw(st.sampled_from(sorted(constructs)))]
             if isinstance(target, dict):
-                target["scale"] = {"min": draw(HUGE), "max": draw(HUGE)}
+                target["scale"] = draw(st.one_of(
+                    st.fixed_dictionaries({"min": HUGE, "max": HUGE}),
+                    st.just({"min": 0, "max": 1})))
+                if target is not d and draw(st.booleans()):
+                    d.pop("scale", None)  # a construct scale next to fallback (undeclared) items
         elif action == "codes":
             d["missing_codes"] = draw(st.lists(st.one_of(HUGE, st.text(max_size=3)), max_size=3))
         elif action == "columns":
             d["columns"] = {draw(st.sampled_from(["CUSA1", "Nope", "CUSL1"])): draw(JUNK)}
         elif action == "reverse":
             d["reverse"] = draw(st.one_of(JUNK, st.just(["CUSA1", "CUSA1"])))
+        elif action == "item_list" and constructs:  # items as a list, maybe one repeated
+            c = constructs[draw(st.sampled_from(sorted(constructs)))]
+            if isinstance(c, dict) and isinstance(c.get("items"), dict) and c["items"]:
+                names = list(c["items"])
+                c["items"] = names + draw(st.lists(st.sampled_from(names), max_size=1))
         elif action == "mode" and constructs:
             c = constructs[draw(st.sampled_from(sorted(constructs)))]
             if isinstance(c, dict):
@@ -127,6 +138,14 @@ def test_mutated_specs_load_or_raise_spec_error(d):
     before = copy.deepcopy(d)
     out = _ok_or_csi(spec_from_dict, d)
     assert isinstance(out, (ModelSpec, SpecError)), out
+    if isinstance(out, ModelSpec):  # nothing listed is dropped or merged silently
+        for c in out.constructs:
+            listed = d["constructs"][c.name]["items"]
+            if isinstance(listed, list):
+                assert c.item_names == [str(i) for i in listed], (c.item_names, listed)
+        back = spec_from_yaml(out.to_yaml())  # to_yaml round-trips, declared scales included
+        assert back == out and [i.scale.explicit for i in back.items] == \
+            [i.scale.explicit for i in out.items]
     assert d == before or _has_nan(d)  # spec_from_dict must not edit the caller's dict
     try:
         text = yaml.safe_dump(d, allow_unicode=True, sort_keys=False)
@@ -229,11 +248,15 @@ def test_spec_editing_with_junk_arguments(method, a, b):
 
 
 # --- data: random DataFrames -------------------------------------------------------------------
-SMALL = spec_from_dict({"name": "small", "scale": {"min": 1, "max": 5}, "missing_codes": [9, "DK"],
-                        "constructs": {"A": {"items": ["a1", "a2", "a3"]}, "B": {"items": ["b1", "b2"]},
-                                       "C": {"items": ["c1"]}},
-                        "paths": ["A -> B", "B -> C", "A -> C"], "reverse": ["a3"]})
+SMALL_DICT = {"name": "small", "scale": {"min": 1, "max": 5}, "missing_codes": [9, "DK"],
+              "constructs": {"A": {"items": ["a1", "a2", "a3"]}, "B": {"items": ["b1", "b2"]},
+                             "C": {"items": ["c1"]}},
+              "paths": ["A -> B", "B -> C", "A -> C"], "reverse": ["a3"]}
+SMALL = spec_from_dict(SMALL_DICT)
 MAPPED = SMALL.with_columns({"a1": "满意度1", "b2": "😀 q2"})
+# the same spec with the numeric code quoted ("9" in the YAML): it must check identically
+QUOTED = spec_from_dict({**SMALL_DICT, "missing_codes": [" 9 ", "DK"]})
+QUOTED_MAPPED = QUOTED.with_columns({"a1": "满意度1", "b2": "😀 q2"})
 GOOD = simulate(SMALL, 80, random_state=7, discrete=True).assign(a3=lambda f: 6 - f["a3"])
 CELLS = st.one_of(st.sampled_from([np.nan, np.inf, -np.inf, "abc", "", " 3 ", "DK", "不知道", "😀",
                                    1e300, -1e300, 10**400, -7, 9, True, None, pd.NA, 2.5, "4,5",
@@ -301,7 +324,8 @@ def _apply(df, act, col, j, draw):
     elif act == "labels":
         df.attrs["value_labels"] = draw(st.sampled_from([
             {"a1": {1: "bad", 5: "good", 9: "Don't know"}}, {"c1": {0: "no", 1: "yes"}},
-            {"a1": "junk"}, "junk", {"b1": {"x": 1, None: 2}}]))
+            {"a1": "junk"}, "junk", {"b1": {"x": 1, None: 2}},
+            {"b1": {1: "low", 10: "high"}, "c1": {1.0: "bad", 3: "good", 99: "refused"}}]))
         df.attrs["user_missing"] = draw(st.sampled_from([{}, {"a1": {"ranges": [[9, 9]], "count": 2}},
                                                          {"a1": "junk"}, None]))
     return df
@@ -341,8 +365,10 @@ def _assert_unchanged(df: pd.DataFrame, before: pd.DataFrame, attrs: dict):
     assert repr(df.attrs) == repr(attrs)
 
 
-def _spec_for(df):
-    return MAPPED if "满意度1" in map(str, df.columns) else SMALL
+def _spec_for(df, quoted: bool = False):
+    if "满意度1" in map(str, df.columns):
+        return QUOTED_MAPPED if quoted else MAPPED
+    return QUOTED if quoted else SMALL
 
 
 @settings(max_examples=200 * SCALE, **FUZZ)
@@ -353,9 +379,20 @@ def test_hostile_frames_check_and_pls(df, missing):
     assert isinstance(report, csi.data.CheckReport), report  # a DataFrame is always reportable
     assert set(report.findings.severity) <= {"error", "warning", "ok"}
     assert str(report) and report.to_html()
+    twin = _ok_or_csi(csi.check, _spec_for(df, quoted=True), df, missing=missing)
+    pd.testing.assert_frame_equal(twin.findings, report.findings)
+    for row in report.findings[report.findings.check == "reverse"].itertuples():
+        if row.construct == "B" and row.severity == "warning":  # a pair: both are suspects
+            assert pd.isna(row.item) and row.message.startswith("items b1 ") and " and b2 " in row.message
     prepared = _ok_or_csi(prepare, spec, df, missing=missing)
     # one set of checks: the report has errors exactly when prepare refuses the data
     assert isinstance(prepared, DataError) == (not report.ok), (report.errors, prepared)
+    if isinstance(prepared, DataError):  # fit names every problem of the stage it stops at
+        errors = report.errors
+        stage = errors[errors.check == "column"]
+        stage = stage if len(stage) else errors[errors.check.isin(["type", "range", "missing", "scale"])]
+        if len(stage):
+            assert sorted(prepared.report.errors.message) == sorted(stage.message)
     result = _ok_or_csi(csi.fit, spec, df, method="pls", missing=missing)
     assert isinstance(result, (csi.FitResult, CSIError)), result
     if isinstance(result, csi.FitResult):
@@ -415,25 +452,44 @@ def test_random_specs_with_simulated_data(model, n, discrete, seed, path_value, 
     if not discrete:
         spec = spec.with_scale(-10, 10)
         data = data.clip(-10, 10)
+    binary = [i.name for i in spec.items if i.scale.max - i.scale.min == 1]
+    if binary:  # reverse-coded, a 0/1 item's index counts the 0s, and its note says so
+        report = _ok_or_csi(csi.check, spec.with_reverse(binary[:1]), data)
+        note = report.findings.query("check == 'binary'").set_index("item").message
+        if binary[0] in note:
+            assert "reverse-coded (0 <-> 1), so its 0-100 index is the share answering 0" in \
+                note[binary[0]]
     before = data.copy(deep=True)
     result = _ok_or_csi(csi.fit, spec, data, method=method)
     assert isinstance(result, (csi.FitResult, CSIError)), result
+    if method == "pls" and spec_advice(spec):  # csi.check/validate warned: PLS cannot fit it
+        assert isinstance(result, CSIError) and not isinstance(result, csi.FitResult)
     pd.testing.assert_frame_equal(data, before)
 
 
 # --- files --------------------------------------------------------------------------------
+WESTERN = ["a,Region\n1,Zürich\n2,Genève\n".encode("cp1252"),
+           "q1;Straße;Café\n1;2;3\n".encode("latin-1")]  # valid GB18030 bytes, not Chinese
+
+
 @settings(max_examples=60 * SCALE, **FUZZ)
 @given(st.sampled_from([".csv", ".tsv", ".xlsx", ".sav", ".dta", ".parquet", ".por", ".txt", ".xls"]),
        st.one_of(st.binary(max_size=300), st.sampled_from([
            b"", b"a,b\n1,2\n", b"\xef\xbb\xbfa;b\n1;2\n", "满意度,b\n1,2\n".encode("gb18030"),
-           b"PK\x03\x04garbage", b"$FL2@(#) IBM SPSS", b"PAR1\x00\x00PAR1", b"\x00" * 64])))
+           b"PK\x03\x04garbage", b"$FL2@(#) IBM SPSS", b"PAR1\x00\x00PAR1", b"\x00" * 64,
+           *WESTERN])))
 def test_hostile_files_read_or_raise_data_error(tmp_path_factory, suffix, content):
     path = tmp_path_factory.mktemp("files") / f"survey{suffix}"
     path.write_bytes(content)
     out = _ok_or_csi(csi.read_survey, path)
     assert isinstance(out, (pd.DataFrame, DataError)), out
+    if content in WESTERN and suffix in (".csv", ".tsv", ".txt"):  # never decoded as Chinese
+        assert isinstance(out, DataError) and "encoding='cp1252'" in str(out), out
     assert path.read_bytes() == content
     if isinstance(out, pd.DataFrame):
+        if suffix in (".csv", ".tsv", ".txt", ".xlsx"):  # rows numbered as the file shows them
+            assert out.index.is_monotonic_increasing and out.index.is_unique
+            assert not len(out) or (out.index[0] >= 2 and out.index.dtype.kind == "i"), out.index
         report = _ok_or_csi(csi.check, SMALL, out)
         assert isinstance(report, csi.data.CheckReport)
 

@@ -168,3 +168,97 @@ def test_cli_reads_any_format_by_extension(tmp_path, mobi):
     done = _csi("validate", "ecsi", "--data", str(sav), "--html", str(tmp_path / "report.html"))
     assert done.returncode == 0 and "0 error(s)" in done.stdout
     assert "<h5>Items</h5>" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_as_frame_is_the_one_path_or_frame_gate(tmp_path, mobi):
+    from csi_models.data import as_frame, rows_text
+
+    assert as_frame(mobi) is mobi  # the caller's frame, not a copy
+    path = tmp_path / "survey.csv"
+    mobi.head(5).to_csv(path, index=False)
+
+    class Located:  # any os.PathLike, not only pathlib.Path
+        def __fspath__(self):
+            return str(path)
+
+    for given in (str(path), path, Located()):
+        _same_numbers(as_frame(given), mobi.head(5))
+    for junk in (None, 3, b"survey.csv", mobi.to_numpy(), {"a": [1]}, mobi.CUSA1):
+        with pytest.raises(DataError, match="must be a pandas DataFrame or a file path"):
+            as_frame(junk)
+    with pytest.raises(DataError, match="applies to Excel files"):
+        as_frame(mobi, sheet="Answers")
+    assert rows_text(range(8)) == "0, 1, 2, 3, 4 (and 3 more)" and rows_text(["r1"]) == "r1"
+
+
+def test_western_csv_is_not_silently_read_as_chinese(tmp_path, mobi):
+    """A Windows-1252 'Zürich' decodes as GB18030 too (into 'Z黵ich'): refuse to guess."""
+    frame = mobi.head(40).assign(Region=["Zürich", "Genève"] * 20)
+    path = tmp_path / "western.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+    with pytest.raises(DataError) as raised:
+        csi.read_survey(path)
+    message = str(raised.value)
+    assert "cannot tell the text encoding of western.csv: it is not UTF-8" in message
+    assert "as GB18030 (Chinese) it gives 'Z黵ich', 'Gen鑦e'" in message
+    assert "as Windows-1252 (Western European) it gives 'Zürich', 'Genève'" in message
+    assert f"csi.read_survey({str(path)!r}, encoding='cp1252')" in message
+    read = csi.read_survey(path, encoding="cp1252")  # the fix the message gives
+    assert read.Region.tolist() == frame.Region.tolist()
+    _same_numbers(read.drop(columns="Region"), mobi.head(40))
+    with pytest.raises(DataError, match="western.csv is not utf-8 text"):
+        csi.read_survey(path, encoding="utf-8")
+    with pytest.raises(DataError, match="encoding='klingon' is not a known text encoding"):
+        csi.read_survey(path, encoding="klingon")
+    # Chinese text in GB18030, a few traditional characters and an emoji included, still reads
+    chinese = mobi.head(40).assign(地区=["北京市", "廣州（說不清）😀"] * 20)
+    chinese.to_csv(tmp_path / "cn.csv", index=False, encoding="gb18030")
+    assert csi.read_survey(tmp_path / "cn.csv").地区.tolist() == chinese.地区.tolist()
+
+
+def test_rows_are_numbered_as_the_file_shows_them(tmp_path, mobi):
+    """Messages name rows by index label; for files that label is the row the user opens:
+    spreadsheet row for CSV/Excel (header = 1), case number for SPSS/Stata."""
+    import openpyxl
+
+    bad = mobi.copy()
+    bad.loc[3, "CUEX1"] = 42  # the 4th respondent
+    # Excel: a blank sheet row after respondent 3 pushes the 4th respondent down to row 6
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(bad.columns))
+    for k, row in enumerate(bad.itertuples(index=False)):
+        if k == 3:
+            ws.append([None] * len(bad.columns))
+        ws.append(list(row))
+    ws.cell(row=102, column=1 + list(bad.columns).index("CUSA2"), value=-1)
+    wb.save(tmp_path / "rows.xlsx")
+    frame = csi.read_survey(tmp_path / "rows.xlsx")
+    assert len(frame) == 250 and frame.index[:5].tolist() == [2, 3, 4, 6, 7]
+    assert frame.loc[6, "CUEX1"] == 42 and frame.index[-1] == 252
+    errors = csi.check("ecsi", frame).errors.set_index("item").message
+    assert "rows 6 (42)" in errors["CUEX1"] and "rows 102 (-1)" in errors["CUSA2"]
+    _same_numbers(frame.reset_index(drop=True), bad.assign(CUSA2=bad.CUSA2.where(bad.index != 99, -1)))
+    # CSV: line numbers, blank lines counted (and dropped), blank lines above the header skipped
+    text = bad.to_csv(index=False).splitlines()
+    (tmp_path / "rows.csv").write_text("\n".join(["", text[0], *text[1:4], "", *text[4:]]) + "\n\n")
+    frame = csi.read_survey(tmp_path / "rows.csv")
+    assert frame.index[:5].tolist() == [3, 4, 5, 7, 8] and len(frame) == 250
+    _same_numbers(frame.reset_index(drop=True), bad)
+    assert "rows 7 (42)" in csi.check("ecsi", str(tmp_path / "rows.csv")).errors.message.iloc[0]
+    bad.to_csv(tmp_path / "plain.csv", index=False)
+    assert "rows 5 (42)" in csi.check("ecsi", str(tmp_path / "plain.csv")).errors.message.iloc[0]
+    with pytest.raises(DataError, match=r"rows 5 \(42\)"):
+        csi.fit("ecsi", str(tmp_path / "plain.csv"))
+    assert csi.read_survey(tmp_path / "plain.csv", header=None, skiprows=1).index[0] == 2
+    # SPSS and Stata: case numbers from 1
+    pyreadstat.write_sav(bad, tmp_path / "rows.sav")
+    bad.astype("int8").to_stata(tmp_path / "rows.dta", write_index=False)
+    for name in ("rows.sav", "rows.dta"):
+        frame = csi.read_survey(tmp_path / name)
+        assert frame.index[0] == 1 and frame.loc[4, "CUEX1"] == 42
+    # options that make the numbering unknowable keep pandas' index
+    keyed = bad.rename_axis("id").reset_index()
+    keyed["id"] += 1000
+    keyed.to_csv(tmp_path / "keyed.csv", index=False)
+    assert csi.read_survey(tmp_path / "keyed.csv", index_col="id").index[0] == 1000

@@ -117,6 +117,10 @@ def test_base_spec_is_valid():
     (BASE.replace("A -> B", "A -> C"), r"path A -> C \(tiny.yaml, line 9\) refers to 'C', which is not a declared construct"),
     (BASE.replace("A -> B", "A => B"), r"line 9: path 'A => B' is not of the form"),
     (BASE.replace("items: [b1, b2]", "items: [a1, b2]"), r"item 'a1' is used twice: in 'A' and in 'B' \(tiny.yaml, line 6\)"),
+    (BASE.replace("items: [b1, b2]", "items: [b1, b2, b1]"),
+     r"tiny.yaml, line 7: item 'b1' is listed twice in construct 'B' \(first on line 7\)"),
+    (BASE.replace("items: [b1, b2]", "items:\n      - b1\n      - b2\n      - b1"),
+     r"tiny.yaml, line 10: item 'b1' is listed twice in construct 'B' \(first on line 8\)"),
     (BASE.replace("items: [b1, b2]", "items: []"), r"line 6: construct 'B' has no items"),
     (BASE.replace("    items: [b1, b2]\n", "    mode: reflective\n"), r"construct 'B' has no items"),
     (BASE.replace("name: tiny\n", ""), r"no 'name:'"),
@@ -149,3 +153,17 @@ def test_unknown_spec_name_and_bad_types():
         csi.load_spec("nope")
     with pytest.raises(SpecError, match="a spec is a shipped name"):
         csi.load_spec(42)
+
+
+def test_an_item_listed_twice_is_rejected_in_every_form():
+    """A repeated item must not silently collapse into one (it hides a copy-paste slip)."""
+    from csi_models.spec import spec_from_dict
+    from csi_models.spec.model import Construct, Item, ModelSpec
+
+    d = {"name": "t", "constructs": {"A": {"items": ["CUSA1", "CUSA1", "CUSA2"]},
+                                     "B": {"items": ["CUSL1"]}}, "paths": ["A -> B"]}
+    with pytest.raises(SpecError, match=r"item 'CUSA1' is listed twice in construct 'A' "
+                                        r"\(entries 1 and 2\); list each item once"):
+        spec_from_dict(d)
+    with pytest.raises(SpecError, match=r"item 'a' is listed twice in construct 'A'"):
+        ModelSpec(name="x", constructs=(Construct("A", (Item("a"), Item("a"))),), paths=())

@@ -5,12 +5,15 @@ the checks of the prepared table here.
 Per item: its column exists once; answers are numbers (text codes such as 'DK' declared in
 ``missing_codes`` become missing, numbers stored as text are read); no infinities; missing
 codes and SPSS user-missing values applied and counted; the answer scale (the spec's, else the
-file's value labels, else the default 1..10, which is flagged); answers outside the scale
+file's value labels, else the default 1..10, which is flagged; a spec scale the value labels
+contradict is an error); answers outside the scale
 (error, with rows); share missing; binary (yes/no) items noted. After reverse coding and the
 missing-data rule: constant (error) and near-constant items, items identical to another item,
 items that correlate negatively with the rest of their construct (likely reverse-worded), and
-whether enough rows are left. Each finding has a check name, a severity ('error' stops the fit,
-'warning' does not, 'ok' records a check passed) and the rows concerned.
+whether enough rows are left. Each finding has a check name, a severity ('error' stops the
+fit, 'warning' does not, 'ok' records a check passed) and the rows concerned. ``check`` also
+reports the spec's own advice (``spec_advice``: a construct on no path cannot be fitted by
+PLS) as 'spec' warnings; ``prepare`` does not, as CB-SEM fits such specs.
 """
 
 from __future__ import annotations
@@ -97,17 +100,20 @@ def check(spec, data, missing: str = "listwise") -> CheckReport:
     survey file path; missing: the rule the fit will use ('listwise', 'mean' or 'fiml').
     Raises only when there is nothing to check (bad spec, unreadable file, not a table)."""
     from csi_models.data.prepare import collect
-    from csi_models.data.readers import read_survey
+    from csi_models.data.readers import as_frame
     from csi_models.spec import load_spec
+    from csi_models.spec.validation import spec_advice
 
     spec = load_spec(spec)
-    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
-        data = read_survey(data)
+    data = as_frame(data)
     _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
-    return CheckReport(spec, findings, items, len(data), n_used, missing, data.columns)
+    advice = [Finding("spec", "warning", message, construct=c) for c, message in spec_advice(spec)]
+    return CheckReport(spec, advice + findings, items, len(data), n_used, missing, data.columns)
 
 
 def rows_text(labels, limit: int = 5) -> str:
+    """Row labels for a message: 'a, b, c' with at most ``limit`` shown, then
+    ' (and N more)'. The one formatter of row lists (public: csi_models.data.rows_text)."""
     labels = list(labels)
     shown = ", ".join(str(r) for r in labels[:limit])
     return shown + (f" (and {len(labels) - limit} more)" if len(labels) > limit else "")
@@ -204,6 +210,31 @@ def _duplicates(frame: pd.DataFrame, columns: dict, owner: dict) -> list:
     return out
 
 
+def _reverse_item(spec, construct: str, item: str, columns: dict, mean_r: float) -> Finding:
+    fix = ("it is listed under `reverse:`: is it really reverse-worded?" if item in spec.reverse
+           else "if it is reverse-worded, list it under `reverse:`")
+    return Finding("reverse", "warning", f"item {item} (column {columns[item]!r}) correlates "
+                   f"negatively with the other items of {construct} (mean r = {mean_r:.2f}); "
+                   f"{fix}", item, columns[item], construct)
+
+
+def _reverse_pair(spec, construct: str, pair: list, columns: dict, r: float) -> Finding:
+    """The warning for a two-item construct whose items correlate negatively: the data
+    cannot tell which of the two is reverse-worded, so the finding names both."""
+    a, b = pair
+    declared = [i for i in pair if i in spec.reverse]
+    if not declared:
+        fix = "if one of them is reverse-worded, list it under `reverse:`"
+    elif len(declared) == 1:
+        fix = (f"{declared[0]} is listed under `reverse:`: is it really reverse-worded (and "
+               f"{b if declared[0] == a else a} not)?")
+    else:
+        fix = "both are listed under `reverse:`: is only one of them reverse-worded?"
+    return Finding("reverse", "warning", f"items {a} (column {columns[a]!r}) and {b} (column "
+                   f"{columns[b]!r}) of {construct} correlate negatively (r = {r:.2f}): one of "
+                   f"them is likely reverse-worded; {fix}", construct=construct)
+
+
 def _reverse_suspects(spec, frame: pd.DataFrame, columns: dict, varies: dict) -> list:
     """Reflective items whose average correlation with their construct's other items is
     negative: reverse-worded but not declared (or declared but not reverse-worded)."""
@@ -217,20 +248,13 @@ def _reverse_suspects(spec, frame: pd.DataFrame, columns: dict, varies: dict) ->
         np.fill_diagonal(r, np.nan)
         finite = np.isfinite(r)
         mean_r = np.where(finite, r, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
-        if len(items) == 2:
-            flagged = [items[1]] if r[0, 1] < 0 else []
+        if len(items) == 2:  # either one may be the odd one out: name both
+            found = [_reverse_pair(spec, c.name, items, columns, r[0, 1])] if r[0, 1] < 0 else []
         else:
-            flagged = [i for i, m in zip(items, mean_r) if m < 0]
-        for item in flagged:
-            k = items.index(item)
-            declared = item in spec.reverse
-            fix = ("it is listed under `reverse:`: is it really reverse-worded?" if declared else
-                   "if it is reverse-worded, list it under `reverse:`")
-            what = (f"correlates negatively with {items[0]} (r = {r[0, 1]:.2f})" if len(items) == 2
-                    else f"correlates negatively with the other items of {c.name} (mean r = {mean_r[k]:.2f})")
-            out.append(Finding("reverse", "warning", f"item {item} (column {columns[item]!r}) "
-                               f"{what}; {fix}", item, columns[item], c.name))
-        if not flagged:
+            found = [_reverse_item(spec, c.name, item, columns, m)
+                     for item, m in zip(items, mean_r) if m < 0]
+        out += found
+        if not found:
             out.append(Finding("reverse", "ok", f"the items of {c.name} correlate positively "
                                "on average", construct=c.name))
     return out

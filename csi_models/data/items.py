@@ -2,10 +2,12 @@
 
 Turns one survey column into floats (NaN = missing) while checking it: numbers (numbers stored
 as text are read; text missing codes such as 'DK' become missing; other text is an error naming
-the rows), no infinities, numeric missing codes and SPSS user-missing values applied and
-counted, the answer scale settled (spec, else value labels, else the flagged default 1..10),
-answers outside the scale (error), non-answer codes counted as answers (warning), share
-missing, binary items. See ``csi_models.data.check`` for the findings and the report.
+the rows), no infinities, numeric missing codes (98, or '98' quoted) and SPSS user-missing
+values applied and counted, the answer scale settled (spec, else value labels, else the
+flagged default 1..10; a declared scale the value labels contradict is an error, answers that
+never pass its midpoint a warning), answers outside the scale (error), non-answer codes
+counted as answers (warning), share missing, binary items. See ``csi_models.data.check`` for
+the findings and the report.
 """
 
 from __future__ import annotations
@@ -99,24 +101,27 @@ def _floats(ic: ItemCheck, raw: pd.Series, index) -> np.ndarray | None:
     return out
 
 
-def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -> ItemCheck:
-    """Run the item checks on one column (see module docstring); fills ``ic``."""
+def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
+                 reverse: bool = False) -> ItemCheck:
+    """Run the item checks on one column (see module docstring); fills ``ic``. ``reverse``:
+    the item is listed under ``reverse:`` (it is recoded after these checks)."""
     ic.dtype = str(raw.dtype)
     codes = item_meta.missing_codes
-    text_codes = {c.casefold() for c in codes if isinstance(c, str)}
+    numeric_codes = [n for n in map(_code_number, codes) if n is not None]
+    text_codes = {c.strip().casefold() for c in codes
+                  if isinstance(c, str) and _code_number(c) is None}
     if text_codes and not pd.api.types.is_numeric_dtype(raw.dtype):
         coded = raw.astype(object).map(lambda v: isinstance(v, str) and v.strip().casefold() in text_codes)
         coded = coded.to_numpy(bool)
         if coded.any():
             raw = raw.astype(object).mask(coded)
-            ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers "
-                            f"({'/'.join(c for c in codes if isinstance(c, str))}) set to missing")
+            shown = "/".join(c for c in codes if isinstance(c, str) and _code_number(c) is None)
+            ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers ({shown}) set to missing")
     values = _floats(ic, raw, index)
     if values is None:
         return ic
     if "type" not in {f.check for f in ic.findings}:
         ic.add("type", "ok", f"{ic.who}: numeric answers")
-    numeric_codes = [c for c in codes if not isinstance(c, str)]
     coded = np.isin(values, numeric_codes) if numeric_codes else np.zeros(len(values), bool)
     answered = values
     if coded.any():
@@ -128,7 +133,7 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -
     if user["count"]:
         ranges = ", ".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in user["ranges"])
         ic.notes.append(f"{ic.item}: {user['count']} SPSS user-missing answers ({ranges}) are missing")
-    _scale(ic, item_meta, attrs, numeric_codes, user, values, coded)
+    _scale(ic, item_meta, attrs, numeric_codes, user, values)
     lo, hi = ic.scale.min, ic.scale.max
     outside = ~np.isnan(values) & ((values < lo) | (values > hi))
     where = {"spec": "", "value labels": " (from the file's value labels)",
@@ -169,12 +174,27 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict) -
            f"{ic.who}: {n_missing} of {len(values)} answers missing ({share:.0%})",
            index[np.isnan(values)] if share > MISSING_SHARE else ())
     if hi - lo == 1:
-        top = numeric_labels(_file_meta(attrs, "value_labels", ic.column)).get(float(hi))
-        meaning = f"{hi:g} ({top!r})" if top else f"{hi:g}"
+        # the index counts the answers that end up at the top of the scale: hi, or lo for a
+        # reverse-coded item (recoded lo + hi - x after these checks)
+        counted = lo if reverse else hi
+        label = numeric_labels(_file_meta(attrs, "value_labels", ic.column)).get(float(counted))
+        meaning = f"{counted:g} ({label!r})" if label else f"{counted:g}"
+        why = f"it is reverse-coded ({lo:g} <-> {hi:g}), so " if reverse else ""
         ic.add("binary", "ok", f"{ic.who} is binary ({lo:g}/{hi:g}): both engines use it as a "
-               f"numeric indicator; its 0-100 index is the share answering {meaning}")
+               f"numeric indicator; {why}its 0-100 index is the share answering {meaning}")
     ic.values = values
     return ic
+
+
+def _code_number(code) -> float | None:
+    """A missing code as a number, or None for a text code: 98 and '98' (a quoted number in
+    the YAML) are the same code, so either matches the answer 98 in a numeric column."""
+    if isinstance(code, str):
+        try:
+            code = float(code.strip())
+        except ValueError:
+            return None
+    return float(code) if is_number(code) else None
 
 
 def _file_meta(attrs, key: str, column: str) -> dict:
@@ -195,14 +215,19 @@ def _user_missing(attrs, column: str) -> dict:
     return {"ranges": ranges, "count": int(count) if is_number(count) and ranges else 0}
 
 
-def _scale(ic, item_meta, attrs, numeric_codes, user, values, coded) -> None:
-    """The spec's scale; for an item without one, the value labels' range; else 1..10."""
+def _scale(ic, item_meta, attrs, numeric_codes, user, values) -> None:
+    """The spec's scale; for an item without one, the value labels' range; else 1..10.
+
+    A declared scale that the file's value labels contradict is an error, not a silent
+    choice: a 1..5 question checked against a declared 1..10 raises no range error, yet
+    its 0-100 index would come out near 33 where it is 75. See ``_labels_disagree``."""
     ic.scale = item_meta.scale
     labels = _file_meta(attrs, "value_labels", ic.column)
     excluded = list(numeric_codes) + [v for v in numeric_labels(labels)
                                       if any(lo <= v <= hi for lo, hi in user["ranges"])]
+    from_labels = scale_from_labels(labels, excluded)
+    seen = values[~np.isnan(values)]
     if not item_meta.scale.explicit:
-        from_labels = scale_from_labels(labels, excluded)
         if from_labels is not None:
             ic.scale, ic.scale_source = from_labels, "value labels"
             ic.add("scale", "ok", f"{ic.who}: scale {from_labels.min:g}..{from_labels.max:g} read "
@@ -210,10 +235,42 @@ def _scale(ic, item_meta, attrs, numeric_codes, user, values, coded) -> None:
             ic.notes.append(f"{ic.item}: scale {from_labels.min:g}..{from_labels.max:g} from value labels")
         else:
             ic.scale_source = "default"
-            seen = values[~np.isnan(values)]
             span = f"; the answers range {seen.min():g}..{seen.max():g}" if seen.size else ""
             ic.add("scale", "warning", f"{ic.who}: no scale declared, assumed "
                    f"{ic.scale.min:g}..{ic.scale.max:g}{span}; declare `scale:` in the spec "
                    "(the 0-100 indices and reverse coding use it)")
+    elif from_labels is not None and from_labels != ic.scale:
+        _labels_disagree(ic, from_labels, numeric_labels(labels), seen)
     else:
         ic.add("scale", "ok", f"{ic.who}: scale {ic.scale.min:g}..{ic.scale.max:g} from the spec")
+        lo, hi = ic.scale.min, ic.scale.max
+        if from_labels is None and hi - lo >= 4 and seen.size >= LOW_HALF_ANSWERS and \
+                seen.max() <= lo + (hi - lo) / 2 and np.all(seen == np.round(seen)):
+            ic.add("scale", "warning", f"{ic.who}: all {seen.size} answers lie in "
+                   f"{seen.min():g}..{seen.max():g}, the lower half of its scale {lo:g}..{hi:g}; "
+                   f"if the question was asked on a shorter scale (such as 1..5), declare that "
+                   f"`scale:` for it, or its 0-100 index will read far too low")
+
+
+LOW_HALF_ANSWERS = 30  # whole-number answers before "none above the midpoint" is worth a warning
+
+
+def _labels_disagree(ic, from_labels, labels: dict, seen: np.ndarray) -> None:
+    """The spec declares lo..hi, the value labels span a..b. Answers beyond a..b that carry
+    no label show that the labels cover only part of the scale (e.g. the two end points of
+    0..10 are not labelled): the spec stands. Otherwise the two disagree: an error, because
+    whichever is wrong, the index would be computed on a wrong range."""
+    lo, hi, a, b = ic.scale.min, ic.scale.max, from_labels.min, from_labels.max
+    beyond = seen[((seen < a) | (seen > b)) & ~np.isin(seen, list(labels))]
+    if beyond.size:
+        ic.add("scale", "ok", f"{ic.who}: scale {lo:g}..{hi:g} from the spec; the value labels "
+               f"cover only {a:g}..{b:g} but the answers reach {beyond.max():g}")
+        return
+    within = f" and every answer lies within them" if seen.size else ""
+    ic.add("scale", "error", f"{ic.who}: the spec declares the scale {lo:g}..{hi:g} but the file's "
+           f"value labels run {a:g}..{b:g} ({a:g} = {labels.get(float(a))!r}, {b:g} = "
+           f"{labels.get(float(b))!r}){within}, so the 0-100 index and reverse coding would use the "
+           f"wrong scale. Asked on {a:g}..{b:g}? Declare `scale: {{min: {a:g}, max: {b:g}}}` "
+           f"(spec.with_scale({a:g}, {b:g}, items=[{ic.item!r}]); without items= for every item). "
+           f"Labels incomplete and {lo:g}..{hi:g} right? Drop them: "
+           f"data.attrs['value_labels'].pop({ic.column!r})")

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csi_models.data.check import (NEAR_CONSTANT_SHARE, CheckReport, Finding, item_table,
-                                   sample_findings)
+from csi_models.data.check import CheckReport, Finding, item_table, sample_findings
 from csi_models.data.items import ItemCheck, inspect_item
+from csi_models.data.readers import as_frame
 from csi_models.errors import DataError, DataWarning
 
 MISSING_RULES = ("listwise", "mean", "fiml")
-__all__ = ["MISSING_RULES", "NEAR_CONSTANT_SHARE", "SurveyData", "collect", "prepare"]
+__all__ = ["MISSING_RULES", "SurveyData", "collect", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,13 @@ def _locate(spec, data: pd.DataFrame) -> tuple[dict, list, str]:
 
 def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
     """The whole check-and-shape pipeline: (SurveyData or None, findings, item table, rows
-    used or None). With ``stop_on_error`` it returns as soon as an error makes the data
-    unusable (prepare); otherwise it checks everything it can (check)."""
+    used or None). With ``stop_on_error`` (prepare) it stops after the first stage with an
+    error: absent columns, else the per-item checks (all items), else the prepared table;
+    otherwise it checks everything it can (check)."""
     if missing not in MISSING_RULES:
         raise DataError(f"missing={missing!r} is not a missing-data rule; use one of "
                         f"{', '.join(MISSING_RULES)}")
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"survey data must be a pandas DataFrame or a file path, got "
-                        f"{type(data).__name__}")
+    data = as_frame(data)
     found, findings, _ = _locate(spec, data)
     if findings and stop_on_error:
         return None, findings, None, None
@@ -114,10 +113,12 @@ def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
         checks.append(ic)
         if item not in found:
             continue  # its column finding is already in
-        inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs)
+        inspect_item(ic, data.iloc[:, found[item]], index, spec.item(item), attrs,
+                     reverse=item in spec.reverse)
         findings += ic.findings
-        if stop_on_error and any(f.severity == "error" for f in ic.findings):
-            return None, findings, item_table(checks, findings), None
+    if stop_on_error and any(f.severity == "error" for f in findings):
+        # every item is checked first, so that one error lists all the item problems
+        return None, findings, item_table(checks, findings), None
     usable = [ic for ic in checks if ic.values is not None and
               not any(f.severity == "error" for f in ic.findings)]
     survey = None
@@ -176,9 +177,11 @@ def _with_scales(spec, scales: dict):
         for c in spec.constructs))
 
 
-def prepare(spec, data: pd.DataFrame, missing: str = "listwise") -> SurveyData:
-    """Check and shape ``data`` for ``spec``; see module docstring. ``missing`` is
-    'listwise' (drop incomplete rows), 'mean' (mean replacement, PLS) or 'fiml' (CB-SEM)."""
+def prepare(spec, data, missing: str = "listwise") -> SurveyData:
+    """Check and shape ``data`` (a DataFrame, or a survey file path) for ``spec``; see module
+    docstring. ``missing`` is 'listwise' (drop incomplete rows), 'mean' (mean replacement,
+    PLS) or 'fiml' (CB-SEM)."""
+    data = as_frame(data)
     survey, findings, items, n_used = collect(spec, data, missing, stop_on_error=True)
     report = CheckReport(spec, findings, items if items is not None else pd.DataFrame(),
                          len(data), n_used, missing, data.columns)

@@ -206,6 +206,20 @@ class _Reader:
             label = self.label(value, key, f"wording of item {name!r}")
         return Item(name=name, label=label, scale=scale, missing_codes=codes)
 
+    def item_list(self, names: list, key: str, construct: str) -> dict:
+        """A list of item names as {name: None}; a name listed twice is an error (a mapping
+        cannot hold it twice either, and silently merging would hide a copy-paste slip)."""
+        out: dict[str, int] = {}
+        for i, value in enumerate(names):
+            item = self.text(value, f"{key}[{i}]", "item name")
+            if item in out:
+                first = self.lines.get(f"{key}[{out[item]}]")
+                where = f"first on line {first}" if first else f"entries {out[item] + 1} and {i + 1}"
+                self.fail(f"{key}[{i}]", f"item {item!r} is listed twice in construct "
+                                         f"{construct!r} ({where}); list each item once")
+            out[item] = i
+        return dict.fromkeys(out)
+
     def construct(self, name: str, value, key: str, scale: Scale, codes: tuple) -> Construct:
         value = self.mapping(value, key, f"construct {name!r}")
         self.check_keys(value, CONSTRUCT_KEYS, key, f"construct {name!r}")
@@ -214,8 +228,7 @@ class _Reader:
                                                        f"{key}.missing_codes")))
         raw_items = value.get("items")
         if isinstance(raw_items, list):  # a plain list of item names
-            raw_items = {self.text(v, f"{key}.items[{i}]", "item name"): None
-                         for i, v in enumerate(raw_items)}
+            raw_items = self.item_list(raw_items, f"{key}.items", name)
         if not raw_items:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
                            "one indicator under 'items:'")
@@ -321,10 +334,20 @@ def load_spec(spec) -> ModelSpec:
 
 
 def spec_to_dict(spec: ModelSpec) -> dict:
-    """The spec as plain data in the YAML layout (scales written per item only where they
-    differ from the most common scale)."""
-    scales = [(i.scale.min, i.scale.max, i.scale.explicit) for i in spec.items]
-    common = Scale(*max(set(scales), key=scales.count))
+    """The spec as plain data in the YAML layout, such that loading it gives the spec back.
+
+    The most common declared scale is written once at the top and other scales per item. The
+    loader's fallback 1..10 (``Scale.explicit`` False) can only be written by omission: when
+    any item relies on it, no model-level scale is written and every declared scale goes on
+    its item, so the fallback items stay undeclared (and may take the file's value labels)."""
+    def is_declared(scale: Scale) -> bool:
+        return scale.explicit or scale != DEFAULT_SCALE
+
+    declared = [(i.scale.min, i.scale.max) for i in spec.items if is_declared(i.scale)]
+    if declared and len(declared) == len(spec.items):
+        common = Scale(*max(dict.fromkeys(declared), key=declared.count))
+    else:
+        common = DEFAULT_SCALE
     out = {"name": spec.name}
     if spec.title:
         out["title"] = dict(spec.title)
@@ -339,7 +362,7 @@ def spec_to_dict(spec: ModelSpec) -> dict:
         items = {}
         for item in c.items:
             entry = dict(item.label)
-            if item.scale != common or (item.scale.explicit and not common.explicit):
+            if is_declared(item.scale) and (item.scale != common or not common.explicit):
                 entry["scale"] = {"min": item.scale.min, "max": item.scale.max}
             if item.missing_codes:
                 entry["missing_codes"] = list(item.missing_codes)

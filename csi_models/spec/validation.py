@@ -51,6 +51,9 @@ def validate_spec(spec) -> None:
             iwhere = _where(spec, f"constructs.{c.name}.items.{item.name}") or where
             if not isinstance(item.name, str) or not item.name.strip():
                 raise SpecError(f"construct {c.name!r} has an item with an empty name{iwhere}")
+            if item_owner.get(item.name) == c.name:
+                raise SpecError(f"item {item.name!r} is listed twice in construct {c.name!r}"
+                                f"{iwhere}; list each item once")
             if item.name in item_owner:
                 raise SpecError(f"item {item.name!r} is used twice: in {item_owner[item.name]!r} "
                                 f"and in {c.name!r}{iwhere}; each indicator may measure "
@@ -75,6 +78,19 @@ def validate_spec(spec) -> None:
 
     _validate_paths(spec, seen_constructs)
     _validate_columns(spec, item_owner)
+
+
+def spec_advice(spec) -> list[tuple[str, str]]:
+    """Advice on a valid spec, as (construct, message) pairs: what it cannot be fitted with.
+
+    A construct on no structural path is legal (CB-SEM fits it as a factor correlated with
+    the others, as in a confirmatory factor analysis), but PLS path modelling cannot
+    estimate it: its inner weights come from the construct's neighbours on paths."""
+    on_path = {end for path in spec.paths for end in path}
+    return [(c, f"construct {c} is on no path{_where(spec, f'constructs.{c}')}: PLS needs every "
+                "construct on a path (method='pls' refuses this spec); CB-SEM can fit it as a "
+                "correlated factor (method='cbsem'). Add a path to fit it by PLS")
+            for c in spec.construct_names if c not in on_path]
 
 
 MAX_BOUND = 1e9  # beyond this, squared deviations of answers overflow the engines' arithmetic
