@@ -93,11 +93,14 @@ def cmd_validate(args) -> int:
     """The spec's own checks, then the data check report (csi.check); status 2 on errors."""
     from csi_models.data import check
     from csi_models.spec import load_spec
+    from csi_models.spec.validation import spec_advice
 
     spec = load_spec(args.spec)
     print(f"spec {spec.name}: OK ({len(spec.constructs)} constructs, {len(spec.item_names)} "
           f"items, {len(spec.paths)} paths)")
-    if not args.data:
+    if not args.data:  # with data, the report below lists the advice among its warnings
+        for _, message in spec_advice(spec):
+            print(f"warning: {message}")
         return 0
     report = check(spec, _data(args.data, args.sheet), missing=args.missing)
     print(report.to_text())

@@ -22,7 +22,6 @@ import numbers
 import warnings
 from dataclasses import dataclass, field
 from itertools import permutations as ordered_pairs
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -174,11 +173,10 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     permutations, random_state: the PLS multi-group permutation test.
     min_size: groups with fewer rows are reported as too small and not fitted.
     """
-    method = _check_arguments(method, permutations, random_state, min_size, fit_options)
-    if isinstance(data, (str, Path)):
-        from csi_models.data import read_survey
+    from csi_models.data import as_frame
 
-        data = read_survey(data)
+    method = _check_arguments(method, permutations, random_state, min_size, fit_options)
+    data = as_frame(data)
     if by is not None:
         from csi_models.groups import compare_groups
 

@@ -10,12 +10,11 @@ import math
 import numbers
 import platform
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from csi_models.data import prepare, read_survey
+from csi_models.data import as_frame, prepare
 from csi_models.engines import cbsem, pls
 from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, EstimationError
 from csi_models.result import FitResult
@@ -158,8 +157,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     _check_options(method, scheme, tol, max_iter, se)
     n_boot = _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs)
     spec = load_spec(spec)
-    if isinstance(data, (str, Path)):
-        data = read_survey(data)
+    data = as_frame(data)
     options = {"scheme": scheme, "tol": tol, "max_iter": max_iter, "se": se}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)

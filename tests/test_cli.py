@@ -38,7 +38,7 @@ def test_validate_with_data(capsys, tmp_path, mobi):
     code, out, err = run(capsys, "validate", "ecsi", "--data", "demo")
     assert code == 0 and "Data check for model ecsi: 250 rows, 250 usable (listwise)" in out
     code, out, err = run(capsys, "validate", "ecsi", "--data", str(path))
-    assert code == 2 and "1 error(s)" in out and "item CUEX1" in out and "rows 3 (42)" in out
+    assert code == 2 and "1 error(s)" in out and "item CUEX1" in out and "rows 5 (42)" in out
     assert err.startswith("csi: error:")
 
 

@@ -266,7 +266,7 @@ def _labels_disagree(ic, from_labels, labels: dict, seen: np.ndarray) -> None:
         ic.add("scale", "ok", f"{ic.who}: scale {lo:g}..{hi:g} from the spec; the value labels "
                f"cover only {a:g}..{b:g} but the answers reach {beyond.max():g}")
         return
-    within = f" and every answer lies within them" if seen.size else ""
+    within = " and every answer lies within them" if seen.size else ""
     ic.add("scale", "error", f"{ic.who}: the spec declares the scale {lo:g}..{hi:g} but the file's "
            f"value labels run {a:g}..{b:g} ({a:g} = {labels.get(float(a))!r}, {b:g} = "
            f"{labels.get(float(b))!r}){within}, so the 0-100 index and reverse coding would use the "
