@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import warnings
 
@@ -32,38 +31,6 @@ def _data(path: str, sheet=None):
                             "data, which has no sheets: drop --sheet")
         return datasets.load_ecsi_mobi()
     return read_survey(path, sheet=sheet)
-
-
-_ITEM = re.compile(r"\bitem (\S+) \(column '[^']*'\)|\bitem (\S+?)(?=[:,; ])")
-
-
-def collapse_warnings(messages: list[str], limit: int = 5) -> list[str]:
-    """One line per kind of warning: messages that differ only in the item named and in
-    numbers (e.g. 24 x "item X: no scale declared, ...") become the first message plus the
-    other items' names."""
-    groups: dict[str, list] = {}
-    for msg in messages:
-        found = _ITEM.search(msg)
-        key = re.sub(r"\d+(\.\d+)?", "#", _ITEM.sub("item ?", msg)) if found else msg
-        groups.setdefault(key, []).append((msg, found and (found.group(1) or found.group(2))))
-    out = []
-    for members in groups.values():
-        text = members[0][0]
-        others = [item for _, item in members[1:]]
-        if others:
-            shown = ", ".join(others[:limit]) + (f" and {len(others) - limit} more"
-                                                 if len(others) > limit else "")
-            text += f" [and {len(others)} more items with this warning: {shown}]"
-        out.append(text)
-    return out
-
-
-def _summary(result, lang: str) -> str:
-    """The summary with repeated warnings of one kind collapsed into one line each."""
-    text = result.summary(lang=lang)
-    block = "\n".join(f"Warning: {w}" for w in result.warnings)
-    short = "\n".join(f"Warning: {w}" for w in collapse_warnings(list(result.warnings)))
-    return text.replace(block, short, 1) if result.warnings else text
 
 
 def cmd_specs(args) -> int:
@@ -85,7 +52,7 @@ def cmd_fit(args) -> int:
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
                      missing=args.missing, scheme=args.scheme, bootstrap=args.bootstrap,
                      random_state=args.seed)
-    print(_summary(result, args.lang))
+    print(result.summary(lang=args.lang))
     return 0
 
 

@@ -142,7 +142,7 @@ def test_sheet_with_demo_data_is_an_error(capsys):
         assert "--sheet Foo applies to Excel files; 'demo' is the bundled" in err
 
 
-def test_fit_collapses_repeated_warnings(capsys, tmp_path):
+def test_fit_reports_a_missing_scale_once(capsys, tmp_path):
     from importlib import resources
 
     import yaml
@@ -156,20 +156,9 @@ def test_fit_collapses_repeated_warnings(capsys, tmp_path):
     code, out, _ = run(capsys, "fit", str(path), "--data", "demo")
     assert code == 0
     warning_lines = [line for line in out.splitlines() if line.startswith("Warning:")]
-    scale = [line for line in warning_lines if "no scale declared" in line]
+    scale = [line for line in warning_lines if "no declared scale" in line]
     assert len(scale) == 1, warning_lines
-    assert scale[0].startswith("Warning: DataWarning: item CUSCO (column 'CUSCO'): no scale")
-    assert scale[0].endswith("[and 23 more items with this warning: CUEX1, CUEX2, CUEX3, IMAG1, "
-                             "IMAG2 and 18 more]")
+    assert scale[0].startswith("Warning: DataWarning: 24 items have no declared scale and were "
+                               "assumed 1..10: CUSCO, CUEX1, CUEX2")
 
 
-def test_collapse_warnings_keeps_distinct_kinds():
-    from csi_models.cli import collapse_warnings
-
-    msgs = ["DataWarning: item A1 (column 'a1'): no scale declared, assumed 1..10",
-            "DataWarning: item B2 (column 'B2'): no scale declared, assumed 1..7",
-            "DataWarning: item C: 30% missing",
-            "ConvergenceWarning: not converged"]
-    out = collapse_warnings(msgs)
-    assert out == [msgs[0] + " [and 1 more items with this warning: B2]", msgs[2], msgs[3]]
-    assert collapse_warnings(msgs[2:]) == msgs[2:]

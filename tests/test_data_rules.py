@@ -180,8 +180,11 @@ def test_items_without_a_declared_scale_take_it_from_value_labels(five):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         csi.fit(spec, five)
-    flagged = [str(w.message) for w in caught if "no scale declared" in str(w.message)]
-    assert len(flagged) == 6 and "assumed 1..10; the answers range 1..5" in flagged[0]
+    flagged = [str(w.message) for w in caught if "no declared scale" in str(w.message)]
+    assert len(flagged) == 1 and flagged[0].startswith("6 items have no declared scale and were "
+                                                       "assumed 1..10: a1, a2")
+    one = csi.check(spec, five).findings.query("check == 'scale_default'")
+    assert len(one) == 6 and "assumed 1..10; the answers range 1..5" in one.message.iloc[0]
 
 
 def test_a_declared_scale_the_value_labels_contradict_is_an_error(five):

@@ -236,7 +236,7 @@ def _scale(ic, item_meta, attrs, numeric_codes, user, values) -> None:
         else:
             ic.scale_source = "default"
             span = f"; the answers range {seen.min():g}..{seen.max():g}" if seen.size else ""
-            ic.add("scale", "warning", f"{ic.who}: no scale declared, assumed "
+            ic.add("scale_default", "warning", f"{ic.who}: no scale declared, assumed "
                    f"{ic.scale.min:g}..{ic.scale.max:g}{span}; declare `scale:` in the spec "
                    "(the 0-100 indices and reverse coding use it)")
     elif from_labels is not None and from_labels != ic.scale:

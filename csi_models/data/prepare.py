@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csi_models.data.check import CheckReport, Finding, item_table, sample_findings
+from csi_models.data.check import CheckReport, Finding, item_table, rows_text, sample_findings
 from csi_models.data.items import ItemCheck, inspect_item
 from csi_models.data.readers import as_frame
 from csi_models.errors import DataError, DataWarning
+from csi_models.spec.model import DEFAULT_SCALE
 
 MISSING_RULES = ("listwise", "mean", "fiml")
 __all__ = ["MISSING_RULES", "SurveyData", "collect", "prepare"]
@@ -200,7 +201,13 @@ def prepare(spec, data, missing: str = "listwise") -> SurveyData:
         error = DataError(message)
         error.report = report
         raise error
+    defaults = [f for f in findings if f.check == "scale_default"]
     for f in findings:
-        if f.severity == "warning":
+        if f.severity == "warning" and not (f.check == "scale_default" and len(defaults) > 1):
             warnings.warn(f.message, DataWarning, stacklevel=3)
+    if len(defaults) > 1:  # one warning for a spec that declares no scale, not one per item
+        warnings.warn(f"{len(defaults)} items have no declared scale and were assumed "
+                      f"{DEFAULT_SCALE.min:g}..{DEFAULT_SCALE.max:g}: "
+                      f"{rows_text([f.item for f in defaults], 8)}; declare `scale:` in the spec "
+                      "(the 0-100 indices and reverse coding use it)", DataWarning, stacklevel=3)
     return dataclasses.replace(survey, report=report)
