@@ -8,28 +8,20 @@ hs_configural_params.csv); and simulated groups with known paths for the permuta
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import semopy
+from conftest import hs_data, hs_spec
 
 import csi_models as csi
 from csi_models.compare import compare
 from csi_models.simulate import population, simulate
-from csi_models.spec.loading import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
-HS_DATA = Path(os.path.dirname(semopy.__file__)) / "examples" / "holzinger_swineford39_data.csv"
-HS_SPEC = spec_from_dict({
-    "name": "hs", "scale": {"min": -100, "max": 100},
-    "constructs": {"visual": {"items": {"x1": {}, "x2": {}, "x3": {}}},
-                   "textual": {"items": {"x4": {}, "x5": {}, "x6": {}}},
-                   "speed": {"items": {"x7": {}, "x8": {}, "x9": {}}}},
-    "paths": []})
+HS_SPEC = hs_spec()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +85,7 @@ def test_nested_models_get_a_chisq_difference_test(data):
 
 
 def test_invariance_matches_lavaan():
-    hs = pd.read_csv(HS_DATA)
+    hs = hs_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = compare(HS_SPEC, hs, by="school", method="cbsem")
@@ -242,7 +234,7 @@ def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
     assert any("at least two fitted groups" in n for n in one_group.notes)
     assert pls.tests.empty and "p_value" in pls.tests.columns
     assert nested.tests.empty and "p_value" in nested.tests.columns
-    hs = pd.read_csv(HS_DATA).assign(x1=lambda d: d.x1.where(d.index % 9 != 0))
+    hs = hs_data().assign(x1=lambda d: d.x1.where(d.index % 9 != 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fiml = compare(HS_SPEC, hs, by="school", method="cbsem", missing="fiml")

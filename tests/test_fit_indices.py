@@ -8,7 +8,6 @@ stops at about 1e-6 in the H1 moments (ours reaches a higher log-likelihood), he
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg
-import semopy
+from conftest import hs_data, hs_spec
 
 import csi_models as csi
 from csi_models import fit_indices as fi
@@ -26,13 +25,7 @@ from csi_models.simulate import population
 from csi_models.spec.loading import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
-HS_DATA = Path(os.path.dirname(semopy.__file__)) / "examples" / "holzinger_swineford39_data.csv"
-HS_SPEC = spec_from_dict({
-    "name": "hs", "scale": {"min": -100, "max": 100},
-    "constructs": {"visual": {"items": {"x1": {}, "x2": {}, "x3": {}}},
-                   "textual": {"items": {"x4": {}, "x5": {}, "x6": {}}},
-                   "speed": {"items": {"x7": {}, "x8": {}, "x9": {}}}},
-    "paths": []})
+HS_SPEC = hs_spec()
 NOT_COMPARED = {"gfi", "agfi", "pgfi"}  # NaN with FIML, see fit_indices docstring
 
 
@@ -77,7 +70,7 @@ def test_fit_result_matches_lavaan(name):
 def test_fit_result_hs_and_hs_fiml():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        complete = csi.fit(HS_SPEC, pd.read_csv(HS_DATA), method="cbsem")
+        complete = csi.fit(HS_SPEC, hs_data(), method="cbsem")
         fiml = csi.fit(HS_SPEC, pd.read_csv(FIX / "hs_missing.csv"), method="cbsem", missing="fiml")
     _compare(complete.fit_indices, "hs", rtol=1e-6)
     _compare(fiml.fit_indices, "hs_fiml", rtol=1e-5, skip=NOT_COMPARED)

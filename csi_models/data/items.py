@@ -47,8 +47,9 @@ class ItemCheck:
         return f"item {self.item} (column {self.column!r})"
 
 
-def _cell(value):
-    """A survey cell as a float (NaN when blank), or None when it is not a number."""
+def cell_number(value):
+    """A survey cell as a float (NaN when blank; True/False as 1/0), or None when it is not a
+    number. The one cell rule for survey answers, gap ratings and importance."""
     if value is None or value is pd.NA or value is pd.NaT:
         return np.nan
     if isinstance(value, str):
@@ -78,7 +79,7 @@ def _floats(ic: ItemCheck, raw: pd.Series, index) -> np.ndarray | None:
         out = raw.to_numpy(dtype=float, na_value=np.nan)
     elif isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype) or \
             pd.api.types.is_string_dtype(dtype):
-        cells = [_cell(v) for v in raw.astype(object)]
+        cells = [cell_number(v) for v in raw.astype(object)]
         bad = np.array([c is None for c in cells], bool)
         if bad.any():
             examples = ", ".join(repr(v) for v in pd.unique(raw[bad].astype(str))[:3])

@@ -11,13 +11,13 @@ a DataError naming the column, values and rows.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from csi_models.data.check import rows_text
+from csi_models.data.items import cell_number
 from csi_models.errors import DataError
 
 __all__ = ["check_pair", "ratings", "importance_values", "values_text"]
@@ -87,24 +87,6 @@ def check_pair(first, second, names=("functional", "dysfunctional")) -> pd.DataF
                     f"only in {names[1]}: {rows_text(only_b) or 'none'}")
 
 
-def _number(value):
-    """A rating cell as float, NaN when blank, None when it is not a number."""
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return np.nan
-    elif isinstance(value, (bool, np.bool_)):
-        return float(value)
-    elif value is None or value is pd.NA or value is pd.NaT:
-        return np.nan
-    elif not isinstance(value, numbers.Real):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 def ratings(frame: pd.DataFrame, name: str, what: str = "item") -> pd.DataFrame:
     """Float copy of a table of ratings (gap and importance questions).
 
@@ -122,7 +104,7 @@ def ratings(frame: pd.DataFrame, name: str, what: str = "item") -> pd.DataFrame:
             num = col.to_numpy(dtype=float, na_value=np.nan)
             bad = np.isinf(num)
         else:
-            cells = [_number(v) for v in col.to_numpy(dtype=object)]
+            cells = [cell_number(v) for v in col.to_numpy(dtype=object)]
             bad = np.array([c is None for c in cells], bool)
             num = np.array([np.nan if c is None else c for c in cells], float)
             bad |= np.isinf(num)
@@ -186,7 +168,7 @@ def importance_values(importance, names, what: str = "feature") -> pd.Series:
                         f"{rows_text(missing) or 'none'}; unknown {what}s: "
                         f"{rows_text(unknown) or 'none'}")
     raw = importance.reindex(names)
-    cells = [_number(v) for v in raw]
+    cells = [cell_number(v) for v in raw]
     bad = [x for x, c in zip(names, cells) if c is None or not np.isfinite(c)]
     if bad:
         raise DataError(f"importance is missing or not a number for {what}s {rows_text(bad)}: "

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csi_models.data.check import CheckReport, Finding, item_table, rows_text, sample_findings
+from csi_models.data.check import (
+    CheckReport,
+    Finding,
+    item_table,
+    rows_text,
+    sample_findings,
+)
 from csi_models.data.items import ItemCheck, inspect_item
 from csi_models.data.readers import as_frame
 from csi_models.errors import DataError, DataWarning
