@@ -28,9 +28,12 @@ def numeric_hessian(grad, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def fisher_scoring(fun, grad, information, x: np.ndarray, tol: float = 1e-7,
-                   max_iter: int = 500, min_step: float = 1e-8) -> np.ndarray:
+                   max_iter: int = 500, min_step: float = 1e-8, stall: int = 150) -> np.ndarray:
     """Steps x <- x - a I(x)^-1 g(x), a halved (down to ``min_step``) until ``fun`` does not
-    go up, until max |g| < ``tol``; stops early when I is singular or no step helps."""
+    go up, until max |g| < ``tol``; stops early when I is singular, no step helps, or ``stall``
+    steps in a row were cut below 1/1000 (the fit is creeping towards a boundary, e.g. a
+    latent correlation of 1 on an ECSI bootstrap resample, where no optimum exists)."""
+    short = 0
     for _ in range(max_iter):
         g = grad(x)
         if not np.isfinite(g).all() or np.abs(g).max() < tol:
@@ -45,6 +48,9 @@ def fisher_scoring(fun, grad, information, x: np.ndarray, tol: float = 1e-7,
         if a <= min_step:
             break
         x = x - a * step
+        short = short + 1 if a < 1e-3 else 0
+        if short >= stall:
+            break
     return x
 
 
