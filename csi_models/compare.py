@@ -129,7 +129,7 @@ def _nested_tests(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=NESTED_COLUMNS)
 
 
-def _whole(value, at_least: int) -> bool:
+def _integer_at_least(value, at_least: int) -> bool:
     return (not isinstance(value, bool) and isinstance(value, numbers.Integral)
             and value >= at_least)
 
@@ -137,27 +137,21 @@ def _whole(value, at_least: int) -> bool:
 def _check_arguments(method, permutations, random_state, min_size, fit_options) -> str:
     """compare's own arguments, and the names of the options it hands to ``csi.fit``; returns
     the method in fit's spelling."""
-    from csi_models.fitting import METHODS, fit
+    from csi_models.fitting import check_method, check_seed, fit
 
-    name = str(method).lower().replace("-", "")
-    if name not in METHODS:
-        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    name = check_method(method)
     allowed = [k for k in inspect.signature(fit).parameters if k not in ("spec", "data", "method")]
     unknown = [k for k in fit_options if k not in allowed]
     if unknown:
         raise CSIError(f"compare() got unknown option(s) {', '.join(map(repr, unknown))}; it "
                        f"takes by, permutations, random_state, min_size and csi.fit's options: "
                        f"{', '.join(allowed)}")
-    if not _whole(permutations, 1):
+    if not _integer_at_least(permutations, 1):
         raise CSIError(f"permutations={permutations!r}: give a whole number >= 1 (1000 is usual)")
-    if not _whole(min_size, 1):
+    if not _integer_at_least(min_size, 1):
         raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole "
                        "number >= 1")
-    try:
-        np.random.default_rng(random_state)
-    except (TypeError, ValueError) as exc:
-        raise CSIError(f"random_state={random_state!r}: give a non-negative integer seed, a numpy "
-                       f"Generator or None ({exc})") from None
+    check_seed(random_state)
     return name
 
 

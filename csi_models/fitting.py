@@ -104,6 +104,24 @@ def _check_options(method, scheme, tol, max_iter, se) -> None:
                            f"{'cbsem' if name == 'se' else 'pls'!r}")
 
 
+def check_method(method) -> str:
+    """The engine name in fit's spelling ('pls' or 'cbsem'; case and '-' do not matter)."""
+    name = str(method).lower().replace("-", "")
+    if name not in METHODS:
+        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    return name
+
+
+def check_seed(random_state) -> None:
+    """A seed every random step can take: a whole number >= 0, a numpy Generator or
+    SeedSequence, or None (a fresh seed)."""
+    if not (random_state is None or isinstance(random_state, (np.random.Generator, np.random.SeedSequence))
+            or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+                and random_state >= 0)):
+        raise CSIError(f"random_state={random_state!r}: give the seed as a whole number >= 0 "
+                       "(e.g. random_state=1), a numpy Generator, or None for a fresh seed")
+
+
 def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs) -> int:
     """The bootstrap options; returns the number of resamples (0 = no bootstrap)."""
     from csi_models.inference.intervals import INTERVALS
@@ -118,11 +136,7 @@ def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs) -> int:
         n_boot = int(bootstrap)
     if n_boot == 1:
         raise CSIError(f"bootstrap={bootstrap!r}: ask for at least 2 resamples (5000 is usual)")
-    if not (random_state is None or isinstance(random_state, (np.random.Generator, np.random.SeedSequence))
-            or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
-                and random_state >= 0)):
-        raise CSIError(f"random_state={random_state!r}: give the seed as a whole number >= 0 "
-                       "(e.g. random_state=1), a numpy Generator, or None for a fresh seed")
+    check_seed(random_state)
     if not is_number(ci) or not 0 < ci < 1:
         raise CSIError(f"ci={ci!r}: the interval level must be a number between 0 and 1, e.g. 0.95")
     if not isinstance(interval, str) or interval not in INTERVALS:
@@ -151,9 +165,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
         them; ``ci`` is the interval level and ``interval`` 'percentile' or 'bca'.
     progress: show a progress bar on stderr (default: when stderr is a terminal).
     """
-    method = str(method).lower().replace("-", "")
-    if method not in METHODS:
-        raise CSIError(f"method={method!r}: use 'pls' or 'cbsem'")
+    method = check_method(method)
     _check_options(method, scheme, tol, max_iter, se)
     n_boot = _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs)
     spec = load_spec(spec)

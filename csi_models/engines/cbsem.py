@@ -22,6 +22,7 @@ import pandas as pd
 import semopy
 from scipy.stats import norm
 from semopy.stats import calc_se
+from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
 
 from csi_models.engines.base import Estimates, Layout
@@ -60,6 +61,27 @@ def _where(model, param) -> tuple:
     return model.matrices_names[k], rows[loc.indices[0]], cols[loc.indices[1]]
 
 
+def _ml_discrepancy(model):
+    """The ML fit function F = tr(S Sigma^-1) - p + log|Sigma| - log|S| (semopy's MLW) at x,
+    inf where Sigma is not positive definite. F >= 0 in exact arithmetic; at a perfect fit
+    (a just-identified model, df = 0) it evaluates to a rounding error either side of 0, and
+    semopy's own objective returns inf for any negative value, which on some OpenBLAS kernels
+    failed every fit of such a model. A negative value is rounding: it is taken as 0."""
+
+    def fun(x):
+        model.update_matrices(x)
+        try:
+            sigma, _ = model.calc_sigma()
+            inv_sigma, logdet_sigma = chol_inv2(sigma)
+        except np.linalg.LinAlgError:
+            return np.inf
+        loss = np.einsum("ij,ji->", model.mx_cov, inv_sigma) - sigma.shape[0] \
+            + logdet_sigma - model.cov_logdet
+        return max(float(loss), 0.0) if np.isfinite(loss) else np.inf
+
+    return fun
+
+
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
     Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
@@ -69,7 +91,7 @@ def _complete_data_fit(model, frame, cov=None, start=None):
         model.fit(frame, obj="MLW")
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
-    fun, grad = model.get_objective("MLW")
+    fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
 
     def information(x):  # semopy's expected information is of log L; F = -2 log L / n
         model.update_matrices(x)
