@@ -1,19 +1,45 @@
-"""csi-models: customer-satisfaction-index models (ACSI, ECSI, CCSI) by PLS and CB-SEM."""
+"""csi-models: customer-satisfaction-index models (ACSI, ECSI, CCSI) by PLS and CB-SEM.
+
+The public API is re-exported here and loaded when first used, so that ``import csi_models``
+stays light: semopy (and sympy), matplotlib and scipy.stats load only when a CB-SEM fit, a plot
+or a test statistic needs them.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-from csi_models import datasets, errors, indices  # noqa: E402
-from csi_models.compare import Comparison, compare  # noqa: E402
-from csi_models.data import check, read_survey  # noqa: E402
-from csi_models.fitting import fit  # noqa: E402
-from csi_models.gaps import GapResult, gaps, plot_gaps  # noqa: E402
-from csi_models.inference.bootstrap import BootstrapResult  # noqa: E402
-from csi_models.kano import kano, kano_continuous, kano_priority, plot_kano, split_kano  # noqa: E402
-from csi_models.result import FitResult  # noqa: E402
-from csi_models.simulate import population, simulate  # noqa: E402
-from csi_models.spec import ModelSpec, load_spec, shipped_specs  # noqa: E402
+#: public name -> module that defines it
+_API = {
+    "fit": "csi_models.fitting",
+    "FitResult": "csi_models.result",
+    "BootstrapResult": "csi_models.inference.bootstrap",
+    "compare": "csi_models.comparison", "Comparison": "csi_models.comparison",
+    "check": "csi_models.data", "read_survey": "csi_models.data",
+    "ModelSpec": "csi_models.spec", "load_spec": "csi_models.spec",
+    "shipped_specs": "csi_models.spec",
+    "simulate": "csi_models.simulate", "population": "csi_models.simulate",
+    "kano": "csi_models.analysis.kano", "kano_continuous": "csi_models.analysis.kano",
+    "kano_priority": "csi_models.analysis.kano", "plot_kano": "csi_models.analysis.kano",
+    "split_kano": "csi_models.analysis.kano",
+    "gaps": "csi_models.analysis.gaps", "GapResult": "csi_models.analysis.gaps",
+    "plot_gaps": "csi_models.analysis.gaps",
+}
+_MODULES = ("datasets", "errors")
 
-__all__ = ["BootstrapResult", "Comparison", "FitResult", "GapResult", "ModelSpec", "check", "compare",
-           "datasets", "errors", "fit", "gaps", "indices", "kano", "kano_continuous", "kano_priority",
-           "load_spec", "plot_gaps", "plot_kano", "population", "read_survey", "shipped_specs",
-           "simulate", "split_kano"]
+__all__ = sorted([*_API, *_MODULES])
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(import_module(_API[name]), name)
+    elif name in _MODULES:
+        value = import_module(f"csi_models.{name}")
+    else:
+        raise AttributeError(f"module 'csi_models' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -167,7 +167,7 @@ class FitResult:
         """Mean and standard deviation (n - 1) of each item on its original scale, after
         missing codes and reverse coding, over the rows used (with FIML: over the rows that
         answered the item; the index then uses the model's means, see ``indices``)."""
-        from csi_models.indices import sample_moments
+        from csi_models.statistics.indices import sample_moments
 
         return sample_moments(self.data.values)
 
@@ -179,7 +179,7 @@ class FitResult:
         means and implied sds, so the scores have mean 0 and variance 1 under the model, not
         exactly among the respondents who have one; a respondent missing an item of a
         construct has no score for it."""
-        from csi_models.indices import index_moments
+        from csi_models.statistics.indices import index_moments
 
         lay = self._layout
         mean, sd = index_moments(self.data, self.estimates)
@@ -190,14 +190,14 @@ class FitResult:
         scores[(np.isnan(z) @ lay.membership) > 0] = np.nan
         return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
 
-    # --- indices, effects, impacts (csi_models.indices) -----------------------------------
+    # --- indices, effects, impacts (csi_models.statistics.indices) -----------------------------------
     @cached_table
     def indices(self) -> pd.DataFrame:
         """ACSI 0-100 index of each construct: construct, index, se, ci_lower, ci_upper (from
         the bootstrap, else NaN), note (why an index is not defined, e.g. a negative weight);
         with a bootstrap also n_boot, the resamples in which the index was defined (those
         that entered its se and interval; 0 when the full-sample index is undefined)."""
-        from csi_models import indices
+        from csi_models.statistics import indices
 
         return indices.indices_table(self)
 
@@ -207,7 +207,7 @@ class FitResult:
         complete data their mean is the index; with FIML a respondent missing an item of a
         construct has no score for it, and the mean over those who have one is a
         complete-case mean, not the index (which uses the FIML means)."""
-        from csi_models import indices
+        from csi_models.statistics import indices
 
         return indices.scores_100(self)
 
@@ -217,7 +217,7 @@ class FitResult:
         standardized and on the 0-100 metric (``*_100``); bootstrap se, t, p_value and
         intervals of the standardized indirect and total effects (``indirect_se``,
         ``indirect_t``, ``indirect_p_value``, ``total_ci_lower``, ...) and n_boot."""
-        from csi_models import indices
+        from csi_models.statistics import indices
 
         return indices.effects_table(self)
 
@@ -225,14 +225,14 @@ class FitResult:
     def impacts(self) -> pd.DataFrame:
         """ACSI impacts: driver, target, impact (change of the target's index for a 5-point
         rise of the driver's index), se, ci_lower, ci_upper (and n_boot with a bootstrap)."""
-        from csi_models import indices
+        from csi_models.statistics import indices
 
         return indices.impacts_table(self)
 
     def ipma(self, target: str):
         """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.indicators``,
-        ``.plot()``; see csi_models.indices.ipma."""
-        from csi_models import indices
+        ``.plot()``; see csi_models.statistics.indices.ipma."""
+        from csi_models.statistics import indices
 
         return indices.ipma(self, target)
 
@@ -252,7 +252,7 @@ class FitResult:
     def quality(self) -> pd.DataFrame:
         """Reliability and convergent validity per construct: n_items, mode, alpha, rho_a,
         rho_c, ave (definitions and references in ``csi_models.quality``)."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         lay, est = self._layout, self.estimates
         S = self.item_correlations.to_numpy()
@@ -273,7 +273,7 @@ class FitResult:
         construct_2, htmt (from the sample item correlations, for both engines); with a
         bootstrap also ci_lower, ci_upper: the bootstrap's interval (percentile or BCa, at its
         level) over the same resamples (those the fit survived)."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         table = q.htmt_table(q.htmt(self.item_correlations.to_numpy(), self._layout),
                              self._layout.constructs)
@@ -284,7 +284,7 @@ class FitResult:
     @cached_table
     def fornell_larcker(self) -> pd.DataFrame:
         """Fornell-Larcker table: sqrt(AVE) on the diagonal, construct correlations below."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         return q.fornell_larcker(self.quality["ave"].to_numpy(), self.estimates.construct_cor,
                                  self._layout.constructs)
@@ -293,7 +293,7 @@ class FitResult:
     def vif(self) -> pd.DataFrame:
         """Item VIFs within each block: construct, indicator, mode, vif (the usual check for
         formative blocks; reflective blocks are listed too)."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         lay = self._layout
         table = self._per_item(q.item_vif(self.item_correlations.to_numpy(), lay))
@@ -312,7 +312,7 @@ class FitResult:
     @cached_table
     def inner_vif(self) -> pd.DataFrame:
         """VIF of each predecessor of each endogenous construct: source, target, vif."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         return self._path_table(q.inner_vif(self.estimates.construct_cor, self._layout), "vif")
 
@@ -320,7 +320,7 @@ class FitResult:
     def f2(self) -> pd.DataFrame:
         """Cohen's f² of every path: source, target, f2 (PLS: re-estimated without the path,
         as seminr; CB-SEM: from the implied latent correlations)."""
-        from csi_models import quality as q
+        from csi_models.statistics import quality as q
 
         est = self.estimates
         if self.method == "pls":
@@ -336,7 +336,7 @@ class FitResult:
         """Model fit. CB-SEM: lavaan's fitMeasures names and definitions (chisq, df, pvalue,
         cfi, tli, rmsea, rmsea.ci.lower/upper, rmsea.pvalue, srmr, logl, aic, bic, bic2, ...);
         PLS: srmr, d_uls, d_g (estimated and saturated model) and gof."""
-        from csi_models import fit_indices
+        from csi_models.statistics import fit_measures as fit_indices
 
         return fit_indices.for_result(self)
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from csi_models.engines.base import Layout
 from csi_models.errors import DataError, SpecError
-from csi_models.fit_indices import structural_correlations
+from csi_models.statistics.fit_measures import structural_correlations
 from csi_models.spec import load_spec
 from csi_models.spec.validation import is_number
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import hs_data, hs_spec
 
 import csi_models as csi
-from csi_models.compare import compare
+from csi_models.comparison import compare
 from csi_models.simulate import population, simulate
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
@@ -172,7 +172,7 @@ def test_permutation_moments_reproduce_the_separate_fits():
     """The batched estimates of an assignment that keeps every respondent in its group must be
     the separate fits' paths, R^2 and 0-100 indices, for each group (moments from sums,
     batched PLS, each group's own weights, means and sds in its index)."""
-    from csi_models.groups import permuted_estimates
+    from csi_models.comparison.groups import permuted_estimates
     from csi_models.inference.moments import BatchMoments
 
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
@@ -196,7 +196,7 @@ def test_permutation_moments_reproduce_the_separate_fits():
 def test_permutations_do_not_depend_on_the_chunk_size():
     """Permutations are estimated a chunk at a time (bounded memory); the table is the same for
     any chunk size, including one permutation at a time and all at once."""
-    from csi_models.groups import permutation_mga
+    from csi_models.comparison.groups import permutation_mga
 
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) % 3 == 0)
     cmp = compare("acsi", frame, by="half", permutations=2, random_state=0)
@@ -222,7 +222,7 @@ def test_permutation_seed_and_counts():
 def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
     """p-values of tests are ``p_value`` in every table; a table without rows (fewer than two
     groups fitted, nothing nested) still has its columns."""
-    from csi_models.multigroup import INVARIANCE_COLUMNS
+    from csi_models.engines.multigroup import INVARIANCE_COLUMNS
 
     frame = data.assign(g=np.where(np.arange(len(data)) < 12, "small", "big"))
     with warnings.catch_warnings():

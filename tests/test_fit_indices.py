@@ -18,7 +18,7 @@ import scipy.linalg
 from conftest import hs_data, hs_spec
 
 import csi_models as csi
-from csi_models import fit_indices as fi
+from csi_models.statistics import fit_measures as fi
 from csi_models.engines import pls
 from csi_models.engines.base import Layout
 from csi_models.simulate import population

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from csi_models.errors import DataError
-from csi_models.gaps import GapResult, gaps, plot_gaps
+from csi_models.analysis.gaps import GapResult, gaps, plot_gaps
 from csi_models.report import fonts
 
 # 4 respondents x 3 items; per-respondent differences experience - expectation:

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from csi_models.errors import CSIError, CSIWarning  # noqa: E402
-from csi_models.gaps import GapResult, gaps, plot_gaps  # noqa: E402
-from csi_models.kano import (kano, kano_continuous, kano_priority, plot_kano,  # noqa: E402
+from csi_models.analysis.gaps import GapResult, gaps, plot_gaps  # noqa: E402
+from csi_models.analysis.kano import (kano, kano_continuous, kano_priority, plot_kano,  # noqa: E402
                              split_kano)
 
 SETTINGS = dict(deadline=None, derandomize=True,

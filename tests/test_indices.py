@@ -187,7 +187,7 @@ def test_cbsem_fiml_index_uses_the_models_means_and_one_covariance():
     both = res.scores_100 - table["index"]
     np.testing.assert_allclose(both, res.scores * pd.Series(c), atol=1e-4)
     # the 0-100 metric of effects and impacts uses the same c
-    from csi_models.indices import index_parts
+    from csi_models.statistics.indices import index_parts
 
     np.testing.assert_allclose(index_parts(res)[1], pd.Series(c)[spec.construct_names], rtol=1e-5)
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from csi_models.errors import CSIWarning, DataError, DataWarning
-from csi_models.gaps import gaps
-from csi_models.kano import (EVALUATION_TABLE, KanoWarning, kano, kano_continuous,
+from csi_models.analysis.gaps import gaps
+from csi_models.analysis.kano import (EVALUATION_TABLE, KanoWarning, kano, kano_continuous,
                              kano_priority, plot_kano, split_kano)
 from csi_models.report import fonts
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import csi_models as csi
-from csi_models import quality as q
+from csi_models.statistics import quality as q
 from csi_models.engines.base import Layout
 
 seminr = pytest.importorskip("seminr")

@@ -93,24 +93,6 @@ class CheckReport:
                 f"{len(self.warnings)} warnings>")
 
 
-def check(spec, data, missing: str = "listwise") -> CheckReport:
-    """Every data check of ``prepare``, reported instead of raised (see module docstring).
-
-    spec: shipped name, YAML path, dict or ModelSpec; data: DataFrame (never modified) or a
-    survey file path; missing: the rule the fit will use ('listwise', 'mean' or 'fiml').
-    Raises only when there is nothing to check (bad spec, unreadable file, not a table)."""
-    from csi_models.data.prepare import collect
-    from csi_models.data.readers import as_frame
-    from csi_models.spec import load_spec
-    from csi_models.spec.validation import spec_advice
-
-    spec = load_spec(spec)
-    data = as_frame(data)
-    _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
-    advice = [Finding("spec", "warning", message, construct=c) for c, message in spec_advice(spec)]
-    return CheckReport(spec, advice + findings, items, len(data), n_used, missing, data.columns)
-
-
 def rows_text(labels, limit: int = 5) -> str:
     """Row labels for a message: 'a, b, c' with at most ``limit`` shown, then
     ' (and N more)'. The one formatter of row lists (public: csi_models.data.rows_text)."""

@@ -4,7 +4,7 @@
 (numbers, missing codes, scale bounds, empty items), reverse-codes the ``reverse:`` items on
 their scales (min + max - x), applies the missing-data rule, runs the checks of the final
 table (rows left, constant items, ...), raises a DataError naming the item, column and rows
-for any error and issues the warnings as DataWarning. ``check(spec, data)`` runs the same
+for any error and issues the warnings as DataWarning. ``check(spec, data)`` (here too) runs the same
 ``collect`` and reports instead. The caller's DataFrame is never modified.
 """
 
@@ -30,7 +30,7 @@ from csi_models.errors import DataError, DataWarning
 from csi_models.spec.model import DEFAULT_SCALE
 
 MISSING_RULES = ("listwise", "mean", "fiml")
-__all__ = ["MISSING_RULES", "SurveyData", "collect", "prepare"]
+__all__ = ["MISSING_RULES", "SurveyData", "check", "collect", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -217,3 +217,19 @@ def prepare(spec, data, missing: str = "listwise") -> SurveyData:
                       f"{rows_text([f.item for f in defaults], 8)}; declare `scale:` in the spec "
                       "(the 0-100 indices and reverse coding use it)", DataWarning, stacklevel=3)
     return dataclasses.replace(survey, report=report)
+
+
+def check(spec, data, missing: str = "listwise") -> CheckReport:
+    """Every data check of ``prepare``, reported instead of raised (see module docstring).
+
+    spec: shipped name, YAML path, dict or ModelSpec; data: DataFrame (never modified) or a
+    survey file path; missing: the rule the fit will use ('listwise', 'mean' or 'fiml').
+    Raises only when there is nothing to check (bad spec, unreadable file, not a table)."""
+    from csi_models.spec import load_spec
+    from csi_models.spec.validation import spec_advice
+
+    spec = load_spec(spec)
+    data = as_frame(data)
+    _, findings, items, n_used = collect(spec, data, missing, stop_on_error=False)
+    advice = [Finding("spec", "warning", message, construct=c) for c, message in spec_advice(spec)]
+    return CheckReport(spec, advice + findings, items, len(data), n_used, missing, data.columns)

@@ -41,8 +41,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from csi_models import indices as idx
-from csi_models import quality
+from csi_models.statistics import indices as idx
+from csi_models.statistics import quality
 from csi_models.engines import pls
 from csi_models.engines.base import Layout
 from csi_models.errors import CSIError

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from csi_models.errors import CSIError
-from csi_models.quality import THRESHOLDS
+from csi_models.statistics.quality import THRESHOLDS
 
 DIGITS = 3
 FIT_SHOWN = {

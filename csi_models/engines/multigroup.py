@@ -24,7 +24,7 @@ import pandas as pd
 
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import EstimationError
-from csi_models.fit_indices import Moments, chisq_difference, ml_measures
+from csi_models.statistics.fit_measures import Moments, chisq_difference, ml_measures
 
 STEPS = ("configural", "metric", "scalar")
 

@@ -10,7 +10,7 @@ independent of the chunk size); a permutation on which PLS fails is counted out
 (``permutations`` gives the valid count), never a crash.
 
 CB-SEM: configural, metric and scalar invariance on the groups that fitted
-(``csi_models.multigroup``), with chi-square difference tests.
+(``csi_models.engines.multigroup``), with chi-square difference tests.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def permuted_estimates(res_1, res_2, moments, assignment: np.ndarray):
     group 1, values of group 2, ok). Each group's means, sds and correlations come from one
     matrix product (``moments``, the bootstrap's machinery) and its index uses its own
     weights, means and sds, as the index of a separate fit would."""
-    from csi_models import indices as idx
+    from csi_models.statistics import indices as idx
     from csi_models.engines.pls import estimate_batch
 
     layout, s = res_1.estimates.layout, res_1.settings
@@ -111,8 +111,8 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
 
 
 def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
-    from csi_models.fit_indices import Moments
-    from csi_models.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
+    from csi_models.statistics.fit_measures import Moments
+    from csi_models.engines.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
 
     if len(results) < 2:
         return (pd.DataFrame(columns=INVARIANCE_COLUMNS),
@@ -136,8 +136,8 @@ def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
 
 def compare_groups(spec, data, by: str, method: str, permutations: int, random_state,
                    min_size: int, options: dict):
-    """The ``compare(..., by=...)`` implementation; see ``csi_models.compare``."""
-    from csi_models.compare import Comparison, fit_quietly, result_rows
+    """The ``compare(..., by=...)`` implementation; see ``csi_models.comparison``."""
+    from csi_models.comparison.table import Comparison, fit_quietly, result_rows
 
     groups, unlabeled = split_groups(data, by)
     results, status, rows = {}, [], []

@@ -1,0 +1,76 @@
+"""The comparison table: one row per model or group, section, name and value."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from csi_models.errors import CSIError, CSIWarning
+
+#: fit measures shown in the side-by-side table (all of them stay in res.fit_indices)
+FIT_KEYS = {
+    "cbsem": ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
+              "rmsea.ci.upper", "srmr", "logl", "aic", "bic", "bic2"),
+    "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "gof"),
+}
+
+
+@dataclass
+class Comparison:
+    """Side-by-side results. ``table`` is long (``by``, section, name, value), ``wide()``
+    pivots it to one column per model or group; ``tests`` holds the difference tests,
+    ``status`` one row per model or group (n, status 'ok' / 'too small' / 'failed',
+    converged, message: the reason or the fit's warnings), ``results`` the FitResults."""
+
+    table: pd.DataFrame
+    tests: pd.DataFrame
+    status: pd.DataFrame
+    results: dict
+    by: str = "model"
+    notes: list = field(default_factory=list)
+
+    def wide(self, sections=None) -> pd.DataFrame:
+        """Rows (section, name), sections together in first-seen order and names in first-seen
+        order within them; one column per model or group."""
+        table = self.table if sections is None else self.table[self.table.section.isin(sections)]
+        wide = table.pivot_table(index=["section", "name"], columns=self.by, values="value",
+                                 aggfunc="first", dropna=False, sort=False)
+        order = table[["section", "name"]].drop_duplicates()
+        rank = {s: k for k, s in enumerate(order.section.drop_duplicates())}
+        order = order.iloc[np.argsort(order.section.map(rank).to_numpy(), kind="stable")]
+        wide = wide.reindex(pd.MultiIndex.from_frame(order))
+        labels = [c for c in self.status[self.by] if c in wide.columns]
+        return wide[labels]
+
+    def __repr__(self) -> str:
+        ok = (self.status.status == "ok").sum()
+        return (f"<Comparison of {len(self.status)} {self.by}s ({ok} fitted): "
+                f"{len(self.table)} table rows, {len(self.tests)} tests>")
+
+
+def result_rows(res) -> list[tuple[str, str, float]]:
+    """(section, name, value) rows describing one FitResult for the comparison table."""
+    rows = [("sample", "n", float(res.n))]
+    rows += [("index", c, float(v)) for c, v in zip(res.indices.construct, res.indices["index"])]
+    rows += [("r2", c, float(v)) for c, v in res.r2.items()]
+    rows += [("path", f"{s} -> {t}", float(v)) for s, t, v in
+             zip(res.paths.source, res.paths.target, res.paths.estimate)]
+    fit = res.fit_indices
+    rows += [("fit", k, float(fit[k])) for k in FIT_KEYS[res.method] if k in fit.index]
+    return rows
+
+
+def fit_quietly(spec, data, method, options):
+    """Fit one model; returns (result or None, status, message) and never raises a CSIError."""
+    from csi_models.fitting import fit
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CSIWarning)  # kept on the result, shown in status
+            res = fit(spec, data, method=method, **options)
+    except CSIError as exc:
+        return None, "failed", str(exc)
+    return res, "ok", "; ".join(res.warnings)
