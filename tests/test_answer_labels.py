@@ -93,3 +93,18 @@ def test_bad_answers_and_load_spec_messages():
         load_spec(long_name)
     assert len(str(err.value)) < 400 and "YAML text" in str(err.value)
     assert load_spec("name: tiny\nconstructs: {A: {items: [a1]}}").item_names == ["a1"]
+
+
+def test_listwise_warning_names_the_alternatives():
+    data = csi.datasets.load_ecsi_mobi().astype(float)
+    rng = np.random.default_rng(5)
+    holes = rng.random(data.shape) < 0.03  # 3 % "don't know" per cell
+    data = data.mask(holes)
+    data.iloc[4] = np.nan  # one respondent answered nothing
+    incomplete = int(data.isna().any(axis=1).sum())
+    with pytest.warns(DataWarning) as rec:
+        csi.fit("ecsi", data)
+    text = " ".join(str(w.message) for w in rec)
+    assert f"{incomplete} of 250 rows have missing answers" in text
+    assert ("missing='mean' (PLS: mean replacement) or missing='fiml' (CB-SEM: "
+            "full-information ML): each would use 249 of 250 rows") in text
