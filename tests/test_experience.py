@@ -74,3 +74,11 @@ def test_shares_from_a_survey_by_hand():
     pd.testing.assert_frame_equal(data, before)
     with pytest.raises(DataError, match="must be 1"):
         experience_shares(data.assign(complained=2), "exp", "complained", "rebuy", 2, 3, 6)
+
+
+def test_survey_without_complainers_says_so():
+    data = pd.DataFrame({"exp": [1, 2, 5], "complained": [0, 0, 0], "rebuy": [1, 5, 9]})
+    s = experience_shares(data, "exp", "complained", "rebuy", 2, 3, 6)
+    assert np.isnan(s["complainers_lost"]) and s["complain_share"] == 0
+    with pytest.raises(DataError, match="complainers_lost is NaN"):
+        negative_experience_cost(revenue=1000, **s)

@@ -33,7 +33,7 @@ def test_segments_by_hand():
 
 
 def test_weights_and_scores_from_a_fit():
-    r = loyalty_segments(DATA, "intend", "repeat", 7, 4, satisfaction=["sat1", "sat2"],
+    r = loyalty_segments(DATA, "intend", "repeat", np.int64(7), 4.0, satisfaction=["sat1", "sat2"],
                          scale=(1, 5), weights={"sat1": 3, "sat2": 1})
     # r0: 100 * (3 * 4 + 1 * 2) / (4 * 4) = 87.5
     assert r.table.loc["latent", "satisfaction_index"] == pytest.approx(87.5)

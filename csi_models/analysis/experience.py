@@ -124,6 +124,9 @@ def experience_net_value(data, types, positive_min, negative_max) -> pd.DataFram
 
 
 def _share(value, name: str) -> float:
+    if isinstance(value, float) and np.isnan(value):
+        raise DataError(f"{name} is NaN: a share of a group without respondents (e.g. "
+                        "experience_shares found no complainers); give the share to assume")
     value = _number(value, name)
     if not 0 <= value <= 1:
         raise DataError(f"{name} is a share between 0 and 1 (22 % is 0.22), got {value:g}")

@@ -22,6 +22,7 @@ formula of ``csi.fit``, per respondent; its mean over everyone is the index).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,8 @@ def _cols(data, value, who):
 
 
 def _cut(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value):
         raise DataError(f"{name} is the score at and above which it counts as high, e.g. 7 on a "
                         f"1-10 scale; got {value!r}")
     return float(value)
@@ -76,7 +78,7 @@ def _satisfaction(data, satisfaction, scale, weights) -> pd.Series:
         return ratings(satisfaction.to_frame(), "satisfaction scores", "column").iloc[:, 0]
     cols = _cols(data, satisfaction, "satisfaction")
     if (not isinstance(scale, (tuple, list)) or len(scale) != 2 or
-            not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale) or
+            not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in scale) or
             not scale[0] < scale[1]):
         raise DataError(f"scale is the (min, max) of the satisfaction items, e.g. (1, 10); "
                         f"got {scale!r}")
