@@ -39,6 +39,7 @@ def test_traditional_and_simplified_labels_from_a_file(tmp_path):
     data = csi.read_survey(path)
     spec = load_spec(SPEC)
     assert spec.item("SAT1").scale.min == 1 and spec.item("SAT1").scale.max == 7
+    assert load_spec(spec.to_yaml()) == spec  # the set's labels and scale written at the top
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # 14 rows: too few for the 10-times rule
         survey = prepare(spec, data)
