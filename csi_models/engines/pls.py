@@ -26,6 +26,7 @@ import numpy as np
 
 from csi_models.engines.base import Estimates, Layout
 from csi_models.errors import ConvergenceWarning, EstimationError
+from csi_models.spec.validation import require_first_order
 
 SCHEMES = {"path": "path", "path_weighting": "path", "pathweighting": "path",
            "factorial": "factorial", "path_factorial": "factorial", "centroid": "centroid"}
@@ -238,6 +239,7 @@ def fit(spec, data, scheme: str = "path", tol: float = 1e-7, max_iter: int = 300
     """Estimate a PLS path model on prepared survey data (a batch of one)."""
     if scheme not in SCHEMES:
         raise EstimationError(f"unknown inner scheme {scheme!r}; use 'path', 'factorial' or 'centroid'")
+    require_first_order(spec, "PLS")
     if data.missing == "fiml":
         raise EstimationError("missing='fiml' is a CB-SEM method; for PLS use missing='listwise' "
                               "or missing='mean'")

@@ -43,16 +43,25 @@ class Item:
 
 @dataclass(frozen=True)
 class Construct:
-    """A latent variable measured by its items in mode A (reflective) or B (formative)."""
+    """A latent variable measured by its items in mode A (reflective) or B (formative).
+
+    A higher-order construct has no items of its own but ``dimensions``: the names of the
+    (first-order) constructs that form it (mode 'formative') or that it reflects (mode
+    'reflective'); see ``engines/higher_order.py`` for how it is estimated."""
 
     name: str
     items: tuple[Item, ...]
     mode: str = "reflective"
     label: dict = field(default_factory=dict, compare=False)
+    dimensions: tuple[str, ...] = ()
 
     @property
     def item_names(self) -> list[str]:
         return [item.name for item in self.items]
+
+    @property
+    def is_higher_order(self) -> bool:
+        return bool(self.dimensions)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,11 @@ class ModelSpec:
     def column_of(self, item: str) -> str:
         """The survey column holding ``item`` (the item's own name unless mapped)."""
         return self.columns.get(item, item)
+
+    @property
+    def higher_order(self) -> list[Construct]:
+        """The higher-order constructs (those with ``dimensions``), in spec order."""
+        return [c for c in self.constructs if c.dimensions]
 
     @property
     def graph(self) -> nx.DiGraph:
