@@ -163,3 +163,28 @@ def test_yaml_round_trip_and_engines_refuse_hocs(mobi):
         csi.fit(spec, mobi)
     with pytest.raises(SpecError, match="method="):
         H.fit(spec, mobi, method="two-stage")
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).parents[1] / "model_specs" / "examples"
+
+
+def test_shipped_servqual_example():
+    """The example spec (SERVQUAL's five dimensions forming perceived Quality in a CSI model)
+    loads, its data are what csi.simulate gives (make_servqual_csi.py), and every method
+    estimates it with a HOC index inside the range of its dimensions' indices."""
+    import importlib.util
+
+    spec = csi.load_spec(EXAMPLES / "servqual_csi.yaml")
+    assert spec.construct("Quality").dimensions == (
+        "Tangibles", "Reliability", "Responsiveness", "Assurance", "Empathy")
+    script = importlib.util.spec_from_file_location("make_servqual", EXAMPLES / "make_servqual_csi.py")
+    module = importlib.util.module_from_spec(script)
+    script.loader.exec_module(module)
+    data = pd.read_csv(EXAMPLES / "servqual_csi.csv")
+    pd.testing.assert_frame_equal(data, module.example_data(), check_dtype=False)
+    for method in H.METHODS:
+        res = H.fit(spec, data, method)
+        idx = res.indices.set_index("construct").estimate
+        dims = idx[list(spec.construct("Quality").dimensions)]
+        assert dims.min() <= idx["Quality"] <= dims.max()
+        assert (res.weights[res.weights.level == "second"].estimate > 0).all()
