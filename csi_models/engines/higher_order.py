@@ -170,6 +170,9 @@ def fit(spec, data, method: str = "disjoint", missing: str = "listwise", scheme:
     if not spec.higher_order:
         raise SpecError(f"model {spec.name!r} has no higher-order construct (no 'dimensions:'); "
                         "fit it with csi.fit")
+    if spec.interactions:
+        raise SpecError("a model with both higher-order constructs and interaction terms is not "
+                        "supported: estimate the moderation on the two-stage scores instead")
     survey = data if isinstance(data, SurveyData) else prepare(spec, data, missing=missing)
     options = {"scheme": scheme, "tol": tol, "max_iter": max_iter}
     hocs = [c.name for c in spec.higher_order]

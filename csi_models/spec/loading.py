@@ -22,7 +22,7 @@ from csi_models.spec.validation import is_number
 
 TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "constructs",
             "paths", "columns", "reverse")
-CONSTRUCT_KEYS = ("label", "mode", "items", "dimensions", "scale", "missing_codes")
+CONSTRUCT_KEYS = ("label", "mode", "items", "dimensions", "interaction", "scale", "missing_codes")
 ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes")
 MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped specs have ~400
 PLAIN_TAGS = {"tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null")}
@@ -228,13 +228,18 @@ class _Reader:
                                                        f"{key}.missing_codes")))
         raw_items = value.get("items")
         dimensions = self.dimensions(value.get("dimensions"), f"{key}.dimensions", name)
+        interaction = self.dimensions(value.get("interaction"), f"{key}.interaction", name)
+        if interaction and (raw_items or dimensions):
+            self.fail(key, f"construct {name!r} is an interaction term and has items or "
+                           "dimensions too; an interaction term is only 'interaction: "
+                           "[Construct, Moderator]'")
         if dimensions and raw_items:
             self.fail(key, f"construct {name!r} has both 'items:' and 'dimensions:'; a "
                            "higher-order construct is measured by its dimensions only: drop "
                            "its items (or make it a first-order construct without dimensions)")
         if isinstance(raw_items, list):  # a plain list of item names
             raw_items = self.item_list(raw_items, f"{key}.items", name)
-        if not raw_items and not dimensions:
+        if not raw_items and not dimensions and not interaction:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
                            "one indicator under 'items:' (or, for a higher-order construct, "
                            "its first-order constructs under 'dimensions:')")
@@ -245,15 +250,17 @@ class _Reader:
         mode = {"a": "reflective", "mode a": "reflective", "b": "formative",
                 "mode b": "formative"}.get(mode, mode)
         return Construct(name=name, items=items, mode=mode, dimensions=dimensions,
+                         interaction=interaction,
                          label=self.label(value.get("label"), f"{key}.label", f"label of {name!r}"))
 
     def dimensions(self, value, key: str, construct: str) -> tuple[str, ...]:
-        """The dimensions of a higher-order construct: a list of construct names."""
+        """The dimensions of a higher-order construct (or the two constructs of an
+        interaction term): a list of construct names."""
         if value is None:
             return ()
         if not isinstance(value, list):
-            self.fail(key, f"'dimensions' of {construct!r} must be a list of construct names, "
-                           f"got {_kind(value)}")
+            self.fail(key, f"'{key.rsplit('.', 1)[-1]}' of {construct!r} must be a list of "
+                           f"construct names, got {_kind(value)}")
         return tuple(self.text(v, f"{key}[{i}]", "a dimension (construct name)")
                      for i, v in enumerate(value))
 
@@ -386,6 +393,8 @@ def spec_to_dict(spec: ModelSpec) -> dict:
         constructs[c.name] = {"label": dict(c.label), "mode": c.mode}
         if c.dimensions:
             constructs[c.name]["dimensions"] = list(c.dimensions)
+        elif c.interaction:
+            constructs[c.name]["interaction"] = list(c.interaction)
         else:
             constructs[c.name]["items"] = items
     out["constructs"] = constructs

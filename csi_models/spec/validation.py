@@ -44,7 +44,7 @@ def validate_spec(spec) -> None:
         if c.mode not in MODES:
             raise SpecError(f"construct {c.name!r} has mode {c.mode!r}{where}; "
                             f"use one of {', '.join(MODES)}")
-        if not c.items and not c.dimensions:
+        if not c.items and not c.dimensions and not c.interaction:
             raise SpecError(f"construct {c.name!r} has no items{where}: every construct needs "
                             "at least one indicator (survey question)")
         if c.items and c.dimensions:
@@ -81,6 +81,7 @@ def validate_spec(spec) -> None:
 
     _validate_paths(spec, seen_constructs)
     _validate_higher_order(spec, seen_constructs)
+    _validate_interactions(spec, seen_constructs)
     _validate_columns(spec, item_owner)
 
 
@@ -106,7 +107,7 @@ def _validate_higher_order(spec, constructs: set[str]) -> None:
             if d not in constructs:
                 raise SpecError(f"dimension {d!r} of {c.name!r}{where} is not a declared "
                                 f"construct (declared: {', '.join(sorted(constructs))})")
-            if d == c.name or by_name[d].dimensions:
+            if d == c.name or by_name[d].dimensions or by_name[d].interaction:
                 raise SpecError(f"dimension {d!r} of {c.name!r}{where} is itself a higher-order "
                                 "construct: only second-order constructs are supported; give "
                                 "first-order constructs (with items) as dimensions")
@@ -236,9 +237,48 @@ def _validate_columns(spec, item_owner: dict[str, str]) -> None:
                             "item of the model")
 
 
+def _validate_interactions(spec, constructs: set[str]) -> None:
+    """Interaction terms: two distinct first-order constructs with items; the term is only a
+    source of paths, and each target also has paths from both main effects."""
+    by_name = {c.name: c for c in spec.constructs}
+    for c in spec.constructs:
+        if not c.interaction:
+            continue
+        where = _where(spec, f"constructs.{c.name}")
+        if c.items or c.dimensions:
+            raise SpecError(f"interaction term {c.name!r}{where} has items or dimensions: it is "
+                            "measured by the products of its two constructs' items only")
+        if len(c.interaction) != 2 or c.interaction[0] == c.interaction[1]:
+            raise SpecError(f"interaction term {c.name!r}{where} needs two different constructs "
+                            f"('interaction: [Construct, Moderator]'), got {list(c.interaction)}")
+        for part in c.interaction:
+            if part not in constructs:
+                raise SpecError(f"interaction term {c.name!r}{where} refers to {part!r}, which "
+                                "is not a declared construct")
+            if not by_name[part].items:
+                raise SpecError(f"interaction term {c.name!r}{where}: {part!r} has no items "
+                                "(a higher-order construct or another interaction term); "
+                                "interactions of first-order constructs only")
+        if any(t == c.name for _, t in spec.paths):
+            raise SpecError(f"interaction term {c.name!r} is the target of a path{where}: it "
+                            "can only predict other constructs")
+        targets = [t for s, t in spec.paths if s == c.name]
+        for t in targets:
+            missing = [p for p in c.interaction if (p, t) not in spec.paths]
+            if missing:
+                raise SpecError(f"interaction term {c.name!r} -> {t}{where}: add the main "
+                                f"effect path(s) {', '.join(f'{p} -> {t}' for p in missing)}; "
+                                "a moderation model keeps both main effects")
+
+
 def require_first_order(spec, engine: str) -> None:
     """Engines estimate first-order models; a spec with higher-order constructs goes through
     ``engines.higher_order`` (repeated indicators or a two-stage approach) first."""
+    terms = [c.name for c in spec.constructs if c.interaction]
+    if terms:
+        raise SpecError(f"construct(s) {', '.join(terms)} are interaction terms; {engine} cannot "
+                        "estimate them directly: use csi_models.engines.interactions.fit(spec, "
+                        "data, method='product_indicator' | 'orthogonal' | 'two_stage')")
     hoc = [c.name for c in spec.constructs if c.dimensions]
     if hoc:
         raise SpecError(f"construct(s) {', '.join(hoc)} are higher-order (dimensions:); "
