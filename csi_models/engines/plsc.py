@@ -74,8 +74,10 @@ def correct(S: np.ndarray, layout: Layout, base: pls.PLSBatch) -> PLScBatch:
     w = (base.weights * M).sum(axis=2)                          # (B, items)
     W = w[:, :, None] * M                                        # (B, items, J)
     wtw = np.einsum("bij,bij->bj", W, W)                         # w'w per construct
-    offdiag = S - np.einsum("bii->bi", S)[:, :, None] * np.eye(S.shape[1])
-    num = np.einsum("bij,bik,bkj->bj", W, offdiag, W)            # w'(S - diag S)w
+    # w'S_jj w from the item-score covariances (item_cor = S W for unit-variance scores)
+    wsw = np.einsum("bij,bij->bj", W, base.item_cor)
+    diag = np.einsum("bii->bi", S)[:, :, None] * M               # s_ii on each block
+    num = wsw - np.einsum("bij,bij->bj", W * W, diag)            # w'(S - diag S)w
     den = wtw ** 2 - np.einsum("bij->bj", W ** 4)                # w'(ww' - diag ww')w
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(fix, wtw ** 2 * num / den, 1.0)           # (B, J)
@@ -95,8 +97,7 @@ def correct(S: np.ndarray, layout: Layout, base: pls.PLSBatch) -> PLScBatch:
     r2 = r2.T.copy()
     finite = (np.isfinite(R).all(axis=(1, 2)) & np.isfinite(paths).all(axis=(1, 2))
               & np.isfinite(lam).all(axis=1))
-    improper = np.array([bool(admissibility(layout, lam[b], R[b], r2[b], rho[b]))
-                         for b in range(len(S))])
+    improper = _improper(layout, lam, R, r2, rho)
     return PLScBatch(weights=base.weights, item_cor=cross, construct_cor=R, paths=paths, r2=r2,
                      iterations=base.iterations, converged=base.converged,
                      ok=base.ok & finite, loadings=lam, rho_a=rho, improper=improper,
@@ -108,6 +109,24 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
     """PLSc on a stack of item correlation matrices ``S`` (B, items, items): the batched PLS of
     ``pls.estimate_batch`` (same arguments) plus the vectorised correction (``correct``)."""
     return correct(S, layout, pls.estimate_batch(S, layout, scheme, tol, max_iter, chunk))
+
+
+def _improper(layout: Layout, lam, R, r2, rho) -> np.ndarray:
+    """(B,) bool: the batched form of ``admissibility`` (any of its problems)."""
+    fix = corrected(layout)
+    J = R.shape[1]
+    off = ~np.eye(J, dtype=bool)
+    bad = ((~(rho[:, fix] > 0)) | (rho[:, fix] > 1 + EPS)).any(axis=1)
+    bad |= (np.abs(lam) > 1 + EPS).any(axis=1)
+    bad |= (np.abs(R[:, off]) > 1 + EPS).any(axis=1)
+    endo = layout.endogenous
+    bad |= ((r2[:, endo] > 1 + EPS) | (r2[:, endo] < -EPS)).any(axis=1)
+    finite = np.isfinite(R).all(axis=(1, 2))
+    if finite.any():
+        smallest = np.full(len(R), np.inf)
+        smallest[finite] = np.linalg.eigvalsh(R[finite])[:, 0]
+        bad |= smallest < -EPS
+    return bad
 
 
 def admissibility(layout: Layout, loadings, construct_cor, r2, rho_a) -> list[str]:
