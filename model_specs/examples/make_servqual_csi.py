@@ -8,8 +8,9 @@ answers rounded onto the items' scales. Run from the repository root:
 
 from pathlib import Path
 
-import csi_models as csi
 from csi_models.engines.higher_order import disjoint_spec
+from csi_models.simulate import simulate
+from csi_models.spec import load_spec
 
 HERE = Path(__file__).parent
 DIMENSIONS = ("Tangibles", "Reliability", "Responsiveness", "Assurance", "Empathy")
@@ -18,13 +19,13 @@ QUALITY_TO_SATISFACTION = dict(zip(DIMENSIONS, (0.05, 0.20, 0.10, 0.10, 0.10)))
 
 
 def example_data(n: int = 400, random_state: int = 14):
-    spec = disjoint_spec(csi.load_spec(HERE / "servqual_csi.yaml"))
+    spec = disjoint_spec(load_spec(HERE / "servqual_csi.yaml"))
     paths = {("Expectation", d): 0.5 for d in DIMENSIONS}
     paths.update({(d, "Value"): v for d, v in QUALITY_TO_VALUE.items()})
     paths.update({(d, "Satisfaction"): v for d, v in QUALITY_TO_SATISFACTION.items()})
     paths.update({("Expectation", "Value"): 0.1, ("Expectation", "Satisfaction"): 0.1,
                   ("Value", "Satisfaction"): 0.3, ("Satisfaction", "Loyalty"): 0.6})
-    return csi.simulate(spec, n, paths=paths, loading_value=0.8, discrete=True,
+    return simulate(spec, n, paths=paths, loading_value=0.8, discrete=True,
                         random_state=random_state)
 
 
