@@ -188,3 +188,25 @@ def test_shipped_servqual_example():
         dims = idx[list(spec.construct("Quality").dimensions)]
         assert dims.min() <= idx["Quality"] <= dims.max()
         assert (res.weights[res.weights.level == "second"].estimate > 0).all()
+
+
+@pytest.mark.parametrize("method", ["disjoint", "repeated"])
+def test_bootstrap_reestimates_every_stage(mobi, method):
+    """The bootstrap se of every path and HOC weight equals the sd of full refits (both stages)
+    on the same resamples."""
+    from csi_models.inference.bootstrap import resample_rows
+
+    spec = hoc_spec("formative")
+    table = H.bootstrap(spec, mobi, method, n_boot=4, random_state=3)
+    refits = [H.fit(spec, mobi.iloc[r].reset_index(drop=True), method)
+              for r in resample_rows(len(mobi), np.arange(4), 3)]
+    for row in table.itertuples():
+        if row.kind == "path":
+            values = [f.paths.set_index(["source", "target"]).estimate[(row.source, row.target)]
+                      for f in refits]
+        else:
+            values = [f.weights[(f.weights.level == "second")].set_index("item").estimate[row.source]
+                      for f in refits]
+        assert row.se == pytest.approx(np.std(values, ddof=1), rel=1e-6), row
+    assert (table.n_boot == 4).all()
+    assert set(table.kind) == ({"path", "weight"} if method == "disjoint" else {"path"})

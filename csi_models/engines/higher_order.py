@@ -259,3 +259,71 @@ def _repeated_result(spec, spec1, survey1, est1, hocs, owner) -> HigherOrderFit:
         weights=pd.DataFrame(rows["weights"] + rows_hoc["weights"] + second["weights"]),
         loadings=pd.DataFrame(rows["loadings"] + rows_hoc["loadings"] + second["loadings"]),
         indices=_order(pd.DataFrame(indices), spec), stages=((spec1, survey1, est1),))
+
+
+def bootstrap(spec, data, method: str = "disjoint", n_boot: int = 500, random_state=None,
+              level: float = 0.95, missing: str = "listwise", scheme: str = "path",
+              tol: float = 1e-7, max_iter: int = 300) -> pd.DataFrame:
+    """Percentile bootstrap of the final model's paths and the HOCs' second-level weights,
+    every stage re-estimated in each resample (resamples as ``inference.bootstrap.
+    resample_rows`` draws them; each stage runs as one PLS batch). Returns kind ('path' |
+    'weight'), source, target, estimate, se, statistic, p_value, ci_lower, ci_upper, n_boot
+    (resamples on which every stage converged); for a weight, source is the dimension and
+    target the HOC. With ``repeated`` the second-level weights are the LOC-HOC paths."""
+    from csi_models.inference.bootstrap import resample_rows, seed_entropy
+    from csi_models.inference.intervals import summarize
+
+    spec = load_spec(spec)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
+        raise SpecError(f"n_boot={n_boot!r}: give a whole number of resamples >= 2")
+    survey = data if isinstance(data, SurveyData) else prepare(spec, data, missing=missing)
+    full = fit(spec, survey, method, scheme=scheme, tol=tol, max_iter=max_iter)
+    (spec1, survey1, est1), *rest = full.stages
+    rows = resample_rows(survey.n, np.arange(n_boot), seed_entropy(random_state))
+    X1 = survey1.values[list(est1.layout.items)].to_numpy(float)
+    S1 = np.stack([pls.correlation(X1[r]) for r in rows])
+    batch1 = pls.estimate_batch(S1, est1.layout, scheme, tol, max_iter)
+    ok = batch1.ok.copy()
+    final_layout, batch = est1.layout, batch1
+    if rest:
+        (spec2, survey2, est2), = rest
+        lay1 = est1.layout
+        lo, hi = scale_bounds(spec1, lay1)
+        dims = [d for c in spec.higher_order for d in c.dimensions]
+        cols = [lay1.constructs.index(d) for d in dims]
+        X2_fixed = survey2.values[list(est2.layout.items)]
+        S2 = []
+        for b, r in enumerate(rows):
+            X = X1[r]
+            w = (batch1.weights[b] * lay1.membership).sum(axis=1)
+            u = w / X.std(axis=0, ddof=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scores = 100 * ((u * (X - lo)) @ lay1.membership) / ((u * (hi - lo)) @ lay1.membership)
+            values = X2_fixed.iloc[r].copy()
+            values[dims] = scores[:, cols]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                S2.append(pls.correlation(values.to_numpy(float)))
+        batch = pls.estimate_batch(np.stack(S2), est2.layout, scheme, tol, max_iter)
+        ok &= batch.ok
+        final_layout = est2.layout
+    final = rest[0][2] if rest else est1
+    src, tgt = np.nonzero(final_layout.adjacency)
+    names = [("path", final_layout.constructs[s], final_layout.constructs[t]) for s, t in zip(src, tgt)]
+    estimate = list(final.paths[src, tgt])
+    draws = [batch.paths[:, src, tgt]]
+    if rest:
+        weights = (batch.weights * final_layout.membership).sum(axis=2)      # (B, items)
+        for c in spec.higher_order:
+            for d in c.dimensions:
+                k = final_layout.items.index(d)
+                names.append(("weight", d, c.name))
+                estimate.append(final.weights[k])
+                draws.append(weights[:, [k]])
+    draws = np.concatenate(draws, axis=1)
+    draws[~ok] = np.nan
+    stats = summarize(np.array(estimate), draws, survey.n, level)
+    return pd.DataFrame({"kind": [n[0] for n in names], "source": [n[1] for n in names],
+                         "target": [n[2] for n in names], "estimate": estimate,
+                         "se": stats["se"], "statistic": stats["t"], "p_value": stats["p_value"],
+                         "ci_lower": stats["pct_lower"], "ci_upper": stats["pct_upper"],
+                         "n_boot": stats["n_boot"]})
