@@ -210,3 +210,9 @@ def test_bootstrap_reestimates_every_stage(mobi, method):
         assert row.se == pytest.approx(np.std(values, ddof=1), rel=1e-6), row
     assert (table.n_boot == 4).all()
     assert set(table.kind) == ({"path", "weight"} if method == "disjoint" else {"path"})
+
+
+def test_dimensions_are_not_reported_as_constructs_on_no_path():
+    from csi_models.spec.validation import spec_advice
+
+    assert spec_advice(hoc_spec()) == []

@@ -129,6 +129,7 @@ def spec_advice(spec) -> list[tuple[str, str]]:
     the others, as in a confirmatory factor analysis), but PLS path modelling cannot
     estimate it: its inner weights come from the construct's neighbours on paths."""
     on_path = {end for path in spec.paths for end in path}
+    on_path |= {d for c in spec.constructs for d in c.dimensions}   # linked to their HOC
     return [(c, f"construct {c} is on no path{_where(spec, f'constructs.{c}')}: PLS needs every "
                 "construct on a path (method='pls' refuses this spec); CB-SEM can fit it as a "
                 "correlated factor (method='cbsem'). Add a path to fit it by PLS")
