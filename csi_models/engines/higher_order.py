@@ -36,7 +36,7 @@ from csi_models.engines import pls
 from csi_models.engines.base import Estimates
 from csi_models.errors import EstimationError, SpecError
 from csi_models.spec import load_spec
-from csi_models.spec.model import Construct, Item, Scale
+from csi_models.spec.model import Item, Scale
 from csi_models.statistics.indices import index_values, scale_bounds
 
 METHODS = ("repeated", "embedded", "disjoint")
@@ -87,7 +87,6 @@ def repeated_spec(spec):
 def disjoint_spec(spec):
     """Stage 1 of the disjoint two-stage approach: every HOC replaced by its dimensions, each
     linked to the HOC's antecedents and outcomes."""
-    owner = {d: c for c in spec.higher_order for d in c.dimensions}
     hocs = {c.name: c for c in spec.higher_order}
     paths = []
     for source, target in spec.paths:
@@ -95,7 +94,6 @@ def disjoint_spec(spec):
         targets = hocs[target].dimensions if target in hocs else (target,)
         paths += [(s, t) for s in sources for t in targets]
     constructs = [c for c in spec.constructs if c.name not in hocs]
-    assert all(d in {c.name for c in constructs} for d in owner)
     return _plain(spec, constructs, paths)
 
 
@@ -116,9 +114,7 @@ def second_stage_spec(spec):
 
 def _survey(spec, values: pd.DataFrame, like: SurveyData) -> SurveyData:
     """Already-checked values for a transformed spec (no second data check or recoding)."""
-    return SurveyData(values=values, spec=spec, missing=like.missing, n_input=like.n_input,
-                      dropped_rows=like.dropped_rows, n_missing_cells=like.n_missing_cells,
-                      reversed_items=like.reversed_items, notes=like.notes, report=like.report)
+    return dataclasses.replace(like, values=values, spec=spec)
 
 
 def scores_100(spec, survey: SurveyData, est: Estimates) -> pd.DataFrame:
