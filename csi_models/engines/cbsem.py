@@ -155,6 +155,9 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     reaches the optimum that semopy's default start reaches, faster); should that not
     converge, the fit is repeated from semopy's default start (``_warm``).
     ``extras["start"]`` says which start gave the estimates."""
+    from csi_models.spec.validation import require_first_order
+
+    require_first_order(spec, "CB-SEM")
     formative = [c.name for c in spec.constructs if c.mode == "formative"]
     if formative:
         raise EstimationError(f"CB-SEM models every construct as a common factor, but "

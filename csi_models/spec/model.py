@@ -44,16 +44,28 @@ class Item:
 
 @dataclass(frozen=True)
 class Construct:
-    """A latent variable measured by its items in mode A (reflective) or B (formative)."""
+    """A latent variable measured by its items in mode A (reflective) or B (formative).
+
+    A higher-order construct has no items of its own but ``dimensions``: the names of the
+    (first-order) constructs that form it (mode 'formative') or that it reflects (mode
+    'reflective'); see ``engines/higher_order.py`` for how it is estimated. An interaction
+    term has no items either but ``interaction`` = (construct, moderator): the product of the
+    two, estimated as in ``engines/interactions.py``."""
 
     name: str
     items: tuple[Item, ...]
     mode: str = "reflective"
     label: dict = field(default_factory=dict, compare=False)
+    dimensions: tuple[str, ...] = ()
+    interaction: tuple[str, ...] = ()   # (construct, moderator) of an interaction term
 
     @property
     def item_names(self) -> list[str]:
         return [item.name for item in self.items]
+
+    @property
+    def is_higher_order(self) -> bool:
+        return bool(self.dimensions)
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,16 @@ class ModelSpec:
     def column_of(self, item: str) -> str:
         """The survey column holding ``item`` (the item's own name unless mapped)."""
         return self.columns.get(item, item)
+
+    @property
+    def higher_order(self) -> list[Construct]:
+        """The higher-order constructs (those with ``dimensions``), in spec order."""
+        return [c for c in self.constructs if c.dimensions]
+
+    @property
+    def interactions(self) -> list[Construct]:
+        """The interaction terms (constructs with ``interaction``), in spec order."""
+        return [c for c in self.constructs if c.interaction]
 
     @property
     def graph(self) -> nx.DiGraph:

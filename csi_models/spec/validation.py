@@ -44,9 +44,12 @@ def validate_spec(spec) -> None:
         if c.mode not in MODES:
             raise SpecError(f"construct {c.name!r} has mode {c.mode!r}{where}; "
                             f"use one of {', '.join(MODES)}")
-        if not c.items:
+        if not c.items and not c.dimensions and not c.interaction:
             raise SpecError(f"construct {c.name!r} has no items{where}: every construct needs "
                             "at least one indicator (survey question)")
+        if c.items and c.dimensions:
+            raise SpecError(f"construct {c.name!r} has both items and dimensions{where}: a "
+                            "higher-order construct is measured by its dimensions only")
         for item in c.items:
             iwhere = _where(spec, f"constructs.{c.name}.items.{item.name}") or where
             if not isinstance(item.name, str) or not item.name.strip():
@@ -77,7 +80,46 @@ def validate_spec(spec) -> None:
                         f"{_where(spec, f'constructs.{name}')}; rename one of them")
 
     _validate_paths(spec, seen_constructs)
+    _validate_higher_order(spec, seen_constructs)
+    _validate_interactions(spec, seen_constructs)
     _validate_columns(spec, item_owner)
+
+
+def _validate_higher_order(spec, constructs: set[str]) -> None:
+    """Second-order constructs: at least two dimensions, each a declared first-order
+    construct of one higher-order construct only, and on no path of its own (the paths go to
+    and from the higher-order construct)."""
+    owner: dict[str, str] = {}
+    by_name = {c.name: c for c in spec.constructs}
+    on_path = {end for path in spec.paths for end in path}
+    for c in spec.constructs:
+        if not c.dimensions:
+            continue
+        where = _where(spec, f"constructs.{c.name}")
+        if not isinstance(c.dimensions, (tuple, list)) or not all(
+                isinstance(d, str) for d in c.dimensions):
+            raise SpecError(f"the dimensions of {c.name!r} must be a tuple of construct names")
+        if len(set(c.dimensions)) < 2:
+            raise SpecError(f"higher-order construct {c.name!r} has "
+                            f"{len(set(c.dimensions))} distinct dimension(s){where}: give at "
+                            "least two first-order constructs under 'dimensions:'")
+        for d in c.dimensions:
+            if d not in constructs:
+                raise SpecError(f"dimension {d!r} of {c.name!r}{where} is not a declared "
+                                f"construct (declared: {', '.join(sorted(constructs))})")
+            if d == c.name or by_name[d].dimensions or by_name[d].interaction:
+                raise SpecError(f"dimension {d!r} of {c.name!r}{where} is itself a higher-order "
+                                "construct: only second-order constructs are supported; give "
+                                "first-order constructs (with items) as dimensions")
+            if d in owner:
+                raise SpecError(f"construct {d!r} is a dimension of both {owner[d]!r} and "
+                                f"{c.name!r}{where}: a dimension belongs to one higher-order "
+                                "construct")
+            if d in on_path:
+                raise SpecError(f"dimension {d!r} of {c.name!r} is on a structural path"
+                                f"{where}: draw the paths to and from {c.name!r} instead (the "
+                                "dimensions are linked to it by the estimation method)")
+            owner[d] = c.name
 
 
 def spec_advice(spec) -> list[tuple[str, str]]:
@@ -87,6 +129,7 @@ def spec_advice(spec) -> list[tuple[str, str]]:
     the others, as in a confirmatory factor analysis), but PLS path modelling cannot
     estimate it: its inner weights come from the construct's neighbours on paths."""
     on_path = {end for path in spec.paths for end in path}
+    on_path |= {d for c in spec.constructs for d in c.dimensions}   # linked to their HOC
     return [(c, f"construct {c} is on no path{_where(spec, f'constructs.{c}')}: PLS needs every "
                 "construct on a path (method='pls' refuses this spec); CB-SEM can fit it as a "
                 "correlated factor (method='cbsem'). Add a path to fit it by PLS")
@@ -198,3 +241,53 @@ def _validate_columns(spec, item_owner: dict[str, str]) -> None:
         if item not in item_owner:
             raise SpecError(f"'reverse' lists {item!r}{_where(spec, 'reverse')}, which is not an "
                             "item of the model")
+
+
+def _validate_interactions(spec, constructs: set[str]) -> None:
+    """Interaction terms: two distinct first-order constructs with items; the term is only a
+    source of paths, and each target also has paths from both main effects."""
+    by_name = {c.name: c for c in spec.constructs}
+    for c in spec.constructs:
+        if not c.interaction:
+            continue
+        where = _where(spec, f"constructs.{c.name}")
+        if c.items or c.dimensions:
+            raise SpecError(f"interaction term {c.name!r}{where} has items or dimensions: it is "
+                            "measured by the products of its two constructs' items only")
+        if len(c.interaction) != 2 or c.interaction[0] == c.interaction[1]:
+            raise SpecError(f"interaction term {c.name!r}{where} needs two different constructs "
+                            f"('interaction: [Construct, Moderator]'), got {list(c.interaction)}")
+        for part in c.interaction:
+            if part not in constructs:
+                raise SpecError(f"interaction term {c.name!r}{where} refers to {part!r}, which "
+                                "is not a declared construct")
+            if not by_name[part].items:
+                raise SpecError(f"interaction term {c.name!r}{where}: {part!r} has no items "
+                                "(a higher-order construct or another interaction term); "
+                                "interactions of first-order constructs only")
+        if any(t == c.name for _, t in spec.paths):
+            raise SpecError(f"interaction term {c.name!r} is the target of a path{where}: it "
+                            "can only predict other constructs")
+        targets = [t for s, t in spec.paths if s == c.name]
+        for t in targets:
+            missing = [p for p in c.interaction if (p, t) not in spec.paths]
+            if missing:
+                raise SpecError(f"interaction term {c.name!r} -> {t}{where}: add the main "
+                                f"effect path(s) {', '.join(f'{p} -> {t}' for p in missing)}; "
+                                "a moderation model keeps both main effects")
+
+
+def require_first_order(spec, engine: str) -> None:
+    """Engines estimate first-order models; a spec with higher-order constructs goes through
+    ``engines.higher_order`` (repeated indicators or a two-stage approach) first."""
+    terms = [c.name for c in spec.constructs if c.interaction]
+    if terms:
+        raise SpecError(f"construct(s) {', '.join(terms)} are interaction terms; {engine} cannot "
+                        "estimate them directly: use csi_models.engines.interactions.fit(spec, "
+                        "data, method='product_indicator' | 'orthogonal' | 'two_stage')")
+    hoc = [c.name for c in spec.constructs if c.dimensions]
+    if hoc:
+        raise SpecError(f"construct(s) {', '.join(hoc)} are higher-order (dimensions:); "
+                        f"{engine} cannot estimate them directly: use "
+                        "csi_models.engines.higher_order.fit(spec, data, method='disjoint' | "
+                        "'embedded' | 'repeated')")
