@@ -289,6 +289,20 @@ class FitResult:
                                            self.statistics.hi, lay.membership, negative)
         return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
 
+    def predict(self, folds: int = 10, repetitions: int = 10, random_state=1,
+                technique: str = "direct"):
+        """PLSpredict (Shmueli et al. 2016) and CVPAT (Liengaard et al. 2021) of this PLS model
+        with its own options: ``.items`` (item, q2_predict, rmse, mae, lm_rmse, lm_mae),
+        ``.cvpat``; see ``csi_models.statistics.predict``."""
+        from csi_models.errors import CSIError
+        from csi_models.statistics.predict import predict
+
+        if not self._engine.ipma:
+            raise CSIError("PLSpredict is defined for PLS composite models; refit with "
+                           "method='pls'")
+        return predict(self.spec, self.data, folds=folds, repetitions=repetitions,
+                       random_state=random_state, technique=technique, **self.options)
+
     def ipma(self, target: str):
         """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.items``,
         ``.plot()``; see ``csi_models.analysis.ipma``."""

@@ -11,7 +11,8 @@ import pytest
 import csi_models as csi
 from csi_models.engines import higher_order as H
 from csi_models.errors import SpecError
-from csi_models.spec.loading import spec_from_dict, spec_to_dict
+from csi_models.spec.loading import spec_from_dict
+from csi_models.spec.writing import spec_to_dict
 
 seminr = pytest.importorskip("seminr")
 

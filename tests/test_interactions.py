@@ -13,7 +13,8 @@ import csi_models as csi  # noqa: E402
 from csi_models.engines import interactions as I  # noqa: E402
 from csi_models.errors import SpecError  # noqa: E402
 from csi_models.inference.bootstrap import resample_rows  # noqa: E402
-from csi_models.spec.loading import spec_from_dict, spec_to_dict  # noqa: E402
+from csi_models.spec.loading import spec_from_dict
+from csi_models.spec.writing import spec_to_dict  # noqa: E402
 
 seminr = pytest.importorskip("seminr")
 

@@ -11,7 +11,7 @@ from csi_models.comparison.micom import micom
 from csi_models.data.prepare import prepare
 from csi_models.engines import pls
 from csi_models.errors import CSIError, DataError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.spec.loading import spec_from_dict
 
 ECSI = csi.load_spec("ecsi")

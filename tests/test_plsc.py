@@ -12,7 +12,7 @@ from csi_models.data.prepare import prepare
 from csi_models.engines import cbsem, pls, plsc
 from csi_models.engines.base import Layout
 from csi_models.errors import ImproperSolutionWarning
-from csi_models.simulate import population, simulate
+from csi_models.simulation import population, simulate
 
 seminr = pytest.importorskip("seminr")
 

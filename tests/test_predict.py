@@ -9,7 +9,7 @@ from scipy.stats import t as student
 import csi_models as csi
 from csi_models.data.prepare import prepare
 from csi_models.errors import CSIError, DataError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.statistics import predict as P
 
 seminr = pytest.importorskip("seminr")

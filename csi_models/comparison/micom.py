@@ -21,7 +21,7 @@ the same in each group. For a pair of groups with item data pooled over both:
 Verdict per pair and construct: ``none`` (step 2 fails: the groups' paths should not be
 compared), ``partial`` (steps 1 and 2 hold: an MGA of paths is meaningful), ``full`` (also
 equal means and variances: the data may be pooled). Permutations are batched (all permuted
-groups' correlation matrices from one product, ``inference.moments``, one PLS batch), drawn
+groups' correlation matrices from one product, ``statistics.moments``, one PLS batch), drawn
 from one Generator seeded by ``random_state``. No peer tool was available as an oracle:
 tests/test_micom.py checks the statistics by hand and the size and power of the tests on
 simulated groups. p-values are not adjusted across pairs or constructs.
@@ -38,7 +38,7 @@ import pandas as pd
 from csi_models.engines import pls
 from csi_models.engines.base import Layout
 from csi_models.errors import CSIError, DataError, EstimationError
-from csi_models.inference.moments import BatchMoments
+from csi_models.statistics.moments import BatchMoments
 
 CHUNK_BYTES = 2 ** 26   # assignment matrix of one chunk of permutations (64 MB)
 MIN_GROUP = 5

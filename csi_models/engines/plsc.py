@@ -27,7 +27,7 @@ raises ``EstimationError``, ``estimate_batch`` marks the member not ok.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -164,7 +164,7 @@ def fit(spec, survey, scheme: str = "path", tol: float = 1e-7, max_iter: int = 3
     and ``pls_construct_cor`` (the uncorrected values)."""
     base = pls.fit(spec, survey, scheme=scheme, tol=tol, max_iter=max_iter)  # checks, warnings
     layout = base.layout
-    S = pls.correlation(survey.values.to_numpy(float))[None]
+    S = base.item_cor[None]
     batch = pls.PLSBatch(weights=(base.weights[:, None] * layout.membership)[None],
                          item_cor=base.cross_loadings[None], construct_cor=base.construct_cor[None],
                          paths=base.paths[None], r2=base.r2[None],
@@ -185,5 +185,45 @@ def fit(spec, survey, scheme: str = "path", tol: float = 1e-7, max_iter: int = 3
         method="plsc", layout=layout, weights=base.weights, loadings=out.loadings[0],
         cross_loadings=out.item_cor[0], paths=out.paths[0], r2=out.r2[0],
         construct_cor=out.construct_cor[0], converged=base.converged, iterations=base.iterations,
+        item_mean=base.item_mean, item_sd=base.item_sd, item_cor=base.item_cor,
         extras={"rho_a": rho, "improper": problems, "pls_loadings": base.loadings,
                 "pls_construct_cor": base.construct_cor})
+
+
+class PLScEngine(pls.PLSEngine):
+    """PLSc behind the engine protocol: PLS's options, data rules and batched resampling,
+    with every member of a batch corrected (``estimate_batch``); improper members (see the
+    module docstring) are counted by the bootstrap apart from failed ones."""
+
+    name, title = "plsc", "PLSc"
+    long_title = "consistent PLS (PLSc)"
+
+    def fit(self, spec, survey, options) -> Estimates:
+        return fit(spec, survey, options["scheme"], options["tol"], options["max_iter"])
+
+    def from_moments(self, layout, S, mean, sd, options):
+        batch = estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
+        stack = pls._resamples(batch, layout, S, mean, sd)
+        return replace(stack, loadings=batch.loadings, improper=batch.improper & batch.ok)
+
+    def settings(self, spec, survey, estimates, options) -> dict:
+        return {**super().settings(spec, survey, estimates, options),
+                "algorithm": "consistent PLS (Dijkstra & Henseler 2015) on our PLS",
+                "correction": "reflective constructs with 2+ items: loadings w sqrt(rho_A)/(w'w), "
+                              "construct correlations r / sqrt(rho_A,i rho_A,j), paths by OLS on "
+                              "them; composites and single items as PLS"}
+
+    def reliability(self, estimates):
+        from csi_models.statistics import quality as q
+
+        rho_c, ave = q.rho_c_ave(estimates.layout, estimates.loadings)
+        return estimates.extras["rho_a"], rho_c, ave
+
+    def f_squared(self, estimates, options):
+        from csi_models.statistics.quality import f_squared_latent
+
+        return f_squared_latent(estimates.construct_cor, estimates.layout, estimates.paths,
+                                estimates.r2)
+
+
+ENGINE = PLScEngine()

@@ -9,7 +9,7 @@ answers rounded onto the items' scales. Run from the repository root:
 from pathlib import Path
 
 from csi_models.engines.higher_order import disjoint_spec
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.spec import load_spec
 
 HERE = Path(__file__).parent
