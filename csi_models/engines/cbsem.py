@@ -26,7 +26,9 @@ from threadpoolctl import threadpool_limits
 
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.delta import delta_method
+from csi_models.engines import mlkernel as mk
 from csi_models.engines.fiml import FIML
+from csi_models.engines.mlfit import minimize
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
@@ -82,9 +84,28 @@ def _ml_discrepancy(model):
     return fun
 
 
+def _kernel_fit(model, frame, start) -> np.ndarray | None:
+    """The ML optimum by the batched kernel (``engines.mlfit``) from ``start``, or None when it
+    does not converge there."""
+    structure = mk.Structure.from_semopy(model)
+    S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
+                                    [np.arange(len(frame))])
+    x, _, _, _, status = minimize(structure, np.asarray(start, float)[None], S, logdet_S,
+                                  tol=GRADIENT_TOLERANCE / 10)
+    return x[0] if status[0] == "converged" else None
+
+
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
-    Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
+    Complete data first go through the batched kernel (``engines.mlfit``: damped scoring,
+    then Newton) from ``start`` or semopy's default starting values; only where that does not
+    converge does semopy's SLSQP from its default starting values look for the basin."""
+    if cov is None:
+        model.load(frame)
+        x = _kernel_fit(model, frame, model.param_vals.copy() if start is None else start)
+        if x is not None:
+            fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+            return fun, grad, _information(model), x
     if start is not None:
         model.load(frame)
     elif cov is None:
@@ -92,13 +113,17 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+    information = _information(model)
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
+    return fun, grad, information, x
 
+
+def _information(model):
     def information(x):  # semopy's expected information is of log L; F = -2 log L / n
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
-    return fun, grad, information, x
+    return information
 
 
 def _objective(model, frame, syntax: str, fiml: bool, start=None):
@@ -384,9 +409,10 @@ def _locations(model, back) -> list[tuple]:
 
 def standardizer(model, locations):
     """x -> the std.all value of every location (lavaan's ``standardizedSolution()``):
-    loadings lambda sd(construct)/sd(item), regressions b sd(source)/sd(target), (co)variances
-    over the product of the two model-implied sds; NaN for the intercepts of the mean
-    structure and where an implied variance is negative."""
+    loadings lambda sd(construct)/sd(item), regressions b sd(source)/sd(target), variances
+    over the model-implied variance, residual covariances (Theta, Psi off the diagonal) over
+    the square root of the product of the two residual variances (a residual correlation);
+    NaN for the intercepts of the mean structure and where a variance is negative."""
     kinds = [kind for _, _, kind, _, _ in locations]
     free = np.array([k is not None for k, *_ in locations])
     index = np.array([k if k is not None else 0 for k, *_ in locations])
@@ -398,12 +424,15 @@ def standardizer(model, locations):
         lat = c @ model.matrices[2] @ c.T
         var = {**dict(zip(model.names[1][0], np.diag(sigma))),
                **dict(zip(model.names[0][0], np.diag(lat)))}
+        residual = {kind: dict(zip(model.names[m][0], np.diag(model.matrices[m])))
+                    for m, kind in enumerate(model.matrices_names) if kind in ("psi", "theta")}
         est = np.where(free, np.asarray(x)[index], fixed)
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = np.array([
                 np.sqrt(var[b] / var[a]) if kind in ("lambda", "beta") else
-                1 / np.sqrt(var[a] * var[b]) if kind in ("psi", "theta") else np.nan
-                for kind, (_, _, _, a, b) in zip(kinds, locations)])
+                1 / np.sqrt(var[a] * var[b]) if kind in ("psi", "theta") and a == b else
+                1 / np.sqrt(residual[kind][a] * residual[kind][b]) if kind in ("psi", "theta")
+                else np.nan for kind, (_, _, _, a, b) in zip(kinds, locations)])
         return est * scale
 
     return standardize
