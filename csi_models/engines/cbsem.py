@@ -331,8 +331,11 @@ class _quiet_semopy:
 
 
 def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, converged,
-               iterations, data) -> Estimates:
-    """Standardized solution and our parameter table from semopy's matrices."""
+               iterations, data, n_obs=None, sample=None) -> Estimates:
+    """Standardized solution and our parameter table from semopy's matrices (at ``x``; with
+    ``vcov_se`` None, as for a bootstrap resample, without standard errors). ``sample``
+    replaces the covariance matrix of the data semopy was loaded with (semopy's order)."""
+    model.update_matrices(x)
     back = {v: k for k, v in names.items()}
     beta, lam, psi, theta = (pd.DataFrame(m, index=n[0], columns=n[1]) for m, n in
                              zip(model.matrices[:4], model.names[:4]))
@@ -360,7 +363,8 @@ def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, conve
 
     with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
         table = _parameter_table(model, back, vcov_se, x)
-    sample = model.mx_cov if hasattr(model, "mx_cov") else None
+    if sample is None:
+        sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
         order = [obs_names.index(v) for v in xs]
         sample = sample[np.ix_(order, order)]
@@ -369,8 +373,8 @@ def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, conve
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(model.n_samples), "n_free": int(x.size), "x": x.copy(),
-                "vcov": vcov_se[0]})
+        extras={"n_obs": int(n_obs or model.n_samples), "n_free": int(x.size), "x": x.copy(),
+                "vcov": None if vcov_se is None else vcov_se[0]})
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
@@ -442,11 +446,16 @@ def _parameter_table(model, back, vcov_se, x) -> pd.DataFrame:
     """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all, std_all_se) in our
     names. ``std_all_se`` is the delta-method se of ``std_all`` (``engines.delta``; lavaan's
     ``standardizedSolution()`` se, matched to 1e-4 in tests/test_delta.py)."""
-    vcov, se_values = vcov_se
     locations = _locations(model, back)
     standardize = standardizer(model, locations)
     try:
-        std, std_se, _ = delta_method(standardize, x, vcov)
+        if vcov_se is None:  # a bootstrap resample: no standard errors
+            se_values = np.full(x.size, np.nan)
+            std = standardize(x)
+            std_se = np.full(std.size, np.nan)
+        else:
+            vcov, se_values = vcov_se
+            std, std_se, _ = delta_method(standardize, x, vcov)
     finally:
         model.update_matrices(x)
     rows = []
@@ -473,7 +482,18 @@ def _parameter_table(model, back, vcov_se, x) -> pd.DataFrame:
 
 
 def _warn_improper(est: Estimates) -> None:
-    """Negative variances, |standardized path| > 1, latent correlations near 1."""
+    """Warn of an improper solution (``improper_problems``), recorded in extras['improper']."""
+    problems = improper_problems(est)
+    if problems:
+        est.extras["improper"] = problems
+        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
+                      "may not be empirically distinct; consider merging them, or PLS",
+                      ImproperSolutionWarning, stacklevel=4)
+
+
+def improper_problems(est: Estimates) -> list[str]:
+    """Negative variances, |standardized path| > 1, latent correlations near 1 (empty: an
+    admissible solution)."""
     problems = []
     table = est.parameters
     variances = table[(table.op == "~~") & (table.lhs == table.rhs) & table.free]
@@ -493,8 +513,4 @@ def _warn_improper(est: Estimates) -> None:
     if near:
         problems.append("latent correlations near 1: " + ", ".join(
             f"{a}~{b} ({v:.3f})" for a, b, v in near))
-    if problems:
-        est.extras["improper"] = problems
-        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
-                      "may not be empirically distinct; consider merging them, or PLS",
-                      ImproperSolutionWarning, stacklevel=4)
+    return problems

@@ -5,8 +5,9 @@ information): the step d solves (I + lam diag(I)) d = g; a step that lowers F is
 lam shrinks, one that does not is refused and lam grows, so far from the optimum the steps
 are short gradient-like moves and near it full scoring steps. Scoring converges linearly when
 the model misfits (S far from Sigma); once max |g| < ``NEWTON_FROM`` the last steps are Newton
-steps on the Hessian differenced from the analytic gradient, accepted while they shrink max
-|g| (near the optimum F is too flat to rank steps: its change is below round-off), until max
+steps on the Hessian differenced from the analytic gradient (shifted where it is not positive
+definite), halved until F goes down or, where F changes by less than round-off (near the
+optimum F is too flat to rank steps), until max |g| shrinks; until max
 |g| < ``tol`` (1e-6 by default, as the engine's convergence criterion). lavaan's fixtures were
 polished the same way (tests/fixtures/make_lavaan_refs.R).
 
@@ -101,17 +102,24 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
             break
         Hs = _hessian(structure, x[todo], S[todo], logdet_S[todo])
         with np.errstate(all="ignore"):
-            try:
-                pd_ok = np.linalg.eigvalsh(Hs)[:, 0] > 0
-            except np.linalg.LinAlgError:
-                pd_ok = np.zeros(todo.size, bool)
-            step = _solve(Hs, g[todo], np.zeros(todo.size))
+            pd_ok = np.isfinite(Hs).all(axis=(1, 2))
+            low = np.zeros(todo.size)
+            if pd_ok.any():
+                low[pd_ok] = np.linalg.eigvalsh(Hs[pd_ok])[:, 0]
+            # where H is not positive definite (a saddle or ridge on the way to an improper
+            # region), shift it until it is: a step that still goes down hill
+            shift = np.where(pd_ok & (low <= 0), 1.5 * np.abs(low) + 1e-8, 0.0)
+            step = _solve(Hs + shift[:, None, None] * np.eye(Hs.shape[-1]), g[todo],
+                          np.zeros(todo.size))
         moved = np.zeros(todo.size, bool)
+        F_now = F[todo]
         for _ in range(30):
             cand = x[todo] - step
             Fc, gc, *_ = mk.loss_and_gradient(structure, cand, S[todo], logdet_S[todo])
-            better = pd_ok & ~moved & np.isfinite(Fc) & \
-                (np.abs(gc).max(axis=1) < gmax[todo])
+            noise = 1e-13 * np.maximum(1.0, F_now)
+            better = pd_ok & ~moved & np.isfinite(Fc) & (
+                (Fc < F_now - noise) |
+                ((Fc <= F_now + noise) & (np.abs(gc).max(axis=1) < gmax[todo])))
             sel = todo[better]
             x[sel], F[sel], g[sel] = cand[better], Fc[better], gc[better]
             gmax[sel] = np.abs(gc[better]).max(axis=1)
