@@ -35,6 +35,7 @@ from csi_models.spec.lavaan import to_lavaan
 
 GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
 NEAR_ONE = 0.95             # |latent correlation| flagged as near 1
+POLISHED = 1e-9             # max |gradient| to which complete-data fits are polished
 
 
 def _names(layout: Layout) -> dict:
@@ -91,7 +92,7 @@ def _kernel_fit(model, frame, start) -> np.ndarray | None:
     S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
                                     [np.arange(len(frame))])
     x, _, _, _, status = minimize(structure, np.asarray(start, float)[None], S, logdet_S,
-                                  tol=GRADIENT_TOLERANCE / 10)
+                                  tol=POLISHED)
     return x[0] if status[0] == "converged" else None
 
 
@@ -247,7 +248,8 @@ def _estimate(model, layout, data, se, start) -> Estimates:
             warnings.simplefilter("ignore")
             fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
             x = fisher_scoring(fun, grad, information, x)
-            x, iterations = newton(grad, x)
+            # complete data arrive from the kernel at max |g| < POLISHED: nothing left to do
+            x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
