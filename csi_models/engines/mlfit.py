@@ -11,13 +11,10 @@ optimum F is too flat to rank steps), until max |g| shrinks; until max
 |g| < ``tol`` (1e-6 by default, as the engine's convergence criterion). lavaan's fixtures were
 polished the same way (tests/fixtures/make_lavaan_refs.R).
 
-A data set stops with status
-  'converged'  max |g| < tol;
-  'improper'   no step lowers F any further although |g| is large while the solution is
-               improper, or the iteration cap is hit with F still falling and a latent
-               variance / correlation at or past its bound (the likelihood keeps falling
-               into an improper region: no optimum exists there);
-  'failed'     anything else (the iteration cap, Sigma not positive definite at the start).
+A data set stops with status 'converged' (max |g| < tol) or 'failed' (the iteration cap, no
+step that lowers F, Sigma not positive definite at the start). Telling a failure that runs
+into an improper region apart from one that stalls is left to the caller, from the estimates
+(``cbsem.improper_problems``).
 """
 
 from __future__ import annotations

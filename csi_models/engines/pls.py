@@ -242,7 +242,9 @@ def fit(spec, data, scheme: str = "path", tol: float = 1e-7, max_iter: int = 300
         raise EstimationError("missing='fiml' is a CB-SEM method; for PLS use missing='listwise' "
                               "or missing='mean'")
     if spec.covariances:
-        raise EstimationError(f"PLS cannot estimate residual covariances ({', '.join(f'{a} ~~ {b}' for a, b in spec.covariances)}): fit with method='cbsem', or drop the spec's 'covariances:'")
+        pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
+        raise EstimationError(f"PLS cannot estimate residual covariances ({pairs}): fit with "
+                              "method='cbsem', or drop the spec's 'covariances:'")
     layout = Layout.from_spec(spec)
     isolated = [c for j, c in enumerate(layout.constructs)
                 if not (layout.adjacency[j].any() or layout.adjacency[:, j].any())]
