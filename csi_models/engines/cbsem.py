@@ -22,18 +22,21 @@ import numpy as np
 import pandas as pd
 import semopy
 from scipy.stats import norm
-from semopy.stats import calc_se
 from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
 
+from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Engine, Estimates, Layout, Option, Resamples, choice
+from csi_models.engines.delta import delta_method
 from csi_models.engines.fiml import FIML
+from csi_models.engines.mlfit import minimize
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, CSIError, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
 GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
 NEAR_ONE = 0.95             # |latent correlation| flagged as near 1
+POLISHED = 1e-9             # max |gradient| to which complete-data fits are polished
 
 
 def _names(layout: Layout) -> dict:
@@ -83,9 +86,28 @@ def _ml_discrepancy(model):
     return fun
 
 
+def _kernel_fit(model, frame, start) -> np.ndarray | None:
+    """The ML optimum by the batched kernel (``engines.mlfit``) from ``start``, or None when it
+    does not converge there."""
+    structure = mk.Structure.from_semopy(model)
+    S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
+                                    [np.arange(len(frame))])
+    x, _, _, _, status = minimize(structure, np.asarray(start, float)[None], S, logdet_S,
+                                  tol=POLISHED)
+    return x[0] if status[0] == "converged" else None
+
+
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
-    Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
+    Complete data first go through the batched kernel (``engines.mlfit``: damped scoring,
+    then Newton) from ``start`` or semopy's default starting values; only where that does not
+    converge does semopy's SLSQP from its default starting values look for the basin."""
+    if cov is None:
+        model.load(frame)
+        x = _kernel_fit(model, frame, model.param_vals.copy() if start is None else start)
+        if x is not None:
+            fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+            return fun, grad, _information(model), x
     if start is not None:
         model.load(frame)
     elif cov is None:
@@ -93,13 +115,17 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+    information = _information(model)
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
+    return fun, grad, information, x
 
+
+def _information(model):
     def information(x):  # semopy's expected information is of log L; F = -2 log L / n
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
-    return fun, grad, information, x
+    return information
 
 
 def _objective(model, frame, syntax: str, fiml: bool, start=None):
@@ -185,7 +211,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
         warnings.warn(f"CB-SEM did not converge: max |gradient| = {estimates.gradient_norm:.2e} "
                       f"after polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
                       ConvergenceWarning, stacklevel=3)
-    problems = _improper(estimates)
+    problems = improper_problems(estimates)
     if problems:
         warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
                       "may not be empirically distinct; consider merging them, or PLS",
@@ -231,24 +257,42 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default") -> 
             warnings.simplefilter("ignore")
             fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
             x = fisher_scoring(fun, grad, information, x)
-            x, iterations = newton(grad, x)
+            # complete data arrive from the kernel at max |g| < POLISHED: nothing left to do
+            x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            if fiml:  # observed information: vcov = inverse of half the Hessian of -2 log L
-                vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
-                se_values = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
-            else:
-                se_values = calc_se(model, robust=(se == "robust"))
+            vcov, se_values = _vcov(model, grad, x, fiml, se == "robust")
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
         raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
                               "not positive definite at every point the optimizer tried")
-    estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
+    estimates = _estimates(model, layout, names, (vcov, se_values), x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
     return replace(estimates, extras={**estimates.extras, "start": label})
+
+
+def _vcov(model, grad, x, fiml: bool, robust: bool):
+    """(covariance matrix of the free parameters, their standard errors).
+
+    Complete data: the inverse expected information (lavaan's default), with ``robust`` the
+    Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
+    variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
+    the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
+    differenced from the analytic gradient."""
+    if fiml:
+        vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
+        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
+    model.update_matrices(x)
+    vcov = model.calc_fim(inverse=True)[1]
+    if robust:
+        meat = sum(np.outer(g, g) for g in model.grad_se_g(x))
+        vcov = vcov @ meat @ vcov
+    variances = vcov.diagonal().copy()
+    variances[(variances < 0) & (variances > -1e-1)] = 1e-12
+    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan))
 
 
 def _check_identified(spec, model, p: int, fiml: bool) -> None:
@@ -296,9 +340,12 @@ class _quiet_semopy:
         self.logger.setLevel(self.level)
 
 
-def _estimates(model, layout, names, se_values, x, objective, gradient_norm, converged,
-               iterations, data) -> Estimates:
-    """Standardized solution and our parameter table from semopy's matrices."""
+def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, converged,
+               iterations, data, n_obs=None, sample=None) -> Estimates:
+    """Standardized solution and our parameter table from semopy's matrices (at ``x``; with
+    ``vcov_se`` None, as for a bootstrap resample, without standard errors). ``sample``
+    replaces the covariance matrix of the data semopy was loaded with (semopy's order)."""
+    model.update_matrices(x)
     back = {v: k for k, v in names.items()}
     beta, lam, psi, theta = (pd.DataFrame(m, index=n[0], columns=n[1]) for m, n in
                              zip(model.matrices[:4], model.names[:4]))
@@ -325,8 +372,9 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
     weights = _factor_score_weights(layout, implied, Lambda, data)
 
     with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
-        table = _parameter_table(model, back, se_values, x, implied, phi, f, xs)
-    sample = model.mx_cov if hasattr(model, "mx_cov") else None
+        table = _parameter_table(model, back, vcov_se, x)
+    if sample is None:
+        sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
         order = [obs_names.index(v) for v in xs]
         sample = sample[np.ix_(order, order)]
@@ -335,7 +383,8 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(model.n_samples), "n_free": int(x.size), "x": x.copy()})
+        extras={"n_obs": int(n_obs or model.n_samples), "n_free": int(x.size), "x": x.copy(),
+                "vcov": None if vcov_se is None else vcov_se[0]})
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
@@ -358,38 +407,86 @@ def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
     return weights
 
 
-def _parameter_table(model, back, se_values, x, implied, phi, f, xs) -> pd.DataFrame:
-    """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all) in our names."""
-    var = {**dict(zip(xs, np.diag(implied))), **dict(zip(f, np.diag(phi)))}
-    rows = []
-    k_free = 0
+def _locations(model, back) -> list[tuple]:
+    """One row per matrix location of every semopy parameter: (free index or None, fixed
+    value, matrix kind, row name, column name), in semopy's parameter order."""
+    rows, k_free = [], 0
     for param in model.parameters.values():
-        if param.active:
-            est, se_value, k_free = x[k_free], se_values[k_free], k_free + 1
-        else:
-            est, se_value = param.start, np.nan
+        k = k_free if param.active else None
+        k_free += bool(param.active)
         for loc in param.locations:
-            k = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
-            kind = model.matrices_names[k]
-            a, b = (model.names[k][0][loc.indices[0]], model.names[k][1][loc.indices[1]])
-            if kind == "lambda":
-                lhs, op, rhs = b, "=~", a
-                std = est * np.sqrt(var[b] / var[a])
-            elif kind == "beta":
-                lhs, op, rhs = a, "~", b
-                std = est * np.sqrt(var[b] / var[a])
-            elif kind in ("psi", "theta"):
-                lhs, op, rhs = a, "~~", b
-                std = est / np.sqrt(var[a] * var[b])
-            else:  # intercepts of the FIML mean structure
-                lhs, op, rhs, std = a, "~1", "", np.nan
-            rows.append((back.get(lhs, lhs), op, back.get(rhs, rhs), param.active, float(est),
-                         float(se_value), std))
-    table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all"])
+            m = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
+            a, b = model.names[m][0][loc.indices[0]], model.names[m][1][loc.indices[1]]
+            rows.append((k, float(param.start), model.matrices_names[m], a, b))
+    return rows
+
+
+def standardizer(model, locations):
+    """x -> the std.all value of every location (lavaan's ``standardizedSolution()``):
+    loadings lambda sd(construct)/sd(item), regressions b sd(source)/sd(target), variances
+    over the model-implied variance, residual covariances (Theta, Psi off the diagonal) over
+    the square root of the product of the two residual variances (a residual correlation);
+    NaN for the intercepts of the mean structure and where a variance is negative."""
+    kinds = [kind for _, _, kind, _, _ in locations]
+    free = np.array([k is not None for k, *_ in locations])
+    index = np.array([k if k is not None else 0 for k, *_ in locations])
+    fixed = np.array([value for _, value, *_ in locations])
+
+    def standardize(x):
+        model.update_matrices(x)
+        sigma, (_, c) = model.calc_sigma()
+        lat = c @ model.matrices[2] @ c.T
+        var = {**dict(zip(model.names[1][0], np.diag(sigma))),
+               **dict(zip(model.names[0][0], np.diag(lat)))}
+        residual = {kind: dict(zip(model.names[m][0], np.diag(model.matrices[m])))
+                    for m, kind in enumerate(model.matrices_names) if kind in ("psi", "theta")}
+        est = np.where(free, np.asarray(x)[index], fixed)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.array([
+                np.sqrt(var[b] / var[a]) if kind in ("lambda", "beta") else
+                1 / np.sqrt(var[a] * var[b]) if kind in ("psi", "theta") and a == b else
+                1 / np.sqrt(residual[kind][a] * residual[kind][b]) if kind in ("psi", "theta")
+                else np.nan for kind, (_, _, _, a, b) in zip(kinds, locations)])
+        return est * scale
+
+    return standardize
+
+
+def _parameter_table(model, back, vcov_se, x) -> pd.DataFrame:
+    """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all, std_all_se) in our
+    names. ``std_all_se`` is the delta-method se of ``std_all`` (``engines.delta``; lavaan's
+    ``standardizedSolution()`` se, matched to 1e-4 in tests/test_delta.py)."""
+    locations = _locations(model, back)
+    standardize = standardizer(model, locations)
+    try:
+        if vcov_se is None:  # a bootstrap resample: no standard errors
+            se_values = np.full(x.size, np.nan)
+            std = standardize(x)
+            std_se = np.full(std.size, np.nan)
+        else:
+            vcov, se_values = vcov_se
+            std, std_se, _ = delta_method(standardize, x, vcov)
+    finally:
+        model.update_matrices(x)
+    rows = []
+    for (k, value, kind, a, b), s, s_se in zip(locations, std, std_se):
+        est, se_value = (x[k], se_values[k]) if k is not None else (value, np.nan)
+        if kind == "lambda":
+            lhs, op, rhs = b, "=~", a
+        elif kind == "beta":
+            lhs, op, rhs = a, "~", b
+        elif kind in ("psi", "theta"):
+            lhs, op, rhs = a, "~~", b
+        else:  # intercepts of the FIML mean structure
+            lhs, op, rhs = a, "~1", ""
+        rows.append((back.get(lhs, lhs), op, back.get(rhs, rhs), k is not None, float(est),
+                     float(se_value), s, s_se))
+    table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all",
+                                        "std_all_se"])
     table["z"] = table["est"] / table["se"]
     table["pvalue"] = 2 * norm.sf(np.abs(table["z"]))
     return _canonical(table, [back[v] for v in (*f, *xs)])[
-        ["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all"]]
+        ["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all", "std_all_se"]]
 
 
 def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
@@ -406,7 +503,7 @@ def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
-def _improper(est: Estimates) -> list[str]:
+def improper_problems(est: Estimates) -> list[str]:
     """What makes a solution improper: negative variances, |standardized path| > 1, latent
     correlations near 1 (one text per kind of problem; empty when admissible)."""
     problems = []

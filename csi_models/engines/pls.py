@@ -295,6 +295,10 @@ class PLSEngine(Engine):
 
     def fit(self, spec, survey, options) -> Estimates:
         require_first_order(spec, "PLS")
+        if spec.covariances:
+            pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
+            raise EstimationError(f"PLS cannot estimate residual covariances ({pairs}): fit with "
+                                  "method='cbsem', or drop the spec's 'covariances:'")
         layout = Layout.from_spec(spec)
         isolated = [c for j, c in enumerate(layout.constructs)
                     if not (layout.adjacency[j].any() or layout.adjacency[:, j].any())]

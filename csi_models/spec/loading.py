@@ -22,7 +22,7 @@ from csi_models.spec.model import DEFAULT_SCALE, Construct, Item, ModelSpec, Sca
 from csi_models.spec.validation import is_number
 
 TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "answers",
-            "constructs", "paths", "columns", "reverse")
+            "constructs", "paths", "columns", "reverse", "covariances")
 CONSTRUCT_KEYS = ("label", "mode", "items", "dimensions", "interaction", "scale", "missing_codes",
                   "answers")
 ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes", "answers")
@@ -293,6 +293,15 @@ class _Reader:
         self.lines[f"path:{parts[0]}->{parts[1]}"] = self.lines.get(key)
         return parts[0], parts[1]
 
+    def covariance(self, value, key: str) -> tuple[str, str]:
+        text = self.text(value, key, "a covariance")
+        parts = [p.strip() for p in text.split("~~")]
+        if len(parts) != 2 or not all(parts):
+            self.fail(key, f"covariance {text!r} is not of the form 'a ~~ b' (two item names or "
+                           "two construct names)")
+        self.lines[f"covariance:{parts[0]}~~{parts[1]}"] = self.lines.get(key)
+        return parts[0], parts[1]
+
     def spec(self, data) -> ModelSpec:
         data = self.mapping(data, "", "a model spec")
         self.check_keys(data, TOP_KEYS, "", "the model spec")
@@ -311,6 +320,9 @@ class _Reader:
         if not isinstance(paths, list):
             self.fail("paths", "'paths' must be a list of 'Source -> Target' lines")
         columns = self.mapping(data.get("columns") or {}, "columns", "'columns'")
+        covariances = data.get("covariances") or []
+        if not isinstance(covariances, list):
+            self.fail("covariances", "'covariances' must be a list of 'a ~~ b' lines")
         reverse = data.get("reverse") or []
         if not isinstance(reverse, list):
             reverse = [reverse]
@@ -324,6 +336,8 @@ class _Reader:
             columns={str(k): v for k, v in columns.items()},
             reverse=tuple(self.text(r, f"reverse[{i}]", "a reverse item")
                           for i, r in enumerate(reverse)),
+            covariances=tuple(self.covariance(c, f"covariances[{i}]")
+                              for i, c in enumerate(covariances)),
             source=self.source, lines=self.lines)
 
 

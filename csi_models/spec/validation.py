@@ -82,6 +82,7 @@ def validate_spec(spec) -> None:
     _validate_paths(spec, seen_constructs)
     _validate_higher_order(spec, seen_constructs)
     _validate_interactions(spec, seen_constructs)
+    _validate_covariances(spec, seen_constructs, item_owner)
     _validate_columns(spec, item_owner)
 
 
@@ -184,6 +185,11 @@ def _validate_types(spec) -> None:
     for p in spec.paths:
         if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(e, str) for e in p)):
             fail("each path is a (source, target) pair of construct names", p)
+    if not isinstance(spec.covariances, (tuple, list)):
+        fail("'covariances' must be a tuple of (a, b) pairs of names", spec.covariances)
+    for c in spec.covariances:
+        if not (isinstance(c, (tuple, list)) and len(c) == 2 and all(isinstance(e, str) for e in c)):
+            fail("each covariance is an (a, b) pair of two item names or two construct names", c)
     if not isinstance(spec.columns, dict):
         fail("'columns' must be a dict item -> survey column", spec.columns)
     if not isinstance(spec.reverse, (tuple, list)) or not all(isinstance(r, str) for r in spec.reverse):
@@ -217,6 +223,31 @@ def _validate_paths(spec, constructs: set[str]) -> None:
     raise SpecError(f"the paths form a cycle: {loop}, closed by path {last[0]} -> {last[1]}"
                     f"{_where(spec, f'path:{last[0]}->{last[1]}')}; CSI models are recursive "
                     "(no feedback loops): drop one of these paths")
+
+
+def _validate_covariances(spec, constructs: set[str], item_owner: dict[str, str]) -> None:
+    """Residual covariances a ~~ b: two items (their errors) or two constructs (their
+    disturbances), each pair once in either order, never a name with itself."""
+    seen: dict[frozenset, tuple] = {}
+    for a, b in spec.covariances:
+        where = _where(spec, f"covariance:{a}~~{b}")
+        for end in (a, b):
+            if end not in constructs and end not in item_owner:
+                raise SpecError(f"covariance {a} ~~ {b}{where} refers to {end!r}, which is neither "
+                                "an item nor a construct of the model")
+        if a == b:
+            raise SpecError(f"covariance {a} ~~ {b}{where} pairs {a!r} with itself (a variance, "
+                            "which is always estimated); name two different items or constructs")
+        if (a in constructs) != (b in constructs):
+            item, construct = (b, a) if a in constructs else (a, b)
+            raise SpecError(f"covariance {a} ~~ {b}{where} pairs construct {construct!r} with item "
+                            f"{item!r}; a residual covariance links two items' errors or two "
+                            "constructs' disturbances")
+        key = frozenset((a, b))
+        if key in seen:
+            raise SpecError(f"covariance {a} ~~ {b}{where} is listed twice (also as "
+                            f"{seen[key][0]} ~~ {seen[key][1]}); list each pair once")
+        seen[key] = (a, b)
 
 
 def _validate_columns(spec, item_owner: dict[str, str]) -> None:

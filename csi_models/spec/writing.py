@@ -74,4 +74,6 @@ def spec_to_dict(spec: ModelSpec) -> dict:
         out["columns"] = dict(spec.columns)
     if spec.reverse:
         out["reverse"] = list(spec.reverse)
+    if spec.covariances:
+        out["covariances"] = [f"{a} ~~ {b}" for a, b in spec.covariances]
     return out
