@@ -61,3 +61,28 @@ def test_predict_and_micom_through_the_result_and_compare(data):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             csi.fit("acsi", data, method="cbsem").predict()
+
+
+def test_indirect_effects_and_modification_indices_through_the_result(data):
+    from csi_models.engines.cbsem_delta import indirect_effect
+    from csi_models.engines.modindices import for_fit
+
+    chain = ["Expectation", "Quality", "Satisfaction"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cb = csi.fit("acsi", data, method="cbsem")
+        boot = csi.fit("acsi", data, bootstrap=50, random_state=3)
+    pd.testing.assert_frame_equal(cb.indirect_effect(chain),
+                                  indirect_effect(cb.spec, cb.data, cb.estimates, chain))
+    pd.testing.assert_frame_equal(cb.modification_indices(), for_fit(cb.spec, cb.data, cb.estimates))
+    row = boot.indirect_effect(chain).iloc[0]
+    keys = boot.bootstrap.statistics.keys("paths")
+    a = ((keys.source == "Expectation") & (keys.target == "Quality")).to_numpy()
+    b = ((keys.source == "Quality") & (keys.target == "Satisfaction")).to_numpy()
+    draws = boot.bootstrap.draws["paths"][:, a][:, 0] * boot.bootstrap.draws["paths"][:, b][:, 0]
+    p = boot.paths.set_index(["source", "target"]).estimate
+    assert row.estimate == pytest.approx(p["Expectation", "Quality"] * p["Quality", "Satisfaction"])
+    assert row.se == pytest.approx(draws.std(ddof=1), rel=1e-12) and row.n_boot == 50
+    assert row.ci_lower == pytest.approx(np.quantile(draws, 0.025), rel=1e-12)
+    with pytest.raises(csi.errors.SpecError, match="chain of constructs joined by paths"):
+        boot.indirect_effect(["Quality", "Expectation"])

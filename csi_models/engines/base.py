@@ -213,7 +213,7 @@ class Engine:
 
 
 ENGINES = {"pls": "csi_models.engines.pls", "plsc": "csi_models.engines.plsc",
-           "cbsem": "csi_models.engines.cbsem"}
+           "cbsem": "csi_models.engines.cbsem_engine"}
 ALIASES = {"cb-sem": "cbsem", "cb_sem": "cbsem", "sem": "cbsem"}
 
 

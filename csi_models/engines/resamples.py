@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import types
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -95,10 +96,10 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
                                   iters[k], S[k])
         problems = cbsem.improper_problems(est)
         if problems:
-            est.extras["improper"] = problems
             if improper == "drop":
                 out.append((None, "improper solution: " + "; ".join(problems)))
                 continue
+            est = replace(est, extras={**est.extras, "improper": problems})
         out.append((est, None))
     return out
 
@@ -109,5 +110,4 @@ def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S
     with np.errstate(all="ignore"):
         est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
                                n_obs=len(rows), sample=S)
-    est.extras["start"] = "batched kernel"
-    return est
+    return replace(est, extras={**est.extras, "start": "batched kernel"})
