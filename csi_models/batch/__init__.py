@@ -4,6 +4,8 @@ change between waves (``change``) and sample planning (``plan_sample``)."""
 
 from csi_models.batch.aggregate import aggregate
 from csi_models.batch.change import adjust_p, change
+from csi_models.batch.planning import SamplePlan, plan_sample
 from csi_models.batch.run import BatchResult, fit_many, read_batch
 
-__all__ = ["BatchResult", "adjust_p", "aggregate", "change", "fit_many", "read_batch"]
+__all__ = ["BatchResult", "SamplePlan", "adjust_p", "aggregate", "change", "fit_many", "plan_sample",
+           "read_batch"]
