@@ -164,7 +164,7 @@ def simulate(spec, n: int, *, random_state=None, discrete: bool = False,
     with differing true values: group g's paths are the population's plus u ~ U(-path_spread,
     path_spread) per path, and every item of group g is shifted by s_g ~ N(0, shift_sd) (in
     item standard deviations), so the groups' indices differ. The truth is in
-    ``frame.attrs['truth']`` (group, source, target, path, shift)."""
+    ``pd.DataFrame(frame.attrs["truth"])`` (group, source, target, path, shift)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise DataError(f"n={n!r}: give the number of respondents as a whole number >= 0")
     if pop is not None and not isinstance(pop, Population):
@@ -207,7 +207,7 @@ def _simulate_groups(spec, n, groups, rng, discrete, pop, path_spread, shift_sd,
         frames.append(frame)
         truth += [(name, s, t, v, shift) for (s, t), v in paths.items()]
     out = pd.concat(frames, ignore_index=True)
-    out.attrs["truth"] = pd.DataFrame(truth, columns=["group", "source", "target", "path", "shift"])
+    out.attrs["truth"] = [dict(zip(("group", "source", "target", "path", "shift"), row)) for row in truth]
     return out
 
 

@@ -44,7 +44,9 @@ def split(data: pd.DataFrame, by: list[str]) -> dict:
     out = {}
     for key, rows in data.groupby(by, sort=True, dropna=True, observed=True):
         key = tuple(_plain(k) for k in (key if isinstance(key, tuple) else (key,)))
-        out[key] = rows.reset_index(drop=True)
+        rows = rows.reset_index(drop=True)
+        rows.attrs = {}     # a group is its rows only (no metadata of the whole survey)
+        out[key] = rows
     return out
 
 
