@@ -8,7 +8,9 @@ a group with its recorded seed and gets the identical result).
 A group never raises: too few rows, a constant item, a missing column or any other error
 become its status row (``status`` 'too small' or 'failed', the message naming the problem);
 a fit that did not converge keeps its tables with status 'not converged'. The warnings the
-fit issued are collected with the group's key.
+fit issued are collected with the group's key (per process: run Dask workers as processes,
+its default, since Python's warning capture is not thread-safe). BLAS runs one thread per
+group, so a group's numbers are bit-identical serially, in processes and on Dask.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from csi_models.errors import CSIError, CSIWarning
 
@@ -76,7 +79,9 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
                       f"min_n={min_n}: collect more, or lower min_n")
         status["seconds"] = time.perf_counter() - start
         return GroupOutcome(key, status)
-    with warnings.catch_warnings(record=True) as caught:
+    # one BLAS thread in every worker and in the main process: sums then round the same way
+    # whether a group runs serially, in a process or on Dask (bit-identical results)
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
         warnings.simplefilter("always")
         try:
             res = fit(spec, rows, method=method, random_state=seed, progress=False, **options)
