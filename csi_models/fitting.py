@@ -151,7 +151,7 @@ def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs) -> int:
 def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: str = "path",
         tol: float = 1e-7, max_iter: int = 300, se: str = "standard", bootstrap: int = 0,
         random_state=None, ci: float = 0.95, interval: str = "percentile", n_jobs: int = -1,
-        progress=None) -> FitResult:
+        progress=None, weights: str | None = None) -> FitResult:
     """Fit a CSI model.
 
     spec: a shipped name ('acsi', 'ecsi', 'ccsi'), a YAML path, a dict or a ModelSpec.
@@ -164,6 +164,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
         CB-SEM refits each in parallel processes (``n_jobs``, joblib). ``random_state`` seeds
         them; ``ci`` is the interval level and ``interval`` 'percentile' or 'bca'.
     progress: show a progress bar on stderr (default: when stderr is a terminal).
+    weights: the column of respondent weights (PLS; frequency weights, see data.weights).
     """
     method = check_method(method)
     _check_options(method, scheme, tol, max_iter, se)
@@ -171,9 +172,12 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     spec = load_spec(spec)
     data = as_frame(data)
     options = {"scheme": scheme, "tol": tol, "max_iter": max_iter, "se": se}
+    if weights is not None and method != "pls":
+        raise EstimationError(f"weights={weights!r}: respondent weights are implemented for "
+                              "method='pls' only so far; fit without weights, or use PLS")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
-        survey = prepare(spec, data, missing=missing)
+        survey = prepare(spec, data, missing=missing, weights=weights)
         spec = survey.spec  # with the scales the data check settled (value labels)
         if method == "pls":
             estimates = pls.fit(spec, survey, scheme=scheme, tol=tol, max_iter=max_iter)
@@ -184,6 +188,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", scheme: s
     messages = [f"{w.category.__name__}: {w.message}" for w in caught
                 if issubclass(w.category, CSIWarning)]
     settings = _settings(method, spec, survey, estimates, options)
+    if weights is not None:
+        settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
     boot = None
     if n_boot:
         boot = _bootstrap(method, spec, survey, estimates, options, n_boot, random_state,

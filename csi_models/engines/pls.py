@@ -226,10 +226,17 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
                       for f in PLSBatch.__dataclass_fields__))
 
 
-def correlation(values: np.ndarray) -> np.ndarray:
-    """Item correlation matrix of complete data (n-1 and n divisors give the same)."""
-    z = values - values.mean(axis=0)
-    cov = z.T @ z
+def correlation(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Item correlation matrix of complete data (n-1 and n divisors give the same). With
+    respondent ``weights`` w: means sum w x / sum w and cross-products sum w z z' (frequency
+    weights: integer weights equal repeated rows; see ``data.weights``)."""
+    if weights is None:
+        z = values - values.mean(axis=0)
+        cov = z.T @ z
+    else:
+        w = np.asarray(weights, float)
+        z = values - (w @ values) / w.sum()
+        cov = (z * w[:, None]).T @ z
     sd = np.sqrt(np.diag(cov))
     return cov / np.outer(sd, sd)
 
@@ -247,7 +254,7 @@ def fit(spec, data, scheme: str = "path", tol: float = 1e-7, max_iter: int = 300
     if isolated:
         raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: PLS "
                               "needs every construct connected to another; add a path")
-    S = correlation(data.values.to_numpy(float))[None]
+    S = correlation(data.values.to_numpy(float), getattr(data, "weights", None))[None]
     batch = estimate_batch(S, layout, scheme, tol, max_iter)
     if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
         raise EstimationError(_singular_message(spec, S[0], layout))

@@ -112,6 +112,12 @@ def index_moments(data, estimates) -> tuple[np.ndarray, np.ndarray]:
         table = estimates.parameters
         means = table[table.op == "~1"].set_index("lhs")["est"].reindex(items)
         return means.to_numpy(float), np.sqrt(np.diag(estimates.implied_cov))
+    weights = getattr(data, "weights", None)
+    if weights is not None:     # respondent weights (frequency weights, data.weights)
+        X = data.values[items].to_numpy(float)
+        mean = (weights @ X) / weights.sum()
+        var = (weights @ (X - mean) ** 2) / (weights.sum() - 1)
+        return mean, np.sqrt(var)
     stats = sample_moments(data.values[items])
     return stats["mean"].to_numpy(float), stats["sd"].to_numpy(float)
 
