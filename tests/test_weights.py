@@ -71,3 +71,13 @@ def test_bad_weights_are_named(survey):
     before = survey.copy()
     csi.fit("acsi", survey, weights="w")
     pd.testing.assert_frame_equal(survey, before)
+
+
+def test_fit_many_passes_the_weights_on(survey):
+    from csi_models.batch import fit_many
+
+    data = survey.assign(company=np.where(survey.index < 75, "A", "B"))
+    batch = fit_many("acsi", data, by="company", weights="w", random_state=1)
+    alone = csi.fit("acsi", data[data.company == "B"].reset_index(drop=True), weights="w")
+    np.testing.assert_allclose(batch.paths.query("company == 'B'").estimate, alone.paths.estimate,
+                               rtol=0, atol=1e-12)
