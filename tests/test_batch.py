@@ -16,12 +16,13 @@ import csi_models as csi
 from csi_models.batch import fit_many, read_batch
 from csi_models.batch.groups import group_seed
 from csi_models.errors import CSIWarning, DataError
+from csi_models.simulate import simulate
 
 ROOT = Path(__file__).parent.parent
 
 
 def survey(groups=3, n=80, seed=1):
-    data = csi.simulate("acsi", n, groups=groups, random_state=seed, discrete=True)
+    data = simulate("acsi", n, groups=groups, random_state=seed, discrete=True)
     return data.rename(columns={"group": "company"}).assign(industry=lambda d: np.where(
         d.company.isin(["G01", "G02"]), "Retail", "Banks"))
 
