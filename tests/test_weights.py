@@ -32,7 +32,7 @@ def test_integer_weights_equal_repeated_rows(survey):
                                    getattr(copies, table).estimate, rtol=0, atol=1e-12)
     np.testing.assert_allclose(weighted.r2, copies.r2, rtol=0, atol=1e-12)
     # weighted item means in the 0-100 indices
-    np.testing.assert_allclose(weighted.indices["index"], copies.indices["index"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(weighted.indices["estimate"], copies.indices["estimate"], rtol=0, atol=1e-10)
     assert weighted.settings["respondent_weights"].startswith("column 'w'")
     # and they differ from the unweighted fit
     plain = csi.fit("acsi", survey)
@@ -44,7 +44,7 @@ def test_scaling_the_weights_changes_nothing(survey):
     a = csi.fit("acsi", survey, weights="w")
     b = csi.fit("acsi", scaled, weights="w")
     np.testing.assert_allclose(a.paths.estimate, b.paths.estimate, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(a.indices["index"], b.indices["index"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.indices["estimate"], b.indices["estimate"], rtol=0, atol=1e-10)
 
 
 def test_weighted_bootstrap_resamples_respondents_with_their_weights(survey):

@@ -86,8 +86,8 @@ def plan_sample(spec=None, *, pilot=None, population=None, ci_width: float = 4.0
     """The sample size at which every index's interval is no wider than ``ci_width`` points
     (see the module docstring). Give ``pilot`` (a FitResult) or ``population`` (a
     ``csi.population``); ``spec`` (optional) is checked against it."""
-    from csi_models.fitting import check_seed, fit
-    from csi_models.inference.bootstrap import seed_entropy
+    from csi_models.fitting import fit
+    from csi_models.inference.random import check_seed, seed_entropy
 
     if (pilot is None) == (population is None):
         raise CSIError("plan_sample needs a pilot fit (pilot=res) or population values "

@@ -148,17 +148,21 @@ def _run(tasks, n_jobs, client):
 
 
 def _check(method, bootstrap, random_state, n_jobs, min_n, options):
+    """Every argument checked once, before any group is fitted (a bad option is the
+    caller's mistake, not a group's failure); returns (engine name, run seed)."""
     from csi_models import fitting
-    from csi_models.inference.bootstrap import seed_entropy
+    from csi_models.engines.base import get_engine
+    from csi_models.inference.random import seed_entropy
 
-    method = fitting.check_method(method)
-    fitting._check_options(method, options.get("scheme", "path"), options.get("tol", 1e-7),
-                           options.get("max_iter", 300), options.get("se", "standard"))
+    engine = get_engine(method)
+    engine.resolve({k: v for k, v in options.items()
+                    if k not in ("ci", "interval", "improper", "missing", "weights")})
     fitting._check_bootstrap(bootstrap, random_state, options.get("ci", 0.95),
-                             options.get("interval", "percentile"), n_jobs)
+                             options.get("interval", "percentile"), n_jobs,
+                             options.get("improper", "keep"))
     if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2:
         raise DataError(f"min_n={min_n!r}: give the smallest group size to fit, a whole number >= 2")
-    return method, seed_entropy(random_state)
+    return engine.name, seed_entropy(random_state)
 
 
 def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_state=None,
@@ -173,7 +177,7 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
     out, resume: a folder for Parquet output written as each group finishes; ``resume=True``
         skips the groups already there (same settings required).
     min_n: groups with fewer respondents are not fitted (status 'too small').
-    options: passed to ``csi.fit`` (missing, scheme, tol, max_iter, se, ci, interval).
+    options: passed to ``csi.fit`` (missing, weights, scheme, tol, max_iter, se, ci, interval).
     """
     from csi_models.data import as_frame
     from csi_models.spec import load_spec

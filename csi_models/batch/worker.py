@@ -41,15 +41,10 @@ class GroupOutcome:
     draws: pd.DataFrame | None = None              # draw, construct, estimate
 
 
-def _vocabulary(res) -> dict:
-    """The result's tables in the table vocabulary of the architecture issue (estimate,
-    statistic, source/target). TEMPORARY adapter until that vocabulary lands on main; after
-    the merge the tables are taken as they are."""
-    indices = res.indices.rename(columns={"index": "estimate"})
-    paths = res.paths.rename(columns={"t": "statistic"})
-    r2 = res.r2_table.rename(columns={"r2": "estimate"})
-    impacts = res.impacts.rename(columns={"driver": "source", "impact": "estimate"})
-    return {"indices": indices, "paths": paths, "r2": r2, "impacts": impacts}
+def _tables(res) -> dict:
+    """The result's tables that a batch collects (the table vocabulary of every result)."""
+    return {"indices": res.indices, "paths": res.paths, "r2": res.r2_table,
+            "impacts": res.impacts}
 
 
 def index_draws(res) -> pd.DataFrame:
@@ -60,7 +55,7 @@ def index_draws(res) -> pd.DataFrame:
         return pd.DataFrame({"draw": pd.Series(dtype="int64"), "construct": pd.Series(dtype=str),
                              "estimate": pd.Series(dtype=float)})
     draws = np.asarray(boot.draws["indices"])
-    names = list(boot.targets.keys("indices")["construct"])
+    names = list(boot.statistics.keys("indices")["construct"])
     return pd.DataFrame({"draw": np.repeat(np.arange(draws.shape[0]), len(names)),
                          "construct": np.tile(names, draws.shape[0]),
                          "estimate": draws.ravel()})
@@ -98,7 +93,7 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
             status.update(status="not converged",
                           message="the estimation did not converge; its tables are kept, "
                                   "see batch[key].summary()")
-        outcome.tables = _vocabulary(res)
+        outcome.tables = _tables(res)
         outcome.draws = index_draws(res)
     status["n_warnings"] = len(messages)
     status["seconds"] = time.perf_counter() - start
