@@ -149,15 +149,19 @@ def aggregate(batch, weights=None, levels=None, ci: float = 0.95) -> pd.DataFram
     levels: key columns to aggregate to (e.g. ['industry'] or ['sector', 'industry']); the
         national index (every group) is always added.
     Returns level, the key columns (empty where the level has none), construct, estimate,
-    se, ci_lower, ci_upper, n_boot, n_groups, weight (sum of the groups' weights), note.
+    se, statistic and p_value (NaN: as in res.indices, an index is not tested against 0),
+    ci_lower, ci_upper, n_boot, n_groups, weight (sum of the groups' weights), note.
     """
     if not 0 < ci < 1:
         raise CSIError(f"ci={ci!r}: the interval level must be between 0 and 1, e.g. 0.95")
     rows = []
     for level, columns, unit, construct, value, d, n_groups, weight, note in \
             aggregate_draws(batch, weights, levels):
+        stats = summary(d, ci)
         row = {"level": level, **{c: None for c in batch.by}, **dict(zip(columns, unit)),
-               "construct": construct, "estimate": value, **summary(d, ci),
-               "n_groups": n_groups, "weight": weight, "note": note}
+               "construct": construct, "estimate": value, "se": stats["se"],
+               "statistic": np.nan, "p_value": np.nan,     # an index is not tested against 0
+               "ci_lower": stats["ci_lower"], "ci_upper": stats["ci_upper"],
+               "n_boot": stats["n_boot"], "n_groups": n_groups, "weight": weight, "note": note}
         rows.append(row)
     return pd.DataFrame(rows)
