@@ -73,10 +73,13 @@ class BatchResult:
             raise CSIError(f"group {key!r}: this batch was read from disk without its data; "
                            "fit it with csi.fit(spec, rows, random_state=batch.status.seed) or "
                            "run fit_many(..., out=..., resume=True) and index that result")
+        from threadpoolctl import threadpool_limits
+
         from csi_models.fitting import fit
 
-        return fit(self._spec, self._groups[key], method=self._method,
-                   random_state=int(row["seed"]), progress=False, **self._options)
+        with threadpool_limits(1):      # as in the workers: the batch's numbers bit for bit
+            return fit(self._spec, self._groups[key], method=self._method,
+                       random_state=int(row["seed"]), progress=False, **self._options)
 
     def precision(self, max_width: float = 4.0) -> pd.DataFrame:
         """The EPSI precision rule per group and construct: keys, construct, ci_width
