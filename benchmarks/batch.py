@@ -27,7 +27,7 @@ import numpy as np
 import csi_models as csi
 from csi_models.batch import fit_many
 from csi_models.errors import CSIWarning
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 
 
 def timed(label, func):

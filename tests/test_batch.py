@@ -16,7 +16,7 @@ import csi_models as csi
 from csi_models.batch import fit_many, read_batch
 from csi_models.batch.groups import group_seed
 from csi_models.errors import CSIWarning, DataError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 
 ROOT = Path(__file__).parent.parent
 

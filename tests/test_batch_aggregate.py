@@ -10,7 +10,7 @@ import pytest
 import csi_models as csi
 from csi_models.batch import BatchResult, adjust_p, aggregate, change, fit_many, plan_sample
 from csi_models.errors import CSIError, CSIWarning, DataError
-from csi_models.simulate import population, simulate
+from csi_models.simulation import population, simulate
 
 
 @pytest.fixture(autouse=True)

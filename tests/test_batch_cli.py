@@ -6,7 +6,7 @@ import pandas as pd
 
 from csi_models.batch import fit_many, read_batch
 from csi_models.cli import main
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 
 
 def test_csi_batch_writes_parquet_and_resumes(capsys, tmp_path):

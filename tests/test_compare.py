@@ -18,7 +18,7 @@ from conftest import hs_data, hs_spec
 
 import csi_models as csi
 from csi_models.comparison import compare
-from csi_models.simulate import population, simulate
+from csi_models.simulation import population, simulate
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
 HS_SPEC = hs_spec()

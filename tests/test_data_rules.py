@@ -16,7 +16,7 @@ from scipy import stats
 
 import csi_models as csi
 from csi_models.errors import DataError, DataWarning, SpecError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.spec import Scale, spec_from_yaml
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import csi_models as csi
 from csi_models.errors import CSIWarning, DataError, EstimationError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 
 
 @pytest.fixture(scope="module")

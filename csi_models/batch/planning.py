@@ -74,7 +74,7 @@ def _pilot_sampler(pilot):
 
 
 def _population_sampler(population):
-    from csi_models.simulate import simulate
+    from csi_models.simulation import simulate
 
     return population.spec, lambda n, rng: simulate(population.spec, n, pop=population,
                                                     discrete=True, random_state=rng)
