@@ -35,6 +35,9 @@ _API = {
     "fit_higher_order": ("csi_models.engines.higher_order", "fit"),
     "fit_interaction": ("csi_models.engines.interactions", "fit"),
     "simple_slopes": "csi_models.engines.interactions",
+    "fit_many": "csi_models.batch", "read_batch": "csi_models.batch",
+    "aggregate": "csi_models.batch", "change": "csi_models.batch",
+    "plan_sample": "csi_models.batch", "BatchResult": "csi_models.batch",
 }
 _MODULES = ("datasets", "errors")
 

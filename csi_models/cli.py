@@ -8,6 +8,8 @@
                                                 Kano table from functional/dysfunctional columns
     csi compare SPEC [SPEC ...] --data PATH|demo [--by COLUMN]
                                                 models side by side, or one model across groups
+    csi batch SPEC --data PATH --by industry,company [--bootstrap B --jobs 2 --out DIR --resume]
+                                                one model fitted to every group (fit_many)
 
 Errors of the library (CSIError) are printed as one line and exit with status 2.
 """
@@ -154,6 +156,30 @@ def cmd_ipma(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    """fit_many over the groups of --by; status counts and failed groups on stderr, the
+    indices as CSV on stdout (or the Parquet folder with --out)."""
+    from csi_models.batch import fit_many
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)  # collected per group in batch.warnings
+        batch = fit_many(args.spec, _data(args.data, args.sheet), by=args.by.split(","),
+                         method=args.method, bootstrap=args.bootstrap, random_state=args.seed,
+                         n_jobs=args.jobs, out=args.out, resume=args.resume, min_n=args.min_n)
+    status = batch.status
+    counts = status["status"].value_counts()
+    print(f"{len(status)} groups: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
+          f"; {len(batch.warnings)} warnings", file=sys.stderr)
+    for row in status[status["status"] != "ok"].itertuples(index=False):
+        key = "/".join(str(getattr(row, c)) for c in batch.by)
+        print(f"  {key}: {row.status}: {row.message}", file=sys.stderr)
+    if args.out:
+        print(f"results written to {args.out} (csi.read_batch({str(args.out)!r}))", file=sys.stderr)
+    else:
+        batch.indices.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csi", description="Customer-satisfaction-index models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("batch", help="one model fitted to every group (company, wave, ...)")
+    p.add_argument("spec", help="shipped spec name (acsi, ecsi, ccsi) or YAML file")
+    p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
+    p.add_argument("--by", required=True, help="key column(s), comma-separated: industry,company")
+    p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="resamples per group")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the bootstraps")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (-1: every core)")
+    p.add_argument("--min-n", type=int, default=30, help="smallest group to fit (default 30)")
+    p.add_argument("--out", help="folder for the Parquet output, written as groups finish")
+    p.add_argument("--resume", action="store_true", help="fit only the groups not yet in --out")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    p.set_defaults(func=cmd_batch)
     return parser
 
 

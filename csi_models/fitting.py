@@ -17,7 +17,7 @@ import numpy as np
 
 from csi_models.data import as_frame, prepare
 from csi_models.engines.base import Resamples, get_engine
-from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, IndexWarning
+from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, EstimationError, IndexWarning
 from csi_models.inference.random import check_seed
 from csi_models.result import FitResult
 from csi_models.spec import load_spec
@@ -50,7 +50,7 @@ def _whole(value) -> bool:
     return isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()
 
 
-def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper) -> int:
+def check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper) -> int:
     """The bootstrap options; returns the number of resamples (0 = no bootstrap)."""
     from csi_models.spec.validation import is_number
 
@@ -79,7 +79,7 @@ def _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper) ->
 
 def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap: int = 0,
         random_state=None, ci: float = 0.95, interval: str = "percentile", n_jobs: int = -1,
-        progress=None, improper: str = "keep", **options) -> FitResult:
+        progress=None, improper: str = "keep", weights: str | None = None, **options) -> FitResult:
     """Fit a CSI model.
 
     spec: a shipped name ('acsi', 'ecsi', 'ccsi'), a YAML path, a dict or a ModelSpec.
@@ -94,16 +94,20 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
         ``improper``: CB-SEM resamples with an improper solution are kept ('keep', as lavaan)
         or left out ('drop'), and counted either way.
     progress: show a progress bar on stderr (default: when stderr is a terminal).
+    weights: the column of respondent weights (PLS; frequency weights, see data.weights).
     """
     engine = get_engine(method)
+    if weights is not None and not engine.respondent_weights:
+        raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "
+                              f"method={engine.name!r} yet; fit without weights, or use PLS")
     options = engine.resolve(options)
     engine.check_missing(missing)
-    n_boot = _check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper)
+    n_boot = check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper)
     spec = load_spec(spec)
     data = as_frame(data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
-        survey = prepare(spec, data, missing=missing)
+        survey = prepare(spec, data, missing=missing, weights=weights)
         spec = survey.spec  # with the scales the data check settled (value labels)
         estimates = engine.fit(spec, survey, options)
         statistics = Statistics(spec, estimates.layout)
@@ -131,6 +135,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
                 "converged": estimates.converged,
                 **engine.settings(spec, survey, estimates, options),
                 **(boot.settings() if boot is not None else {}), "versions": _versions()}
+    if weights is not None:
+        settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
     return FitResult(spec, survey, estimates, options, settings, messages, statistics, point,
                      notes, bootstrap=boot)
 

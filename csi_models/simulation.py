@@ -154,24 +154,68 @@ def population(spec, paths: dict | None = None, loadings: dict | None = None,
 
 
 def simulate(spec, n: int, *, random_state=None, discrete: bool = False,
-             pop: Population | None = None, **population_args) -> pd.DataFrame:
+             pop: Population | None = None, groups: int | None = None, path_spread: float = 0.1,
+             shift_sd: float = 0.25, **population_args) -> pd.DataFrame:
     """``n`` multivariate-normal respondents from the population of ``spec`` (see
     ``population`` for the arguments). ``discrete=True`` maps each item onto its scale:
-    round(mid + z * (max - min) / 6), clipped to the bounds."""
+    round(mid + z * (max - min) / 6), clipped to the bounds.
+
+    ``groups=K``: K groups of ``n`` respondents each (column ``group``: 'G01', 'G02', ...)
+    with differing true values: group g's paths are the population's plus u ~ U(-path_spread,
+    path_spread) per path, and every item of group g is shifted by s_g ~ N(0, shift_sd) (in
+    item standard deviations), so the groups' indices differ. The truth is in
+    ``pd.DataFrame(frame.attrs["truth"])`` (group, source, target, path, shift)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise DataError(f"n={n!r}: give the number of respondents as a whole number >= 0")
     if pop is not None and not isinstance(pop, Population):
         raise SpecError(f"pop must be a Population (csi_models.simulation.population), got "
                         f"{type(pop).__name__}")
-    pop = pop or population(spec, **population_args)
     try:
         rng = np.random.default_rng(random_state)
     except (TypeError, ValueError) as exc:
         raise DataError(f"random_state={random_state!r}: give an integer seed or a numpy "
                         f"Generator ({exc})") from None
+    if groups is not None:
+        return _simulate_groups(spec, n, groups, rng, discrete, pop, path_spread, shift_sd,
+                                population_args)
+    pop = pop or population(spec, **population_args)
+    return _draw(pop, n, rng, discrete)
+
+
+def _simulate_groups(spec, n, groups, rng, discrete, pop, path_spread, shift_sd, population_args):
+    """K groups with their own paths and item shift (see ``simulate``)."""
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise DataError(f"groups={groups!r}: give the number of groups as a whole number >= 1")
+    for name, value in (("path_spread", path_spread), ("shift_sd", shift_sd)):
+        if not is_number(value) or value < 0:
+            raise SpecError(f"{name}={value!r}: give a finite number >= 0")
+    base = pop or population(spec, **population_args)
+    args = dict(population_args)
+    args.pop("paths", None)
+    if pop is not None:
+        args.update(loadings=pop.loadings if pop.kind == "factor" else None,
+                    weights=pop.weights if pop.kind == "composite" else None, kind=pop.kind)
+    frames, truth = [], []
+    width = len(str(groups))
+    for g in range(int(groups)):
+        name = f"G{g + 1:0{max(2, width)}d}"
+        paths = {p: v + rng.uniform(-path_spread, path_spread) for p, v in base.paths.items()}
+        shift = float(rng.normal(0.0, shift_sd))
+        group_pop = population(base.spec, paths=paths, **args)
+        frame = _draw(group_pop, n, rng, discrete, shift)
+        frame.insert(0, "group", name)
+        frames.append(frame)
+        truth += [(name, s, t, v, shift) for (s, t), v in paths.items()]
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["truth"] = [dict(zip(("group", "source", "target", "path", "shift"), row)) for row in truth]
+    return out
+
+
+def _draw(pop, n, rng, discrete, shift: float = 0.0) -> pd.DataFrame:
+    """``n`` respondents of population ``pop``, every item shifted by ``shift`` sds."""
     Sigma = pop.item_cov.to_numpy()
     values = rng.multivariate_normal(np.zeros(len(Sigma)), Sigma, size=int(n), method="cholesky")
-    frame = pd.DataFrame(values, columns=pop.item_cov.columns)
+    frame = pd.DataFrame(values + shift, columns=pop.item_cov.columns)
     if discrete:
         for item in pop.spec.items:
             lo, hi = item.scale.min, item.scale.max

@@ -50,6 +50,7 @@ class SurveyData:
     reversed_items: tuple = ()
     notes: tuple = field(default=())  # human-readable notes on what was done to the data
     report: object = field(default=None, compare=False, repr=False)
+    weights: object = field(default=None, compare=False, repr=False)  # per row used, or None
 
     @property
     def n(self) -> int:
@@ -186,10 +187,11 @@ def _with_scales(spec, scales: dict):
         for c in spec.constructs))
 
 
-def prepare(spec, data, missing: str = "listwise") -> SurveyData:
+def prepare(spec, data, missing: str = "listwise", weights: str | None = None) -> SurveyData:
     """Check and shape ``data`` (a DataFrame, or a survey file path) for ``spec``; see module
     docstring. ``missing`` is 'listwise' (drop incomplete rows), 'mean' (mean replacement,
-    PLS) or 'fiml' (CB-SEM)."""
+    PLS) or 'fiml' (CB-SEM). ``weights``: the column of respondent weights
+    (``data.weights``), carried for the rows used."""
     data = as_frame(data)
     survey, findings, items, n_used = collect(spec, data, missing, stop_on_error=True)
     report = CheckReport(spec, findings, items if items is not None else pd.DataFrame(),
@@ -218,6 +220,10 @@ def prepare(spec, data, missing: str = "listwise") -> SurveyData:
                       f"{DEFAULT_SCALE.min:g}..{DEFAULT_SCALE.max:g}: "
                       f"{rows_text([f.item for f in defaults], 8)}; declare `scale:` in the spec "
                       "(the 0-100 indices and reverse coding use it)", DataWarning, stacklevel=3)
+    if weights is not None:
+        from csi_models.data.weights import weight_column
+
+        survey = dataclasses.replace(survey, weights=weight_column(data, weights, survey.values.index))
     return dataclasses.replace(survey, report=report)
 
 

@@ -158,6 +158,7 @@ class Engine:
     fit_keys: tuple[str, ...] = ()   # fit measures shown in summaries and comparisons
     fit_rules: tuple = ()  # (key, '<' or '>', threshold): fit values the summary flags
     ipma: bool = False     # the importance-performance map is defined for its scores
+    respondent_weights: bool = False   # fit(..., weights=) honoured (moments weighted)
 
     def resolve(self, given: dict) -> dict:
         """Every option of this engine with its validated value (defaults filled in). An

@@ -23,18 +23,24 @@ def counts(rows: np.ndarray, n: int) -> np.ndarray:
 
 
 class BatchMoments:
-    """Means, sds and correlations of weighted copies of the complete data ``X`` (n x p).
+    """Means, sds and correlations of weighted copies of the complete data ``X`` (n x p),
+    optionally with respondent ``weights`` (frequency weights, see ``data.weights``).
 
     ``from_sums(F @ G, count)`` -> (S, mean, sd): correlation matrices (copies, p, p), item
     means and sds (n - 1 divisor) (copies, p). A variance below 1e-12 of the full data's is
     treated as zero: that item's sd and correlations are NaN (a constant item)."""
 
-    def __init__(self, X: np.ndarray):
+    def __init__(self, X: np.ndarray, weights: np.ndarray | None = None):
         self.n, self.p = X.shape
-        self.center = X.mean(axis=0)
+        # respondent weights: row r of G carries w_r, and a copy's count is F @ w (a
+        # resampled respondent brings its weight along; integer weights = repeated rows)
+        self.w = np.ones(self.n) if weights is None else np.asarray(weights, float)
+        self.center = (self.w @ X) / self.w.sum() if weights is not None else X.mean(axis=0)
         Xc = X - self.center
         self.iu = np.triu_indices(self.p)
         self.G = np.concatenate([Xc, Xc[:, self.iu[0]] * Xc[:, self.iu[1]]], axis=1)
+        if weights is not None:
+            self.G *= self.w[:, None]
         full = np.zeros((self.p, self.p), int)
         full[self.iu] = np.arange(self.iu[0].size)
         self.unpack = np.maximum(full, full.T).ravel()     # (i, j) -> packed column
@@ -58,13 +64,14 @@ class BatchMoments:
 
     def full(self):
         """(S, mean, sd) of the data itself (a batch of one)."""
-        return self.from_sums(self.G.sum(axis=0)[None], self.n)
+        return self.from_sums(self.G.sum(axis=0)[None], self.w.sum())
 
     def resamples(self, rows: np.ndarray):
         """(S, mean, sd) of the row sets ``rows`` (sets, size), e.g. bootstrap resamples."""
-        return self.from_sums(counts(rows, self.n) @ self.G, rows.shape[1])
+        F = counts(rows, self.n)
+        return self.from_sums(F @ self.G, F @ self.w)
 
     def leave_one_out(self, rows: np.ndarray):
         """(S, mean, sd) of the data without row r, for each r in ``rows`` (the jackknife)."""
         total = self.G.sum(axis=0)
-        return self.from_sums(total - self.G[rows], self.n - 1)
+        return self.from_sums(total - self.G[rows], self.w.sum() - self.w[rows])

@@ -1,0 +1,257 @@
+"""``fit_many``: one model fitted to every group (company, wave, region) of a survey.
+
+Groups run in local processes (joblib, ``n_jobs``) or on a ``dask.distributed`` client
+(``client=``); each group's bootstrap is seeded from the run's seed and the group's key
+(``batch.groups.group_seed``), so the numbers are identical for any ``n_jobs``, locally and
+on Dask, in any completion order. A bad group becomes a status row (``batch.worker``).
+With ``out=`` the tables are written as Parquet as each group finishes (``batch.store``) and
+``resume=True`` fits only the groups not yet finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pandas as pd
+
+from csi_models.batch import groups as grp
+from csi_models.batch.store import Store, read_tables
+from csi_models.batch.worker import TABLES, fit_group, fit_groups
+from csi_models.errors import CSIError, DataError
+
+#: the columns of ``BatchResult.status`` after the key columns
+STATUS = ("n", "status", "converged", "message", "n_warnings", "seconds", "seed")
+
+
+class BatchResult:
+    """The results of ``fit_many``: tables with the group keys first.
+
+    ``indices``, ``paths``, ``r2``, ``impacts``: the key columns, then the columns of a single
+    fit's table. ``status``: every group with n, status ('ok', 'too small', 'failed',
+    'not converged'), converged, message, n_warnings, seconds, seed. ``warnings``: keys,
+    warning. ``draws``: keys, draw, construct, estimate (each index's bootstrap draws; what
+    ``aggregate`` and ``change`` use). ``batch[key]`` is that group's FitResult, refitted
+    with its recorded seed (identical to the batch's numbers)."""
+
+    def __init__(self, by, settings, tables, spec=None, method=None, options=None, groups=None):
+        self.by = list(by)
+        self.settings = dict(settings)
+        self._tables = tables
+        self._spec, self._method, self._options = spec, method, options or {}
+        self._groups = groups       # key -> rows, when the data are at hand
+
+    def _table(self, name) -> pd.DataFrame:
+        table = self._tables.get(name)
+        return pd.DataFrame(columns=self.by) if table is None else table.copy()
+
+    status = property(lambda self: self._table("status"), doc="every group's status row")
+    indices = property(lambda self: self._table("indices"), doc="keys + res.indices")
+    paths = property(lambda self: self._table("paths"), doc="keys + res.paths")
+    r2 = property(lambda self: self._table("r2"), doc="keys + res.r2_table")
+    impacts = property(lambda self: self._table("impacts"), doc="keys + res.impacts")
+    warnings = property(lambda self: self._table("warnings"), doc="keys, warning")
+    draws = property(lambda self: self._table("draws"), doc="keys, draw, construct, estimate")
+
+    @property
+    def keys(self) -> list[tuple]:
+        return [tuple(grp._plain(v) for v in row) for row in self.status[self.by].itertuples(index=False)]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def __getitem__(self, key):
+        key = grp.normalize_key(key, self.by)
+        status = self.status
+        match = status[(status[self.by] == pd.Series(key, index=self.by)).all(axis=1)]
+        if match.empty:
+            raise KeyError(f"{key!r} is not a group of this batch (see batch.status)")
+        row = match.iloc[0]
+        if row["status"] in ("too small", "failed"):
+            raise CSIError(f"group {key!r} has no result: {row['status']}: {row['message']}")
+        if self._groups is None:
+            raise CSIError(f"group {key!r}: this batch was read from disk without its data; "
+                           "fit it with csi.fit(spec, rows, random_state=batch.status.seed) or "
+                           "run fit_many(..., out=..., resume=True) and index that result")
+        from threadpoolctl import threadpool_limits
+
+        from csi_models.fitting import fit
+
+        with threadpool_limits(1):      # as in the workers: the batch's numbers bit for bit
+            return fit(self._spec, self._groups[key], method=self._method,
+                       random_state=int(row["seed"]), progress=False, **self._options)
+
+    def precision(self, max_width: float = 4.0) -> pd.DataFrame:
+        """The EPSI precision rule per group and construct: keys, construct, ci_width
+        (ci_upper - ci_lower of the index), meets_rule (width <= ``max_width`` points; EPSI
+        asks for a 95% interval no wider than 4 index points)."""
+        table = self.indices
+        if "ci_lower" not in table:
+            raise CSIError("the indices have no intervals: run fit_many with bootstrap=1000 or more")
+        out = table[[*self.by, "construct"]].copy()
+        out["ci_width"] = table["ci_upper"] - table["ci_lower"]
+        out["meets_rule"] = out["ci_width"] <= max_width
+        return out
+
+    def __repr__(self) -> str:
+        counts = self.status["status"].value_counts().to_dict() if len(self) else {}
+        return (f"<BatchResult {self.settings.get('model')} by {self.settings.get('method')}: "
+                f"{len(self)} groups by {', '.join(self.by)} "
+                f"({', '.join(f'{v} {k}' for k, v in counts.items()) or 'none'})>")
+
+
+def _frames(outcome, by) -> dict:
+    """An outcome's tables with the key columns first."""
+    keys = dict(zip(by, outcome.key))
+
+    def keyed(frame):
+        if frame is None:
+            return None
+        frame = frame.copy()
+        for pos, (name, value) in enumerate(keys.items()):
+            frame.insert(pos, name, [value] * len(frame))
+        return frame
+
+    status = {name: outcome.status.get(name) for name in STATUS}
+    frames = {"status": keyed(pd.DataFrame([status])),
+              "warnings": keyed(pd.DataFrame({"warning": outcome.warnings}, dtype=object)),
+              "draws": keyed(outcome.draws)}
+    frames.update({name: keyed(outcome.tables.get(name)) for name in TABLES})
+    return frames
+
+
+def _chunks(tasks: list, workers: int) -> list[list]:
+    """Tasks in chunks of about four per worker (at most 16 groups each), so workers stay
+    busy and finished groups reach the disk soon; results do not depend on the chunking."""
+    size = max(1, min(16, math.ceil(len(tasks) / (4 * workers))))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
+def _run(tasks, n_jobs, client):
+    """Outcomes as they finish: serial, joblib processes, or Dask futures."""
+    if client is not None:
+        from distributed import as_completed
+
+        workers = max(1, sum(client.nthreads().values()))
+        futures = [client.submit(fit_groups, chunk, pure=False) for chunk in _chunks(tasks, workers)]
+        for future in as_completed(futures):
+            yield from future.result()
+            future.release()
+        return
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    workers = max(1, effective_n_jobs(n_jobs))
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield fit_group(*task)
+        return
+    jobs = (delayed(fit_groups)(chunk) for chunk in _chunks(tasks, workers))
+    for part in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        yield from part
+
+
+def _check(method, bootstrap, random_state, n_jobs, min_n, options):
+    """Every argument checked once, before any group is fitted (a bad option is the
+    caller's mistake, not a group's failure); returns (engine name, run seed)."""
+    from csi_models import fitting
+    from csi_models.engines.base import get_engine
+    from csi_models.inference.random import seed_entropy
+
+    engine = get_engine(method)
+    engine.resolve({k: v for k, v in options.items()
+                    if k not in ("ci", "interval", "improper", "missing", "weights")})
+    fitting.check_bootstrap(bootstrap, random_state, options.get("ci", 0.95),
+                             options.get("interval", "percentile"), n_jobs,
+                             options.get("improper", "keep"))
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2:
+        raise DataError(f"min_n={min_n!r}: give the smallest group size to fit, a whole number >= 2")
+    return engine.name, seed_entropy(random_state)
+
+
+def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_state=None,
+             n_jobs: int = 1, client=None, out=None, resume: bool = False, min_n: int = 30,
+             **options) -> BatchResult:
+    """Fit ``spec`` to every group of ``data`` defined by the key column(s) ``by``.
+
+    bootstrap, random_state: each group is bootstrapped with ``bootstrap`` resamples, seeded
+        from ``random_state`` and its key (identical for any n_jobs or client).
+    n_jobs: local worker processes (joblib; -1 = every core); ``client``: a
+        ``dask.distributed.Client`` instead (install ``csi-models[dask]``).
+    out, resume: a folder for Parquet output written as each group finishes; ``resume=True``
+        skips the groups already there (same settings required).
+    min_n: groups with fewer respondents are not fitted (status 'too small').
+    options: passed to ``csi.fit`` (missing, weights, scheme, tol, max_iter, se, ci, interval).
+    """
+    from csi_models.data import as_frame
+    from csi_models.spec import load_spec
+
+    by = grp.key_columns(by)
+    method, seed = _check(method, bootstrap, random_state, n_jobs, min_n, options)
+    spec = load_spec(spec)
+    data = as_frame(data)
+    groups = grp.split(data, by)
+    if not groups:
+        raise DataError(f"the data have no rows with a value in every key column ({', '.join(by)})")
+    fit_options = {**options, "bootstrap": bootstrap, "n_jobs": 1}
+    settings = {"model": spec.name, "method": method, "by": by, "bootstrap": int(bootstrap or 0),
+                "seed": seed, "min_n": min_n,
+                "options": {k: v for k, v in sorted(options.items())}}
+    store = Store(out, settings, resume) if out is not None else None
+    done = store.finished() if store is not None else set()
+    from csi_models.batch.store import group_id
+
+    tasks = [(key, rows, spec, method, fit_options, grp.group_seed(seed, key), min_n)
+             for key, rows in groups.items() if group_id(key) not in done]
+    start = time.perf_counter()
+    collected = {}
+    for outcome in _run(tasks, n_jobs, client):
+        frames = _frames(outcome, by)
+        if store is not None:
+            store.write(frames, outcome.key)
+        collected[outcome.key] = frames
+    if store is not None:   # the whole batch, this run's groups and the earlier ones
+        _, tables = read_tables(out)
+        tables = _ordered(tables, by, list(groups))
+    else:
+        tables = {name: _concat([collected[k][name] for k in groups])
+                  for name in ("status", "warnings", "draws", *TABLES)}
+    settings.update(n_groups=len(groups), n_fitted_now=len(tasks),
+                    rows_without_key=int(len(data) - sum(len(r) for r in groups.values())),
+                    seconds=round(time.perf_counter() - start, 3))
+    return BatchResult(by, settings, tables, spec, method, {k: v for k, v in fit_options.items()
+                                                            if k != "n_jobs"}, groups)
+
+
+def _concat(parts: list):
+    parts = [p for p in parts if p is not None and len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _ordered(tables: dict, by: list, order: list) -> dict:
+    """Tables read from disk, in the batch's group order."""
+    rank = {key: i for i, key in enumerate(order)}
+    out = {}
+    for name, table in tables.items():
+        if table is None:
+            out[name] = None
+            continue
+        pos = [rank.get(tuple(grp._plain(v) for v in row), len(rank))
+               for row in table[by].itertuples(index=False)]
+        out[name] = table.assign(_pos=pos).sort_values("_pos", kind="stable") \
+            .drop(columns="_pos").reset_index(drop=True)
+    return out
+
+
+def read_batch(path) -> BatchResult:
+    """The BatchResult stored in a ``fit_many(..., out=path)`` folder (finished groups only).
+    Its tables are complete; ``batch[key]`` needs the data (refit with ``resume=True``)."""
+    settings, tables = read_tables(path)
+    by = settings["by"]
+    status = tables["status"]
+    if status is not None and len(status):
+        try:
+            order = sorted(tuple(grp._plain(v) for v in row) for row in status[by].itertuples(index=False))
+        except TypeError:   # mixed key types: keep file order
+            order = [tuple(grp._plain(v) for v in row) for row in status[by].itertuples(index=False)]
+        tables = _ordered(tables, by, order)
+    return BatchResult(by, settings, tables, method=settings.get("method"))

@@ -1,0 +1,105 @@
+"""One group of a batch: fit it, and turn the result (or the failure) into table rows.
+
+Runs in a worker process (joblib) or on a Dask worker, so it takes and returns only
+picklable, small things: the group's rows, the spec and options in; a ``GroupOutcome`` of
+plain DataFrames out (the FitResult itself stays in the worker; ``BatchResult[key]`` refits
+a group with its recorded seed and gets the identical result).
+
+A group never raises: too few rows, a constant item, a missing column or any other error
+become its status row (``status`` 'too small' or 'failed', the message naming the problem);
+a fit that did not converge keeps its tables with status 'not converged'. The warnings the
+fit issued are collected with the group's key (per process: run Dask workers as processes,
+its default, since Python's warning capture is not thread-safe). BLAS runs one thread per
+group, so a group's numbers are bit-identical serially, in processes and on Dask.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from csi_models.errors import CSIError, CSIWarning
+
+#: the tables a batch collects from each group's FitResult
+TABLES = ("indices", "paths", "r2", "impacts")
+
+
+@dataclass
+class GroupOutcome:
+    """What one group produced: its status row, warnings, tables and index draws (all
+    without the key columns; the caller adds them)."""
+
+    key: tuple
+    status: dict
+    warnings: list = field(default_factory=list)
+    tables: dict = field(default_factory=dict)    # name -> DataFrame
+    draws: pd.DataFrame | None = None              # draw, construct, estimate
+
+
+def _tables(res) -> dict:
+    """The result's tables that a batch collects (the table vocabulary of every result)."""
+    return {"indices": res.indices, "paths": res.paths, "r2": res.r2_table,
+            "impacts": res.impacts}
+
+
+def index_draws(res) -> pd.DataFrame:
+    """The bootstrap draws of every index, long: draw (0..resamples that did not fail - 1),
+    construct, estimate (NaN where the index is undefined in that resample)."""
+    boot = res.bootstrap
+    if boot is None:
+        return pd.DataFrame({"draw": pd.Series(dtype="int64"), "construct": pd.Series(dtype=str),
+                             "estimate": pd.Series(dtype=float)})
+    draws = np.asarray(boot.draws["indices"])
+    names = list(boot.statistics.keys("indices")["construct"])
+    return pd.DataFrame({"draw": np.repeat(np.arange(draws.shape[0]), len(names)),
+                         "construct": np.tile(names, draws.shape[0]),
+                         "estimate": draws.ravel()})
+
+
+def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, seed: int,
+              min_n: int) -> GroupOutcome:
+    """Fit one group (``csi.fit`` with the group's ``seed``); never raises."""
+    from csi_models.fitting import fit
+
+    start = time.perf_counter()
+    status = {"n": int(len(rows)), "status": "ok", "converged": None, "message": "",
+              "seed": int(seed)}
+    if len(rows) < min_n:
+        status.update(status="too small", message=f"{len(rows)} respondents, fewer than "
+                      f"min_n={min_n}: collect more, or lower min_n")
+        status["seconds"] = time.perf_counter() - start
+        return GroupOutcome(key, status)
+    # one BLAS thread in every worker and in the main process: sums then round the same way
+    # whether a group runs serially, in a process or on Dask (bit-identical results)
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+        warnings.simplefilter("always")
+        try:
+            res = fit(spec, rows, method=method, random_state=seed, progress=False, **options)
+        except Exception as exc:  # noqa: BLE001 - a group never stops the batch
+            kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
+            status.update(status="failed", message=f"{kind}{str(exc).strip()}")
+            res = None
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught
+                if issubclass(w.category, CSIWarning)]
+    outcome = GroupOutcome(key, status, warnings=messages)
+    if res is not None:
+        status["converged"] = bool(res.converged)
+        if not res.converged:
+            status.update(status="not converged",
+                          message="the estimation did not converge; its tables are kept, "
+                                  "see batch[key].summary()")
+        outcome.tables = _tables(res)
+        outcome.draws = index_draws(res)
+    status["n_warnings"] = len(messages)
+    status["seconds"] = time.perf_counter() - start
+    return outcome
+
+
+def fit_groups(tasks) -> list[GroupOutcome]:
+    """Several groups in one call (one joblib or Dask task per chunk of small groups)."""
+    return [fit_group(*task) for task in tasks]

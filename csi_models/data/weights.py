@@ -1,0 +1,40 @@
+"""Respondent (sampling or frequency) weights: the checked weight column of a survey.
+
+``weights="w"`` names a column of the survey; it must be numeric, finite, >= 0 and not all
+zero. The weights follow the rows the missing-data rule keeps. They are frequency weights:
+a respondent with weight 3 counts as three identical respondents, so integer weights give
+exactly the estimates of the repeated rows (means sum w x / sum w, covariances with the
+sum w - 1 divisor); scaling all weights by a constant changes no PLS estimate or index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from csi_models.data.check import rows_text
+from csi_models.errors import DataError
+
+
+def weight_column(data: pd.DataFrame, column, kept_rows: pd.Index) -> np.ndarray:
+    """The checked weights of the rows ``kept_rows`` (labels of the rows used)."""
+    if not isinstance(column, str) or column not in data.columns:
+        raise DataError(f"weights={column!r} is not a column of the survey data: give the name "
+                        "of the column holding each respondent's weight")
+    raw = data[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        rows = rows_text(list(data.index[bad]), 5)
+        raise DataError(f"weight column {column!r}: {int(bad.sum())} rows have no usable weight "
+                        f"(missing, not a number, or negative): rows {rows}; weights must be "
+                        "numbers >= 0")
+    keep = data.index.isin(kept_rows)
+    if keep.sum() != len(kept_rows):
+        raise DataError(f"weights={column!r} with rows dropped needs a unique row index: "
+                        "reset it (data.reset_index(drop=True))")
+    values = values[keep]
+    if not values.sum() > 0:
+        raise DataError(f"weight column {column!r}: every weight of the rows used is 0; give "
+                        "positive weights")
+    return values

@@ -1,0 +1,165 @@
+"""fit_many: failure isolation, seeds by group key (any n_jobs, Dask), Parquet output, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import csi_models as csi
+from csi_models.batch import fit_many, read_batch
+from csi_models.batch.groups import group_seed
+from csi_models.errors import CSIWarning, DataError
+from csi_models.simulation import simulate
+
+ROOT = Path(__file__).parent.parent
+
+
+def survey(groups=3, n=80, seed=1):
+    data = simulate("acsi", n, groups=groups, random_state=seed, discrete=True)
+    return data.rename(columns={"group": "company"}).assign(industry=lambda d: np.where(
+        d.company.isin(["G01", "G02"]), "Retail", "Banks"))
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        yield
+
+
+def test_a_broken_group_is_a_status_row_and_the_others_finish():
+    data = survey(groups=4)
+    data.loc[data.company == "G02", "CUSA1"] = 5                 # a constant item
+    data = data[~((data.company == "G03") & (data.index % 80 >= 20))]  # 20 rows: too small
+    batch = fit_many("acsi", data, by="company", random_state=1)
+    status = batch.status.set_index("company")
+    assert list(status.status) == ["ok", "failed", "too small", "ok"]
+    assert "CUSA1" in status.loc["G02", "message"] and "constant" in status.loc["G02", "message"]
+    assert "min_n=30" in status.loc["G03", "message"] and status.loc["G03", "n"] == 20
+    assert set(batch.indices.company) == {"G01", "G04"}
+    assert list(batch.indices.columns[:3]) == ["company", "construct", "estimate"]
+    with pytest.raises(csi.errors.CSIError, match="constant"):
+        batch["G02"]
+    # the fit of one group equals a single fit of its rows
+    single = csi.fit("acsi", data[data.company == "G04"])
+    np.testing.assert_allclose(batch.paths.query("company == 'G04'").estimate, single.paths.estimate,
+                               rtol=0, atol=1e-12)
+
+
+def test_warnings_are_collected_per_group():
+    data = survey(groups=2)
+    data.loc[(data.company == "G02") & (data.index % 2 == 0), "CUEX1"] = np.nan  # DataWarnings
+    batch = fit_many("acsi", data, by=["industry", "company"], random_state=1)
+    assert len(batch.warnings) and set(batch.warnings.company) == {"G02"}
+    assert batch.warnings.warning.str.contains("listwise").any()
+    assert list(batch.warnings.columns) == ["industry", "company", "warning"]
+    assert batch.status.set_index("company").loc["G02", "n_warnings"] == len(batch.warnings)
+
+
+def test_seed_comes_from_the_group_key_not_its_position():
+    assert group_seed(1, ("Retail", "C07")) == group_seed(1, ("Retail", "C07"))
+    assert group_seed(1, ("Retail", "C07")) != group_seed(2, ("Retail", "C07"))
+    assert group_seed(1, ("Retail", "C07")) != group_seed(1, ("Retail", "C08"))
+    data = survey(groups=3)
+    whole = fit_many("acsi", data, by="company", bootstrap=50, random_state=3)
+    alone = fit_many("acsi", data[data.company == "G03"], by="company", bootstrap=50, random_state=3)
+    pd.testing.assert_frame_equal(whole.indices.query("company == 'G03'").reset_index(drop=True),
+                                  alone.indices)
+    # batch[key] refits the group with its seed: the batch's numbers exactly
+    again = whole["G03"].indices
+    np.testing.assert_array_equal(again["se"], alone.indices["se"])
+
+
+def test_same_numbers_with_processes_and_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    data = survey(groups=3, n=60)
+    serial = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=1)
+    parallel = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=2)
+    # worker processes, as Dask's default: warnings are captured per process
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dask = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, client=client)
+    for other in (parallel, dask):
+        for name in ("indices", "paths", "r2", "impacts", "draws"):
+            pd.testing.assert_frame_equal(getattr(serial, name), getattr(other, name),
+                                          check_exact=True)
+        pd.testing.assert_frame_equal(serial.status.drop(columns="seconds"),
+                                      other.status.drop(columns="seconds"))
+
+
+def test_parquet_output_is_readable_and_equals_the_batch(tmp_path):
+    data = survey(groups=2, n=60)
+    batch = fit_many("acsi", data, by=["industry", "company"], bootstrap=30, random_state=2,
+                     out=tmp_path / "out")
+    back = read_batch(tmp_path / "out")
+    for name in ("indices", "paths", "status", "draws"):
+        pd.testing.assert_frame_equal(getattr(batch, name), getattr(back, name))
+    plain = pd.read_parquet(tmp_path / "out" / "indices")      # a Parquet dataset for any reader
+    assert len(plain) == len(batch.indices)
+    with pytest.raises(DataError, match="resume=True"):
+        fit_many("acsi", data, by=["industry", "company"], out=tmp_path / "out", random_state=2)
+    with pytest.raises(DataError, match="other settings"):
+        fit_many("acsi", data, by=["industry", "company"], bootstrap=30, random_state=9,
+                 out=tmp_path / "out", resume=True)
+
+
+KILLED_RUN = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+from csi_models.batch import fit_many
+data = pd.read_parquet(sys.argv[1])
+fit_many("acsi", data, by="company", bootstrap=300, random_state=4, out=sys.argv[2])
+"""
+
+
+def test_resume_after_a_killed_run_refits_only_the_missing_groups(tmp_path):
+    data = survey(groups=6, n=60)
+    data.to_parquet(tmp_path / "data.parquet")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "data.parquet"),
+                             str(out)], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "status").glob("g-*.parquet"))) >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list((out / "status").glob("g-*.parquet")))
+    assert 2 <= finished
+    resumed = fit_many("acsi", data, by="company", bootstrap=300, random_state=4, out=out,
+                       resume=True)
+    assert resumed.settings["n_fitted_now"] == 6 - finished
+    fresh = fit_many("acsi", data, by="company", bootstrap=300, random_state=4)
+    for name in ("indices", "paths", "draws"):
+        pd.testing.assert_frame_equal(getattr(resumed, name), getattr(fresh, name))
+    assert list(resumed.status.company) == [f"G0{k}" for k in range(1, 7)]
+
+
+def test_bad_arguments_are_named():
+    data = survey(groups=2)
+    with pytest.raises(DataError, match="'firm'"):
+        fit_many("acsi", data, by="firm")
+    with pytest.raises(DataError, match="by="):
+        fit_many("acsi", data, by=[])
+    with pytest.raises(DataError, match="min_n"):
+        fit_many("acsi", data, by="company", min_n=0)
+    with pytest.raises(csi.errors.CSIError, match="bootstrap"):
+        fit_many("acsi", data, by="company", bootstrap=-1)
+
+
+def test_the_callers_data_are_not_modified():
+    data = survey(groups=2)
+    before = data.copy()
+    fit_many("acsi", data, by="company", random_state=1)
+    pd.testing.assert_frame_equal(data, before)
