@@ -99,7 +99,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
     engine = get_engine(method)
     if weights is not None and not engine.respondent_weights:
         raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "
-                              f"method={engine.name!r} yet; fit without weights, or use PLS")
+                              f"method={engine.name!r} yet; fit without weights, or use "
+                              "method='pls'")
     options = engine.resolve(options)
     engine.check_missing(missing)
     n_boot = check_bootstrap(bootstrap, random_state, ci, interval, n_jobs, improper)
