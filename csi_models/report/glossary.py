@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["ZH", "EN", "term", "translate_columns", "LANGS", "check_lang"]
+__all__ = ["ZH", "EN", "TABLES", "term", "table_title", "translate_columns", "LANGS",
+           "check_lang"]
 
 LANGS = ("en", "zh")
 
@@ -39,13 +40,9 @@ ZH = {
     "direct": "直接效应", "indirect": "间接效应", "total": "总效应",
     "reflective": "反映型", "formative": "形成型", "significance": "显著性",
     "measure": "指标", "threshold": "阈值",
-    # --- table names (Excel sheets, HTML and Markdown headings) ----------------------------
-    "paths": "路径系数", "loadings": "因子载荷", "weights": "外部权重", "effects": "效应分解",
-    "impacts": "影响值", "indices": "满意度指数（0-100）", "r2_table": "决定系数 R²",
-    "quality": "信度与收敛效度", "htmt_table": "区分效度（HTMT）", "vif_table": "题项方差膨胀因子",
-    "inner_vif": "结构模型方差膨胀因子", "f2_table": "效应量 f²", "fit_indices": "模型拟合指标",
-    "settings": "估计设置", "warnings": "警告", "wide": "模型对比", "tests": "检验",
-    "items": "测量题项", "diagram": "路径图", "tables": "结果表",
+    "ok": "成功", "too small": "样本过小", "failed": "失败", "sample": "样本", "fit": "拟合",
+    "loading": "载荷", "weight": "权重", "impact": "影响值", "r2_value": "决定系数",
+    "wording": "题项内容", "section": "部分", "name": "名称", "path": "路径",
     # --- headings and status words ---------------------------------------------------------
     "Report": "报告", "Status": "状态", "Warnings": "警告", "No warnings": "无警告",
     "Settings": "估计设置", "Path diagram": "路径图", "Model": "模型",
@@ -66,6 +63,36 @@ ZH = {
     "gradient_norm": "最大梯度绝对值", "optimizer": "优化器", "n_jobs": "并行进程数",
     "spec": "模型设定", "n_rows": "样本量", "estimator": "估计量", "weights_mode": "权重模式",
 }
+
+
+#: Table names (the keys of exports, Excel sheets in English) -> (English title, Chinese title).
+TABLES = {
+    "paths": ("Structural paths (standardized)", "路径系数（标准化）"),
+    "loadings": ("Loadings (standardized)", "因子载荷（标准化）"),
+    "weights": ("Outer weights (standardized)", "外部权重（标准化）"),
+    "effects": ("Direct, indirect and total effects", "直接效应、间接效应与总效应"),
+    "impacts": ("Impacts (+5 index points of the source)", "影响值（起点指数提高 5 分）"),
+    "indices": ("Indices (0-100)", "满意度指数（0-100）"),
+    "r2_table": ("R-squared", "决定系数 R²"),
+    "quality": ("Reliability and convergent validity", "信度与收敛效度"),
+    "htmt": ("Discriminant validity (HTMT)", "区分效度（HTMT）"),
+    "vif": ("Item VIF", "题项方差膨胀因子"),
+    "inner_vif": ("Inner VIF", "结构模型方差膨胀因子"),
+    "f2": ("Effect sizes f²", "效应量 f²"),
+    "fit_indices": ("Model fit", "模型拟合指标"),
+    "settings": ("Settings", "估计设置"),
+    "warnings": ("Warnings", "警告"),
+    "status": ("Status", "状态"),
+    "wide": ("Side by side", "并列比较"),
+    "tests": ("Tests", "检验"),
+    "table": ("All estimates (long)", "全部估计值（长表）"),
+}
+
+
+def table_title(key: str, lang: str = "en") -> str:
+    """The heading of table ``key`` in ``lang``."""
+    en, zh = TABLES.get(key, (key, ZH.get(key, key)))
+    return zh if lang == "zh" else en
 
 
 def check_lang(lang: str) -> str:
