@@ -97,7 +97,9 @@ class Diagram:
 
     @property
     def svg(self) -> str:
-        return _to_svg(self._geometry)
+        if not hasattr(self, "_svg"):
+            self._svg = _to_svg(self._geometry)
+        return self._svg
 
     def _repr_svg_(self) -> str:
         return self.svg
@@ -192,15 +194,15 @@ class _Geometry:
         bottom += [e["label"][1] + 12 for e in self.edges]
         self.height = max(bottom) + 45
 
-    def _hits(self, points, ends) -> int:
-        """How many constructs other than ``ends`` the sampled points run through."""
-        hit = 0
+    def _hits(self, px, py, ends) -> bool:
+        """Whether the sampled points (arrays) run through a construct other than ``ends``."""
         for c in self.data.constructs:
             if c in ends:
                 continue
-            cx, cy, rx, ry = self.x[c], self.y[c], self.rx[c] + 10, self.ry + 10
-            hit += any(((px - cx) / rx) ** 2 + ((py - cy) / ry) ** 2 < 1 for px, py in points)
-        return hit
+            rx, ry = self.rx[c] + 10, self.ry + 10
+            if np.any(((px - self.x[c]) / rx) ** 2 + ((py - self.y[c]) / ry) ** 2 < 1):
+                return True
+        return False
 
     def _edge(self, k: int, source: str, target: str, estimate, p) -> dict:
         """Straight when the line is clear of other constructs, else the flattest arc
@@ -211,15 +213,16 @@ class _Geometry:
         nx_, ny_ = -(y1 - y0) / length, (x1 - x0) / length
         ts = np.linspace(0.05, 0.95, 37)
 
-        def curve(bend):
+        def clear(bend):
             cx, cy = mx + 2 * bend * nx_, my + 2 * bend * ny_
-            return [((1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t ** 2 * x1,
-                     (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t ** 2 * y1) for t in ts]
+            px = (1 - ts) ** 2 * x0 + 2 * ts * (1 - ts) * cx + ts ** 2 * x1
+            py = (1 - ts) ** 2 * y0 + 2 * ts * (1 - ts) * cy + ts ** 2 * y1
+            return not self._hits(px, py, (source, target))
 
         first = -1 if k % 2 == 0 else 1
         options = [0.0] + [sign * b for b in np.arange(30, 30 + 12 * self.row, 15)
                            for sign in (first, -first)]
-        bend = min(options, key=lambda b: (self._hits(curve(b), (source, target)) > 0, abs(b)))
+        bend = next((b for b in options if clear(b)), 0.0)
         ctrl = (mx + 2 * bend * nx_, my + 2 * bend * ny_)
         start = self._boundary(source, ctrl if bend else (x1, y1))
         end = self._boundary(target, ctrl if bend else (x0, y0))
