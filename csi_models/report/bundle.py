@@ -42,17 +42,18 @@ class Bundle:
     def status_lines(self, lang: str = "en") -> list[str]:
         """Method, sample size and convergence, in ``lang``."""
         s, lines = self.status, []
+        sep = "：" if lang == "zh" else ": "
         if "method" in s:
             method = ("PLS path modelling" if s["method"] == "pls"
                       else "CB-SEM (maximum likelihood)")
-            lines.append(f"{term('method', lang)}: {term(method, lang)}")
+            lines.append(f"{term('method', lang)}{sep}{term(method, lang)}")
         if s.get("n") is not None:
-            lines.append(f"{term('n', lang)}: {s['n']}")
+            lines.append(f"{term('n', lang)}{sep}{s['n']}")
         if "converged" in s:
-            lines.append(f"{term('status', lang)}: "
+            lines.append(f"{term('status', lang)}{sep}"
                          f"{term('converged' if s['converged'] else 'NOT converged', lang)}")
         if "fitted" in s:
-            lines.append(f"{term('status', lang)}: {s['fitted']} / {s['total']} "
+            lines.append(f"{term('status', lang)}{sep}{s['fitted']} / {s['total']} "
                          f"{'个模型或组别已估计' if lang == 'zh' else 'fitted'}")
         return lines
 
