@@ -313,6 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches every process of the terminal's group; the workers
+    leave it to the csi process, which stops them (no traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(args) -> int:
+    """The command, with its worker processes (joblib's loky) ignoring Ctrl-C."""
+    from joblib import parallel_config
+
+    with parallel_config(backend="loky", initializer=_ignore_sigint):
+        return args.func(args)
+
+
 def _stop_workers() -> None:
     """Stop the joblib (loky) worker processes a bootstrap may have started: none is left
     running after Ctrl-C."""
@@ -336,7 +352,7 @@ def _fail(args, message: str, code: int) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _run(args)
     except EstimationError as exc:
         return _fail(args, str(exc), EXIT_ESTIMATION)
     except CSIError as exc:  # spec, data, arguments, output files

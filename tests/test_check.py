@@ -190,7 +190,7 @@ def test_cli_validate_prints_the_report_and_fails_on_errors(tmp_path, mobi, caps
     bad.loc[7, "CUSL1"] = 12
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
-    assert main(["validate", "ecsi", "--data", str(path)]) == 2
+    assert main(["validate", "ecsi", "--data", str(path)]) == 1
     out = capsys.readouterr()
     assert "[range] item CUSL1 (column 'CUSL1') has 1 answer(s) outside its scale 1..10" in out.out
     assert "the data has 1 error(s)" in out.err
