@@ -1,0 +1,210 @@
+"""Exports: HTML holds every table and the diagram, Excel re-reads to the tables, JSON and
+pickle round-trip, the Chinese report has no English heading or column left, writes are
+atomic and refuse to overwrite."""
+
+import json
+import pickle
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import csi_models as csi
+from csi_models.errors import OutputError
+from csi_models.report.bundle import bundle_of, settings_rows
+from csi_models.report.files import write_atomic
+from csi_models.report.json_io import read_result
+
+
+@pytest.fixture(scope="module")
+def res(mobi):
+    return csi.fit("ecsi", mobi, method="pls", bootstrap=200, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def cmp(mobi):
+    return csi.compare(["acsi", "ecsi"], mobi, method="pls")
+
+
+class Page(HTMLParser):
+    """Sections (id -> tables as lists of rows of cell text), headings, and tags seen."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.order, self.headings, self.tags, self.svg_text = {}, [], [], [], []
+        self._section = self._cell = None
+        self._in, self._row = [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        self._in.append(tag)
+        if tag == "section":
+            self._section = attrs.get("id")
+            self.order.append(self._section)
+            self.sections[self._section] = []
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if self._in:
+            self._in.pop()
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.sections[self._section].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        if self._in and self._in[-1] in ("h1", "h2", "th"):
+            self.headings.append(data.strip())
+        if "text" in self._in:
+            self.svg_text.append(data)
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def test_html_holds_every_table_the_diagram_and_the_settings(res, tmp_path):
+    path = res.to_html(tmp_path / "report.html")
+    page = parse(path.read_text(encoding="utf-8"))
+    tables = bundle_of(res).tables
+    assert set(f"table-{n}" for n in tables) <= set(page.sections)
+    for name, table in tables.items():
+        rows = page.sections[f"table-{name}"]
+        assert len(rows) == len(table) + 1, name  # header + one row per table row
+    assert page.order[0] == "warnings" and page.order[1] == "diagram"
+    paths = page.sections["table-paths"]
+    header = paths[0]
+    shown = [float(r[header.index("estimate")]) for r in paths[1:]]
+    np.testing.assert_allclose(shown, res.paths["estimate"].round(3), atol=1e-12)
+    settings = dict(tuple(r) for r in page.sections["settings"][1:])
+    assert settings["tolerance"] == str(res.settings["tolerance"])
+    assert any(tag == "svg" and "csi-diagram" in a.get("class", "") for tag, a in page.tags)
+    assert not [a for tag, a in page.tags if tag in ("script", "link", "img")]  # self-contained
+    for w in res.warnings:
+        assert w.split(":")[0] in path.read_text(encoding="utf-8")
+
+
+def test_excel_rereads_to_the_tables(res, tmp_path):
+    path = res.to_excel(tmp_path / "report.xlsx")
+    sheets = pd.read_excel(path, sheet_name=None)
+    for name, table in bundle_of(res).tables.items():
+        expected = table.rename_axis("measure").reset_index() if isinstance(table, pd.Series) else table
+        pd.testing.assert_frame_equal(sheets[name], expected.reset_index(drop=True),
+                                      check_dtype=False, check_exact=False, rtol=1e-15)
+    settings = sheets["settings"]
+    assert list(zip(settings.setting, settings.value.astype(str))) == \
+        [(k, v) for k, v in settings_rows(res.settings)]
+    assert list(sheets["warnings"]["warning"]) == res.warnings
+    zh = pd.read_excel(res.to_excel(tmp_path / "zh.xlsx", lang="zh"), sheet_name=None)
+    assert "路径系数（标准化）" in zh and "估计设置" in zh
+    np.testing.assert_array_equal(zh["路径系数（标准化）"]["估计值"], res.paths["estimate"])
+
+
+def test_json_round_trip(res, tmp_path):
+    path = res.to_json(tmp_path / "res.json")
+    back = read_result(path)
+    for name, table in bundle_of(res).tables.items():
+        if isinstance(table, pd.Series):
+            pd.testing.assert_series_equal(getattr(back, name), table, check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(getattr(back, name), table, check_exact=True)
+    assert back.spec == res.spec and back.spec.label("Quality", "zh") == "感知质量"
+    assert back.settings == json.loads(json.dumps(back.settings))
+    assert back.settings["tolerance"] == res.settings["tolerance"]
+    assert back.warnings == res.warnings
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert raw["format"] == "csi-models-result"
+    # numbers are unrounded: the stored text gives back the same doubles
+    assert raw["tables"]["paths"]["data"][0][2] == res.paths["estimate"].iloc[0]
+
+
+def test_json_round_trip_of_a_comparison(cmp, tmp_path):
+    back = read_result(cmp.to_json(tmp_path / "cmp.json"))
+    pd.testing.assert_frame_equal(back.status, cmp.status, check_exact=True)
+    pd.testing.assert_frame_equal(back.table, cmp.table, check_exact=True)
+    assert set(back.spec) == {"acsi", "ecsi"} and back.spec["acsi"] == csi.load_spec("acsi")
+
+
+def test_read_result_names_the_problem(tmp_path):
+    (tmp_path / "x.json").write_text('{"a": 1}', encoding="utf-8")
+    (tmp_path / "y.json").write_text("{nope", encoding="utf-8")
+    with pytest.raises(csi.errors.DataError, match="not a csi-models result"):
+        read_result(tmp_path / "x.json")
+    with pytest.raises(csi.errors.DataError, match="is not JSON"):
+        read_result(tmp_path / "y.json")
+    with pytest.raises(csi.errors.DataError, match="cannot read"):
+        read_result(tmp_path / "z.json")
+
+
+def test_pickle_round_trip_with_a_bootstrap(res):
+    back = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_frame_equal(back.paths, res.paths, check_exact=True)
+    pd.testing.assert_frame_equal(back.indices, res.indices, check_exact=True)
+
+
+# words allowed in a Chinese report: standard abbreviations and symbols
+ALLOWED = {"R", "HTMT", "AVE", "rho_A", "PLS", "SEM", "CB", "VIF", "p", "f", "t", "csi",
+           "models", "Bootstrap", "CI", "SE"}
+
+
+def english_words(texts) -> set:
+    return {w for t in texts for w in re.findall(r"[A-Za-z][A-Za-z_]*", t)} - ALLOWED
+
+
+def test_chinese_report_has_no_english_heading_or_column(res, cmp):
+    page = parse(res.to_html(lang="zh"))
+    assert english_words(page.headings) == set()
+    status = [li for li in re.findall(r"<li>([^<]*)</li>", res.to_html(lang="zh"))][:3]
+    assert english_words(status) == set()
+    settings_labels = [r[0] for r in page.sections["settings"][1:]]
+    assert english_words(settings_labels) <= {"versions", "numpy", "pandas", "scipy",
+                                              "semopy", "python", "csi_models"}
+    md = res.to_markdown(lang="zh")
+    heads = [line for line in md.splitlines() if line.startswith("#")]
+    heads += [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][:1]
+    assert english_words(heads) == set()
+    assert english_words(parse(cmp.to_html(lang="zh")).headings) == set()
+
+
+def test_markdown_and_latex(res):
+    md = res.to_markdown()
+    assert "## Structural paths (standardized)" in md and "## Settings" in md
+    tex = res.to_latex()
+    rows = [line for line in tex.splitlines() if "$\\rightarrow$" in line]
+    assert len(rows) == len(res.paths)
+    for line, p in zip(rows, res.paths["p_value"]):  # stars by the usual cut-offs
+        marks = re.search(r"& [-0-9.]+(\**) &", line).group(1)
+        assert marks == ("***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "")
+    assert "\\toprule" in tex and "Settings" in tex
+
+
+def test_writes_are_atomic_and_refuse_to_overwrite(res, tmp_path):
+    path = tmp_path / "r.html"
+    res.to_html(path)
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="exists; pass overwrite=True"):
+        res.to_html(path)
+
+    def broken(out):
+        out.write(b"half a report")
+        raise OutputError("disk full")
+
+    with pytest.raises(OutputError, match="disk full"):
+        write_atomic(path, broken, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left
+    with pytest.raises(OutputError, match="does not exist; create it first"):
+        res.to_json(tmp_path / "nowhere" / "r.json")
+    res.to_html(path, overwrite=True)
