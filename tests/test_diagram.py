@@ -110,3 +110,17 @@ def test_one_font_warning_without_a_cjk_font(monkeypatch, tmp_path):
 def test_lang_is_checked():
     with pytest.raises(csi.errors.SpecError, match="lang must be 'en' or 'zh'"):
         diagram_of(csi.load_spec("acsi"), lang="fr")
+
+
+def test_spec_and_gaps_display_in_jupyter():
+    spec = csi.load_spec("ccsi")
+    shown = spec._repr_html_()
+    assert f"{len(spec.constructs)} constructs" in shown
+    assert f"{len(spec.paths)} paths" in shown and 'class="csi-diagram"' in shown
+    assert spec.plot(lang="zh")._repr_svg_().count("<ellipse") == len(spec.constructs)
+    import pandas as pd
+
+    gap = csi.gaps(pd.DataFrame({"a": [5, 6, 7], "b": [4, 4, 4]}),
+                   pd.DataFrame({"a": [4, 5, 6], "b": [5, 5, 5]}))
+    html = gap._repr_html_()
+    assert f"SERVQUAL score {gap.score:.3f}" in html and "<table" in html
