@@ -208,3 +208,18 @@ def test_writes_are_atomic_and_refuse_to_overwrite(res, tmp_path):
     with pytest.raises(OutputError, match="does not exist; create it first"):
         res.to_json(tmp_path / "nowhere" / "r.json")
     res.to_html(path, overwrite=True)
+
+
+def test_warnings_in_chinese_keep_names_and_numbers():
+    from csi_models.report.messages_zh import warning_zh
+
+    text = ("BootstrapWarning: the index of Loyalty is undefined (a negative weight) in 6 of 200 "
+            "bootstrap resamples; its se and interval, and those of the impacts involving "
+            "Loyalty, use the other 194 or fewer (column n_boot of res.indices and res.impacts)")
+    assert warning_zh(text) == ("自助法警告：在 200 个自助样本中有 6 个 Loyalty 的指数无法计算（权重为负）；"
+                                "其标准误、置信区间及相关影响值只使用其余不超过 194 个样本"
+                                "（见 res.indices 与 res.impacts 的 n_boot 列）")
+    assert warning_zh("ConvergenceWarning: PLS did not converge in 1 iterations (tolerance "
+                      "1e-07); raise max_iter or check the model").startswith(
+        "收敛警告：PLS 算法在 1 次迭代内未收敛（容差 1e-07）")
+    assert warning_zh("DataWarning: something new") == "数据警告：something new"  # kept, not lost

@@ -36,6 +36,14 @@ class Bundle:
     spec: object = None
     source: object = None  # the object the bundle was made from (for its diagram)
 
+    def warning_lines(self, lang: str = "en") -> list[str]:
+        """The warnings as shown in ``lang`` (Chinese forms from report.messages_zh)."""
+        if lang != "zh":
+            return list(self.warnings)
+        from csi_models.report.messages_zh import warning_zh
+
+        return [warning_zh(w) for w in self.warnings]
+
     def heading(self, lang: str) -> str:
         return self.title.get(lang) or self.title.get("en") or ""
 

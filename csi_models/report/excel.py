@@ -39,7 +39,7 @@ def write_excel(obj, path, lang: str = "en", overwrite: bool = False):
     tables = {name: (t.rename_axis(t.index.name or "measure").reset_index()
                      if isinstance(t, pd.Series) else t) for name, t in b.tables.items()}
     tables["settings"] = pd.DataFrame(settings_rows(b.settings), columns=["setting", "value"])
-    tables["warnings"] = pd.DataFrame({"warning": list(b.warnings)}, dtype=object)
+    tables["warnings"] = pd.DataFrame({"warning": b.warning_lines(lang)}, dtype=object)
     sheets = sheet_names(tables, lang)
 
     def write(out):

@@ -47,7 +47,8 @@ def report_html(obj, lang: str = "en", diagram: bool = True, fragment: bool = Fa
                                              for s in b.status_lines(lang)) + "</ul>",
              f'<section id="warnings" class="warnings"><h2>{table_title("warnings", lang)}</h2>']
     if b.warnings:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in b.warnings) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in b.warning_lines(lang))
+                     + "</ul>")
     else:
         parts.append(f"<p>{term('No warnings', lang)}</p>")
     parts.append("</section>")

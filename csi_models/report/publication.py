@@ -36,7 +36,7 @@ def to_markdown(obj, lang: str = "en") -> str:
     b = bundle_of(obj)
     out = [f"# {b.heading(lang)}", "", *[f"- {s}" for s in b.status_lines(lang)], "",
            f"## {table_title('warnings', lang)}", ""]
-    out += [f"- {w}" for w in b.warnings] or [term("No warnings", lang)]
+    out += [f"- {w}" for w in b.warning_lines(lang)] or [term("No warnings", lang)]
     for name, table in b.tables.items():
         out += ["", f"## {table_title(name, lang)}", "", _pipe(display_table(table, lang, b.spec))]
     out += ["", f"## {table_title('settings', lang)}", "", _pipe(settings_table(b.settings, lang))]
