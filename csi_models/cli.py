@@ -120,11 +120,11 @@ def cmd_validate(args) -> int:
             print(f"warning: {message}")
         return 0
     report = check(spec, _data(args.data, args.sheet), missing=args.missing)
-    print(report.to_text())
+    print(report.to_text(args.lang))
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
-                out.write(report.to_html())
+                out.write(report.to_html(args.lang))
         except OSError as exc:
             print(f"csi: error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_INPUT
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.add_argument("--html", help="also write the report as HTML to this file")
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("kano", help="Kano analysis of functional/dysfunctional question pairs")

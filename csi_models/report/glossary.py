@@ -42,7 +42,9 @@ ZH = {
     "measure": "指标", "threshold": "阈值",
     "ok": "成功", "too small": "样本过小", "failed": "失败", "sample": "样本", "fit": "拟合",
     "loading": "载荷", "weight": "权重", "impact": "影响值", "r2_value": "决定系数",
-    "wording": "题项内容", "section": "部分", "name": "名称", "path": "路径",
+    "wording": "题项内容", "column": "数据列", "scale": "量表", "n_answers": "有效回答数",
+    "n_distinct": "不同取值数", "min": "最小值", "max": "最大值",
+    "mean": "均值", "missing": "缺失值", "section": "部分", "name": "名称", "path": "路径",
     # --- headings and status words ---------------------------------------------------------
     "Report": "报告", "Status": "状态", "Warnings": "警告", "No warnings": "无警告",
     "Settings": "估计设置", "Path diagram": "路径图", "Model": "模型",
@@ -55,7 +57,7 @@ ZH = {
     # --- setting labels --------------------------------------------------------------------
     "method": "估计方法", "engine": "估计引擎", "inner_scheme": "内部权重方案",
     "scheme": "内部权重方案", "tolerance": "收敛容差", "max_iter": "最大迭代次数",
-    "iterations": "迭代次数", "missing": "缺失值处理", "scaling": "标准化方式",
+    "iterations": "迭代次数", "scaling": "标准化方式",
     "modes": "测量模式", "reverse_coded": "反向计分题项", "versions": "软件版本",
     "data_notes": "数据说明", "bootstrap": "自助法（Bootstrap）重抽样次数", "seed": "随机种子",
     "random_state": "随机种子", "interval": "置信区间类型", "level": "置信水平",
