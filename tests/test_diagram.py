@@ -104,6 +104,7 @@ def test_one_font_warning_without_a_cjk_font(monkeypatch, tmp_path):
         diagram_of(csi.load_spec("acsi"), lang="zh").save(tmp_path / "zh.png", dpi=30)
     ours = [w for w in caught if issubclass(w.category, FontWarning)]
     assert len(ours) == 1 and "fonts-noto-cjk" in str(ours[0].message)
+    assert ours[0].filename == __file__  # points at the caller's line
     assert not [w for w in caught if "Glyph" in str(w.message)]
 
 

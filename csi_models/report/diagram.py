@@ -104,11 +104,11 @@ class Diagram:
     def _repr_svg_(self) -> str:
         return self.svg
 
-    def draw(self, ax=None):
+    def draw(self, ax=None, *, _stacklevel: int = 4):
         """Draw on a matplotlib Axes (a new figure when None); returns the Axes."""
         from csi_models.report.diagram_mpl import draw
 
-        return draw(self._geometry, ax)
+        return draw(self._geometry, ax, stacklevel=_stacklevel)
 
     def save(self, path, overwrite: bool = False, dpi: int = 200):
         """Write the diagram; the format follows the extension (.svg, .png, .pdf)."""
@@ -123,7 +123,7 @@ class Diagram:
             raise OutputError(f"a diagram is saved as .svg, .png or .pdf, not .{suffix}")
         import matplotlib.pyplot as plt
 
-        ax = self.draw()
+        ax = self.draw(_stacklevel=5)
         try:
             return write_atomic(path, lambda out: ax.figure.savefig(out, format=suffix, dpi=dpi),
                                 overwrite)

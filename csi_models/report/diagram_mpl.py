@@ -14,8 +14,9 @@ from csi_models.report.glossary import term
 PT = 0.75  # font size in points for one SVG pixel at 96 dpi
 
 
-def draw(g, ax=None):
-    """Draw the diagram geometry ``g`` (diagram._Geometry) on ``ax``; returns the Axes."""
+def draw(g, ax=None, stacklevel: int = 3):
+    """Draw the diagram geometry ``g`` (diagram._Geometry) on ``ax``; returns the Axes.
+    ``stacklevel`` points a FontWarning at the caller's line."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
     from matplotlib.path import Path
@@ -60,5 +61,5 @@ def draw(g, ax=None):
     if g.significance_shown:
         ax.text(MARGIN, g.height - 16, term("* p < 0.05, ** p < 0.01, *** p < 0.001", d.lang),
                 ha="left", va="center", fontsize=11 * PT)
-    apply_cjk_font(ax, stacklevel=4)
+    apply_cjk_font(ax, stacklevel=stacklevel)
     return ax
