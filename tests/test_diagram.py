@@ -125,3 +125,15 @@ def test_spec_and_gaps_display_in_jupyter():
                    pd.DataFrame({"a": [4, 5, 6], "b": [5, 5, 5]}))
     html = gap._repr_html_()
     assert f"SERVQUAL score {gap.score:.3f}" in html and "<table" in html
+
+
+def test_panel_puts_diagrams_side_by_side(tmp_path):
+    from csi_models.report.panel import DiagramPanel
+
+    panel = DiagramPanel([diagram_of(csi.load_spec(n), "zh") for n in ("acsi", "ecsi")],
+                         ["acsi", "ecsi"])
+    shown = texts(panel.svg)
+    assert "美国顾客满意度指数" in shown and "欧洲顾客满意度指数" in shown
+    root = ET.fromstring(panel.svg)
+    assert len(root.findall(f"{SVG}g/{SVG}svg")) == 2
+    assert panel.save(tmp_path / "p.png", dpi=30).read_bytes()[:4] == b"\x89PNG"

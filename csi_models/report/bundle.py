@@ -67,7 +67,8 @@ class Bundle:
 
     def diagram_svg(self, lang: str = "en") -> str | None:
         """The path diagram of the source (a result, a comparison or a spec) as SVG text."""
-        from csi_models.report.diagram import combine_svg, diagram_of
+        from csi_models.report.diagram import diagram_of
+        from csi_models.report.panel import combine_svg
 
         src = self.source
         if self.kind == "comparison" and src is not None:

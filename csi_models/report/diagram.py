@@ -22,7 +22,7 @@ import numpy as np
 
 from csi_models.report.glossary import check_lang, term
 
-__all__ = ["DiagramData", "Diagram", "diagram_of", "stars", "combine_svg"]
+__all__ = ["DiagramData", "Diagram", "diagram_of", "stars"]
 
 FONT_FAMILY = ("'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC',"
                "'WenQuanYi Zen Hei','DejaVu Sans',sans-serif")
@@ -321,18 +321,3 @@ def _to_svg(g: _Geometry) -> str:
                                                      d.lang), 11, anchor="start", cls="legend"))
     out.append("</svg>")
     return "\n".join(out)
-
-
-def combine_svg(diagrams: list, titles: list) -> str:
-    """Several diagrams side by side in one SVG, each under its title (models or groups)."""
-    parts, x, height = [], 0.0, 0.0
-    for diagram, title in zip(diagrams, titles):
-        g = diagram._geometry
-        parts.append(f'<g transform="translate({x:.1f},30)">'
-                     + _text(g.width / 2, -10, str(title), FS_TITLE, weight="bold", cls="panel")
-                     + diagram.svg + "</g>")
-        x += g.width + 20
-        height = max(height, g.height + 30)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="csi-diagrams" width="{x:.0f}" '
-            f'height="{height:.0f}" viewBox="0 0 {x:.0f} {height:.0f}" font-family="{FONT_FAMILY}">'
-            '<rect width="100%" height="100%" fill="white"/>' + "\n".join(parts) + "</svg>")
