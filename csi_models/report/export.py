@@ -55,3 +55,48 @@ def save(obj, path, lang: str = "en", overwrite: bool = False) -> Path:
     source = obj if isinstance(obj, Diagram) else diagram_of(
         bundle.source if bundle.source is not None else bundle.spec, lang)
     return source.save(path, overwrite)
+
+
+# --- what FitResult and Comparison delegate to (one line each there) ------------------------
+def to_html(obj, path=None, lang: str = "en", overwrite: bool = False):
+    """The self-contained HTML report: written to ``path`` (returned), or returned as text."""
+    from csi_models.report import html
+
+    return html.report_html(obj, lang) if path is None else html.write_html(obj, path, lang,
+                                                                           overwrite)
+
+
+def to_excel(obj, path, lang: str = "en", overwrite: bool = False) -> Path:
+    from csi_models.report.excel import write_excel
+
+    return write_excel(obj, path, lang, overwrite)
+
+
+def to_json(obj, path=None, overwrite: bool = False):
+    """The JSON document (``csi.read_result`` reads it back): written to ``path``, or text."""
+    from csi_models.report import json_io
+
+    return json_io.to_json_text(obj) if path is None else json_io.write_json(obj, path, overwrite)
+
+
+def to_markdown(obj, lang: str = "en") -> str:
+    from csi_models.report.publication import to_markdown as markdown
+
+    return markdown(obj, lang)
+
+
+def to_latex(obj, lang: str = "en") -> str:
+    from csi_models.report.publication import to_latex as latex
+
+    return latex(obj, lang)
+
+
+def plot(obj, lang: str = "en", items: bool = False):
+    """A result's or spec's Diagram, or a comparison's DiagramPanel."""
+    if hasattr(obj, "results") and hasattr(obj, "status"):
+        from csi_models.report.panel import panel_of
+
+        return panel_of(obj, lang, items)
+    from csi_models.report.diagram import diagram_of
+
+    return diagram_of(obj, lang, items)

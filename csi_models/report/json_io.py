@@ -139,15 +139,19 @@ class StoredResult:
                              f"{', '.join(tables)}")
 
     def to_html(self, path=None, lang="en", overwrite=False):
-        from csi_models.report import html
+        from csi_models.report import export
 
-        return html.report_html(self, lang) if path is None else \
-            html.write_html(self, path, lang, overwrite)
+        return export.to_html(self, path, lang, overwrite)
 
     def to_excel(self, path, lang="en", overwrite=False):
-        from csi_models.report.excel import write_excel
+        from csi_models.report import export
 
-        return write_excel(self, path, lang, overwrite)
+        return export.to_excel(self, path, lang, overwrite)
+
+    def to_json(self, path=None, overwrite=False):
+        from csi_models.report import export
+
+        return export.to_json(self, path, overwrite)
 
     def plot(self, lang="en", items=False):
         from csi_models.report.diagram import diagram_of
