@@ -229,6 +229,11 @@ class _Geometry:
         label = (0.25 * start[0] + 0.5 * ctrl[0] + 0.25 * end[0],
                  0.25 * start[1] + 0.5 * ctrl[1] + 0.25 * end[1])
         text = "" if not np.isfinite(estimate) else f"{estimate:.3f}{stars(p)}"
+        visible = math.hypot(end[0] - start[0], end[1] - start[1])
+        if not bend and text and visible < text_width(text, FS_EDGE) + 40:
+            # a short line: the label beside it, so it hides neither line nor arrowhead
+            d = (text_width(text, FS_EDGE) + 6) / 2 * abs(nx_) + 9 * abs(ny_) + 3
+            label = (label[0] + d * nx_, label[1] + d * ny_)
         return {"source": source, "target": target, "start": start, "ctrl": ctrl, "end": end,
                 "label": label, "text": text}
 
