@@ -223,3 +223,4 @@ def test_warnings_in_chinese_keep_names_and_numbers():
                       "1e-07); raise max_iter or check the model").startswith(
         "收敛警告：PLS 算法在 1 次迭代内未收敛（容差 1e-07）")
     assert warning_zh("DataWarning: something new") == "数据警告：something new"  # kept, not lost
+    assert "顾客忠诚的指数" in warning_zh(text, {"Loyalty": "顾客忠诚"}).replace(" ", "")

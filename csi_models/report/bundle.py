@@ -42,7 +42,9 @@ class Bundle:
             return list(self.warnings)
         from csi_models.report.messages_zh import warning_zh
 
-        return [warning_zh(w) for w in self.warnings]
+        spec = self.spec if hasattr(self.spec, "constructs") else None
+        labels = {} if spec is None else {c: spec.label(c, "zh") for c in spec.construct_names}
+        return [warning_zh(w, labels) for w in self.warnings]
 
     def heading(self, lang: str) -> str:
         return self.title.get(lang) or self.title.get("en") or ""

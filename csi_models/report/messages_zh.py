@@ -44,13 +44,17 @@ TEMPLATES = [
 _COMPILED = [(re.compile(p, re.S), t) for p, t in TEMPLATES]
 
 
-def warning_zh(text: str) -> str:
-    """The Chinese form of one stored warning ("Class: message")."""
+def warning_zh(text: str, labels: dict | None = None) -> str:
+    """The Chinese form of one stored warning ("Class: message"); ``labels`` maps construct
+    names to their Chinese labels (the spec's)."""
     name, sep, message = text.partition(": ")
     if not sep or name not in CLASSES:
         name, message = "CSIWarning", text
     for pattern, template in _COMPILED:
         match = pattern.fullmatch(message.strip())
         if match:
-            return f"{CLASSES[name]}：{template.format(**match.groupdict())}"
+            parts = match.groupdict()
+            if "c" in parts and labels:
+                parts["c"] = labels.get(parts["c"], parts["c"])
+            return f"{CLASSES[name]}：{template.format(**parts)}"
     return f"{CLASSES[name]}：{message}"
