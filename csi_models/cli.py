@@ -206,8 +206,8 @@ def cmd_ipma(args) -> int:
           "performance: 0-100\n")
     print("Constructs:")
     print(ipma.constructs.sort_values("importance", ascending=False).to_string(**fmt))
-    print("\nIndicators:")
-    print(ipma.indicators.sort_values("importance", ascending=False).to_string(**fmt))
+    print("\nItems:")
+    print(ipma.items.sort_values("importance", ascending=False).to_string(**fmt))
     if args.plot:
         import matplotlib
 
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean"])
     p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
     p.add_argument("--plot", metavar="FILE", help="also save the quadrant plot (png, svg, pdf)")
-    p.add_argument("--level", default="constructs", choices=["constructs", "indicators"],
+    p.add_argument("--level", default="constructs", choices=["constructs", "items"],
                    help="what the plot shows")
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_ipma)

@@ -1,13 +1,33 @@
-"""FitResult: one fitted model, with every table derived once from the engine's numbers.
+"""FitResult: one fitted model, its numbers labelled as tables; no numerics of its own.
 
-Tables are tidy DataFrames of unrounded numbers with stable column names; only
-``csi_models.report`` rounds and formats. Properties are computed lazily and cached.
+``csi.fit`` builds it once and complete: the engine's ``Estimates``, the kernel's derived
+statistics (``point``), the bootstrap, the typed engine options, the settings and the
+warnings. ``table`` is one long table of every estimate (lavaan's parameter-table idea);
+``paths``, ``loadings``, ``weights``, ``r2_table``, ``indices``, ``effects`` and ``impacts``
+are views of it. Every estimate table speaks one vocabulary (README, "Table vocabulary"):
+keys (``construct``, ``item``, ``source``/``target``), ``estimate`` (standardized),
+``se``, ``statistic``, ``p_value``, ``ci_lower``, ``ci_upper``, ``n_boot`` (NaN when not
+computed); CB-SEM adds ``unstandardized`` and ``unstandardized_se``. Tables hold unrounded
+numbers and are handed out as copies; only ``csi_models.report`` rounds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from csi_models.statistics import indices as idx
+from csi_models.statistics import quality as q
+
+INFERENCE = ["se", "statistic", "p_value", "ci_lower", "ci_upper", "n_boot"]
+UNSTANDARDIZED = ["unstandardized", "unstandardized_se"]
+#: the long table's kinds: (kind of derived statistic, key columns)
+KINDS = {"path": ("paths", ["source", "target"]), "loading": ("loadings", ["construct", "item"]),
+         "weight": ("weights", ["construct", "item"]), "r2": ("r2", ["construct"]),
+         "index": ("indices", ["construct"]), "effect": (None, ["source", "target", "effect"]),
+         "impact": ("impacts", ["source", "target"])}
+TABLE_COLUMNS = ["kind", "source", "target", "construct", "item", "effect", "estimate",
+                 "estimate_100", *INFERENCE, *UNSTANDARDIZED]
 
 
 class cached_table:
@@ -33,20 +53,27 @@ class cached_table:
 
 
 class FitResult:
-    """A fitted CSI model: ``paths``, ``r2``, ``loadings``, ``weights``, ``scores``, ``summary()``.
+    """A fitted CSI model: ``paths``, ``r2``, ``loadings``, ``weights``, ``indices``,
+    ``effects``, ``impacts``, ``quality``, ``fit_indices``, ``scores``, ``summary()``.
 
-    The same attributes exist for both engines (``method`` 'pls' or 'cbsem'); CB-SEM adds
-    ``parameters`` (the full lavaan-style table). ``settings`` records how the numbers were
-    made, ``warnings`` what went wrong (also issued as warning classes at fit time).
+    The same attributes exist for every engine (``method``: 'pls' or 'cbsem'); CB-SEM adds
+    ``parameters`` (its lavaan-style parameter table). ``settings`` records how the numbers
+    were made, ``warnings`` what went wrong (also issued as warning classes at fit time),
+    ``options`` the engine's validated options.
     """
 
-    def __init__(self, spec, data, estimates, settings: dict, warnings: list[str], bootstrap=None):
+    def __init__(self, spec, data, estimates, options: dict, settings: dict, warnings: list[str],
+                 statistics, point: dict, index_notes: list[str], bootstrap=None):
         self.spec = spec
         self.data = data
         self.estimates = estimates
+        self.options = dict(options)
         self.settings = settings
         self.warnings = list(warnings)
-        self.bootstrap = bootstrap   # inference.bootstrap.BootstrapResult, or None
+        self.statistics = statistics     # statistics.kernel.Statistics: labels of the numbers
+        self.point = point               # kind -> (1, k) derived statistics of the full sample
+        self.index_notes = list(index_notes)
+        self.bootstrap = bootstrap       # inference.bootstrap.BootstrapResult, or None
 
     # --- basic facts ---------------------------------------------------------------------
     @property
@@ -66,86 +93,94 @@ class FitResult:
     def _layout(self):
         return self.estimates.layout
 
-    def _unstandardized(self, op: str) -> pd.DataFrame | None:
-        table = self.estimates.parameters
-        return None if table is None else table[table.op == op].copy()
+    @property
+    def _engine(self):
+        from csi_models.engines.base import get_engine
 
-    # --- structural model ----------------------------------------------------------------
+        return get_engine(self.method)
+
+    # --- the long table and its views ------------------------------------------------------
+    def _inference(self, kind: str) -> pd.DataFrame:
+        """Keys, estimate and the inference columns of one derived kind: from the bootstrap
+        when one ran, else (CB-SEM paths and loadings) the delta method, else NaN."""
+        if self.bootstrap is not None and kind in self.bootstrap.kinds:
+            return self.bootstrap.table(kind).drop(columns="mean")
+        table = self.statistics.keys(kind)
+        table["estimate"] = self.point[kind][0]
+        for column in INFERENCE:
+            table[column] = np.nan
+        return table
+
+    def _unstandardized(self, table: pd.DataFrame, op: str, keys: list[str]) -> pd.DataFrame:
+        """CB-SEM: the unstandardized estimate and its SE beside the standardized one; with
+        no bootstrap also the delta-method se, statistic, p_value and interval of the
+        standardized estimate (lavaan's ``standardizedSolution()``)."""
+        params = self.estimates.parameters
+        if params is None:
+            return table
+        rows = params[params.op == op].rename(columns={"lhs": keys[0], "rhs": keys[1]})
+        if op == "~":   # lavaan writes a regression target ~ source
+            rows = rows.rename(columns={keys[0]: keys[1], keys[1]: keys[0]})
+        rows = table[keys].merge(rows, on=keys, how="left")
+        table["unstandardized"] = rows["est"].to_numpy(float)
+        table["unstandardized_se"] = rows["se"].to_numpy(float)
+        if self.bootstrap is None and "std_all_se" in rows:
+            from scipy.special import ndtr
+
+            se = rows["std_all_se"].to_numpy(float)
+            est = table["estimate"].to_numpy(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.where(se > 0, est / se, np.nan)
+            table["se"], table["statistic"] = se, z
+            table["p_value"] = 2 * ndtr(-np.abs(z))
+            table["ci_lower"], table["ci_upper"] = est - 1.959963984540054 * se, est + 1.959963984540054 * se
+        return table
+
+    @cached_table
+    def table(self) -> pd.DataFrame:
+        """Every estimate in one long table, one row per parameter: kind ('path', 'loading',
+        'weight', 'r2', 'index', 'effect', 'impact'), its keys (source, target, construct,
+        item, effect = 'direct' | 'indirect' | 'total'), estimate, estimate_100 (effects on
+        the 0-100 metric), se, statistic, p_value, ci_lower, ci_upper, n_boot, and for CB-SEM
+        paths and loadings unstandardized and unstandardized_se."""
+        parts = []
+        for kind, (derived, keys) in KINDS.items():
+            if kind == "effect":
+                for effect in ("direct", "indirect", "total"):
+                    part = self._inference(effect)
+                    part.insert(2, "effect", effect)
+                    part["estimate_100"] = self.point[f"{effect}_100"][0]
+                    parts.append(part.assign(kind=kind))
+                continue
+            part = self._inference(derived)
+            if kind == "path":
+                part = self._unstandardized(part, "~", keys)
+            elif kind == "loading":
+                part = self._unstandardized(part, "=~", keys)
+            parts.append(part.assign(kind=kind))
+        table = pd.concat(parts, ignore_index=True)
+        return table.reindex(columns=TABLE_COLUMNS)
+
+    def _view(self, kind: str, keys: list[str], extra=()) -> pd.DataFrame:
+        table = self.table
+        table = table[table.kind == kind].reset_index(drop=True)
+        columns = [*keys, "estimate", *extra, *INFERENCE]
+        if self.estimates.parameters is not None and kind in ("path", "loading"):
+            columns += UNSTANDARDIZED
+        return table[columns]
+
     @cached_table
     def paths(self) -> pd.DataFrame:
-        """One row per structural path: source, target, estimate (standardized); CB-SEM adds
-        the unstandardized estimate with its se, z and p_value."""
-        P = self.estimates.paths
-        table = self._path_table([(i, j, P[i, j]) for i, j in zip(*np.nonzero(self._layout.adjacency))],
-                                 "estimate")
-        regressions = self._unstandardized("~")
-        if regressions is not None:
-            extra = regressions.rename(columns={"lhs": "target", "rhs": "source", "est": "unstandardized",
-                                                "pvalue": "p_value"})
-            table = table.merge(extra[["source", "target", "unstandardized", "se", "z", "p_value"]],
-                                on=["source", "target"], how="left")
-        return self._with_bootstrap(table, "paths")
-
-    def _with_bootstrap(self, table: pd.DataFrame, kind: str) -> pd.DataFrame:
-        """Bootstrap columns of the standardized estimate: PLS adds se, t, p_value, ci_lower,
-        ci_upper; CB-SEM (whose se/z/p_value are the analytic ones of the unstandardized
-        estimate) adds boot_se, ci_lower, ci_upper."""
-        if self.bootstrap is None:
-            return table
-        if self.method == "pls":
-            return self.bootstrap.attach(table, kind, ("se", "t", "p_value", "ci_lower", "ci_upper"))
-        return self.bootstrap.attach(table, kind, ("se", "ci_lower", "ci_upper"), rename={"se": "boot_se"})
-
-    @cached_table
-    def r2(self) -> pd.Series:
-        """R^2 of each endogenous construct."""
-        lay = self._layout
-        endo = lay.endogenous
-        return pd.Series(self.estimates.r2[endo], index=[lay.constructs[j] for j in endo], name="r2")
-
-    @cached_table
-    def r2_adjusted(self) -> pd.Series:
-        """Adjusted R^2 = 1 - (1 - R^2)(n - 1)/(n - k - 1), k = number of predictors."""
-        k = pd.Series({c: len(self.spec.predecessors(c)) for c in self.r2.index})
-        return (1 - (1 - self.r2) * (self.n - 1) / (self.n - k - 1)).rename("r2_adjusted")
-
-    @cached_table
-    def r2_table(self) -> pd.DataFrame:
-        """construct, r2, r2_adjusted of each endogenous construct; with a bootstrap also se,
-        ci_lower, ci_upper and n_boot of R^2 (no t or p-value: R^2 is not tested against 0)."""
-        r2 = self.r2
-        table = pd.DataFrame({"construct": list(r2.index), "r2": r2.to_numpy(),
-                              "r2_adjusted": self.r2_adjusted.reindex(r2.index).to_numpy()})
-        if self.bootstrap is None:
-            return table
-        return self.bootstrap.attach(table, "r2", ("se", "ci_lower", "ci_upper", "n_boot"))
-
-    @cached_table
-    def construct_correlations(self) -> pd.DataFrame:
-        names = list(self._layout.constructs)
-        return pd.DataFrame(self.estimates.construct_cor, index=names, columns=names)
-
-    # --- measurement model ---------------------------------------------------------------
-    def _per_item(self, values: np.ndarray) -> pd.DataFrame:
-        lay = self._layout
-        return pd.DataFrame({
-            "construct": [lay.constructs[j] for j in lay.block],
-            "indicator": list(lay.items),
-            "estimate": values,
-        })
+        """One row per structural path, in the spec's order: source, target, estimate
+        (standardized), se, statistic, p_value, ci_lower, ci_upper, n_boot; CB-SEM adds the
+        unstandardized estimate and its se."""
+        return self._view("path", ["source", "target"])
 
     @cached_table
     def loadings(self) -> pd.DataFrame:
-        """Standardized loadings: construct, indicator, estimate; CB-SEM adds the
-        unstandardized loading with its se, z and p_value."""
-        table = self._per_item(self.estimates.loadings)
-        measurement = self._unstandardized("=~")
-        if measurement is not None:
-            extra = measurement.rename(columns={"lhs": "construct", "rhs": "indicator",
-                                                "est": "unstandardized", "pvalue": "p_value"})
-            table = table.merge(extra[["construct", "indicator", "unstandardized", "se", "z",
-                                       "p_value"]], on=["construct", "indicator"], how="left")
-        return self._with_bootstrap(table, "loadings")
+        """Standardized loadings: construct, item, estimate and the inference columns; CB-SEM
+        adds the unstandardized loading and its se."""
+        return self._view("loading", ["construct", "item"])
 
     @cached_table
     def weights(self) -> pd.DataFrame:
@@ -153,152 +188,161 @@ class FitResult:
         Sigma_jj^-1 lambda_j put on standardized items): applied to items z-scored with the
         index's moments they give construct scores of variance 1 in the sample (PLS; CB-SEM
         with complete data) or under the model (CB-SEM with FIML; see ``scores``)."""
-        return self._with_bootstrap(self._per_item(self.estimates.weights), "weights")
+        return self._view("weight", ["construct", "item"])
 
+    @cached_table
+    def r2(self) -> pd.Series:
+        """R² of each endogenous construct (a Series by construct)."""
+        table = self._view("r2", ["construct"])
+        return pd.Series(table.estimate.to_numpy(), index=list(table.construct), name="r2")
+
+    @cached_table
+    def r2_table(self) -> pd.DataFrame:
+        """construct, estimate (R²), r2_adjusted = 1 - (1 - R²)(n - 1)/(n - k - 1) with k
+        predictors, and the inference columns of R² (no test against 0: p_value NaN)."""
+        table = self._view("r2", ["construct"])
+        k = np.array([len(self.spec.predecessors(c)) for c in table.construct])
+        table.insert(2, "r2_adjusted", 1 - (1 - table.estimate) * (self.n - 1) / (self.n - k - 1))
+        table["statistic"], table["p_value"] = np.nan, np.nan
+        return table
+
+    @cached_table
+    def indices(self) -> pd.DataFrame:
+        """ACSI 0-100 index of each construct (``statistics.indices``): construct, estimate,
+        the inference columns (bootstrap, else NaN; p_value NaN: an index is not tested
+        against 0) and note (why an index is not defined, e.g. a negative weight). n_boot:
+        the resamples in which the index was defined (0 when the full-sample index is not)."""
+        table = self._view("index", ["construct"])
+        table["statistic"], table["p_value"] = np.nan, np.nan
+        table["note"] = self.index_notes
+        return table
+
+    @cached_table
+    def effects(self) -> pd.DataFrame:
+        """Direct, indirect and total effects of every construct on every construct it reaches,
+        long: source, target, effect ('direct' | 'indirect' | 'total'), estimate
+        (standardized), estimate_100 (index points of the target per index point of the
+        source) and the inference columns of the standardized effect."""
+        return self._view("effect", ["source", "target", "effect"], extra=["estimate_100"])
+
+    @cached_table
+    def impacts(self) -> pd.DataFrame:
+        """ACSI impacts: source, target, estimate (change of the target's index for a 5-point
+        rise of the source's index: 5 x the total effect on the 0-100 metric) and the
+        inference columns."""
+        return self._view("impact", ["source", "target"])
+
+    @cached_table
+    def construct_correlations(self) -> pd.DataFrame:
+        """Construct correlations (PLS: of the scores; CB-SEM: model-implied, latent)."""
+        names = list(self._layout.constructs)
+        return pd.DataFrame(self.estimates.construct_cor, index=names, columns=names)
+
+    # --- per item and per respondent ---------------------------------------------------------
     @cached_table
     def cross_loadings(self) -> pd.DataFrame:
         """Correlations of every item with every construct (items x constructs)."""
         lay = self._layout
-        return pd.DataFrame(self.estimates.cross_loadings, index=list(lay.items),
-                            columns=list(lay.constructs))
+        table = pd.DataFrame(self.estimates.cross_loadings, index=list(lay.items),
+                             columns=list(lay.constructs))
+        table.index.name = "item"
+        return table
 
     @cached_table
     def item_stats(self) -> pd.DataFrame:
-        """Mean and standard deviation (n - 1) of each item on its original scale, after
+        """item, mean and standard deviation (n - 1) of each item on its original scale, after
         missing codes and reverse coding, over the rows used (with FIML: over the rows that
         answered the item; the index then uses the model's means, see ``indices``)."""
-        from csi_models.statistics.indices import sample_moments
+        values = self.data.values
+        return pd.DataFrame({"item": list(values.columns), "mean": values.mean().to_numpy(),
+                             "sd": values.std(ddof=1).to_numpy()})
 
-        return sample_moments(self.data.values)
+    @cached_table
+    def item_correlations(self) -> pd.DataFrame:
+        """Sample correlations of the items used (pairwise-complete with FIML data)."""
+        items = list(self._layout.items)
+        return pd.DataFrame(self.estimates.item_cor, index=items, columns=items)
 
     @cached_table
     def scores(self) -> pd.DataFrame:
         """Construct scores, one row per respondent used: items z-scored with the index's
-        means and sds (``indices.index_moments``) times the weights. With complete data they
-        have mean 0 and variance 1. With FIML (CB-SEM) the items are z-scored with the model's
-        means and implied sds, so the scores have mean 0 and variance 1 under the model, not
-        exactly among the respondents who have one; a respondent missing an item of a
-        construct has no score for it."""
-        from csi_models.statistics.indices import index_moments
-
-        lay = self._layout
-        mean, sd = index_moments(self.data, self.estimates)
+        means and sds (``Estimates.item_mean``/``item_sd``) times the weights. With complete
+        data they have mean 0 and variance 1. With FIML (CB-SEM) the items are z-scored with
+        the model's means and implied sds, so the scores have mean 0 and variance 1 under the
+        model; a respondent missing an item of a construct has no score for it."""
+        lay, est = self._layout, self.estimates
         values = self.data.values[list(lay.items)].to_numpy(float)
-        z = (values - mean) / sd
-        W = lay.membership * self.estimates.weights[:, None]
-        scores = np.nan_to_num(z) @ W
+        z = (values - est.item_mean) / est.item_sd
+        scores = np.nan_to_num(z) @ (lay.membership * est.weights[:, None])
         scores[(np.isnan(z) @ lay.membership) > 0] = np.nan
         return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
 
-    # --- indices, effects, impacts (csi_models.statistics.indices) -----------------------------------
-    @cached_table
-    def indices(self) -> pd.DataFrame:
-        """ACSI 0-100 index of each construct: construct, index, se, ci_lower, ci_upper (from
-        the bootstrap, else NaN), note (why an index is not defined, e.g. a negative weight);
-        with a bootstrap also n_boot, the resamples in which the index was defined (those
-        that entered its se and interval; 0 when the full-sample index is undefined)."""
-        from csi_models.statistics import indices
-
-        return indices.indices_table(self)
-
     @cached_table
     def scores_100(self) -> pd.DataFrame:
-        """Per-respondent construct scores on the 0-100 scale: index + c_j * score. With
-        complete data their mean is the index; with FIML a respondent missing an item of a
-        construct has no score for it, and the mean over those who have one is a
-        complete-case mean, not the index (which uses the FIML means)."""
-        from csi_models.statistics import indices
-
-        return indices.scores_100(self)
-
-    @cached_table
-    def effects(self) -> pd.DataFrame:
-        """Direct, indirect and total effects of every construct on every construct it reaches:
-        standardized and on the 0-100 metric (``*_100``); bootstrap se, t, p_value and
-        intervals of the standardized indirect and total effects (``indirect_se``,
-        ``indirect_t``, ``indirect_p_value``, ``total_ci_lower``, ...) and n_boot."""
-        from csi_models.statistics import indices
-
-        return indices.effects_table(self)
-
-    @cached_table
-    def impacts(self) -> pd.DataFrame:
-        """ACSI impacts: driver, target, impact (change of the target's index for a 5-point
-        rise of the driver's index), se, ci_lower, ci_upper (and n_boot with a bootstrap)."""
-        from csi_models.statistics import indices
-
-        return indices.impacts_table(self)
+        """Per-respondent construct scores on the 0-100 scale (the index formula with each
+        respondent's answers). With complete data their mean is the index; with FIML a
+        respondent missing an item of a construct has no score for it."""
+        lay, est = self._layout, self.estimates
+        values = self.data.values[list(lay.items)].to_numpy(float)
+        negative = (est.weights < 0) @ lay.membership > 0
+        scores = idx.respondent_scores_100(values, est.weights, est.item_sd, self.statistics.lo,
+                                           self.statistics.hi, lay.membership, negative)
+        return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
 
     def ipma(self, target: str):
-        """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.indicators``,
-        ``.plot()``; see csi_models.statistics.indices.ipma."""
-        from csi_models.statistics import indices
+        """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.items``,
+        ``.plot()``; see ``csi_models.analysis.ipma``."""
+        from csi_models.analysis.ipma import ipma
 
-        return indices.ipma(self, target)
+        return ipma(self, target)
 
     @property
     def parameters(self) -> pd.DataFrame | None:
-        """CB-SEM: every parameter (lavaan-style lhs, op, rhs, est, se, z, pvalue, std_all)."""
+        """CB-SEM: every parameter in lavaan's notation: lhs, op, rhs, free, est and se
+        (unstandardized, as lavaan's ``parameterEstimates``), statistic (est / se), p_value,
+        std_all (lavaan's std.all) and, where the engine reports it, std_all_se."""
         table = self.estimates.parameters
-        return None if table is None else table.copy()
+        return None if table is None else table.rename(columns={"z": "statistic",
+                                                                "pvalue": "p_value"})
 
-    # --- measurement quality and fit (csi_models.quality, csi_models.fit_indices) --------
-    @cached_table
-    def item_correlations(self) -> pd.DataFrame:
-        """Sample correlations of the items used (pairwise-complete with FIML data)."""
-        return self.data.values.corr()
-
+    # --- measurement quality and fit ---------------------------------------------------------
     @cached_table
     def quality(self) -> pd.DataFrame:
-        """Reliability and convergent validity per construct: n_items, mode, alpha, rho_a,
-        rho_c, ave (definitions and references in ``csi_models.quality``)."""
-        from csi_models.statistics import quality as q
-
+        """Reliability and convergent validity per construct: construct, n_items, mode, alpha,
+        rho_a, rho_c, ave (definitions and references in ``statistics.quality``; rho_A,
+        rho_C and AVE are the engine's)."""
         lay, est = self._layout, self.estimates
-        S = self.item_correlations.to_numpy()
-        if self.method == "pls":
-            rho_a = q.rho_a(S, lay, est.weights)
-            rho_c, ave = q.rho_c_ave(lay, est.loadings)
-        else:
-            rho_a, rho_c, ave = q.factor_reliability(lay, est)
+        rho_a, rho_c, ave = self._engine.reliability(est)
         return pd.DataFrame({
-            "n_items": lay.membership.sum(axis=0).astype(int),
+            "construct": list(lay.constructs), "n_items": lay.membership.sum(axis=0).astype(int),
             "mode": ["formative" if f else "reflective" for f in lay.formative],
-            "alpha": q.cronbach_alpha(S, lay), "rho_a": rho_a, "rho_c": rho_c, "ave": ave,
-        }, index=pd.Index(list(lay.constructs), name="construct"))
+            "alpha": q.cronbach_alpha(est.item_cor, lay), "rho_a": rho_a, "rho_c": rho_c,
+            "ave": ave})
 
     @cached_table
     def htmt(self) -> pd.DataFrame:
         """Heterotrait-monotrait ratios, one row per construct pair: construct_1,
-        construct_2, htmt (from the sample item correlations, for both engines); with a
-        bootstrap also ci_lower, ci_upper: the bootstrap's interval (percentile or BCa, at its
-        level) over the same resamples (those the fit survived)."""
-        from csi_models.statistics import quality as q
-
-        table = q.htmt_table(q.htmt(self.item_correlations.to_numpy(), self._layout),
-                             self._layout.constructs)
-        if self.bootstrap is None or "htmt" not in self.bootstrap.kinds:
-            return table
-        return self.bootstrap.attach(table, "htmt", ("ci_lower", "ci_upper"))
+        construct_2, estimate (from the sample item correlations, both engines) and the
+        inference columns (bootstrap intervals over the resamples used; p_value NaN)."""
+        table = self._inference("htmt")
+        table["statistic"], table["p_value"] = np.nan, np.nan
+        return table
 
     @cached_table
     def fornell_larcker(self) -> pd.DataFrame:
         """Fornell-Larcker table: sqrt(AVE) on the diagonal, construct correlations below."""
-        from csi_models.statistics import quality as q
-
         return q.fornell_larcker(self.quality["ave"].to_numpy(), self.estimates.construct_cor,
                                  self._layout.constructs)
 
     @cached_table
     def vif(self) -> pd.DataFrame:
-        """Item VIFs within each block: construct, indicator, mode, vif (the usual check for
+        """Item VIFs within each block: construct, item, mode, vif (the usual check for
         formative blocks; reflective blocks are listed too)."""
-        from csi_models.statistics import quality as q
-
         lay = self._layout
-        table = self._per_item(q.item_vif(self.item_correlations.to_numpy(), lay))
-        table.insert(2, "mode", ["formative" if lay.formative[j] else "reflective" for j in lay.block])
-        return table.rename(columns={"estimate": "vif"})
+        return pd.DataFrame({
+            "construct": [lay.constructs[j] for j in lay.block], "item": list(lay.items),
+            "mode": ["formative" if lay.formative[j] else "reflective" for j in lay.block],
+            "vif": q.item_vif(self.estimates.item_cor, lay)})
 
     def _path_table(self, rows, column: str) -> pd.DataFrame:
         """source, target, ``column`` from (i, j, value) rows, in the spec's path order."""
@@ -312,35 +356,22 @@ class FitResult:
     @cached_table
     def inner_vif(self) -> pd.DataFrame:
         """VIF of each predecessor of each endogenous construct: source, target, vif."""
-        from csi_models.statistics import quality as q
-
         return self._path_table(q.inner_vif(self.estimates.construct_cor, self._layout), "vif")
 
     @cached_table
     def f2(self) -> pd.DataFrame:
         """Cohen's f² of every path: source, target, f2 (PLS: re-estimated without the path,
         as seminr; CB-SEM: from the implied latent correlations)."""
-        from csi_models.statistics import quality as q
-
-        est = self.estimates
-        if self.method == "pls":
-            s = self.settings
-            rows = q.f_squared_pls(self.item_correlations.to_numpy(), self._layout, est.r2,
-                                   s["inner_scheme"], s["tolerance"], s["max_iter"])
-        else:
-            rows = q.f_squared_latent(est.construct_cor, self._layout, est.paths, est.r2)
-        return self._path_table(rows, "f2")
+        return self._path_table(self._engine.f_squared(self.estimates, self.options), "f2")
 
     @cached_table
     def fit_indices(self) -> pd.Series:
         """Model fit. CB-SEM: lavaan's fitMeasures names and definitions (chisq, df, pvalue,
         cfi, tli, rmsea, rmsea.ci.lower/upper, rmsea.pvalue, srmr, logl, aic, bic, bic2, ...);
         PLS: srmr, d_uls, d_g (estimated and saturated model) and gof."""
-        from csi_models.statistics import fit_measures as fit_indices
+        return self._engine.fit_measures(self.data, self.estimates)
 
-        return fit_indices.for_result(self)
-
-    # --- display -------------------------------------------------------------------------
+    # --- display -----------------------------------------------------------------------------
     def summary(self, lang: str = "en") -> str:
         """A plain-text report: convergence and warnings first, then settings and tables."""
         from csi_models.report.summary import text_summary

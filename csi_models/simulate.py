@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from csi_models.engines.base import Layout
+from csi_models.spec.layout import Layout
 from csi_models.errors import DataError, SpecError
 from csi_models.statistics.fit_measures import structural_correlations
 from csi_models.spec import load_spec

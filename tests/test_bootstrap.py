@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 import csi_models as csi
+from csi_models.engines import pls
 from csi_models.errors import BootstrapWarning
 from csi_models.inference import bootstrap as bs
 from csi_models.inference import intervals
@@ -26,6 +27,24 @@ def boot_res(mobi):
     return csi.fit("ecsi", mobi, method="pls", bootstrap=40, random_state=SEED)
 
 
+def _effect(res, kind):
+    """The rows of one kind of effect ('direct', 'indirect', 'total') of res.effects."""
+    return res.effects[res.effects.effect == kind].reset_index(drop=True)
+
+
+def _boot(spec, data, n_boot, random_state):
+    """The bootstrap of a PLS fit of prepared data, as csi.fit runs it."""
+    from csi_models.engines.base import Resamples, get_engine
+    from csi_models.statistics.kernel import Statistics
+
+    engine = get_engine("pls")
+    options = engine.resolve({})
+    est = engine.fit(spec, data, options)
+    stats = Statistics(spec, est.layout)
+    return bs.bootstrap(engine, spec, data, est, options, stats, stats.derive(Resamples.of(est)),
+                        n_boot, random_state=random_state)
+
+
 def _single(spec_name, frame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -41,8 +60,8 @@ def test_every_resample_equals_a_one_by_one_fit(mobi, boot_res):
         expected = {
             "paths": single.paths.estimate, "weights": single.weights.estimate,
             "loadings": single.loadings.estimate, "r2": single.r2,
-            "indices": single.indices["index"], "total": single.effects.total,
-            "indirect": single.effects.indirect, "impacts": single.impacts.impact}
+            "indices": single.indices.estimate, "total": _effect(single, "total").estimate,
+            "indirect": _effect(single, "indirect").estimate, "impacts": single.impacts.estimate}
         for kind, values in expected.items():
             np.testing.assert_allclose(boot.draws[kind][b], np.asarray(values, float), atol=1e-8,
                                        err_msg=f"resample {b}, {kind}")
@@ -56,14 +75,14 @@ def test_resamples_equal_seminr_estimate_pls(mobi, boot_res):
     sm = seminr.relationships(*[seminr.paths(from_=a, to=b) for a, b in spec.paths])
     boot = boot_res.bootstrap
     rows = bs.resample_rows(250, np.arange(3), boot.seed)
-    keys = boot.targets.keys("paths")
+    keys = boot.statistics.keys("paths")
     for b in range(3):
         frame = mobi[spec.item_names].iloc[rows[b]].reset_index(drop=True)
         m = seminr.estimate_pls(frame, mm, sm, inner_weights=seminr.path_weighting, stop_criterion=7)
         theirs = [m.path_coef.get(s, t) for s, t in zip(keys.source, keys.target)]
         np.testing.assert_allclose(boot.draws["paths"][b], theirs, atol=1e-6)
-        w = [m.outer_weights.get(i, c) for c, i in zip(boot.targets.keys("weights").construct,
-                                                        boot.targets.keys("weights").indicator)]
+        w = [m.outer_weights.get(i, c) for c, i in zip(boot.statistics.keys("weights").construct,
+                                                        boot.statistics.keys("weights").item)]
         np.testing.assert_allclose(boot.draws["weights"][b], w, atol=1e-6)
 
 
@@ -71,16 +90,17 @@ def test_tables_summarize_the_draws(boot_res):
     boot = boot_res.bootstrap
     draws = boot.draws["paths"]
     paths = boot_res.paths
-    assert list(paths.columns) == ["source", "target", "estimate", "se", "t", "p_value",
-                                   "ci_lower", "ci_upper"]
+    assert list(paths.columns) == ["source", "target", "estimate", "se", "statistic", "p_value",
+                                   "ci_lower", "ci_upper", "n_boot"]
     np.testing.assert_allclose(paths.se, draws.std(axis=0, ddof=1), rtol=1e-12)
-    np.testing.assert_allclose(paths.t, paths.estimate / paths.se, rtol=1e-12)
-    np.testing.assert_allclose(paths.p_value, 2 * stats.t.sf(np.abs(paths.t), df=249), rtol=1e-10)
+    np.testing.assert_allclose(paths.statistic, paths.estimate / paths.se, rtol=1e-12)
+    np.testing.assert_allclose(paths.p_value, 2 * stats.t.sf(np.abs(paths.statistic), df=249),
+                               rtol=1e-10)
     np.testing.assert_allclose(paths.ci_lower, np.quantile(draws, 0.025, axis=0), atol=1e-14)
     np.testing.assert_allclose(paths.ci_upper, np.quantile(draws, 0.975, axis=0), atol=1e-14)
     # the bootstrap's full-sample estimates are the fit's own numbers
-    np.testing.assert_allclose(boot.estimate["indices"][0], boot_res.indices["index"], atol=1e-10)
-    np.testing.assert_allclose(boot.estimate["impacts"][0], boot_res.impacts.impact, atol=1e-10)
+    np.testing.assert_allclose(boot.estimate["indices"][0], boot_res.indices.estimate, atol=1e-10)
+    np.testing.assert_allclose(boot.estimate["impacts"][0], boot_res.impacts.estimate, atol=1e-10)
     imp = boot_res.impacts
     # Loyalty's index (hence its impacts) is undefined in resamples where CUSL2's weight turns
     # negative: those draws are left out of that column only, and counted in n_boot
@@ -88,7 +108,7 @@ def test_tables_summarize_the_draws(boot_res):
     n_boot = boot.table("impacts").n_boot
     assert (n_boot[imp.target != "Loyalty"] == 40).all() and (n_boot < 40).any()
     idx = boot_res.indices
-    assert (idx.ci_lower < idx["index"]).all() and (idx["index"] < idx.ci_upper).all()
+    assert (idx.ci_lower < idx.estimate).all() and (idx.estimate < idx.ci_upper).all()
     s = boot_res.settings
     assert (s["bootstrap"], s["bootstrap_seed"], s["bootstrap_failed"]) == (40, SEED, 0)
     assert s["bootstrap_interval"] == "percentile" and "sign" in s["bootstrap_sign_rule"]
@@ -98,17 +118,16 @@ def test_tables_summarize_the_draws(boot_res):
 def test_reproducible_and_independent_of_batching(mobi, monkeypatch):
     spec = csi.load_spec("ecsi")
     data = csi.data.prepare(spec, mobi)
-    opts = {"scheme": "path", "tol": 1e-7, "max_iter": 300}
-    a = bs.bootstrap_pls(spec, data, opts, 300, random_state=5)
-    b = bs.bootstrap_pls(spec, data, opts, 300, random_state=5)
-    c = bs.bootstrap_pls(spec, data, opts, 300, random_state=6)
+    a = _boot(spec, data, 300, random_state=5)
+    b = _boot(spec, data, 300, random_state=5)
+    c = _boot(spec, data, 300, random_state=6)
     np.testing.assert_array_equal(a.draws["paths"], b.draws["paths"])
     assert np.abs(a.draws["paths"] - c.draws["paths"]).max() > 0.01
     # a longer run extends a shorter one; smaller groups and chunks give the same numbers
-    monkeypatch.setattr(bs, "GROUP_BYTES", 8 * 250 * 256)   # one 256-resample block per group
-    longer = bs.bootstrap_pls(spec, data, opts, 600, random_state=5)
+    monkeypatch.setattr(pls, "GROUP_BYTES", 8 * 250 * 256)   # one 256-resample block per group
+    longer = _boot(spec, data, 600, random_state=5)
     np.testing.assert_allclose(longer.draws["paths"][:300], a.draws["paths"], atol=1e-13)
-    gen = bs.bootstrap_pls(spec, data, opts, 10, random_state=np.random.default_rng(3))
+    gen = _boot(spec, data, 10, random_state=np.random.default_rng(3))
     assert isinstance(gen.seed, int)
 
 
@@ -169,7 +188,7 @@ def test_bca_of_the_pls_bootstrap_uses_a_leave_one_out_jackknife(mobi):
     assert jack["paths"].shape == (250, 12)
     single = _single("ecsi", mobi.drop(index=17))
     np.testing.assert_allclose(jack["paths"][17], single.paths.estimate, atol=1e-8)
-    np.testing.assert_allclose(jack["indices"][17], single.indices["index"], atol=1e-8)
+    np.testing.assert_allclose(jack["indices"][17], single.indices.estimate, atol=1e-8)
     table = boot.table("paths")
     lower, upper = intervals.bca(boot.estimate["paths"][0], boot.draws["paths"], jack["paths"], 0.95)
     np.testing.assert_allclose(res.paths.ci_lower, lower)
@@ -191,7 +210,7 @@ def test_bad_bootstrap_arguments_are_library_errors(mobi):
 def test_progress_bar_writes_to_stderr(mobi, capsys):
     csi.fit("ecsi", mobi, bootstrap=300, random_state=1, progress=True)
     err = capsys.readouterr().err
-    assert "bootstrap [" in err and "300/300" in err
+    assert "bootstrap (PLS) [" in err and "300/300" in err
     csi.fit("ecsi", mobi, bootstrap=20, random_state=1, progress=False)
     assert capsys.readouterr().err == ""
 
@@ -224,7 +243,7 @@ def test_undefined_draws_are_counted_warned_and_shown(mobi):
     assert idx.loc["Loyalty", "se"] == pytest.approx(np.nanstd(loyalty, ddof=1), rel=1e-12)
     imp = res.impacts
     assert (imp.n_boot[imp.target == "Loyalty"] <= 200 - missing).all()
-    assert (imp.n_boot[(imp.target != "Loyalty") & (imp.driver != "Loyalty")] == 200).all()
+    assert (imp.n_boot[(imp.target != "Loyalty") & (imp.source != "Loyalty")] == 200).all()
     assert (res.effects.n_boot == 200).all()          # standardized effects: always defined
     text = res.summary()
     assert f"the index of Loyalty is undefined (a negative weight) in {missing} of 200" in text
@@ -245,7 +264,8 @@ def test_an_undefined_estimate_has_no_bootstrap_se_or_interval(mobi):
             table = res.bootstrap.table("indices").set_index("construct")
             assert np.isfinite(res.bootstrap.draws["indices"][:, 6]).sum() > 0  # a few draws exist
             loyalty = table.loc["Loyalty"]
-            assert np.isnan(loyalty[["estimate", "mean", "se", "t", "p_value", "ci_lower", "ci_upper"]]
+            assert np.isnan(loyalty[["estimate", "mean", "se", "statistic", "p_value", "ci_lower",
+                                     "ci_upper"]]
                             .to_numpy(float)).all() and loyalty.n_boot == 0
             idx = res.indices.set_index("construct")
             assert np.isnan(idx.loc["Loyalty", ["se", "ci_lower", "ci_upper"]].to_numpy(float)).all()
@@ -273,23 +293,25 @@ def test_interval_helpers_with_undefined_columns():
 def test_effects_have_t_and_p_and_r2_has_intervals(boot_res):
     boot = boot_res.bootstrap
     eff = boot_res.effects
-    for part in ("indirect", "total"):
+    for part in ("direct", "indirect", "total"):
         draws = boot.draws[part]
-        np.testing.assert_allclose(eff[f"{part}_se"], draws.std(axis=0, ddof=1), rtol=1e-12)
-        t = eff[part] / eff[f"{part}_se"]
-        np.testing.assert_allclose(eff[f"{part}_t"].dropna(), t[eff[f"{part}_se"] > 0], rtol=1e-12)
-        np.testing.assert_allclose(eff[f"{part}_p_value"].dropna(),
-                                   2 * stats.t.sf(np.abs(t[eff[f"{part}_se"] > 0]), df=249), rtol=1e-10)
-        np.testing.assert_allclose(eff[f"{part}_ci_lower"], np.quantile(draws, 0.025, axis=0), atol=1e-14)
-    assert eff.indirect_t.isna().any()          # a direct-only pair: indirect 0, se 0, no t
+        e = eff[eff.effect == part]
+        np.testing.assert_allclose(e.se, draws.std(axis=0, ddof=1), rtol=1e-12, atol=1e-15)
+        t = e.estimate / e.se
+        np.testing.assert_allclose(e.statistic.dropna(), t[e.se > 0], rtol=1e-12)
+        np.testing.assert_allclose(e.p_value.dropna(), 2 * stats.t.sf(np.abs(t[e.se > 0]), df=249),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(e.ci_lower, np.quantile(draws, 0.025, axis=0), atol=1e-14)
+    assert eff[eff.effect == "indirect"].statistic.isna().any()   # direct-only pair: no t
     r2 = boot_res.r2_table
-    assert list(r2.columns) == ["construct", "r2", "r2_adjusted", "se", "ci_lower", "ci_upper", "n_boot"]
-    np.testing.assert_allclose(r2.r2, boot_res.r2.to_numpy())
+    assert list(r2.columns) == ["construct", "estimate", "r2_adjusted", "se", "statistic",
+                                "p_value", "ci_lower", "ci_upper", "n_boot"]
+    np.testing.assert_allclose(r2.estimate, boot_res.r2.to_numpy())
     np.testing.assert_allclose(r2.se, boot.draws["r2"].std(axis=0, ddof=1), rtol=1e-12)
     np.testing.assert_allclose(r2.ci_upper, np.quantile(boot.draws["r2"], 0.975, axis=0), atol=1e-14)
     assert isinstance(boot_res.r2, pd.Series)
-    assert list(csi.fit("ecsi", csi.datasets.load_ecsi_mobi()).r2_table.columns) == [
-        "construct", "r2", "r2_adjusted"]
+    plain = csi.fit("ecsi", csi.datasets.load_ecsi_mobi()).r2_table
+    assert list(plain.columns) == list(r2.columns) and plain[["se", "n_boot"]].isna().all().all()
     assert "R-squared:" in boot_res.summary()
 
 
@@ -328,7 +350,7 @@ def test_bad_table_requests_are_library_errors(boot_res):
 def test_batch_moments_and_read_only_draws(mobi, boot_res):
     """inference.moments: every resample's and leave-one-out copy's correlations, means and
     sds equal numpy's on its rows; the draws the tables summarize cannot be edited."""
-    from csi_models.inference.moments import BatchMoments
+    from csi_models.statistics.moments import BatchMoments
 
     X = mobi[csi.load_spec("ecsi").item_names].to_numpy(float)
     m = BatchMoments(X)

@@ -31,6 +31,19 @@ HS_SPEC = spec_from_dict({
     "paths": ["visual -> textual", "textual -> speed"]})
 
 
+def _boot(data, est, n_boot):
+    """The bootstrap of a CB-SEM fit of prepared data, as csi.fit runs it (serially)."""
+    from csi_models.engines.base import Resamples, get_engine
+    from csi_models.statistics.kernel import Statistics
+
+    engine = get_engine("cbsem")
+    options = engine.resolve({})
+    est = cbsem.with_moments(est, data)
+    stats = Statistics(HS_SPEC, est.layout)
+    return bs.bootstrap(engine, HS_SPEC, data, est, options, stats,
+                        stats.derive(Resamples.of(est)), n_boot, random_state=1, n_jobs=1)
+
+
 def lavaan_se(name: str) -> pd.DataFrame:
     table = pd.read_csv(LAVAAN / f"{name}_params.csv", keep_default_na=False, na_values=[""])
     return table[table.free > 0]
@@ -63,8 +76,13 @@ def test_ecsi_standard_errors_equal_lavaan():
         warnings.simplefilter("ignore")
         res = csi.fit("ecsi", csi.datasets.load_ecsi_mobi(), method="cbsem")
     compare_se(res, "ecsi", 1e-6)
-    # the analytic se/z/p of the unstandardized paths stay in res.paths
-    assert {"unstandardized", "se", "z", "p_value"} <= set(res.paths.columns)
+    # the unstandardized paths and their analytic se stand beside the standardized estimates
+    params = res.parameters[res.parameters.op == "~"].rename(columns={"lhs": "target",
+                                                                      "rhs": "source"})
+    both = res.paths.merge(params, on=["source", "target"])
+    assert len(both) == len(res.paths) == 12
+    np.testing.assert_allclose(both.unstandardized, both.est, rtol=1e-15)
+    np.testing.assert_allclose(both.unstandardized_se, both.se_y, rtol=1e-15)
 
 
 def test_hs_standard_and_robust_standard_errors_equal_lavaan(hs_cfa_spec):
@@ -91,12 +109,14 @@ def test_cbsem_bootstrap_resamples_are_fresh_fits(hs_boot):
             single = csi.fit(HS_SPEC, data.iloc[rows[b]].reset_index(drop=True), method="cbsem")
         np.testing.assert_allclose(boot.draws["paths"][b], single.paths.estimate, atol=1e-6)
         np.testing.assert_allclose(boot.draws["loadings"][b], single.loadings.estimate, atol=1e-6)
-        np.testing.assert_allclose(boot.draws["indices"][b], single.indices["index"], atol=1e-6)
+        np.testing.assert_allclose(boot.draws["indices"][b], single.indices.estimate, atol=1e-6)
     paths = hs_boot.paths
-    # analytic columns kept; the bootstrap of the standardized estimate added as boot_se, ci
-    assert list(paths.columns) == ["source", "target", "estimate", "unstandardized", "se", "z",
-                                   "p_value", "boot_se", "ci_lower", "ci_upper"]
-    np.testing.assert_allclose(paths.boot_se, boot.draws["paths"].std(axis=0, ddof=1), rtol=1e-12)
+    # the inference columns of the standardized estimate come from the bootstrap; the
+    # unstandardized estimate and its analytic se stand beside them
+    assert list(paths.columns) == ["source", "target", "estimate", "se", "statistic", "p_value",
+                                   "ci_lower", "ci_upper", "n_boot", "unstandardized",
+                                   "unstandardized_se"]
+    np.testing.assert_allclose(paths.se, boot.draws["paths"].std(axis=0, ddof=1), rtol=1e-12)
     assert hs_boot.indices.se.notna().all() and hs_boot.impacts.se.notna().all()
     s = hs_boot.settings
     assert (s["bootstrap"], s["bootstrap_seed"], s["bootstrap_failed"]) == (6, 3, 0)
@@ -116,7 +136,7 @@ def test_cbsem_resamples_that_miss_the_gradient_tolerance_are_counted(monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = cbsem.fit(HS_SPEC, data)
-        boot = bs.bootstrap_cbsem(HS_SPEC, data, est, 3, random_state=1, n_jobs=1)
+        boot = _boot(data, est, 3)
     assert boot.n_failed == 3 and boot.failed.reason.str.startswith("not converged").all()
     assert boot.draws["paths"].shape == (0, 2)
     assert np.isnan(boot.table("paths").se).all()
@@ -129,7 +149,7 @@ def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = cbsem.fit(HS_SPEC, data)
-    solution = est.extras.setdefault("x", np.linspace(0.5, 1.5, est.extras["n_free"]))
+    solution = est.extras["x"]
     real, starts = cbsem.fit, []
 
     def recording_fit(spec, sample, se="standard", **kw):
@@ -139,7 +159,7 @@ def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
     monkeypatch.setattr(cbsem, "fit", recording_fit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        boot = bs.bootstrap_cbsem(HS_SPEC, data, est, 3, random_state=1, n_jobs=1)
+        boot = _boot(data, est, 3)
     assert boot.n_failed == 0 and len(starts) == 3
     for start in starts:
         np.testing.assert_array_equal(start, solution)
@@ -148,7 +168,7 @@ def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
 def test_parallel_chunks_follow_the_effective_worker_count():
     from joblib import cpu_count
 
-    assert len(bs.chunks(100, -1)) == min(100, 4 * cpu_count())
-    assert len(bs.chunks(100, 1)) == 4 and len(bs.chunks(3, 2)) == 3
-    assert len(bs.chunks(100, -2)) == 4 * max(1, cpu_count() - 1)
-    np.testing.assert_array_equal(np.concatenate(bs.chunks(37, -1)), np.arange(37))
+    assert len(cbsem.chunks(100, -1)) == min(100, 4 * cpu_count())
+    assert len(cbsem.chunks(100, 1)) == 4 and len(cbsem.chunks(3, 2)) == 3
+    assert len(cbsem.chunks(100, -2)) == 4 * max(1, cpu_count() - 1)
+    np.testing.assert_array_equal(np.concatenate(cbsem.chunks(37, -1)), np.arange(37))

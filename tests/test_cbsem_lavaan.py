@@ -202,7 +202,7 @@ def test_factor_score_weights_follow_lavaan(mobi, name):
     implied = lavaan_matrix(f"{name}_implied")
     params = lavaan_params(name)
     loadings = params[params.op == "=~"]
-    ours = res.weights.set_index("indicator")["estimate"]
+    ours = res.weights.set_index("item")["estimate"]
     for construct, block in loadings.groupby("lhs", sort=False):
         items = list(block.rhs)
         raw = np.linalg.solve(implied.loc[items, items].to_numpy(), block.est.to_numpy())

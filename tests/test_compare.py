@@ -52,7 +52,7 @@ def test_three_shipped_specs_side_by_side(data, method):
         assert wide.loc[("r2", "Satisfaction"), m] == pytest.approx(res.r2["Satisfaction"])
         assert wide.loc[("sample", "n"), m] == res.n
         assert wide.loc[("index", "Satisfaction"), m] == pytest.approx(
-            res.indices.set_index("construct").loc["Satisfaction", "index"])
+            res.indices.set_index("construct").loc["Satisfaction", "estimate"])
     if method == "cbsem":
         for m in ("acsi", "ecsi", "ccsi"):
             ref = pd.read_csv(FIX / f"{m}_fit.csv", keep_default_na=False).set_index("name")["value"]
@@ -103,7 +103,7 @@ def test_invariance_matches_lavaan():
     # configural = separate fits: per-group loadings equal lavaan's configural estimates
     params = pd.read_csv(FIX / "hs_configural_params.csv")
     for label, group in params[params.op == "=~"].groupby("group_label"):
-        mine = cmp.results[label].loadings.set_index("indicator")
+        mine = cmp.results[label].loadings.set_index("item")
         np.testing.assert_allclose(mine.loc[group.rhs, "unstandardized"], group.est, atol=1e-4)
 
 
@@ -173,7 +173,7 @@ def test_permutation_moments_reproduce_the_separate_fits():
     the separate fits' paths, R^2 and 0-100 indices, for each group (moments from sums,
     batched PLS, each group's own weights, means and sds in its index)."""
     from csi_models.comparison.groups import permuted_estimates
-    from csi_models.inference.moments import BatchMoments
+    from csi_models.statistics.moments import BatchMoments
 
     frame = csi.datasets.load_ecsi_mobi().assign(half=lambda d: np.arange(len(d)) < 100)
     cmp = compare("ecsi", frame, by="half", permutations=10, random_state=0)
@@ -187,7 +187,7 @@ def test_permutation_moments_reproduce_the_separate_fits():
         expected = pd.Series(
             {**{f"{r.source} -> {r.target}": r.estimate for r in res.paths.itertuples()},
              **{f"R2 {c}": v for c, v in res.r2.items()},
-             **{f"index {r.construct}": r.index for r in res.indices.itertuples()}})
+             **{f"index {r.construct}": r.estimate for r in res.indices.itertuples()}})
         assert set(names) == set(expected.index)
         for row in values:
             np.testing.assert_allclose(row, expected[names].to_numpy(), rtol=1e-9, atol=1e-9)

@@ -205,8 +205,8 @@ def test_a_declared_scale_the_value_labels_contradict_is_an_error(five):
         csi.fit(declared, labelled)
     # the fix the message gives works, and agrees with the scale read from the labels alone
     fixed = csi.fit(declared.with_scale(1, 5), labelled)
-    np.testing.assert_allclose(fixed.indices["index"], csi.fit(small(), labelled).indices["index"])
-    assert (fixed.indices["index"] > 50).all()
+    np.testing.assert_allclose(fixed.indices["estimate"], csi.fit(small(), labelled).indices["estimate"])
+    assert (fixed.indices["estimate"] > 50).all()
     # labels wider than the declared scale (0..10 labelled, 1..10 declared) disagree too
     nps = five.assign(a1=five.a1 * 2)
     nps.attrs["value_labels"] = {"a1": {0: "Not at all likely", 10: "Extremely likely"}}
@@ -285,9 +285,9 @@ def test_binary_complaint_item_with_pls(complaints):
     spec = csi.load_spec("acsi").with_scale(0, 1, items=["CUSCO"])
     res = csi.fit(spec, complaints)
     share = complaints.CUSCO.mean()
-    assert res.item_stats.loc["CUSCO", "mean"] == share
+    assert res.item_stats.set_index("item").loc["CUSCO", "mean"] == share
     scale = res.spec.item("CUSCO").scale
-    index = 100 * (res.item_stats.loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
+    index = 100 * (res.item_stats.set_index("item").loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
     assert index == pytest.approx(100 * share)  # the 0-100 index is the share answering yes
     # a single-item construct is its standardized item, so the one path into it is the
     # point-biserial correlation of the satisfaction score with the yes/no answer
@@ -305,7 +305,7 @@ def test_binary_complaint_item_with_cbsem(complaints):
         res = csi.fit(spec, complaints, method="cbsem")
     assert res.converged
     # the single item is the construct (error variance fixed at 0): standardized loading 1
-    loading = res.loadings.set_index("indicator").loc["CUSCO"]
+    loading = res.loadings.set_index("item").loc["CUSCO"]
     assert loading.estimate == pytest.approx(1.0, abs=1e-9)
     # ML treats the 0/1 answer as continuous: its implied variance is p(1 - p)-sized
     var = res.parameters.query("lhs == 'Complaints' and op == '~~' and rhs == 'Complaints'").est
@@ -319,7 +319,7 @@ def test_yes_no_coded_one_two_and_as_booleans(complaints):
     spec = csi.load_spec("acsi").with_scale(1, 2, items=["CUSCO"]).with_reverse(["CUSCO"])
     res = csi.fit(spec, one_two)
     np.testing.assert_allclose(_paths(res), _paths(base), atol=1e-12)
-    assert res.item_stats.loc["CUSCO", "mean"] - 1 == pytest.approx(complaints.CUSCO.mean())
+    assert res.item_stats.set_index("item").loc["CUSCO", "mean"] - 1 == pytest.approx(complaints.CUSCO.mean())
     as_bool = complaints.assign(CUSCO=complaints.CUSCO.astype(bool))
     bool_fit = csi.fit(csi.load_spec("acsi").with_scale(0, 1, items=["CUSCO"]), as_bool)
     np.testing.assert_array_equal(_paths(bool_fit), _paths(base))
@@ -341,7 +341,7 @@ def test_binary_note_uses_the_value_label(complaints):
     assert "reverse-coded (1 <-> 2), so its 0-100 index is the share answering 1 ('Yes')" in note
     res = csi.fit(spec, one_two)  # and that is what the index is
     scale = res.spec.item("CUSCO").scale
-    index = 100 * (res.item_stats.loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
+    index = 100 * (res.item_stats.set_index("item").loc["CUSCO", "mean"] - scale.min) / (scale.max - scale.min)
     assert index == pytest.approx(100 * (one_two.CUSCO == 1).mean())
 
 

@@ -20,7 +20,7 @@ from conftest import hs_data, hs_spec
 import csi_models as csi
 from csi_models.statistics import fit_measures as fi
 from csi_models.engines import pls
-from csi_models.engines.base import Layout
+from csi_models.spec.layout import Layout
 from csi_models.simulate import population
 from csi_models.spec.loading import spec_from_dict
 

@@ -14,9 +14,9 @@ def res(mobi):
 
 def test_ipma_recomputed_by_hand(res):
     ipma = res.ipma("Satisfaction")
-    w = res.weights.set_index("indicator")["estimate"]
-    stats = res.item_stats
-    effects = res.effects[res.effects.target == "Satisfaction"].set_index("source")
+    w = res.weights.set_index("item")["estimate"]
+    stats = res.item_stats.set_index("item")
+    effects = res.effects[(res.effects.target == "Satisfaction") & (res.effects.effect == "total")].set_index("source")
 
     def points_per_sd(construct):   # sd of the construct's 0-100 score
         items = res.spec.construct(construct).item_names
@@ -26,7 +26,7 @@ def test_ipma_recomputed_by_hand(res):
     table = ipma.constructs.set_index("construct")
     assert sorted(table.index) == ["Expectation", "Image", "Quality", "Value"]
     for construct, row in table.iterrows():
-        importance = effects.loc[construct, "total"] * c_target / points_per_sd(construct)
+        importance = effects.loc[construct, "estimate"] * c_target / points_per_sd(construct)
         assert row.importance == pytest.approx(importance, abs=1e-12)
         items = res.spec.construct(construct).item_names
         raw = w[items] / stats.loc[items, "sd"]
@@ -34,7 +34,7 @@ def test_ipma_recomputed_by_hand(res):
         assert row.performance == pytest.approx(performance, abs=1e-10)
     assert table.loc["Quality", "importance"] == pytest.approx(3.199 / 5, abs=1e-3)
 
-    ind = ipma.indicators.set_index("indicator")
+    ind = ipma.items.set_index("item")
     assert len(ind) == 5 + 3 + 7 + 2
     for item, row in ind.iterrows():
         items = res.spec.construct(row.construct).item_names
@@ -55,8 +55,8 @@ def test_ipma_plot_has_points_and_mean_lines(res):
     np.testing.assert_allclose(x, ipma.constructs.importance)
     assert ax.lines[0].get_xdata()[0] == pytest.approx(ipma.constructs.importance.mean())
     assert ax.lines[1].get_ydata()[0] == pytest.approx(ipma.constructs.performance.mean())
-    ax = ipma.plot(level="indicators")
-    assert len(ax.collections[0].get_offsets()) == len(ipma.indicators)
+    ax = ipma.plot(level="items")
+    assert len(ax.collections[0].get_offsets()) == len(ipma.items)
 
 
 def test_ipma_needs_positive_weights_pls_and_a_reachable_target(mobi, res):

@@ -6,7 +6,7 @@ import pytest
 
 import csi_models as csi
 from csi_models.engines import pls
-from csi_models.engines.base import Layout
+from csi_models.spec.layout import Layout
 from csi_models.errors import ConvergenceWarning, EstimationError
 
 
@@ -31,7 +31,7 @@ def test_scores_are_standardized_and_weighted_items(mobi):
     np.testing.assert_allclose(res.scores.mean(), 0, atol=1e-12)
     np.testing.assert_allclose(res.scores.std(ddof=1), 1, atol=1e-12)
     z = (mobi - mobi.mean()) / mobi.std(ddof=1)
-    w = res.weights.set_index("indicator").estimate
+    w = res.weights.set_index("item").estimate
     sat = z[["CUSA1", "CUSA2", "CUSA3"]] @ w[["CUSA1", "CUSA2", "CUSA3"]]
     np.testing.assert_allclose(res.scores["Satisfaction"], sat, atol=1e-12)
 
@@ -39,7 +39,7 @@ def test_scores_are_standardized_and_weighted_items(mobi):
 def test_loadings_are_item_score_correlations_and_paths_ols(mobi):
     res = csi.fit("ecsi", mobi, method="pls")
     for row in res.loadings.itertuples():
-        assert row.estimate == pytest.approx(np.corrcoef(mobi[row.indicator], res.scores[row.construct])[0, 1])
+        assert row.estimate == pytest.approx(np.corrcoef(mobi[row.item], res.scores[row.construct])[0, 1])
     X = res.scores[["Image", "Expectation", "Quality", "Value"]].to_numpy()
     beta, *_ = np.linalg.lstsq(np.column_stack([np.ones(250), X]), res.scores["Satisfaction"], rcond=None)
     got = res.paths[res.paths.target == "Satisfaction"].estimate.to_numpy()

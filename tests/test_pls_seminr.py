@@ -54,7 +54,7 @@ def compare(res, model, spec):
         assert row.estimate == pytest.approx(model.path_coef.get(row.source, row.target), abs=1e-6)
     for table, theirs in ((res.weights, model.outer_weights), (res.loadings, model.outer_loadings)):
         for row in table.itertuples():
-            assert row.estimate == pytest.approx(theirs.get(row.indicator, own[row.construct]), abs=1e-6)
+            assert row.estimate == pytest.approx(theirs.get(row.item, own[row.construct]), abs=1e-6)
     for construct, value in res.r2.items():
         assert value == pytest.approx(model.r_squared.get("Rsq", construct), abs=1e-6)
     theirs = np.column_stack([model.construct_scores.column(c) for c in res.scores.columns])

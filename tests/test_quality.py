@@ -16,7 +16,7 @@ import pytest
 
 import csi_models as csi
 from csi_models.statistics import quality as q
-from csi_models.engines.base import Layout
+from csi_models.spec.layout import Layout
 
 seminr = pytest.importorskip("seminr")
 from seminr.evaluate import (  # noqa: E402
@@ -51,7 +51,7 @@ def pair(request):
 
 def test_reliability_matches_seminr(pair):
     ours, m = pair
-    names = list(ours.quality.index)
+    names = list(ours.quality.construct)
     alpha = cronbachs_alpha(m)
     rho = rho_A(m)
     rc = rhoC_AVE(m)
@@ -60,16 +60,16 @@ def test_reliability_matches_seminr(pair):
         "rho_a": [rho.get(c, "rhoA") for c in names],
         "rho_c": [rc.get(c, "rhoC") for c in names],
         "ave": [rc.get(c, "AVE") for c in names]}, index=names)
-    np.testing.assert_allclose(ours.quality[expected.columns].to_numpy(), expected.to_numpy(),
+    np.testing.assert_allclose(ours.quality.set_index("construct")[expected.columns].to_numpy(), expected.to_numpy(),
                                atol=TOL)
 
 
 def test_htmt_and_fornell_larcker_match_seminr(pair):
     ours, m = pair
-    names = list(ours.quality.index)
+    names = list(ours.quality.construct)
     h = htmt(m)
     expected = [h.get(a, b) for a, b in zip(ours.htmt.construct_1, ours.htmt.construct_2)]
-    np.testing.assert_allclose(ours.htmt.htmt, expected, atol=TOL)
+    np.testing.assert_allclose(ours.htmt.estimate, expected, atol=TOL)
     fl = fl_criteria_table(m, constructs_in_model(m))
     theirs = np.array([[fl.get(a, b) for b in names] for a in names])
     np.testing.assert_allclose(ours.fornell_larcker.to_numpy(), theirs, atol=TOL)
@@ -80,7 +80,7 @@ def test_vifs_and_f2_match_seminr(pair):
     mc = constructs_in_model(m)
     items = item_vifs(m, mc)
     np.testing.assert_allclose(
-        ours.vif.vif, [items[c][i] for c, i in zip(ours.vif.construct, ours.vif.indicator)], atol=TOL)
+        ours.vif.vif, [items[c][i] for c, i in zip(ours.vif.construct, ours.vif.item)], atol=TOL)
     inner = pls_antecedent_vifs(m, mc)
     np.testing.assert_allclose(
         ours.inner_vif.vif, [inner[t][s] for s, t in zip(ours.inner_vif.source, ours.inner_vif.target)],
@@ -93,8 +93,9 @@ def test_vifs_and_f2_match_seminr(pair):
 def test_quality_columns_and_single_item():
     res = csi.fit("acsi", csi.datasets.load_ecsi_mobi(), method="pls")
     assert {"alpha", "rho_a", "rho_c", "ave"} <= set(res.quality.columns)
-    assert res.quality.index.name == "construct"
-    assert res.quality.loc["Complaints", ["alpha", "rho_a", "rho_c", "ave"]].tolist() == [1, 1, 1, 1]
+    assert list(res.quality.columns[:3]) == ["construct", "n_items", "mode"]
+    assert res.quality.set_index("construct").loc["Complaints", ["alpha", "rho_a", "rho_c", "ave"]
+                                                  ].tolist() == [1, 1, 1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_cbsem_reliability_from_lavaan_standardized_solution(cbsem_ecsi):
     for c, group in load.groupby("lhs"):
         lam = group["std.all"].to_numpy()
         theta = resid.loc[group.rhs].to_numpy()
-        row = cbsem_ecsi.quality.loc[c]
+        row = cbsem_ecsi.quality.set_index("construct").loc[c]
         if len(lam) == 1:
             assert row.rho_c == row.ave == row.rho_a == 1
             continue
@@ -182,7 +183,7 @@ def test_collinear_items_give_infinite_vif_not_a_traceback():
     raw["constructs"]["Image"]["items"]["IMAG1b"] = {"en": "copy of IMAG1"}
     df = csi.datasets.load_ecsi_mobi().assign(IMAG1b=lambda d: d.IMAG1)
     res = csi.fit(csi.load_spec(raw), df, method="pls")
-    vif = res.vif.set_index("indicator").vif
+    vif = res.vif.set_index("item").vif
     assert np.isinf(vif["IMAG1b"]) and np.isfinite(vif["CUEX1"])
     assert "Measurement quality:" in res.summary()
 
@@ -203,7 +204,7 @@ def test_htmt_bca_interval_from_resampled_and_leave_one_out_correlations():
     loo = np.array([[q.htmt(np.corrcoef(np.delete(X, i, axis=0), rowvar=False), lay)[a, b]]
                     for i in range(len(X))])
     row = res.htmt[(res.htmt.construct_1 == "Quality") & (res.htmt.construct_2 == "Satisfaction")].iloc[0]
-    lower, upper = intervals.bca(np.array([row.htmt]), draws, loo, 0.9)
+    lower, upper = intervals.bca(np.array([row.estimate]), draws, loo, 0.9)
     assert row.ci_lower == pytest.approx(lower[0], abs=1e-10)
     assert row.ci_upper == pytest.approx(upper[0], abs=1e-10)
     assert row.ci_lower != pytest.approx(np.percentile(draws, 5), abs=1e-6)   # not percentile
@@ -229,7 +230,7 @@ def test_htmt_bootstrap_interval_recomputed_resample_by_resample(method):
     row = res.htmt[(res.htmt.construct_1 == "Quality") & (res.htmt.construct_2 == "Satisfaction")].iloc[0]
     assert row.ci_lower == pytest.approx(np.percentile(draws, 5), abs=1e-10)
     assert row.ci_upper == pytest.approx(np.percentile(draws, 95), abs=1e-10)
-    assert "ci_lower" not in csi.fit("acsi", csi.datasets.load_ecsi_mobi()).htmt.columns
+    assert csi.fit("acsi", csi.datasets.load_ecsi_mobi()).htmt.ci_lower.isna().all()
 
 
 def test_quality_tables_are_copies(cbsem_ecsi):

@@ -35,7 +35,7 @@ def test_cbsem_recovers_factor_model_parameters():
     res = csi.fit(WIDE, data, method="cbsem")
     assert res.converged
     np.testing.assert_allclose(res.paths.estimate, truth(pop, res), atol=0.05)
-    expected = [pop.loadings[i] for i in res.loadings.indicator]
+    expected = [pop.loadings[i] for i in res.loadings.item]
     np.testing.assert_allclose(res.loadings.estimate, expected, atol=0.05)
     np.testing.assert_allclose(res.r2[pop.r2.index], pop.r2, atol=0.05)
 
@@ -51,9 +51,9 @@ def test_pls_mode_b_recovers_composite_model_parameters():
     pop = population(spec, paths=PATHS, kind="composite", weights=weights, item_cor=0.4)
     res = csi.fit(spec, simulate(spec, 5000, random_state=5, pop=pop), method="pls")
     np.testing.assert_allclose(res.paths.estimate, truth(pop, res), atol=0.05)
-    expected = [pop.weights[i] for i in res.weights.indicator]
+    expected = [pop.weights[i] for i in res.weights.item]
     np.testing.assert_allclose(res.weights.estimate, expected, atol=0.08)
-    w = res.weights.set_index("indicator").estimate
+    w = res.weights.set_index("item").estimate
     assert w["IMAG1"] > 2 * w["IMAG2"] > 2 * w["IMAG3"]
 
 

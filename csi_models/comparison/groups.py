@@ -52,24 +52,22 @@ def permuted_estimates(res_1, res_2, moments, assignment: np.ndarray):
     """Every path, R^2 and 0-100 index of the two groups that ``assignment`` (copies x n, 1 =
     group 1) makes of the pooled respondents (res_1's rows, then res_2's): (names, values of
     group 1, values of group 2, ok). Each group's means, sds and correlations come from one
-    matrix product (``moments``, the bootstrap's machinery) and its index uses its own
-    weights, means and sds, as the index of a separate fit would."""
-    from csi_models.statistics import indices as idx
-    from csi_models.engines.pls import estimate_batch
+    matrix product (``moments``, the bootstrap's machinery), the engine estimates both stacks
+    at once and the statistics kernel derives the index of each group from its own weights,
+    means and sds, as the index of a separate fit would."""
+    from csi_models.engines.base import get_engine
 
-    layout, s = res_1.estimates.layout, res_1.settings
+    layout = res_1.estimates.layout
     n1, k = len(res_1.data.values), len(assignment)
     sums = assignment @ moments.G
     S1, mean1, sd1 = moments.from_sums(sums, n1)
     S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, moments.n - n1)
-    batch = estimate_batch(np.concatenate([S1, S2]), layout, s["inner_scheme"], s["tolerance"],
-                           s["max_iter"])
-    lo, hi = idx.scale_bounds(res_1.spec, layout)
-    weights = (batch.weights * layout.membership).sum(axis=2)
-    index, _, _ = idx.index_values(weights, np.concatenate([mean1, mean2]),
-                                   np.concatenate([sd1, sd2]), lo, hi, layout.membership)
-    names, values = _parameters(layout, batch.paths, batch.r2, index)
-    return names, values[:k], values[k:], batch.ok[:k] & batch.ok[k:]
+    stack = get_engine(res_1.method).from_moments(
+        layout, np.concatenate([S1, S2]), np.concatenate([mean1, mean2]),
+        np.concatenate([sd1, sd2]), res_1.options)
+    index = res_1.statistics.derive(stack)["indices"]
+    names, values = _parameters(layout, stack.paths, stack.r2, index)
+    return names, values[:k], values[k:], stack.ok[:k] & stack.ok[k:]
 
 
 def permutation_mga(res_1, res_2, labels, permutations: int, rng,
@@ -80,7 +78,7 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
     (default: a 64 MB assignment matrix, as the bootstrap), so memory stays bounded for any
     n and the results do not depend on the chunk size. A construct whose index is undefined
     (a negative weight) in a permuted group gets no p-value from that permutation."""
-    from csi_models.inference.moments import BatchMoments
+    from csi_models.statistics.moments import BatchMoments
 
     X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
     n1, n = len(res_1.data.values), len(X)
@@ -88,7 +86,7 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
     chunk = max(1, int(chunk or GROUP_BYTES // (8 * n)))
     layout = res_1.estimates.layout
     (names, est_1), (_, est_2) = [
-        _parameters(layout, r.estimates.paths, r.estimates.r2, r.indices["index"].to_numpy())
+        _parameters(layout, r.estimates.paths, r.estimates.r2, r.point["indices"][0])
         for r in (res_1, res_2)]
     observed = est_1 - est_2
     exceed = np.zeros(observed.size, int)
@@ -110,7 +108,16 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
         "p_value": p_value, "permutations": count})
 
 
-def _invariance_tests(results: dict) -> tuple[pd.DataFrame, list[str]]:
+def _permutation_tests(results: dict, permutations: int, seed: int):
+    """Permutation MGA of every pair of groups (engines that estimate from moments: PLS)."""
+    rng = np.random.default_rng(seed)
+    tests = [permutation_mga(results[a], results[b], (a, b), permutations, rng)
+             for a, b in combinations(results, 2)]
+    return (pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=MGA_COLUMNS)), []
+
+
+def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.DataFrame, list[str]]:
+    """Configural, metric and scalar invariance (the ML engine's multi-group model)."""
     from csi_models.statistics.fit_measures import Moments
     from csi_models.engines.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
 
@@ -138,7 +145,10 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
                    min_size: int, options: dict):
     """The ``compare(..., by=...)`` implementation; see ``csi_models.comparison``."""
     from csi_models.comparison.table import Comparison, fit_quietly, result_rows
+    from csi_models.engines.base import get_engine
+    from csi_models.inference.random import child_seed, seed_entropy
 
+    seed = seed_entropy(random_state)
     groups, unlabeled = split_groups(data, by)
     results, status, rows = {}, [], []
     notes = [f"{unlabeled} rows have no {by!r} value and were left out"] if unlabeled else []
@@ -147,20 +157,20 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
             status.append({"group": label, "n": len(rows_g), "status": "too small", "converged": None,
                            "message": f"{len(rows_g)} rows < min_size={min_size}; not fitted"})
             continue
-        res, state, message = fit_quietly(spec, rows_g, method, options)
+        res, state, message = fit_quietly(spec, rows_g, method, options,
+                                          child_seed(seed, ("group", label)))
         status.append({"group": label, "n": len(rows_g) if res is None else res.n, "status": state,
                        "converged": None if res is None else res.converged, "message": message})
         if res is not None:
             results[label] = res
             rows += [(label, *r) for r in result_rows(res)]
     table = pd.DataFrame(rows, columns=["group", "section", "name", "value"])
-    if method == "pls":
-        rng = np.random.default_rng(random_state)
-        tests = [permutation_mga(results[a], results[b], (a, b), permutations, rng)
-                 for a, b in combinations(results, 2)]
-        tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=MGA_COLUMNS)
-    else:
-        tests, more = _invariance_tests(results)
-        notes += more
+    tests, more = GROUP_TESTS[get_engine(method).group_test](results, permutations,
+                                                             child_seed(seed, "permutations"))
+    notes += more
     return Comparison(table=table, tests=tests, status=pd.DataFrame(status, columns=[
         "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes)
+
+
+#: the group test each engine declares (``Engine.group_test``)
+GROUP_TESTS = {"permutation": _permutation_tests, "invariance": _invariance_tests}

@@ -17,7 +17,6 @@ invariance steps for CB-SEM. A group that is too small or fails to fit is listed
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from itertools import permutations as ordered_pairs
 
@@ -25,6 +24,7 @@ import pandas as pd
 
 from csi_models.comparison.table import Comparison, fit_quietly, result_rows
 from csi_models.errors import CSIError
+from csi_models.inference.random import child_seed, seed_entropy
 from csi_models.spec import load_spec
 from csi_models.statistics.fit_measures import chisq_difference
 
@@ -47,12 +47,17 @@ def _labels(models) -> dict:
 NESTED_COLUMNS = ["test", "restricted", "general", "chisq_diff", "df_diff", "p_value"]
 
 
+def _likelihood(res) -> bool:
+    """The fit has a likelihood-ratio chi-square (ML engines), so nested fits can be tested."""
+    return "chisq" in res._engine.fit_keys
+
+
 def _nested_tests(results: dict) -> pd.DataFrame:
-    """Chi-square difference tests for every nested pair of CB-SEM fits."""
+    """Chi-square difference tests for every nested pair of ML (CB-SEM) fits."""
     rows = []
     for a, b in ordered_pairs(results, 2):
         ra, rb = results[a], results[b]
-        if ra.method != "cbsem" or rb.method != "cbsem" or ra.n != rb.n:
+        if ra.method != rb.method or ra.n != rb.n or not _likelihood(ra) or not _likelihood(rb):
             continue
         same_measurement = ra.spec.constructs == rb.spec.constructs
         if same_measurement and set(ra.spec.paths) < set(rb.spec.paths):
@@ -69,10 +74,12 @@ def _integer_at_least(value, at_least: int) -> bool:
 def _check_arguments(method, permutations, random_state, min_size, fit_options) -> str:
     """compare's own arguments, and the names of the options it hands to ``csi.fit``; returns
     the method in fit's spelling."""
-    from csi_models.fitting import check_method, check_seed, fit
+    from csi_models.engines.base import engine_name
+    from csi_models.fitting import fit_options as fit_keywords
+    from csi_models.inference.random import check_seed
 
-    name = check_method(method)
-    allowed = [k for k in inspect.signature(fit).parameters if k not in ("spec", "data", "method")]
+    name = engine_name(method)
+    allowed = [k for k in fit_keywords() if k != "random_state"]
     unknown = [k for k in fit_options if k not in allowed]
     if unknown:
         raise CSIError(f"compare() got unknown option(s) {', '.join(map(repr, unknown))}; it "
@@ -96,7 +103,11 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     {label: spec}. data: a DataFrame (never modified) or a survey file path.
     method: 'pls' or 'cbsem'; ``fit_options`` go to ``csi.fit`` (missing, scheme, ...).
     by: a column of ``data`` holding the group (industry, company, segment, wave).
-    permutations, random_state: the PLS multi-group permutation test.
+    permutations: the PLS multi-group permutation test.
+    random_state: one seed for the whole comparison; every model's or group's fit (its
+        bootstrap) and the permutation test get their own child seed, derived from the label,
+        so a comparison is repeatable and adding a model or group leaves the others' numbers
+        unchanged.
     min_size: groups with fewer rows are reported as too small and not fitted.
     """
     from csi_models.data import as_frame
@@ -117,9 +128,11 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     if not specs:
         raise CSIError("compare: models is empty; give a model (e.g. 'ecsi'), a list of them or "
                        "a dict {label: model}")
+    seed = seed_entropy(random_state)
     results, status, rows = {}, [], []
     for label, spec in specs.items():
-        res, state, message = fit_quietly(spec, data, method, fit_options)
+        res, state, message = fit_quietly(spec, data, method, fit_options,
+                                          child_seed(seed, ("model", label)))
         status.append({"model": label, "n": None if res is None else res.n, "status": state,
                        "converged": None if res is None else res.converged, "message": message})
         if res is not None:

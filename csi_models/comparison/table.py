@@ -10,12 +10,6 @@ import pandas as pd
 
 from csi_models.errors import CSIError, CSIWarning
 
-#: fit measures shown in the side-by-side table (all of them stay in res.fit_indices)
-FIT_KEYS = {
-    "cbsem": ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
-              "rmsea.ci.upper", "srmr", "logl", "aic", "bic", "bic2"),
-    "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "gof"),
-}
 
 
 @dataclass
@@ -54,23 +48,24 @@ class Comparison:
 def result_rows(res) -> list[tuple[str, str, float]]:
     """(section, name, value) rows describing one FitResult for the comparison table."""
     rows = [("sample", "n", float(res.n))]
-    rows += [("index", c, float(v)) for c, v in zip(res.indices.construct, res.indices["index"])]
+    rows += [("index", c, float(v)) for c, v in zip(res.indices.construct, res.indices.estimate)]
     rows += [("r2", c, float(v)) for c, v in res.r2.items()]
     rows += [("path", f"{s} -> {t}", float(v)) for s, t, v in
              zip(res.paths.source, res.paths.target, res.paths.estimate)]
     fit = res.fit_indices
-    rows += [("fit", k, float(fit[k])) for k in FIT_KEYS[res.method] if k in fit.index]
+    rows += [("fit", k, float(fit[k])) for k in res._engine.fit_keys if k in fit.index]
     return rows
 
 
-def fit_quietly(spec, data, method, options):
-    """Fit one model; returns (result or None, status, message) and never raises a CSIError."""
+def fit_quietly(spec, data, method, options, random_state=None):
+    """Fit one model; returns (result or None, status, message) and never raises a CSIError.
+    ``random_state`` is the fit's own (child) seed, used by its bootstrap."""
     from csi_models.fitting import fit
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CSIWarning)  # kept on the result, shown in status
-            res = fit(spec, data, method=method, **options)
+            res = fit(spec, data, method=method, random_state=random_state, **options)
     except CSIError as exc:
         return None, "failed", str(exc)
     return res, "ok", "; ".join(res.warnings)

