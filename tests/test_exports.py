@@ -101,15 +101,16 @@ def test_excel_rereads_to_the_tables(res, tmp_path):
     sheets = pd.read_excel(path, sheet_name=None)
     for name, table in bundle_of(res).tables.items():
         expected = table.rename_axis("measure").reset_index() if isinstance(table, pd.Series) else table
+        expected = expected.replace("", np.nan)  # Excel has no empty text: an empty cell
         pd.testing.assert_frame_equal(sheets[name], expected.reset_index(drop=True),
                                       check_dtype=False, check_exact=False, rtol=1e-15)
     settings = sheets["settings"]
-    assert list(zip(settings.setting, settings.value.astype(str))) == \
+    assert list(zip(settings.setting, settings.value.fillna("").astype(str))) == \
         [(k, v) for k, v in settings_rows(res.settings)]
     assert list(sheets["warnings"]["warning"]) == res.warnings
     zh = pd.read_excel(res.to_excel(tmp_path / "zh.xlsx", lang="zh"), sheet_name=None)
     assert "路径系数（标准化）" in zh and "估计设置" in zh
-    np.testing.assert_array_equal(zh["路径系数（标准化）"]["估计值"], res.paths["estimate"])
+    np.testing.assert_allclose(zh["路径系数（标准化）"]["估计值"], res.paths["estimate"], rtol=1e-15)
 
 
 def test_json_round_trip(res, tmp_path):
@@ -169,13 +170,13 @@ def test_chinese_report_has_no_english_heading_or_column(res, cmp):
     status = [li for li in re.findall(r"<li>([^<]*)</li>", res.to_html(lang="zh"))][:3]
     assert english_words(status) == set()
     settings_labels = [r[0] for r in page.sections["settings"][1:]]
-    assert english_words(settings_labels) <= {"versions", "numpy", "pandas", "scipy",
-                                              "semopy", "python", "csi_models"}
+    assert english_words(settings_labels) <= {"numpy", "pandas", "scipy", "semopy", "python",
+                                              "csi_models", "networkx", "statsmodels"}
     md = res.to_markdown(lang="zh")
     heads = [line for line in md.splitlines() if line.startswith("#")]
     heads += [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][:1]
     assert english_words(heads) == set()
-    assert english_words(parse(cmp.to_html(lang="zh")).headings) == set()
+    assert english_words(parse(cmp.to_html(lang="zh")).headings) <= {"acsi", "ecsi"}  # names
 
 
 def test_markdown_and_latex(res):

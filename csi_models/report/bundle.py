@@ -160,9 +160,17 @@ def settings_rows(settings: dict, prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def settings_table(settings: dict, lang: str = "en") -> pd.DataFrame:
-    """The settings as a two-column table (setting, value); labels in ``lang``."""
+def settings_table(settings: dict, lang: str = "en", spec=None) -> pd.DataFrame:
+    """The settings as a two-column table (setting, value); labels in ``lang`` (construct
+    names, e.g. under ``modes``, as the spec's labels)."""
     check_lang(lang)
-    rows = [(".".join(term(part, lang) for part in name.split(".")), value)
-            for name, value in settings_rows(settings)]
+    one = spec if hasattr(spec, "label") else None
+
+    def name(part):
+        if lang == "zh" and one is not None and part in one.construct_names:
+            return one.label(part, "zh")
+        return term(part, lang)
+
+    rows = [(".".join(name(part) for part in key.split(".")), value)
+            for key, value in settings_rows(settings)]
     return pd.DataFrame(rows, columns=[term("setting", lang), term("value", lang)])

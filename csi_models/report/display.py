@@ -68,6 +68,6 @@ def display_table(table, lang: str = "en", spec=None, digits: int = DIGITS) -> p
             if col in table:
                 table[col] = [ZH.get(v, v) if isinstance(v, str) else v for v in table[col]]
     out = pd.DataFrame({col: [number(v, digits) for v in table[col]] for col in table.columns},
-                       columns=table.columns)
+                       columns=list(table.columns))
     return translate_columns(out, lang) if lang == "zh" else out.rename(
         columns={c: term(c, "en") for c in out.columns if isinstance(c, str)})

@@ -1,5 +1,6 @@
 """Excel export: one sheet per table (unrounded numbers), a settings sheet and a warnings
-sheet. English sheet names are the table names (``paths``, ``indices``, ...), so
+sheet. Numbers are not rounded: openpyxl writes 16 significant digits (Excel itself keeps 15),
+so a value read back agrees to about 1e-16 relative. English sheet names are the table names (``paths``, ``indices``, ...), so
 ``pd.read_excel(path, sheet_name="paths")`` gives back ``res.paths``; with ``lang="zh"`` the
 sheets and column headers carry the glossary's Chinese terms.
 """

@@ -64,6 +64,15 @@ ZH = {
     "ci": "置信水平", "se_divisor": "标准误分母", "sign_rule": "符号规则",
     "gradient_norm": "最大梯度绝对值", "optimizer": "优化器", "n_jobs": "并行进程数",
     "spec": "模型设定", "n_rows": "样本量", "estimator": "估计量", "weights_mode": "权重模式",
+    "n_used": "使用的样本量", "n_input": "输入的样本量", "rows_dropped": "删除的行数",
+    "algorithm": "算法", "initial_weights": "初始权重", "stop_rule": "停止规则",
+    "bootstrap_seed": "自助法随机种子", "bootstrap_failed": "失败的自助样本数",
+    "bootstrap_improper": "不当解的自助样本数", "bootstrap_improper_rule": "不当解处理规则",
+    "bootstrap_level": "置信水平", "bootstrap_interval": "置信区间类型",
+    "bootstrap_seconds": "自助法耗时（秒）", "bootstrap_resampling": "重抽样方式",
+    "bootstrap_sign_rule": "自助法符号规则", "covariance_divisor": "协方差分母",
+    "standard_errors": "标准误", "variance_bounds": "方差界限", "gradient_tolerance": "梯度容差",
+    "newton_steps": "牛顿步数", "index_moments": "指数所用的矩", "permutations": "置换次数",
 }
 
 

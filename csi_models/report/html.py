@@ -60,7 +60,7 @@ def report_html(obj, lang: str = "en", diagram: bool = True, fragment: bool = Fa
         parts.append(f'<section id="table-{name}"><h2>{html.escape(table_title(name, lang))}</h2>'
                      f"{_table_html(display_table(table, lang, b.spec))}</section>")
     parts.append(f'<section id="settings"><h2>{table_title("settings", lang)}</h2>'
-                 f"{_table_html(settings_table(b.settings, lang))}</section>")
+                 f"{_table_html(settings_table(b.settings, lang, b.spec))}</section>")
     parts.append(f"<footer>{term('made with', lang)} csi-models {__version__}</footer>"
                  + ("</div>" if fragment else "</body></html>"))
     return "\n".join(parts)

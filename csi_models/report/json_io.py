@@ -110,7 +110,7 @@ def write_json(obj, path, overwrite: bool = False):
 
 class StoredResult:
     """A result read back from JSON: its tables as attributes (``paths``, ``indices``, ...),
-    ``tables``, ``settings``, ``warnings``, ``status``, ``spec`` (a ModelSpec, or a dict of
+    ``tables``, ``settings``, ``warnings``, ``facts`` (method, n, convergence), ``spec`` (a ModelSpec, or a dict of
     them for a comparison); it exports again (``to_html``, ``to_excel``, ...) and plots."""
 
     def __init__(self, bundle: Bundle):
@@ -128,7 +128,7 @@ class StoredResult:
     tables = property(lambda self: dict(self.bundle.tables))
     settings = property(lambda self: self.bundle.settings)
     warnings = property(lambda self: list(self.bundle.warnings))
-    status = property(lambda self: dict(self.bundle.status))
+    facts = property(lambda self: dict(self.bundle.status))  # method, n, converged, ...
     spec = property(lambda self: self.bundle.spec)
 
     def __getattr__(self, name):

@@ -39,7 +39,7 @@ def to_markdown(obj, lang: str = "en") -> str:
     out += [f"- {w}" for w in b.warning_lines(lang)] or [term("No warnings", lang)]
     for name, table in b.tables.items():
         out += ["", f"## {table_title(name, lang)}", "", _pipe(display_table(table, lang, b.spec))]
-    out += ["", f"## {table_title('settings', lang)}", "", _pipe(settings_table(b.settings, lang))]
+    out += ["", f"## {table_title('settings', lang)}", "", _pipe(settings_table(b.settings, lang, b.spec))]
     return "\n".join(out) + "\n"
 
 
@@ -103,6 +103,6 @@ def to_latex(obj, lang: str = "en") -> str:
             shown = display_table(t[name], lang, b.spec, DIGITS).dropna(axis=1, how="all")
             shown = shown.loc[:, [(shown[c] != "").any() for c in shown.columns]]
             parts.append(_tabular(shown, table_title(name, lang), name))
-    parts.append(_tabular(settings_table(b.settings, lang), table_title("settings", lang),
+    parts.append(_tabular(settings_table(b.settings, lang, b.spec), table_title("settings", lang),
                           "settings"))
     return "\n\n".join(parts) + "\n"
