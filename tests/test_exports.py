@@ -225,3 +225,33 @@ def test_warnings_in_chinese_keep_names_and_numbers():
         "收敛警告：PLS 算法在 1 次迭代内未收敛（容差 1e-07）")
     assert warning_zh("DataWarning: something new") == "数据警告：something new"  # kept, not lost
     assert "顾客忠诚的指数" in warning_zh(text, {"Loyalty": "顾客忠诚"}).replace(" ", "")
+
+
+FLAGS_ZH = "提示（文献中的常用阈值，仅供判断参考，不作为决策规则）："
+
+
+def test_chinese_summary_has_no_english_heading_column_or_flag(res, mobi):
+    cb = csi.fit("ecsi", mobi, method="cbsem")
+    for result in (res, cb):
+        lines = result.summary(lang="zh").splitlines()
+        headings = [line for line in lines if line.endswith("：")]
+        assert len(headings) >= 10
+        headers = [lines[k + 1] for k, line in enumerate(lines[:-1])
+                   if line.endswith("：") and line not in ("估计设置：", FLAGS_ZH)]
+        assert len(headers) >= 8
+        assert english_words(headings) == set(), headings
+        assert english_words(headers) == set(), headers
+        start = lines.index("估计设置：") + 1
+        block = lines[start:lines.index("", start)]
+        labels = [line.split("：")[0] for line in block]
+        assert english_words(labels) == set(), labels  # setting labels
+        status = lines[1:3]
+        assert english_words(status) <= {"n", "e"}, status  # 1.2e-14
+        flags = lines[lines.index(FLAGS_ZH) + 1:]
+        assert flags and english_words(flags) <= {"Fornell", "Larcker", "HTMT", "CFI", "TLI",
+                                                   "RMSEA", "SRMR", "r"}, flags
+    html = res._repr_html_()
+    assert "<h5>Structural paths</h5>" in html
+    from csi_models.report.summary import html_summary
+
+    assert english_words(re.findall(r"<h5>([^<]*)</h5>", html_summary(res, "zh"))) == set()

@@ -42,7 +42,7 @@ ZH = {
     "measure": "指标", "threshold": "阈值",
     "ok": "成功", "too small": "样本过小", "failed": "失败", "sample": "样本", "fit": "拟合",
     "loading": "载荷", "weight": "权重", "impact": "影响值", "r2_value": "决定系数",
-    "wording": "题项内容", "column": "数据列", "scale": "量表", "n_answers": "有效回答数",
+    "wording": "题项内容", "impact": "影响值", "index_value": "指数", "column": "数据列", "scale": "量表", "n_answers": "有效回答数",
     "n_distinct": "不同取值数", "min": "最小值", "max": "最大值",
     "mean": "均值", "missing": "缺失值", "section": "部分", "name": "名称", "path": "路径",
     # --- headings and status words ---------------------------------------------------------
@@ -54,6 +54,21 @@ ZH = {
     "Significance": "显著性", "index": "指数",
     "* p < 0.05, ** p < 0.01, *** p < 0.001": "* p < 0.05，** p < 0.01，*** p < 0.001",
     "made with": "生成工具",
+    # --- summary headings (report/summary.py, report/quality.py) ---------------------------
+    "Settings:": "估计设置：", "Structural paths (standardized):": "路径系数（标准化）：",
+    "R-squared:": "决定系数 R²：", "Loadings and weights (standardized):": "因子载荷与外部权重（标准化）：",
+    "Indices (0-100):": "满意度指数（0-100）：",
+    "Impacts (change of the target's index for +5 points of the source's):":
+        "影响值（起点指数提高 5 分时终点指数的变化）：",
+    "Measurement quality:": "测量质量：", "Discriminant validity (HTMT):": "区分效度（HTMT）：",
+    "Effect sizes f² and inner VIF:": "效应量 f² 与结构模型方差膨胀因子：", "Model fit:": "模型拟合：",
+    "Flags (usual thresholds from the literature; for judgement, not decisions):":
+        "提示（文献中的常用阈值，仅供判断参考，不作为决策规则）：",
+    "none": "无", "not available": "无法计算", "data": "数据", "Warning": "警告",
+    "Bootstrap": "自助法", "Structural paths": "路径系数", "Loadings and weights": "因子载荷与外部权重",
+    "Indices (0-100)": "满意度指数（0-100）", "Impacts (+5 index points)": "影响值（指数 +5 分）",
+    "Measurement quality and fit": "测量质量与模型拟合",
+    "percentile": "百分位", "bca": "BCa", "listwise": "成列删除", "mean": "均值", "fiml": "全信息最大似然",
     # --- setting labels --------------------------------------------------------------------
     "method": "估计方法", "engine": "估计引擎", "inner_scheme": "内部权重方案",
     "scheme": "内部权重方案", "tolerance": "收敛容差", "max_iter": "最大迭代次数",
@@ -72,7 +87,7 @@ ZH = {
     "bootstrap_seconds": "自助法耗时（秒）", "bootstrap_resampling": "重抽样方式",
     "bootstrap_sign_rule": "自助法符号规则", "covariance_divisor": "协方差分母",
     "standard_errors": "标准误", "variance_bounds": "方差界限", "gradient_tolerance": "梯度容差",
-    "newton_steps": "牛顿步数", "index_moments": "指数所用的矩", "permutations": "置换次数",
+    "newton_steps": "牛顿步数", "weights": "权重", "index_moments": "指数所用的矩", "permutations": "置换次数",
 }
 
 

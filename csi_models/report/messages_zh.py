@@ -42,6 +42,17 @@ TEMPLATES = [
      "（0-100 指数和反向计分都依赖它）"),
 ]
 _COMPILED = [(re.compile(p, re.S), t) for p, t in TEMPLATES]
+#: phrases inside the captured parts (the improper-solution list)
+PHRASES = {"negative variance of ": "负方差：", "standardized paths beyond +-1: ": "标准化路径系数超出 ±1：",
+           "latent correlations near 1: ": "潜变量相关接近 1：", "; ": "；"}
+
+
+def _zh_part(text: str, labels: dict | None) -> str:
+    for en, zh in PHRASES.items():
+        text = text.replace(en, zh)
+    for name in sorted(labels or {}, key=len, reverse=True):
+        text = re.sub(rf"(?<![A-Za-z_]){re.escape(name)}(?![A-Za-z_])", labels[name], text)
+    return text
 
 
 def warning_zh(text: str, labels: dict | None = None) -> str:
@@ -53,8 +64,6 @@ def warning_zh(text: str, labels: dict | None = None) -> str:
     for pattern, template in _COMPILED:
         match = pattern.fullmatch(message.strip())
         if match:
-            parts = match.groupdict()
-            if "c" in parts and labels:
-                parts["c"] = labels.get(parts["c"], parts["c"])
+            parts = {k: _zh_part(v, labels) for k, v in match.groupdict().items()}
             return f"{CLASSES[name]}：{template.format(**parts)}"
     return f"{CLASSES[name]}：{message}"
