@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import csi_models as csi
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 
 
 def run(path_2, replications, permutations, n):

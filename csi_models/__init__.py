@@ -18,12 +18,20 @@ _API = {
     "check": "csi_models.data", "read_survey": "csi_models.data",
     "ModelSpec": "csi_models.spec", "load_spec": "csi_models.spec",
     "shipped_specs": "csi_models.spec",
-    "simulate": "csi_models.simulate", "population": "csi_models.simulate",
+    "simulate": "csi_models.simulation", "population": "csi_models.simulation",
     "kano": "csi_models.analysis.kano", "kano_continuous": "csi_models.analysis.kano",
     "kano_priority": "csi_models.analysis.kano", "plot_kano": "csi_models.analysis.kano",
     "split_kano": "csi_models.analysis.kano",
     "gaps": "csi_models.analysis.gaps", "GapResult": "csi_models.analysis.gaps",
     "plot_gaps": "csi_models.analysis.gaps",
+    "kano_from_counts": "csi_models.analysis.kano_counts",
+    "kano_questionnaire": "csi_models.analysis.kano_questionnaire",
+    "experience_net_value": "csi_models.analysis.experience",
+    "negative_experience_cost": "csi_models.analysis.experience",
+    "experience_shares": "csi_models.analysis.experience",
+    "loyalty_segments": "csi_models.analysis.loyalty",
+    "LoyaltySegments": "csi_models.analysis.loyalty",
+    "index_from_summary": "csi_models.analysis.summary_index",
 }
 _MODULES = ("datasets", "errors")
 

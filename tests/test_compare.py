@@ -18,7 +18,7 @@ from conftest import hs_data, hs_spec
 
 import csi_models as csi
 from csi_models.comparison import compare
-from csi_models.simulate import population, simulate
+from csi_models.simulation import population, simulate
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
 HS_SPEC = hs_spec()
@@ -265,3 +265,25 @@ def test_method_is_spelled_as_fit_accepts_it(data):
     lower = compare("acsi", frame, by="g", method="pls", permutations=5, random_state=1)
     pd.testing.assert_frame_equal(upper.tests, lower.tests)
     assert (upper.tests.test == "permutation").all()
+
+
+def test_compare_is_reproducible_with_one_seed(mobi):
+    """One random_state reaches every fit (each model's and each group's bootstrap gets its
+    own child seed, derived from its label) and the permutation test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = [compare(["acsi", "ccsi"], mobi, bootstrap=30, random_state=1) for _ in range(2)]
+        other = compare(["acsi", "ccsi"], mobi, bootstrap=30, random_state=2)
+        alone = compare(["ccsi"], mobi, bootstrap=30, random_state=1)
+    se = [r.results["acsi"].paths.se.to_numpy() for r in runs]
+    np.testing.assert_array_equal(se[0], se[1])
+    assert np.abs(se[0] - other.results["acsi"].paths.se.to_numpy()).max() > 0
+    # a model's stream depends on its label, not on which other models are compared
+    np.testing.assert_array_equal(runs[0].results["ccsi"].paths.se, alone.results["ccsi"].paths.se)
+    frame = mobi.assign(half=np.arange(len(mobi)) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        groups = [compare("acsi", frame, by="half", bootstrap=20, permutations=30, random_state=3)
+                  for _ in range(2)]
+    pd.testing.assert_frame_equal(groups[0].tests, groups[1].tests)
+    np.testing.assert_array_equal(groups[0].results[0].indices.se, groups[1].results[0].indices.se)

@@ -16,7 +16,7 @@ from scipy import stats
 
 import csi_models as csi
 from csi_models.errors import DataError, DataWarning, SpecError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.spec import Scale, spec_from_yaml
 
 
@@ -66,8 +66,8 @@ def test_global_construct_and_item_missing_codes(mobi):
     np.testing.assert_array_equal(_paths(a), _paths(b))
     assert "CUSL2: 2 answers coded 99 set to missing" in a.settings["data_notes"]
     # per construct and per item, merged with the global list
-    spec = small("missing_codes: [9]\n").replace(name="x").to_dict()  # codes written per item
-    assert spec["constructs"]["A"]["items"]["a1"] == {"missing_codes": [9]}
+    spec = small("missing_codes: [9]\n").replace(name="x").to_dict()  # written once, at the top
+    assert spec["missing_codes"] == [9] and spec["constructs"]["A"]["items"]["a1"] is None
     spec = spec_from_yaml(SMALL.format(scale="missing_codes: [9]\n").replace(
         "  A:\n    items: [a1, a2, a3]",
         "  A:\n    missing_codes: [8]\n    items: {a1: {missing_codes: [7, DK]}, a2: , a3: }"))

@@ -21,7 +21,7 @@ import csi_models as csi
 from csi_models.statistics import fit_measures as fi
 from csi_models.engines import pls
 from csi_models.spec.layout import Layout
-from csi_models.simulate import population
+from csi_models.simulation import population
 from csi_models.spec.loading import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from csi_models.errors import DataError
+from csi_models.errors import DataError, DataWarning
 from csi_models.analysis.gaps import GapResult, gaps, plot_gaps
 from csi_models.report import fonts
 
@@ -35,11 +35,11 @@ def test_item_table_hand_computed():
                                                   math.sqrt(1 / 3)])
     assert t["n"].tolist() == [4, 4, 4] and t["n_missing"].tolist() == [0, 0, 0]
     # t = mean / (sd / sqrt(n)): q1 -1 / (0.8165 / 2) = -2.449, q3 -1.5 / (0.5774 / 2) = -5.196
-    assert t["t"].tolist() == pytest.approx([-math.sqrt(6), 0.0, -math.sqrt(27)])
+    assert t["statistic"].tolist() == pytest.approx([-math.sqrt(6), 0.0, -math.sqrt(27)])
     for item in t.index:
         ref = stats.ttest_rel(PER[item], EXP[item])
-        assert t.loc[item, "t"] == pytest.approx(ref.statistic)
-        assert t.loc[item, "p"] == pytest.approx(ref.pvalue)
+        assert t.loc[item, "statistic"] == pytest.approx(ref.statistic)
+        assert t.loc[item, "p_value"] == pytest.approx(ref.pvalue)
     # no importance: equal weights 1/3, so the weighted score is the plain mean gap
     assert t["weight"].tolist() == pytest.approx([1 / 3] * 3)
     assert r.score == pytest.approx(-2.5 / 3)
@@ -68,8 +68,8 @@ def test_dimension_weights_servqual_allocation():
     assert rel["experience"] == pytest.approx(5.375)
     assert rel["gap"] == pytest.approx(-0.75)
     assert rel["gap_sd"] == pytest.approx(0.5)
-    assert rel["t"] == pytest.approx(-3.0)
-    assert rel["p"] == pytest.approx(stats.ttest_rel([5.5, 5, 5.5, 5.5], [6, 6.5, 6, 6]).pvalue)
+    assert rel["statistic"] == pytest.approx(-3.0)
+    assert rel["p_value"] == pytest.approx(stats.ttest_rel([5.5, 5, 5.5, 5.5], [6, 6.5, 6, 6]).pvalue)
     assert rel["importance"] == pytest.approx(0.7) and rel["weighted_gap"] == pytest.approx(-0.525)
     assert rel["n_items"] == 2 and dims.loc["tangibles", "gap"] == pytest.approx(-1.0)
     assert dims["rank"].tolist() == [1, 2]
@@ -112,9 +112,9 @@ def test_missing_values_pairwise():
 
 def test_constant_difference_gives_infinite_t():
     r = gaps(pd.DataFrame({"a": [5, 6, 7]}), pd.DataFrame({"a": [4, 5, 6]}))
-    assert r.items.loc["a", "t"] == -np.inf and r.items.loc["a", "p"] == 0
+    assert r.items.loc["a", "statistic"] == -np.inf and r.items.loc["a", "p_value"] == 0
     r = gaps(pd.DataFrame({"a": [5, 6]}), pd.DataFrame({"a": [5, 6]}))
-    assert math.isnan(r.items.loc["a", "t"])
+    assert math.isnan(r.items.loc["a", "statistic"])
 
 
 def test_inputs_are_not_modified():
@@ -225,3 +225,38 @@ def test_plot_gaps_chinese_labels_headless(monkeypatch):
         ax.figure.savefig(buf, format="png")
     assert buf.getvalue().startswith(b"\x89PNG") and not rec
     plt.close("all")
+
+
+def test_exceed_meet_fall_short_shares_by_hand():
+    # differences: q1 -1 -1 0 -2 -> 0 / 1/4 / 3/4; q2 0 -1 0 1 -> 1/4 / 2/4 / 1/4;
+    # q3 -1 -2 -1 -2 -> 0 / 0 / 1
+    r = gaps(EXP, PER, dimensions=DIMS)
+    t = r.items.loc[["q1", "q2", "q3"], ["share_exceeds", "share_meets", "share_falls_short"]]
+    assert t.to_numpy().ravel().tolist() == pytest.approx([0, 0.25, 0.75, 0.25, 0.5, 0.25,
+                                                           0, 0, 1])
+    # reliability per respondent: mean(q2, q3) experience - expectation
+    # (6.5-6, 5-6.5, 5.5-6, 5.5-6) -> -0.5, -1.5, -0.5, -0.5: all fall short
+    rel = r.dimensions.loc["reliability"]
+    assert (rel["share_exceeds"], rel["share_meets"], rel["share_falls_short"]) == (0, 0, 1)
+    tan = r.dimensions.loc["tangibles"]
+    assert tan["share_meets"] == pytest.approx(0.25)
+
+
+def test_item_without_pairs_gets_no_weight_and_a_warning():
+    exp = EXP.astype(float).assign(q2=np.nan)
+    with pytest.warns(DataWarning, match="'q2'.*no weight"):
+        r = gaps(exp, PER)
+    assert math.isnan(r.items.loc["q2", "gap"]) and r.items.loc["q2", "weight"] == 0
+    assert r.items.loc[["q1", "q3"], "weight"].tolist() == pytest.approx([0.5, 0.5])
+    assert r.score == pytest.approx(-1.25)
+    assert r.weighted_score == pytest.approx(r.score)
+
+
+def test_plot_shows_the_shares():
+    import matplotlib.pyplot as plt
+
+    ax = plot_gaps(gaps(EXP, PER))
+    panels = [c for c in ax.child_axes]
+    assert len(panels) == 1 and panels[0].get_xlabel() == "share of respondents"
+    assert len(panels[0].patches) == 9  # 3 rows x exceeds / meets / falls short
+    plt.close(ax.figure)

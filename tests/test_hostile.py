@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import csi_models as csi
 from csi_models.data import prepare
 from csi_models.errors import CSIError, CSIWarning, DataError, SpecError
-from csi_models.simulate import simulate
+from csi_models.simulation import simulate
 from csi_models.spec import ModelSpec, load_spec, spec_from_dict, spec_from_yaml
 from csi_models.spec.validation import spec_advice
 

@@ -5,7 +5,7 @@ import pytest
 
 import csi_models as csi
 from csi_models.errors import SpecError
-from csi_models.simulate import population, simulate
+from csi_models.simulation import population, simulate
 
 WIDE = csi.load_spec("ecsi").with_scale(-10, 10)  # simulated items are continuous z-values
 PATHS = {("Image", "Expectation"): 0.5, ("Expectation", "Quality"): 0.4,

@@ -7,6 +7,11 @@ that disappoint. Items can be grouped into dimensions (SERVQUAL's tangibles,
 reliability, responsiveness, assurance, empathy, or any list) and weighted by
 importance, so the largest *important* shortfall comes first.
 
+Beside the mean gap, the shares of respondents whose experience exceeds, meets and falls
+short of their own expectation (``share_exceeds``, ``share_meets``, ``share_falls_short``):
+exceeding expectations is what surprises customers (seeds/004, "超越顾客期望"), and a mean gap
+of 0 can hide half the customers delighted and half let down.
+
 Reference: Parasuraman, A., Zeithaml, V. A. & Berry, L. L. (1988) SERVQUAL: a
 multiple-item scale for measuring consumer perceptions of service quality,
 Journal of Retailing 64(1), 12-40; weighted scores as in Parasuraman, Berry &
@@ -17,6 +22,7 @@ Retailing 67(4), 420-450.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,12 +32,15 @@ from scipy import stats
 
 from csi_models.data.check import rows_text
 from csi_models.data.pairs import check_pair, importance_values, ratings
-from csi_models.errors import DataError
+from csi_models.errors import DataError, DataWarning
 
 __all__ = ["GapResult", "gaps", "plot_gaps"]
 
-_COLUMNS = ["expectation", "experience", "gap", "gap_sd", "n", "n_missing", "t", "p",
-            "importance", "weight", "weighted_gap"]
+_COLUMNS = ["expectation", "experience", "gap", "gap_sd", "share_exceeds", "share_meets",
+            "share_falls_short", "n", "n_missing", "statistic", "p_value", "importance",
+            "weight", "weighted_gap"]
+#: |experience - expectation| below this counts as "meets" (dimension means are averages)
+MEETS_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,12 @@ class GapResult:
     """Gap tables and scores.
 
     ``items`` (and ``dimensions`` when dimensions were given) have the columns
-    expectation, experience, gap, gap_sd, n, n_missing, t, p, importance,
-    weight (importance normalised to sum 1), weighted_gap = importance x gap and
-    rank (1 = largest weighted shortfall), sorted by rank. ``score`` is the
-    unweighted SERVQUAL score (mean item gap), ``weighted_score`` the
+    expectation, experience, gap, gap_sd, share_exceeds, share_meets,
+    share_falls_short, n, n_missing, statistic (paired t), p_value, importance,
+    weight (importance normalised to sum 1 over the rows that have a gap; 0 for a
+    row without any complete pair), weighted_gap = importance x gap and rank (1 =
+    largest weighted shortfall), sorted by rank. ``score`` is the unweighted
+    SERVQUAL score (mean item gap over items with a gap), ``weighted_score`` the
     weight-averaged item gap (equal to ``score`` without importance).
     """
 
@@ -123,11 +134,16 @@ def _importance(importance, items, dims):
 
 
 def _row(exp: pd.Series, per: pd.Series) -> dict:
-    """Means, gap, SD and paired t-test on the complete pairs of one item/dimension."""
+    """Means, gap, SD, exceed/meet/fall-short shares and paired t-test on the complete
+    pairs of one item/dimension."""
     ok = exp.notna() & per.notna()
     diff = (per[ok] - exp[ok]).to_numpy()
     n = int(ok.sum())
     gap = diff.mean() if n else np.nan
+    meets = np.abs(diff) <= MEETS_TOLERANCE
+    shares = {"share_exceeds": float(np.mean((diff > 0) & ~meets)) if n else np.nan,
+              "share_meets": float(np.mean(meets)) if n else np.nan,
+              "share_falls_short": float(np.mean((diff < 0) & ~meets)) if n else np.nan}
     sd = diff.std(ddof=1) if n > 1 else np.nan
     t = p = np.nan
     if n > 1 and sd > 0:
@@ -136,7 +152,22 @@ def _row(exp: pd.Series, per: pd.Series) -> dict:
     elif n > 1 and gap != 0:
         t, p = np.copysign(np.inf, gap), 0.0
     return {"expectation": exp[ok].mean(), "experience": per[ok].mean(), "gap": gap,
-            "gap_sd": sd, "n": n, "n_missing": int((~ok).sum()), "t": t, "p": p}
+            "gap_sd": sd, **shares, "n": n, "n_missing": int((~ok).sum()), "statistic": t,
+            "p_value": p}
+
+
+def _weights(table: pd.DataFrame, what: str) -> pd.Series:
+    """Importance normalised to sum 1 over the rows with a gap; rows without any complete
+    pair get weight 0 and a DataWarning (they would otherwise dilute the weighted score)."""
+    empty = table.index[table["n"] == 0]
+    if len(empty):
+        warnings.warn(f"{what} {rows_text(map(repr, empty))} have no respondent with both an "
+                      "expectation and an experience answer: their gap is missing and they get "
+                      "no weight (the other weights are rescaled to sum 1)", DataWarning,
+                      stacklevel=3)
+    imp = table["importance"].where(table["n"] > 0, 0.0)
+    total = imp.sum()
+    return imp / total if total > 0 else imp * np.nan
 
 
 def _rank(table: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +187,11 @@ def gaps(expectation, experience, dimensions=None, importance=None) -> GapResult
     SERVQUAL's 100-point allocation, normalised to sum 1 and split equally over
     the dimension's items. Dimension importance is the mean of its items'
     importance (or the given dimension weight). weighted_gap = importance x gap;
-    the weighted score is sum(weight x gap) with weights normalised to sum 1.
+    the weighted score is sum(weight x gap) with weights normalised to sum 1 over
+    the items that have a gap (an item without any complete pair has gap NaN,
+    weight 0 and a DataWarning). share_exceeds / share_meets / share_falls_short
+    are the shares of complete pairs with experience above, equal to and below
+    expectation (for a dimension: the respondent's item means).
     Ratings follow the survey-data rule of ``csi.check``: numbers (also as
     text), blank = missing, True/False = 1/0; importance must be >= 0.
     """
@@ -169,14 +204,16 @@ def gaps(expectation, experience, dimensions=None, importance=None) -> GapResult
 
     table = pd.DataFrame.from_dict({i: _row(exp[i], per[i]) for i in items}, orient="index")
     table["importance"] = item_imp.to_numpy()
-    table["weight"] = table["importance"] / table["importance"].sum()
+    table["weight"] = _weights(table, "items")
     table["weighted_gap"] = table["importance"] * table["gap"]
     if dims:
         member = {i: d for d, m in dims.items() for i in m}
         table.insert(0, "dimension", [member.get(i) for i in items])
     table.index.name = "item"
-    score = float(table["gap"].mean())
-    weighted_score = float((table["weight"] * table["gap"]).sum())
+    score = float(table["gap"].mean())  # over the items with a gap
+    has_gap = table["n"] > 0
+    weighted_score = (float((table["weight"] * table["gap"])[has_gap].sum()) if has_gap.any()
+                      else np.nan)
 
     dim_table = None
     if dims:
@@ -190,7 +227,7 @@ def gaps(expectation, experience, dimensions=None, importance=None) -> GapResult
         if dim_imp is None:
             dim_imp = pd.Series({d: item_imp[m].mean() for d, m in dims.items()})
         dim_table["importance"] = dim_imp.reindex(list(dims)).to_numpy()
-        dim_table["weight"] = dim_table["importance"] / dim_table["importance"].sum()
+        dim_table["weight"] = _weights(dim_table, "dimensions")
         dim_table["weighted_gap"] = dim_table["importance"] * dim_table["gap"]
         dim_table.index.name = "dimension"
         dim_table = _rank(dim_table[_COLUMNS + ["n_items"]])
@@ -202,7 +239,10 @@ def plot_gaps(table, ax=None, labels=None):
 
     ``table`` is a :class:`GapResult` (its item table is drawn) or one of its
     tables; rows are drawn in table order from the top. Shortfalls are red,
-    met or exceeded expectations green. Chinese names use an installed CJK font.
+    met or exceeded expectations green. When the table has the shares of
+    respondents exceeding / meeting / falling short of their expectation, a panel
+    to the right stacks them per row (green / grey / red). Chinese names use an
+    installed CJK font.
     """
     from matplotlib.lines import Line2D
 
@@ -243,5 +283,30 @@ def plot_gaps(table, ax=None, labels=None):
             handles.append(Line2D([], [], ls="", marker="o", color=colour, label=text))
     ax.legend(handles=handles, loc="best", frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    if all(c in table.columns for c in _SHARES):
+        _share_panel(ax, ratings(table[list(_SHARES)], "the share columns given to plot_gaps",
+                                 "column"), y)
     apply_cjk_font(ax, stacklevel=3)
     return ax
+
+
+_SHARES = {"share_exceeds": ("tab:green", "exceeds"), "share_meets": ("0.7", "meets"),
+           "share_falls_short": ("tab:red", "falls short")}
+
+
+def _share_panel(ax, shares: pd.DataFrame, y) -> None:
+    """Stacked bars of the exceed / meet / fall-short shares beside the dumbbells."""
+    panel = ax.inset_axes([1.04, 0, 0.4, 1], sharey=ax)
+    left = np.zeros(len(shares))
+    for col, (colour, label) in _SHARES.items():
+        width = np.nan_to_num(shares[col].to_numpy())
+        panel.barh(y, width, left=left, color=colour, height=0.6, label=label)
+        for yi, lo, w in zip(y, left, width):
+            if w >= 0.12:
+                panel.text(lo + w / 2, yi, f"{w:.0%}", ha="center", va="center", fontsize=7)
+        left = left + width
+    panel.set_xlim(0, 1)
+    panel.tick_params(labelleft=False)
+    panel.set_xlabel("share of respondents")
+    panel.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False,
+                 fontsize=7)

@@ -170,6 +170,14 @@ def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHO
         rows.append({**counts, "n": int(ok.sum()), "n_missing": int((~ok).sum())})
     table = pd.DataFrame(rows, index=pd.Index(features, name="feature"),
                          columns=[*CATEGORIES, "n", "n_missing"])
+    return classify_counts(table, imp, q_threshold, stacklevel=3)
+
+
+def classify_counts(table: pd.DataFrame, imp, q_threshold, stacklevel: int = 2) -> pd.DataFrame:
+    """The kano table from counts: ``table`` has the columns A, O, M, I, R, Q, n, n_missing
+    (one row per feature); adds shares, category, Better/Worse, importance and priority, and
+    issues the KanoWarnings. Shared by :func:`kano` and ``kano_from_counts``."""
+    table = table.copy()
     n = table["n"].where(table["n"] > 0)
     for c in CATEGORIES:
         table[f"share_{c}"] = table[c] / n
@@ -184,18 +192,18 @@ def kano(functional, dysfunctional, importance=None, q_threshold=Q_SHARE_THRESHO
     empty = table.index[table["n"] == 0]
     if len(empty):
         warnings.warn(f"features {rows_text(empty)} have no respondent with both answers; their "
-                      "category and Better/Worse are missing", KanoWarning, stacklevel=2)
+                      "category and Better/Worse are missing", KanoWarning, stacklevel=stacklevel)
     no_coef = table.index[(table["n"] > 0) & base.isna()]
     if len(no_coef):
         warnings.warn(f"features {rows_text(no_coef)} have no A, O, M or I answer (only reverse "
                       "or questionable pairs), so Better and Worse are undefined (NaN)",
-                      KanoWarning, stacklevel=2)
+                      KanoWarning, stacklevel=stacklevel)
     high_q = table["share_Q"] > q_threshold
     if high_q.any():
         detail = ", ".join(f"{k!r} {v:.0%}" for k, v in table.loc[high_q, "share_Q"].items())
         warnings.warn(f"questionable (contradictory) answer share above {q_threshold:.0%} for "
                       f"features {detail}; check the wording of their questions",
-                      KanoWarning, stacklevel=2)
+                      KanoWarning, stacklevel=stacklevel)
     table["priority"] = np.argsort(_priority_order(table)) + 1
     return table
 

@@ -134,14 +134,22 @@ def item_table(checks: list, findings: list) -> pd.DataFrame:
 
 # --- the prepared sample ----------------------------------------------------------------
 def sample_findings(spec, frame: pd.DataFrame, columns: dict, dropped: tuple, n_input: int,
-                    missing: str) -> list:
-    """Checks of the table the engines will get (after reverse coding and the missing rule)."""
+                    missing: str, n_answering: int | None = None) -> list:
+    """Checks of the table the engines will get (after reverse coding and the missing rule).
+    ``n_answering``: rows answering at least one item, the rows missing='mean' and 'fiml' keep
+    (named in the listwise-deletion warning)."""
     out = []
     if dropped:
         why = ("have missing answers and were dropped (listwise deletion)" if missing == "listwise"
                else "answer no item at all and were dropped")
+        alternatives = ""
+        if missing == "listwise" and n_answering is not None:
+            alternatives = (f". To keep them, fit with missing='mean' (PLS: mean replacement) "
+                            f"or missing='fiml' (CB-SEM: full-information ML): each would use "
+                            f"{n_answering} of {n_input} rows (every row answering at least one "
+                            "item)")
         out.append(Finding("rows", "warning", f"{len(dropped)} of {n_input} rows {why}: rows "
-                           f"{rows_text(dropped)}", rows=tuple(dropped)))
+                           f"{rows_text(dropped)}{alternatives}", rows=tuple(dropped)))
     if len(frame) == 0:
         out.append(Finding("rows", "error", "no rows left to fit: every row has a missing answer "
                            "in some item; use missing='mean' (PLS) or missing='fiml' (CB-SEM), or "

@@ -20,6 +20,7 @@ import pandas as pd
 
 from csi_models.data.check import MISSING_SHARE, Finding, rows_text
 from csi_models.data.labels import non_answers, numeric_labels, scale_from_labels
+from csi_models.spec.answers import normalize_label
 from csi_models.spec.validation import is_number
 
 
@@ -118,6 +119,10 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
             raw = raw.astype(object).mask(coded)
             shown = "/".join(c for c in codes if isinstance(c, str) and _code_number(c) is None)
             ic.notes.append(f"{ic.item}: {int(coded.sum())} text answers ({shown}) set to missing")
+    if item_meta.answers and not pd.api.types.is_numeric_dtype(raw.dtype):
+        raw = _read_answers(ic, raw, index, item_meta.answers)
+        if raw is None:
+            return ic
     values = _floats(ic, raw, index)
     if values is None:
         return ic
@@ -185,6 +190,36 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
                f"numeric indicator; {why}its 0-100 index is the share answering {meaning}")
     ic.values = values
     return ic
+
+
+def _read_answers(ic: ItemCheck, raw: pd.Series, index, answers) -> pd.Series | None:
+    """Text answers declared under the spec's ``answers:`` (很满意, 滿意, ...) as their codes
+    (labels matched as ``csi_models.spec.answers.normalize_label`` says); numbers and numbers
+    stored as text pass unchanged. Text that is neither is an error naming labels and rows."""
+    codes = {normalize_label(label): code for label, code in answers}
+    cells = raw.astype(object).to_numpy()
+    out, unknown, n_read = [], np.zeros(len(cells), bool), 0
+    for k, value in enumerate(cells):
+        if isinstance(value, str) and value.strip():
+            code = codes.get(normalize_label(value))
+            if code is not None:
+                out.append(code)
+                n_read += 1
+                continue
+            unknown[k] = cell_number(value) is None
+        out.append(value)
+    if unknown.any():
+        labels = ", ".join(repr(v) for v in pd.unique(cells[unknown])[:5])
+        known = ", ".join(label for label, _ in answers[:8]) + (", ..." if len(answers) > 8 else "")
+        ic.add("type", "error", f"{ic.who} has answers {labels} in rows "
+               f"{rows_text(index[unknown])} that are not among its answer labels ({known}); "
+               "add them to `answers:` in the spec (label: code), or to `missing_codes:` if "
+               "they mean no answer", index[unknown])
+        return None
+    if n_read:
+        ic.notes.append(f"{ic.item}: {n_read} text answers read as codes (`answers:`)")
+        ic.add("type", "ok", f"{ic.who}: {n_read} text answers read as codes (`answers:`)")
+    return pd.Series(out, index=raw.index, dtype=object)
 
 
 def _code_number(code) -> float | None:

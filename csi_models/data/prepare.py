@@ -15,6 +15,7 @@ import difflib
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from csi_models.data.check import (
@@ -131,8 +132,9 @@ def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
     survey = None
     if usable:
         survey = _shape(spec, data, usable, missing)
+        answering = int(np.column_stack([~np.isnan(ic.values) for ic in usable]).any(axis=1).sum())
         findings += sample_findings(survey.spec, survey.values, {ic.item: ic.column for ic in usable},
-                                    survey.dropped_rows, len(data), missing)
+                                    survey.dropped_rows, len(data), missing, answering)
     table = item_table(checks, findings)
     complete = len(usable) == len(spec.item_names)
     if not complete or any(f.severity == "error" for f in findings):

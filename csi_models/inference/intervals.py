@@ -21,8 +21,7 @@ se, t, p_value and bounds are NaN and its n_boot is 0, whatever the resamples sa
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr, ndtri
-from scipy.stats import t as t_dist
+from scipy.special import ndtr, ndtri, stdtr
 
 INTERVALS = ("percentile", "bca")
 
@@ -66,7 +65,7 @@ def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float)
         se = np.where(se <= 1e-12 * np.maximum(1.0, np.abs(estimate)), 0.0, se)
         se = np.where(counts > 1, se, np.nan)
         t = np.where(se > 0, estimate / se, np.nan)
-    p = 2 * t_dist.sf(np.abs(t), df=max(n_obs - 1, 1))
+    p = 2 * stdtr(max(n_obs - 1, 1), -np.abs(t))   # the t distribution's two tails
     alpha = (1 - level) / 2
     return {"mean": mean, "se": se, "t": t, "p_value": p,
             "pct_lower": quantile(ordered, counts, alpha),

@@ -17,13 +17,14 @@ from pathlib import Path
 import yaml
 
 from csi_models.errors import SpecError
+from csi_models.spec.answers import ANSWER_SETS, answer_pairs, normalize_label, set_scale
 from csi_models.spec.model import DEFAULT_SCALE, Construct, Item, ModelSpec, Scale
 from csi_models.spec.validation import is_number
 
-TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "constructs",
-            "paths", "columns", "reverse")
-CONSTRUCT_KEYS = ("label", "mode", "items", "scale", "missing_codes")
-ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes")
+TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "answers",
+            "constructs", "paths", "columns", "reverse")
+CONSTRUCT_KEYS = ("label", "mode", "items", "scale", "missing_codes", "answers")
+ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes", "answers")
 MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped specs have ~400
 PLAIN_TAGS = {"tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null")}
 TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -193,18 +194,35 @@ class _Reader:
                                          "text answer such as 'DK'")
         return tuple(out)
 
-    def item(self, name: str, value, key: str, scale: Scale, codes: tuple) -> Item:
+    def answers(self, value: dict, key: str, scale: Scale, inherited: tuple):
+        """(scale, answers) after this level's ``answers:``: its labels are added to (and
+        override) the inherited ones; a built-in set gives the scale when none is declared."""
+        if value.get("answers") is None:
+            return scale, inherited
+        where = f"{key}.answers" if key else "answers"
+        pairs = answer_pairs(value["answers"], lambda message: self.fail(where, message))
+        merged = {normalize_label(label): (label, code) for label, code in inherited}
+        merged.update({normalize_label(label): (label, code) for label, code in pairs})
+        named = value["answers"] if isinstance(value["answers"], str) else None
+        if named is not None and value.get("scale") is None and \
+                named.strip().lower() in ANSWER_SETS:
+            scale = Scale(*set_scale(named.strip().lower()))
+        return scale, tuple(sorted(merged.values(), key=lambda p: (p[1], p[0])))
+
+    def item(self, name: str, value, key: str, scale: Scale, codes: tuple,
+             answers: tuple = ()) -> Item:
         if isinstance(value, dict):
             self.check_keys(value, ITEM_KEYS, key, f"item {name!r}")
             label = self.label(value.get("label"), f"{key}.label", f"label of item {name!r}")
             label.update({lang: self.text(value[lang], f"{key}.{lang}", f"{lang} wording of {name!r}")
                           for lang in ("en", "zh") if lang in value})
+            scale, answers = self.answers(value, key, scale, answers)
             scale = self.scale(value.get("scale"), f"{key}.scale", scale)
             codes = tuple(dict.fromkeys(codes + self.codes(value.get("missing_codes"),
                                                            f"{key}.missing_codes")))
         else:
             label = self.label(value, key, f"wording of item {name!r}")
-        return Item(name=name, label=label, scale=scale, missing_codes=codes)
+        return Item(name=name, label=label, scale=scale, missing_codes=codes, answers=answers)
 
     def item_list(self, names: list, key: str, construct: str) -> dict:
         """A list of item names as {name: None}; a name listed twice is an error (a mapping
@@ -220,9 +238,11 @@ class _Reader:
             out[item] = i
         return dict.fromkeys(out)
 
-    def construct(self, name: str, value, key: str, scale: Scale, codes: tuple) -> Construct:
+    def construct(self, name: str, value, key: str, scale: Scale, codes: tuple,
+                  answers: tuple = ()) -> Construct:
         value = self.mapping(value, key, f"construct {name!r}")
         self.check_keys(value, CONSTRUCT_KEYS, key, f"construct {name!r}")
+        scale, answers = self.answers(value, key, scale, answers)
         scale = self.scale(value.get("scale"), f"{key}.scale", scale)
         codes = tuple(dict.fromkeys(codes + self.codes(value.get("missing_codes"),
                                                        f"{key}.missing_codes")))
@@ -233,7 +253,7 @@ class _Reader:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
                            "one indicator under 'items:'")
         raw_items = self.mapping(raw_items, f"{key}.items", f"items of {name!r}")
-        items = tuple(self.item(str(n), v, f"{key}.items.{n}", scale, codes)
+        items = tuple(self.item(str(n), v, f"{key}.items.{n}", scale, codes, answers)
                       for n, v in raw_items.items())
         mode = self.text(value.get("mode", "reflective"), f"{key}.mode", "mode").strip().lower()
         mode = {"a": "reflective", "mode a": "reflective", "b": "formative",
@@ -254,13 +274,14 @@ class _Reader:
         self.check_keys(data, TOP_KEYS, "", "the model spec")
         if "name" not in data:
             self.fail("", "the spec has no 'name:'")
-        scale = self.scale(data.get("scale"), "scale", DEFAULT_SCALE)
+        scale, answers = self.answers(data, "", DEFAULT_SCALE, ())
+        scale = self.scale(data.get("scale"), "scale", scale)
         codes = self.codes(data.get("missing_codes"), "missing_codes")
         raw = data.get("constructs")
         if not raw:
             self.fail("constructs", "the spec declares no constructs under 'constructs:'")
         raw = self.mapping(raw, "constructs", "'constructs'")
-        constructs = tuple(self.construct(str(n), v, f"constructs.{n}", scale, codes)
+        constructs = tuple(self.construct(str(n), v, f"constructs.{n}", scale, codes, answers)
                            for n, v in raw.items())
         paths = data.get("paths") or []
         if not isinstance(paths, list):
@@ -305,15 +326,22 @@ def shipped_specs() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _looks_like_yaml(text: str) -> bool:
+    """Spec YAML text rather than a name or path: several lines, or a mapping on one line."""
+    stripped = text.strip()
+    return "\n" in stripped or stripped.startswith("{") or stripped.startswith("name:")
+
+
 def load_spec(spec) -> ModelSpec:
-    """A spec from a shipped name ('acsi'), a YAML file path, a dict, or a ModelSpec (returned as is)."""
+    """A spec from a shipped name ('acsi'), a YAML file path, YAML text (the content of such a
+    file, e.g. ``spec.to_yaml()``), a dict, or a ModelSpec (returned as is)."""
     if isinstance(spec, ModelSpec):
         return spec
     if isinstance(spec, dict):
         return spec_from_dict(spec)
     if not isinstance(spec, (str, Path)):
-        raise SpecError(f"a spec is a shipped name, a YAML path, a dict or a ModelSpec; got "
-                        f"{type(spec).__name__}")
+        raise SpecError(f"a spec is a shipped name, a YAML path, YAML text, a dict or a "
+                        f"ModelSpec; got {type(spec).__name__}")
     text = str(spec)
     if text.lower() in shipped_specs():
         resource = resources.files("csi_models.model_specs") / f"{text.lower()}.yaml"
@@ -323,55 +351,16 @@ def load_spec(spec) -> ModelSpec:
         exists = path.is_file()
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte
         exists = False
+    if not exists and _looks_like_yaml(text):
+        return spec_from_yaml(text, "<YAML text>")
     if not exists:
-        raise SpecError(f"no spec named {text!r}: not a shipped spec ({', '.join(shipped_specs())}) "
-                        "and not an existing YAML file")
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise SpecError(f"no spec named {shown!r}: not a shipped spec "
+                        f"({', '.join(shipped_specs())}), not an existing YAML file and not YAML "
+                        "text of a spec; load_spec takes a shipped name, a path, YAML text, a "
+                        "dict or a ModelSpec")
     try:
         content = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file {path}: {exc}") from None
     return spec_from_yaml(content, str(path))
-
-
-def spec_to_dict(spec: ModelSpec) -> dict:
-    """The spec as plain data in the YAML layout, such that loading it gives the spec back.
-
-    The most common declared scale is written once at the top and other scales per item. The
-    loader's fallback 1..10 (``Scale.explicit`` False) can only be written by omission: when
-    any item relies on it, no model-level scale is written and every declared scale goes on
-    its item, so the fallback items stay undeclared (and may take the file's value labels)."""
-    def is_declared(scale: Scale) -> bool:
-        return scale.explicit or scale != DEFAULT_SCALE
-
-    declared = [(i.scale.min, i.scale.max) for i in spec.items if is_declared(i.scale)]
-    if declared and len(declared) == len(spec.items):
-        common = Scale(*max(dict.fromkeys(declared), key=declared.count))
-    else:
-        common = DEFAULT_SCALE
-    out = {"name": spec.name}
-    if spec.title:
-        out["title"] = dict(spec.title)
-    if spec.reference:
-        out["reference"] = spec.reference
-    if spec.notes:
-        out["notes"] = spec.notes
-    if common.explicit:  # a spec that never declared a scale keeps relying on the default
-        out["scale"] = {"min": common.min, "max": common.max}
-    constructs = {}
-    for c in spec.constructs:
-        items = {}
-        for item in c.items:
-            entry = dict(item.label)
-            if is_declared(item.scale) and (item.scale != common or not common.explicit):
-                entry["scale"] = {"min": item.scale.min, "max": item.scale.max}
-            if item.missing_codes:
-                entry["missing_codes"] = list(item.missing_codes)
-            items[item.name] = entry or None
-        constructs[c.name] = {"label": dict(c.label), "mode": c.mode, "items": items}
-    out["constructs"] = constructs
-    out["paths"] = [f"{s} -> {t}" for s, t in spec.paths]
-    if spec.columns:
-        out["columns"] = dict(spec.columns)
-    if spec.reverse:
-        out["reverse"] = list(spec.reverse)
-    return out

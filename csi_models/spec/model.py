@@ -39,6 +39,7 @@ class Item:
     label: dict = field(default_factory=dict, compare=False)  # {"en": ..., "zh": ...}
     scale: Scale = DEFAULT_SCALE
     missing_codes: tuple = ()      # numbers or text answers that mean "no answer" (98, "DK")
+    answers: tuple = ()            # ((label, code), ...): text answers read as codes (spec.answers)
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         """The spec as plain data, in the YAML file's layout."""
-        from csi_models.spec.loading import spec_to_dict
+        from csi_models.spec.writing import spec_to_dict
 
         return spec_to_dict(self)
 

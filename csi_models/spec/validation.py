@@ -131,6 +131,11 @@ def _validate_types(spec) -> None:
                 fail(f"construct {c.name!r} must hold Item objects with a Scale", item)
             if not isinstance(item.name, str) or not isinstance(item.missing_codes, (tuple, list)):
                 fail(f"an item of {c.name!r} needs a text name and a tuple of missing codes", item)
+            if not isinstance(item.answers, tuple) or not all(
+                    isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                    and is_number(p[1]) for p in item.answers):
+                fail(f"the answers of item {item.name!r} must be a tuple of (label, code) pairs",
+                     item.answers)
     if not isinstance(spec.paths, (tuple, list)):
         fail("'paths' must be a tuple of (source, target) pairs", spec.paths)
     for p in spec.paths:

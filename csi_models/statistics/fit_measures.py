@@ -47,8 +47,6 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.stats import chi2, ncx2
 
 from csi_models.statistics.likelihood import casewise_loglik, missing_patterns
 
@@ -80,6 +78,9 @@ def _loglik(S, Sigma, n, d=None) -> float:
 
 def _ncp_root(x: float, df: float, target: float) -> float:
     """lambda with P(chi2(df, lambda) <= x) = target; 0 when already below at lambda = 0."""
+    from scipy.optimize import brentq
+    from scipy.stats import chi2, ncx2
+
     f = lambda lam: (chi2.cdf(x, df) if lam == 0 else ncx2.cdf(x, df, lam)) - target  # noqa: E731
     if f(0.0) < 0:
         return 0.0
@@ -162,6 +163,8 @@ def _incremental(chisq: float, df: float, base: float, df_b: float) -> dict:
 def _rmsea(chisq: float, df: float, N: int, G: int) -> dict:
     """RMSEA, its 90% interval and the close / not-close fit p-values. At df = 0 lavaan
     reports rmsea = 0 with interval 0 to 0 and no p-values (NaN)."""
+    from scipy.stats import ncx2
+
     out = {"rmsea": 0.0, "rmsea.ci.lower": 0.0, "rmsea.ci.upper": 0.0, "rmsea.ci.level": 0.90,
            "rmsea.pvalue": np.nan, "rmsea.close.h0": 0.05, "rmsea.notclose.pvalue": np.nan,
            "rmsea.notclose.h0": 0.08}
@@ -177,6 +180,8 @@ def _rmsea(chisq: float, df: float, N: int, G: int) -> dict:
 
 def _critical_n(chisq: float, df: float, N: int, alpha: float) -> float:
     """Hoelter's critical N; lavaan's rule at df = 0: NaN when chisq < machine epsilon, else 1."""
+    from scipy.stats import chi2
+
     if df == 0:
         return np.nan if chisq < np.finfo(float).eps else 1.0
     return chi2.ppf(1 - alpha, df) / (chisq / N) + 1
@@ -192,6 +197,8 @@ def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
 
     ``chisq``, ``logl``, ``unrestricted_logl`` and ``baseline_chisq`` override the
     complete-data formulas (FIML passes its casewise values)."""
+    from scipy.stats import chi2  # here, not at import: PLS users never need scipy.stats
+
     G = len(groups)
     N = sum(g.n for g in groups)
     p = len(groups[0].S)
@@ -232,6 +239,8 @@ def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
     ``lavTestLRT`` for standard ML: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g,
     p_value = P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Takes fit-measure
     Series (``ml_measures``)."""
+    from scipy.stats import chi2
+
     diff, ddf = restricted["chisq"] - general["chisq"], restricted["df"] - general["df"]
     return {"chisq_diff": diff, "df_diff": ddf, "p_value": chi2.sf(diff, ddf) if ddf > 0 else np.nan}
 

@@ -161,7 +161,7 @@ def simulate(spec, n: int, *, random_state=None, discrete: bool = False,
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise DataError(f"n={n!r}: give the number of respondents as a whole number >= 0")
     if pop is not None and not isinstance(pop, Population):
-        raise SpecError(f"pop must be a Population (csi_models.simulate.population), got "
+        raise SpecError(f"pop must be a Population (csi_models.simulation.population), got "
                         f"{type(pop).__name__}")
     pop = pop or population(spec, **population_args)
     try:
