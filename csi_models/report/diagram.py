@@ -294,13 +294,6 @@ def _to_svg(g: _Geometry) -> str:
         out.append(f'<path d="M{x0:.1f},{y0:.1f} Q{cx:.1f},{cy:.1f} {x1:.1f},{y1:.1f}" '
                    f'fill="none" stroke="#333" stroke-width="1.4" marker-end="url(#csi-arrow)">'
                    f'<title>{name}</title></path>')
-    for e in g.edges:
-        if e["text"]:
-            lx, ly = e["label"]
-            w = text_width(e["text"], FS_EDGE) + 6
-            out.append(f'<rect x="{lx - w / 2:.1f}" y="{ly - 9:.1f}" width="{w:.1f}" height="18" '
-                       'fill="white" fill-opacity="0.9"/>')
-            out.append(_text(lx, ly, e["text"], FS_EDGE, cls="coefficient"))
     for c in d.constructs:
         x, y, stat = g.x[c], g.y[c], g.stat_line(c)
         out.append(f'<g class="construct" data-name="{html.escape(c)}"><title>{html.escape(c)}</title>'
@@ -321,6 +314,13 @@ def _to_svg(g: _Geometry) -> str:
                        f'<rect x="{bx:.1f}" y="{by:.1f}" width="{w:.1f}" height="{ITEM_H}" '
                        'fill="#fafafa" stroke="#888"/>'
                        + _text(tx, by + ITEM_H / 2, name, FS_ITEM) + "</g>")
+    for e in g.edges:  # coefficients last: on top of lines and constructs
+        if e["text"]:
+            lx, ly = e["label"]
+            w = text_width(e["text"], FS_EDGE) + 6
+            out.append(f'<rect x="{lx - w / 2:.1f}" y="{ly - 9:.1f}" width="{w:.1f}" height="18" '
+                       'fill="white" fill-opacity="0.9"/>')
+            out.append(_text(lx, ly, e["text"], FS_EDGE, cls="coefficient"))
     if g.significance_shown:
         out.append(_text(MARGIN, g.height - 16, term("* p < 0.05, ** p < 0.01, *** p < 0.001",
                                                      d.lang), 11, anchor="start", cls="legend"))
