@@ -9,7 +9,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it
+#: public name -> module that defines it (or (module, name there))
 _API = {
     "fit": "csi_models.fitting",
     "FitResult": "csi_models.result",
@@ -32,6 +32,9 @@ _API = {
     "loyalty_segments": "csi_models.analysis.loyalty",
     "LoyaltySegments": "csi_models.analysis.loyalty",
     "index_from_summary": "csi_models.analysis.summary_index",
+    "fit_higher_order": ("csi_models.engines.higher_order", "fit"),
+    "fit_interaction": ("csi_models.engines.interactions", "fit"),
+    "simple_slopes": "csi_models.engines.interactions",
 }
 _MODULES = ("datasets", "errors")
 
@@ -40,7 +43,8 @@ __all__ = sorted([*_API, *_MODULES])
 
 def __getattr__(name):
     if name in _API:
-        value = getattr(import_module(_API[name]), name)
+        module, attr = _API[name] if isinstance(_API[name], tuple) else (_API[name], name)
+        value = getattr(import_module(module), attr)
     elif name in _MODULES:
         value = import_module(f"csi_models.{name}")
     else:

@@ -289,6 +289,36 @@ class FitResult:
                                            self.statistics.hi, lay.membership, negative)
         return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
 
+    def indirect_effect(self, chain) -> pd.DataFrame:
+        """The specific indirect effect through ``chain`` (e.g. ['Expectation', 'Quality',
+        'Satisfaction']): one row with the estimate and the inference columns; see
+        ``csi_models.analysis.indirect``."""
+        from csi_models.analysis.indirect import indirect_effect
+
+        return indirect_effect(self, chain)
+
+    def modification_indices(self) -> pd.DataFrame:
+        """CB-SEM: one row per parameter that could be freed (missing paths, cross-loadings,
+        residual covariances) in lavaan's notation: lhs, op, rhs, mi, epc, sepc_all, sorted by
+        mi (lavaan's ``modindices()``; ``engines.modindices``)."""
+        from csi_models.engines.modindices import for_fit
+
+        return for_fit(self.spec, self.data, self.estimates)
+
+    def predict(self, folds: int = 10, repetitions: int = 10, random_state=1,
+                technique: str = "direct"):
+        """PLSpredict (Shmueli et al. 2016) and CVPAT (Liengaard et al. 2021) of this PLS model
+        with its own options: ``.items`` (item, q2_predict, rmse, mae, lm_rmse, lm_mae),
+        ``.cvpat``; see ``csi_models.statistics.predict``."""
+        from csi_models.errors import CSIError
+        from csi_models.statistics.predict import predict
+
+        if not self._engine.ipma:
+            raise CSIError("PLSpredict is defined for PLS composite models; refit with "
+                           "method='pls'")
+        return predict(self.spec, self.data, folds=folds, repetitions=repetitions,
+                       random_state=random_state, technique=technique, **self.options)
+
     def ipma(self, target: str):
         """Importance-performance map for ``target`` (PLS): ``.constructs``, ``.items``,
         ``.plot()``; see ``csi_models.analysis.ipma``."""

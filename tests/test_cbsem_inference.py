@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import csi_models as csi
-from csi_models.engines import cbsem
+from csi_models.engines import cbsem, cbsem_engine
 from csi_models.inference import bootstrap as bs
 from csi_models.spec import spec_from_dict
 
@@ -38,7 +38,7 @@ def _boot(data, est, n_boot):
 
     engine = get_engine("cbsem")
     options = engine.resolve({})
-    est = cbsem.with_moments(est, data)
+    est = cbsem_engine.with_moments(est, data)
     stats = Statistics(HS_SPEC, est.layout)
     return bs.bootstrap(engine, HS_SPEC, data, est, options, stats,
                         stats.derive(Resamples.of(est)), n_boot, random_state=1, n_jobs=1)
@@ -137,38 +137,54 @@ def test_cbsem_resamples_that_miss_the_gradient_tolerance_are_counted(monkeypatc
         warnings.simplefilter("ignore")
         est = cbsem.fit(HS_SPEC, data)
         boot = _boot(data, est, 3)
-    assert boot.n_failed == 3 and boot.failed.reason.str.startswith("not converged").all()
+    assert boot.n_failed == 3 and boot.failed.reason.str.startswith("did not converge").all()
     assert boot.draws["paths"].shape == (0, 2)
     assert np.isnan(boot.table("paths").se).all()
 
 
 def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
-    """Every refit gets the full-sample solution vector (``estimates.extras['x']``, semopy's
-    active-parameter order) as ``start=``; the engine's use of it is tested with the engine."""
+    """The resamples get the full-sample solution vector (``estimates.extras['x']``, semopy's
+    active-parameter order) as their second start; FIML resamples are full refits, each
+    started there."""
     data = csi.data.prepare(HS_SPEC, hs_data())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = cbsem.fit(HS_SPEC, data)
     solution = est.extras["x"]
-    real, starts = cbsem.fit, []
+    real, starts = cbsem_engine.fit_resamples, []
+
+    def recording(spec, survey, rows, start=None, *args, **kw):
+        starts.append(start)
+        return real(spec, survey, rows, start, *args, **kw)
+
+    monkeypatch.setattr(cbsem_engine, "fit_resamples", recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = _boot(data, est, 3)
+    assert boot.n_failed == 0 and len(starts) == 1
+    np.testing.assert_array_equal(starts[0], solution)
+    fiml = csi.data.prepare(HS_SPEC, hs_data(), missing="fiml")
+    refits = []
+    real_fit = cbsem.fit
 
     def recording_fit(spec, sample, se="standard", **kw):
-        starts.append(kw.get("start"))
-        return real(spec, sample, se=se)
+        refits.append(kw.get("start"))
+        return real_fit(spec, sample, se=se, **kw)
 
     monkeypatch.setattr(cbsem, "fit", recording_fit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        boot = _boot(data, est, 3)
-    assert boot.n_failed == 0 and len(starts) == 3
-    for start in starts:
-        np.testing.assert_array_equal(start, solution)
+        est = cbsem.fit(HS_SPEC, fiml)
+        refits.clear()
+        cbsem_engine.refit_each(HS_SPEC, fiml, [np.arange(0, 200), np.arange(50, 300)],
+                                est.extras["x"])
+    assert len(refits) == 2 and all(np.array_equal(r, est.extras["x"]) for r in refits)
 
 
 def test_parallel_chunks_follow_the_effective_worker_count():
     from joblib import cpu_count
 
-    assert len(cbsem.chunks(100, -1)) == min(100, 4 * cpu_count())
-    assert len(cbsem.chunks(100, 1)) == 4 and len(cbsem.chunks(3, 2)) == 3
-    assert len(cbsem.chunks(100, -2)) == 4 * max(1, cpu_count() - 1)
-    np.testing.assert_array_equal(np.concatenate(cbsem.chunks(37, -1)), np.arange(37))
+    assert len(cbsem_engine.chunks(100, -1)) == min(100, 4 * cpu_count())
+    assert len(cbsem_engine.chunks(100, 1)) == 4 and len(cbsem_engine.chunks(3, 2)) == 3
+    assert len(cbsem_engine.chunks(100, -2)) == 4 * max(1, cpu_count() - 1)
+    np.testing.assert_array_equal(np.concatenate(cbsem_engine.chunks(37, -1)), np.arange(37))

@@ -92,21 +92,31 @@ def test_fiml_formulas_on_lavaan_moments(name, data):
 
 # --- PLS -----------------------------------------------------------------------------------
 def _implied_by_hand(res, saturated: bool) -> np.ndarray:
-    """Item by item, with the structural-model correlations found by a fixed point on the
-    disturbance variances of (I - B')^-1 Psi (I - B')^-T (a different route from the code)."""
+    """Item by item. The estimated model's construct correlations as cSEM defines them
+    (Psi = diag(1 - R^2), (I - B)^-1 (Gamma Phi Gamma' + Psi) (I - B)^-T, then the diagonal
+    set to 1), computed by another route than the code: covariance algebra equation by
+    equation in topological order, cov(eta_j, x) = sum_i beta_ij cov(eta_i, x) and
+    var(eta_j) = beta' Cov(pred) beta + 1 - R^2_j."""
     est, lay = res.estimates, res.estimates.layout
     S = res.item_correlations.to_numpy()
     R = est.construct_cor
     if not saturated:
         J = len(lay.constructs)
-        inv = np.linalg.inv(np.eye(J) - est.paths.T)
+        C = np.full((J, J), np.nan)
         exo = [j for j in range(J) if not lay.adjacency[:, j].any()]
-        psi = np.eye(J)
-        psi[np.ix_(exo, exo)] = R[np.ix_(exo, exo)]
-        for _ in range(200):
-            R = inv @ psi @ inv.T
-            for j in lay.endogenous:
-                psi[j, j] += 1 - R[j, j]
+        C[np.ix_(exo, exo)] = R[np.ix_(exo, exo)]
+        done = list(exo)
+        while len(done) < J:
+            j = next(j for j in range(J) if j not in done
+                     and all(i in done for i in lay.predecessors(j)))
+            pred = lay.predecessors(j)
+            beta = est.paths[pred, j]
+            for k in done:
+                C[j, k] = C[k, j] = sum(b * C[i, k] for b, i in zip(beta, pred))
+            C[j, j] = beta @ C[np.ix_(pred, pred)] @ beta + 1 - est.r2[j]
+            done.append(j)
+        R = C.copy()
+        np.fill_diagonal(R, 1.0)
     lam, block = est.loadings, lay.block
     p = len(lam)
     out = np.eye(p)
@@ -139,6 +149,24 @@ def test_pls_srmr_duls_dg_by_hand(spec):
         assert got["d_g" + suffix] == pytest.approx(
             0.5 * np.sum(scipy.linalg.logm(root @ implied @ root).real ** 2), rel=1e-6)
     assert got["srmr"] > got["srmr_saturated"] > 0
+
+
+def test_pls_srmr_is_csems_not_unit_variance_endogenous():
+    """The estimated-model SRMR uses cSEM's implied matrix, which differs (third decimal on a
+    mode B model) from giving every endogenous construct variance 1 before the covariances."""
+    s = csi.load_spec("ecsi")
+    for c in s.constructs:
+        if len(c.items) > 1:
+            s = s.with_mode(c.name, "formative")
+    res = csi.fit(s, csi.datasets.load_ecsi_mobi(), method="pls")
+    est, lay = res.estimates, res.estimates.layout
+    S = res.item_correlations.to_numpy()
+    unit = fi.pls_implied(lay, S, est.loadings,
+                          fi.structural_correlations(lay, est.paths, est.construct_cor))
+    assert abs(fi.discrepancies(S, unit)["srmr"] - res.fit_indices["srmr"]) > 1e-4
+    resid = S - _implied_by_hand(res, False)
+    low = np.tril_indices(len(S))
+    assert res.fit_indices["srmr"] == pytest.approx(np.sqrt(np.mean(resid[low] ** 2)), abs=1e-12)
 
 
 def test_pls_gof_by_hand():

@@ -165,11 +165,21 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
             results[label] = res
             rows += [(label, *r) for r in result_rows(res)]
     table = pd.DataFrame(rows, columns=["group", "section", "name", "value"])
-    tests, more = GROUP_TESTS[get_engine(method).group_test](results, permutations,
-                                                             child_seed(seed, "permutations"))
+    engine = get_engine(method)
+    tests, more = GROUP_TESTS[engine.group_test](results, permutations,
+                                                 child_seed(seed, "permutations"))
     notes += more
+    invariance = None
+    if engine.group_test == "permutation" and len(results) >= 2:
+        from csi_models.comparison.micom import micom
+
+        fitted = list(results.values())
+        invariance = micom(spec, pd.concat([r.data.values for r in fitted]),
+                           np.repeat(list(results), [r.n for r in fitted]), permutations,
+                           child_seed(seed, "micom"), **fitted[0].options)
     return Comparison(table=table, tests=tests, status=pd.DataFrame(status, columns=[
-        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes)
+        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes,
+        micom=invariance)
 
 
 #: the group test each engine declares (``Engine.group_test``)

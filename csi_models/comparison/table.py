@@ -17,7 +17,9 @@ class Comparison:
     """Side-by-side results. ``table`` is long (``by``, section, name, value), ``wide()``
     pivots it to one column per model or group; ``tests`` holds the difference tests,
     ``status`` one row per model or group (n, status 'ok' / 'too small' / 'failed',
-    converged, message: the reason or the fit's warnings), ``results`` the FitResults."""
+    converged, message: the reason or the fit's warnings), ``results`` the FitResults;
+    ``micom`` (PLS groups) whether the composites are invariant enough for the group
+    differences in ``tests`` to be read at all (Henseler, Ringle & Sarstedt 2016)."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
@@ -25,6 +27,7 @@ class Comparison:
     results: dict
     by: str = "model"
     notes: list = field(default_factory=list)
+    micom: object = None   # comparison.micom.Micom of the groups (PLS), read before the MGA
 
     def wide(self, sections=None) -> pd.DataFrame:
         """Rows (section, name), sections together in first-seen order and names in first-seen

@@ -212,7 +212,8 @@ class Engine:
         raise NotImplementedError
 
 
-ENGINES = {"pls": "csi_models.engines.pls", "cbsem": "csi_models.engines.cbsem"}
+ENGINES = {"pls": "csi_models.engines.pls", "plsc": "csi_models.engines.plsc",
+           "cbsem": "csi_models.engines.cbsem_engine"}
 ALIASES = {"cb-sem": "cbsem", "cb_sem": "cbsem", "sem": "cbsem"}
 
 

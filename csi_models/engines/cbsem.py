@@ -22,18 +22,21 @@ import numpy as np
 import pandas as pd
 import semopy
 from scipy.stats import norm
-from semopy.stats import calc_se
 from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
 
+from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Engine, Estimates, Layout, Option, Resamples, choice
+from csi_models.engines.delta import delta_method
 from csi_models.engines.fiml import FIML
+from csi_models.engines.mlfit import minimize
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, CSIError, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
 GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
 NEAR_ONE = 0.95             # |latent correlation| flagged as near 1
+POLISHED = 1e-9             # max |gradient| to which complete-data fits are polished
 
 
 def _names(layout: Layout) -> dict:
@@ -83,9 +86,28 @@ def _ml_discrepancy(model):
     return fun
 
 
+def _kernel_fit(model, frame, start) -> np.ndarray | None:
+    """The ML optimum by the batched kernel (``engines.mlfit``) from ``start``, or None when it
+    does not converge there."""
+    structure = mk.Structure.from_semopy(model)
+    S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
+                                    [np.arange(len(frame))])
+    x, _, _, _, status = minimize(structure, np.asarray(start, float)[None], S, logdet_S,
+                                  tol=POLISHED)
+    return x[0] if status[0] == "converged" else None
+
+
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
-    Without ``start``, semopy's SLSQP from its default starting values finds the basin."""
+    Complete data first go through the batched kernel (``engines.mlfit``: damped scoring,
+    then Newton) from ``start`` or semopy's default starting values; only where that does not
+    converge does semopy's SLSQP from its default starting values look for the basin."""
+    if cov is None:
+        model.load(frame)
+        x = _kernel_fit(model, frame, model.param_vals.copy() if start is None else start)
+        if x is not None:
+            fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+            return fun, grad, _information(model), x
     if start is not None:
         model.load(frame)
     elif cov is None:
@@ -93,13 +115,17 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
+    information = _information(model)
+    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
+    return fun, grad, information, x
 
+
+def _information(model):
     def information(x):  # semopy's expected information is of log L; F = -2 log L / n
         model.update_matrices(x)
         return model.calc_fim() * 2 / model.n_samples
 
-    x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
-    return fun, grad, information, x
+    return information
 
 
 def _objective(model, frame, syntax: str, fiml: bool, start=None):
@@ -155,6 +181,9 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     reaches the optimum that semopy's default start reaches, faster); should that not
     converge, the fit is repeated from semopy's default start (``_warm``).
     ``extras["start"]`` says which start gave the estimates."""
+    from csi_models.spec.validation import require_first_order
+
+    require_first_order(spec, "CB-SEM")
     formative = [c.name for c in spec.constructs if c.mode == "formative"]
     if formative:
         raise EstimationError(f"CB-SEM models every construct as a common factor, but "
@@ -182,7 +211,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
         warnings.warn(f"CB-SEM did not converge: max |gradient| = {estimates.gradient_norm:.2e} "
                       f"after polishing (tolerance {GRADIENT_TOLERANCE:g}); estimates are unreliable",
                       ConvergenceWarning, stacklevel=3)
-    problems = _improper(estimates)
+    problems = improper_problems(estimates)
     if problems:
         warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
                       "may not be empirically distinct; consider merging them, or PLS",
@@ -228,24 +257,42 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default") -> 
             warnings.simplefilter("ignore")
             fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
             x = fisher_scoring(fun, grad, information, x)
-            x, iterations = newton(grad, x)
+            # complete data arrive from the kernel at max |g| < POLISHED: nothing left to do
+            x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            if fiml:  # observed information: vcov = inverse of half the Hessian of -2 log L
-                vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
-                se_values = np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
-            else:
-                se_values = calc_se(model, robust=(se == "robust"))
+            vcov, se_values = _vcov(model, grad, x, fiml, se == "robust")
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
         raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
                               "not positive definite at every point the optimizer tried")
-    estimates = _estimates(model, layout, names, se_values, x, fun(x), gradient_norm,
+    estimates = _estimates(model, layout, names, (vcov, se_values), x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
     return replace(estimates, extras={**estimates.extras, "start": label})
+
+
+def _vcov(model, grad, x, fiml: bool, robust: bool):
+    """(covariance matrix of the free parameters, their standard errors).
+
+    Complete data: the inverse expected information (lavaan's default), with ``robust`` the
+    Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
+    variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
+    the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
+    differenced from the analytic gradient."""
+    if fiml:
+        vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
+        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
+    model.update_matrices(x)
+    vcov = model.calc_fim(inverse=True)[1]
+    if robust:
+        meat = sum(np.outer(g, g) for g in model.grad_se_g(x))
+        vcov = vcov @ meat @ vcov
+    variances = vcov.diagonal().copy()
+    variances[(variances < 0) & (variances > -1e-1)] = 1e-12
+    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan))
 
 
 def _check_identified(spec, model, p: int, fiml: bool) -> None:
@@ -293,9 +340,12 @@ class _quiet_semopy:
         self.logger.setLevel(self.level)
 
 
-def _estimates(model, layout, names, se_values, x, objective, gradient_norm, converged,
-               iterations, data) -> Estimates:
-    """Standardized solution and our parameter table from semopy's matrices."""
+def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, converged,
+               iterations, data, n_obs=None, sample=None) -> Estimates:
+    """Standardized solution and our parameter table from semopy's matrices (at ``x``; with
+    ``vcov_se`` None, as for a bootstrap resample, without standard errors). ``sample``
+    replaces the covariance matrix of the data semopy was loaded with (semopy's order)."""
+    model.update_matrices(x)
     back = {v: k for k, v in names.items()}
     beta, lam, psi, theta = (pd.DataFrame(m, index=n[0], columns=n[1]) for m, n in
                              zip(model.matrices[:4], model.names[:4]))
@@ -322,8 +372,9 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
     weights = _factor_score_weights(layout, implied, Lambda, data)
 
     with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
-        table = _parameter_table(model, back, se_values, x, implied, phi, f, xs)
-    sample = model.mx_cov if hasattr(model, "mx_cov") else None
+        table = _parameter_table(model, back, vcov_se, x)
+    if sample is None:
+        sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
         order = [obs_names.index(v) for v in xs]
         sample = sample[np.ix_(order, order)]
@@ -332,7 +383,8 @@ def _estimates(model, layout, names, se_values, x, objective, gradient_norm, con
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(model.n_samples), "n_free": int(x.size), "x": x.copy()})
+        extras={"n_obs": int(n_obs or model.n_samples), "n_free": int(x.size), "x": x.copy(),
+                "vcov": None if vcov_se is None else vcov_se[0]})
 
 
 def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
@@ -355,38 +407,88 @@ def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
     return weights
 
 
-def _parameter_table(model, back, se_values, x, implied, phi, f, xs) -> pd.DataFrame:
-    """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all) in our names."""
-    var = {**dict(zip(xs, np.diag(implied))), **dict(zip(f, np.diag(phi)))}
-    rows = []
-    k_free = 0
+def _locations(model, back) -> list[tuple]:
+    """One row per matrix location of every semopy parameter: (free index or None, fixed
+    value, matrix kind, row name, column name), in semopy's parameter order."""
+    rows, k_free = [], 0
     for param in model.parameters.values():
-        if param.active:
-            est, se_value, k_free = x[k_free], se_values[k_free], k_free + 1
-        else:
-            est, se_value = param.start, np.nan
+        k = k_free if param.active else None
+        k_free += bool(param.active)
         for loc in param.locations:
-            k = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
-            kind = model.matrices_names[k]
-            a, b = (model.names[k][0][loc.indices[0]], model.names[k][1][loc.indices[1]])
-            if kind == "lambda":
-                lhs, op, rhs = b, "=~", a
-                std = est * np.sqrt(var[b] / var[a])
-            elif kind == "beta":
-                lhs, op, rhs = a, "~", b
-                std = est * np.sqrt(var[b] / var[a])
-            elif kind in ("psi", "theta"):
-                lhs, op, rhs = a, "~~", b
-                std = est / np.sqrt(var[a] * var[b])
-            else:  # intercepts of the FIML mean structure
-                lhs, op, rhs, std = a, "~1", "", np.nan
-            rows.append((back.get(lhs, lhs), op, back.get(rhs, rhs), param.active, float(est),
-                         float(se_value), std))
-    table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all"])
+            m = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
+            a, b = model.names[m][0][loc.indices[0]], model.names[m][1][loc.indices[1]]
+            rows.append((k, float(param.start), model.matrices_names[m], a, b))
+    return rows
+
+
+def standardizer(model, locations):
+    """x -> the std.all value of every location (lavaan's ``standardizedSolution()``):
+    loadings lambda sd(construct)/sd(item), regressions b sd(source)/sd(target), variances
+    over the model-implied variance, residual covariances (Theta, Psi off the diagonal) over
+    the square root of the product of the two residual variances (a residual correlation);
+    NaN for the intercepts of the mean structure and where a variance is negative."""
+    kinds = [kind for _, _, kind, _, _ in locations]
+    free = np.array([k is not None for k, *_ in locations])
+    index = np.array([k if k is not None else 0 for k, *_ in locations])
+    fixed = np.array([value for _, value, *_ in locations])
+
+    def standardize(x):
+        model.update_matrices(x)
+        sigma, (_, c) = model.calc_sigma()
+        lat = c @ model.matrices[2] @ c.T
+        var = {**dict(zip(model.names[1][0], np.diag(sigma))),
+               **dict(zip(model.names[0][0], np.diag(lat)))}
+        residual = {kind: dict(zip(model.names[m][0], np.diag(model.matrices[m])))
+                    for m, kind in enumerate(model.matrices_names) if kind in ("psi", "theta")}
+        est = np.where(free, np.asarray(x)[index], fixed)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.array([
+                np.sqrt(var[b] / var[a]) if kind in ("lambda", "beta") else
+                1 / np.sqrt(var[a] * var[b]) if kind in ("psi", "theta") and a == b else
+                1 / np.sqrt(residual[kind][a] * residual[kind][b]) if kind in ("psi", "theta")
+                else np.nan for kind, (_, _, _, a, b) in zip(kinds, locations)])
+        return est * scale
+
+    return standardize
+
+
+def _parameter_table(model, back, vcov_se, x) -> pd.DataFrame:
+    """lavaan-style rows (lhs, op, rhs, free, est, se, z, pvalue, std_all, std_all_se) in our
+    names. ``std_all_se`` is the delta-method se of ``std_all`` (``engines.delta``; lavaan's
+    ``standardizedSolution()`` se, matched to 1e-4 in tests/test_delta.py)."""
+    locations = _locations(model, back)
+    standardize = standardizer(model, locations)
+    try:
+        if vcov_se is None:  # a bootstrap resample: no standard errors
+            se_values = np.full(x.size, np.nan)
+            std = standardize(x)
+            std_se = np.full(std.size, np.nan)
+        else:
+            vcov, se_values = vcov_se
+            std, std_se, _ = delta_method(standardize, x, vcov)
+    finally:
+        model.update_matrices(x)
+    rows = []
+    for (k, value, kind, a, b), s, s_se in zip(locations, std, std_se):
+        est, se_value = (x[k], se_values[k]) if k is not None else (value, np.nan)
+        if kind == "lambda":
+            lhs, op, rhs = b, "=~", a
+        elif kind == "beta":
+            lhs, op, rhs = a, "~", b
+        elif kind in ("psi", "theta"):
+            lhs, op, rhs = a, "~~", b
+        else:  # intercepts of the FIML mean structure
+            lhs, op, rhs = a, "~1", ""
+        rows.append((back.get(lhs, lhs), op, back.get(rhs, rhs), k is not None, float(est),
+                     float(se_value), s, s_se))
+    table = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "free", "est", "se", "std_all",
+                                        "std_all_se"])
     table["z"] = table["est"] / table["se"]
     table["pvalue"] = 2 * norm.sf(np.abs(table["z"]))
-    return _canonical(table, [back[v] for v in (*f, *xs)])[
-        ["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all"]]
+    order = [v for k, v in back.items() if k.startswith("f")] + \
+        [v for k, v in back.items() if k.startswith("x")]   # constructs, then items
+    return _canonical(table, order)[
+        ["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all", "std_all_se"]]
 
 
 def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
@@ -403,7 +505,7 @@ def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
-def _improper(est: Estimates) -> list[str]:
+def improper_problems(est: Estimates) -> list[str]:
     """What makes a solution improper: negative variances, |standardized path| > 1, latent
     correlations near 1 (one text per kind of problem; empty when admissible)."""
     problems = []
@@ -426,158 +528,3 @@ def _improper(est: Estimates) -> list[str]:
         problems.append("latent correlations near 1: " + ", ".join(
             f"{a}~{b} ({v:.3f})" for a, b, v in near))
     return problems
-
-
-# --- resampling: fresh refits, in parallel processes ---------------------------------------
-def chunks(n_tasks: int, n_jobs) -> list[np.ndarray]:
-    """Task numbers split into about four chunks per worker that ``n_jobs`` gives
-    (``joblib.effective_n_jobs``: -1 = every core), so that workers stay busy and the
-    progress bar moves. Results do not depend on the chunking."""
-    from joblib import effective_n_jobs
-
-    workers = max(1, effective_n_jobs(n_jobs))
-    parts = np.array_split(np.arange(n_tasks), max(1, min(n_tasks, 4 * workers)))
-    return [c for c in parts if c.size]
-
-
-def _refit(spec, survey, rows, se, start):
-    """One refit of ``survey`` restricted to ``rows``: (Estimates with the sample's moments,
-    None) or (None, the reason it failed)."""
-    sample = replace(survey, values=survey.values.iloc[rows].reset_index(drop=True))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = fit(spec, sample, se=se) if start is None else fit(spec, sample, se=se, start=start)
-    except Exception as exc:  # noqa: BLE001 - a resample never stops the bootstrap
-        kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
-        return None, f"failed: {kind}{(str(exc).splitlines() or [''])[0][:120]}"
-    if not est.converged:
-        return None, f"not converged (max |gradient| {est.gradient_norm:.1e})"
-    return with_moments(est, sample), None
-
-
-def _refit_many(spec, survey, rows_list, se, start):
-    return [_refit(spec, survey, rows, se, start) for rows in rows_list]
-
-
-def fit_resamples(spec, survey, rows_list, start=None, n_jobs=1, se="standard", progress=None):
-    """Refit every row set of ``rows_list`` (row positions into ``survey.values``): one
-    (Estimates, None) or (None, reason) per set, in order. Fresh fits in parallel processes
-    (joblib, ``n_jobs``), each started from ``start`` (the full-sample solution vector)."""
-    from joblib import Parallel, delayed
-
-    jobs = (delayed(_refit_many)(spec, survey, [rows_list[i] for i in c], se, start)
-            for c in chunks(len(rows_list), n_jobs))
-    results = []
-    for part in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
-        results += part
-        if progress is not None:
-            progress(len(part))
-    return results
-
-
-def with_moments(est: Estimates, survey) -> Estimates:
-    """The estimates with the item moments that standardize scores and enter the index:
-    sample means and sds (n - 1) of the rows used, or with FIML the model's means (the
-    ``~1`` rows) and implied sds; and the sample item correlations (pairwise with FIML)."""
-    items = list(est.layout.items)
-    values = survey.values[items]
-    if survey.missing == "fiml":
-        table = est.parameters
-        mean = table[table.op == "~1"].set_index("lhs")["est"].reindex(items).to_numpy(float)
-        sd = np.sqrt(np.diag(est.implied_cov))
-    else:
-        mean, sd = values.mean().to_numpy(float), values.std(ddof=1).to_numpy(float)
-    return replace(est, item_mean=mean, item_sd=sd, item_cor=values.corr().to_numpy(float))
-
-
-class CBSEMEngine(Engine):
-    """Covariance-based SEM by ML (see the module docstring)."""
-
-    name, title = "cbsem", "CB-SEM"
-    options = {"se": Option("standard", choice("standard", "robust"),
-                            "{key}={value!r}: use 'standard' or 'robust'",
-                            "standard errors: expected information or Huber-White sandwich")}
-    missing_rules = ("listwise", "fiml")
-    group_test = "invariance"
-    long_title = "CB-SEM (maximum likelihood)"
-    fit_keys = ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
-                "rmsea.ci.upper", "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2")
-    fit_rules = (("cfi", "<", 0.95), ("tli", "<", 0.95), ("rmsea", ">", 0.06),
-                 ("srmr", ">", 0.08))   # Hu & Bentler (1999)
-    refused_missing = {"mean": "missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
-                               "missing='fiml' (full-information ML)"}
-
-    def fit(self, spec, survey, options) -> Estimates:
-        return with_moments(fit(spec, survey, se=options["se"]), survey)
-
-    def _stack(self, results, layout) -> Resamples:
-        p, J = len(layout.items), len(layout.constructs)
-        empty = {"paths": np.full((J, J), np.nan), "weights": np.full(p, np.nan),
-                 "loadings": np.full(p, np.nan), "r2": np.full(J, np.nan),
-                 "item_mean": np.full(p, np.nan), "item_sd": np.full(p, np.nan),
-                 "item_cor": np.full((p, p), np.nan)}
-        arrays = {k: np.stack([v if est is None else getattr(est, k) for est, _ in results])
-                  for k, v in empty.items()} if results else \
-            {k: np.empty((0, *v.shape)) for k, v in empty.items()}
-        return Resamples(**arrays, ok=np.array([est is not None for est, _ in results], bool),
-                         reasons=tuple(reason or "" for _, reason in results),
-                         improper=np.array([est is not None and bool(est.extras.get("improper"))
-                                            for est, _ in results], bool))
-
-    def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):
-        results = fit_resamples(spec, survey, list(rows), estimates.extras.get("x"), n_jobs,
-                                options["se"], progress)
-        return self._stack(results, estimates.layout)
-
-    def leave_one_out(self, spec, survey, estimates, options, n_jobs=1, progress=None):
-        n = len(survey.values)
-        rows = [np.delete(np.arange(n), i) for i in range(n)]
-        results = fit_resamples(spec, survey, rows, estimates.extras.get("x"), n_jobs,
-                                options["se"], progress)
-        return self._stack(results, estimates.layout)
-
-    def settings(self, spec, survey, estimates, options) -> dict:
-        fiml = survey.missing == "fiml"
-        return {
-            "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
-            "estimator": "FIML (casewise ML with mean structure)" if fiml else "ML (Wishart)",
-            "covariance_divisor": "n (maximum likelihood)",
-            "standard_errors": ("robust (Huber-White sandwich)" if options["se"] == "robust"
-                                else "expected information") + " of the unstandardized "
-                               "estimates; delta method for the standardized ones",
-            "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
-            "variance_bounds": "none (negative variances reported, as in lavaan)",
-            "gradient_norm": estimates.gradient_norm, "gradient_tolerance": GRADIENT_TOLERANCE,
-            "newton_steps": estimates.iterations,
-            "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
-            "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
-                              if fiml else "sample means and covariance of the rows used")}
-
-    def status(self, estimates, settings) -> str:
-        state = "converged" if estimates.converged else "NOT converged"
-        return f"{state}: max |gradient| {estimates.gradient_norm:.1e}"
-
-    def reliability(self, estimates):
-        from csi_models.statistics.quality import factor_reliability
-
-        return factor_reliability(estimates.layout, estimates)
-
-    def fit_measures(self, survey, estimates):
-        from csi_models.statistics import fit_measures as fm
-
-        npar = int(estimates.extras["n_free"])
-        values = survey.values[list(estimates.layout.items)].to_numpy(float)
-        if survey.missing == "fiml":
-            return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean, npar)
-        S = np.cov(values, rowvar=False, bias=True)
-        return fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
-
-    def f_squared(self, estimates, options):
-        from csi_models.statistics.quality import f_squared_latent
-
-        return f_squared_latent(estimates.construct_cor, estimates.layout, estimates.paths,
-                                estimates.r2)
-
-
-ENGINE = CBSEMEngine()

@@ -27,6 +27,7 @@ import numpy as np
 from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resamples, choice,
                                      positive_number, whole_number)
 from csi_models.errors import ConvergenceWarning, EstimationError
+from csi_models.spec.validation import require_first_order
 from csi_models.statistics.moments import BatchMoments
 
 SCHEMES = {"path": "path", "path_weighting": "path", "pathweighting": "path",
@@ -293,6 +294,11 @@ class PLSEngine(Engine):
                                "or missing='mean'"}
 
     def fit(self, spec, survey, options) -> Estimates:
+        require_first_order(spec, "PLS")
+        if spec.covariances:
+            pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
+            raise EstimationError(f"PLS cannot estimate residual covariances ({pairs}): fit with "
+                                  "method='cbsem', or drop the spec's 'covariances:'")
         layout = Layout.from_spec(spec)
         isolated = [c for j, c in enumerate(layout.constructs)
                     if not (layout.adjacency[j].any() or layout.adjacency[:, j].any())]
@@ -379,6 +385,13 @@ class PLSEngine(Engine):
 
 
 ENGINE = PLSEngine()
+
+
+def fit(spec, survey, scheme: str = "path", tol: float = 1e-7, max_iter: int = 300) -> Estimates:
+    """A PLS fit of prepared survey data with these options (for the modules that build on
+    PLS: PLSc, higher-order constructs, interactions); ``csi.fit`` is the public entry."""
+    return ENGINE.fit(spec, survey, ENGINE.resolve({"scheme": scheme, "tol": tol,
+                                                    "max_iter": max_iter}))
 
 
 def _singular_message(spec, S: np.ndarray, layout: Layout) -> str:

@@ -3,7 +3,8 @@
 Reflective constructs are common factors (``=~``) scaled by their first item; a single-item
 construct gets its item's residual variance fixed at zero, as lavaan's ``auto.fix.single``
 does. Formative constructs are written as lavaan composites (``<~``), which lavaan can
-estimate but semopy cannot; our CB-SEM engine therefore refuses them.
+estimate but semopy cannot; our CB-SEM engine therefore refuses them. Residual covariances
+(``spec.covariances``) are written as ``a ~~ b`` lines.
 """
 
 from __future__ import annotations
@@ -22,4 +23,6 @@ def to_lavaan(spec, rename=None) -> str:
             lines.append(f"{item} ~~ 0*{item}")
     for target in spec.endogenous:
         lines.append(f"{name(target)} ~ {' + '.join(name(s) for s in spec.predecessors(target))}")
+    for a, b in getattr(spec, "covariances", ()):
+        lines.append(f"{name(a)} ~~ {name(b)}")
     return "\n".join(lines) + "\n"

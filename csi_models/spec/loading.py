@@ -22,8 +22,9 @@ from csi_models.spec.model import DEFAULT_SCALE, Construct, Item, ModelSpec, Sca
 from csi_models.spec.validation import is_number
 
 TOP_KEYS = ("name", "title", "reference", "notes", "scale", "missing_codes", "answers",
-            "constructs", "paths", "columns", "reverse")
-CONSTRUCT_KEYS = ("label", "mode", "items", "scale", "missing_codes", "answers")
+            "constructs", "paths", "columns", "reverse", "covariances")
+CONSTRUCT_KEYS = ("label", "mode", "items", "dimensions", "interaction", "scale", "missing_codes",
+                  "answers")
 ITEM_KEYS = ("en", "zh", "label", "scale", "missing_codes", "answers")
 MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped specs have ~400
 PLAIN_TAGS = {"tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null")}
@@ -247,19 +248,42 @@ class _Reader:
         codes = tuple(dict.fromkeys(codes + self.codes(value.get("missing_codes"),
                                                        f"{key}.missing_codes")))
         raw_items = value.get("items")
+        dimensions = self.dimensions(value.get("dimensions"), f"{key}.dimensions", name)
+        interaction = self.dimensions(value.get("interaction"), f"{key}.interaction", name)
+        if interaction and (raw_items or dimensions):
+            self.fail(key, f"construct {name!r} is an interaction term and has items or "
+                           "dimensions too; an interaction term is only 'interaction: "
+                           "[Construct, Moderator]'")
+        if dimensions and raw_items:
+            self.fail(key, f"construct {name!r} has both 'items:' and 'dimensions:'; a "
+                           "higher-order construct is measured by its dimensions only: drop "
+                           "its items (or make it a first-order construct without dimensions)")
         if isinstance(raw_items, list):  # a plain list of item names
             raw_items = self.item_list(raw_items, f"{key}.items", name)
-        if not raw_items:
+        if not raw_items and not dimensions and not interaction:
             self.fail(key, f"construct {name!r} has no items: every construct needs at least "
-                           "one indicator under 'items:'")
-        raw_items = self.mapping(raw_items, f"{key}.items", f"items of {name!r}")
+                           "one indicator under 'items:' (or, for a higher-order construct, "
+                           "its first-order constructs under 'dimensions:')")
+        raw_items = self.mapping(raw_items or {}, f"{key}.items", f"items of {name!r}")
         items = tuple(self.item(str(n), v, f"{key}.items.{n}", scale, codes, answers)
                       for n, v in raw_items.items())
         mode = self.text(value.get("mode", "reflective"), f"{key}.mode", "mode").strip().lower()
         mode = {"a": "reflective", "mode a": "reflective", "b": "formative",
                 "mode b": "formative"}.get(mode, mode)
-        return Construct(name=name, items=items, mode=mode,
+        return Construct(name=name, items=items, mode=mode, dimensions=dimensions,
+                         interaction=interaction,
                          label=self.label(value.get("label"), f"{key}.label", f"label of {name!r}"))
+
+    def dimensions(self, value, key: str, construct: str) -> tuple[str, ...]:
+        """The dimensions of a higher-order construct (or the two constructs of an
+        interaction term): a list of construct names."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.fail(key, f"'{key.rsplit('.', 1)[-1]}' of {construct!r} must be a list of "
+                           f"construct names, got {_kind(value)}")
+        return tuple(self.text(v, f"{key}[{i}]", "a dimension (construct name)")
+                     for i, v in enumerate(value))
 
     def path(self, value, key: str) -> tuple[str, str]:
         text = self.text(value, key, "a path")
@@ -267,6 +291,15 @@ class _Reader:
         if len(parts) != 2 or not all(parts):
             self.fail(key, f"path {text!r} is not of the form 'Source -> Target'")
         self.lines[f"path:{parts[0]}->{parts[1]}"] = self.lines.get(key)
+        return parts[0], parts[1]
+
+    def covariance(self, value, key: str) -> tuple[str, str]:
+        text = self.text(value, key, "a covariance")
+        parts = [p.strip() for p in text.split("~~")]
+        if len(parts) != 2 or not all(parts):
+            self.fail(key, f"covariance {text!r} is not of the form 'a ~~ b' (two item names or "
+                           "two construct names)")
+        self.lines[f"covariance:{parts[0]}~~{parts[1]}"] = self.lines.get(key)
         return parts[0], parts[1]
 
     def spec(self, data) -> ModelSpec:
@@ -287,6 +320,9 @@ class _Reader:
         if not isinstance(paths, list):
             self.fail("paths", "'paths' must be a list of 'Source -> Target' lines")
         columns = self.mapping(data.get("columns") or {}, "columns", "'columns'")
+        covariances = data.get("covariances") or []
+        if not isinstance(covariances, list):
+            self.fail("covariances", "'covariances' must be a list of 'a ~~ b' lines")
         reverse = data.get("reverse") or []
         if not isinstance(reverse, list):
             reverse = [reverse]
@@ -300,6 +336,8 @@ class _Reader:
             columns={str(k): v for k, v in columns.items()},
             reverse=tuple(self.text(r, f"reverse[{i}]", "a reverse item")
                           for i, r in enumerate(reverse)),
+            covariances=tuple(self.covariance(c, f"covariances[{i}]")
+                              for i, c in enumerate(covariances)),
             source=self.source, lines=self.lines)
 
 

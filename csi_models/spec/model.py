@@ -44,16 +44,28 @@ class Item:
 
 @dataclass(frozen=True)
 class Construct:
-    """A latent variable measured by its items in mode A (reflective) or B (formative)."""
+    """A latent variable measured by its items in mode A (reflective) or B (formative).
+
+    A higher-order construct has no items of its own but ``dimensions``: the names of the
+    (first-order) constructs that form it (mode 'formative') or that it reflects (mode
+    'reflective'); see ``engines/higher_order.py`` for how it is estimated. An interaction
+    term has no items either but ``interaction`` = (construct, moderator): the product of the
+    two, estimated as in ``engines/interactions.py``."""
 
     name: str
     items: tuple[Item, ...]
     mode: str = "reflective"
     label: dict = field(default_factory=dict, compare=False)
+    dimensions: tuple[str, ...] = ()
+    interaction: tuple[str, ...] = ()   # (construct, moderator) of an interaction term
 
     @property
     def item_names(self) -> list[str]:
         return [item.name for item in self.items]
+
+    @property
+    def is_higher_order(self) -> bool:
+        return bool(self.dimensions)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class ModelSpec:
 
     ``columns`` maps item names to the survey's column names (items not listed use their
     own name); ``reverse`` lists reverse-worded items, recoded as ``min + max - x``.
+    ``covariances`` lists residual covariances (lavaan's ``a ~~ b``) between two items' errors
+    or two constructs' disturbances; CB-SEM estimates them, PLS refuses them.
     """
 
     name: str
@@ -72,6 +86,7 @@ class ModelSpec:
     notes: str = field(default="", compare=False)
     columns: dict = field(default_factory=dict)
     reverse: tuple[str, ...] = ()
+    covariances: tuple[tuple[str, str], ...] = ()  # residual covariances a ~~ b (CB-SEM)
     source: str | None = field(default=None, compare=False)  # file it was loaded from
     lines: dict = field(default_factory=dict, compare=False, repr=False)  # YAML key -> line
 
@@ -114,6 +129,16 @@ class ModelSpec:
     def column_of(self, item: str) -> str:
         """The survey column holding ``item`` (the item's own name unless mapped)."""
         return self.columns.get(item, item)
+
+    @property
+    def higher_order(self) -> list[Construct]:
+        """The higher-order constructs (those with ``dimensions``), in spec order."""
+        return [c for c in self.constructs if c.dimensions]
+
+    @property
+    def interactions(self) -> list[Construct]:
+        """The interaction terms (constructs with ``interaction``), in spec order."""
+        return [c for c in self.constructs if c.interaction]
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -166,12 +191,18 @@ class ModelSpec:
             raise SpecError(f"model {self.name!r} has no path {source} -> {target}")
         return self.replace(paths=tuple(p for p in self.paths if p != (source, target)))
 
+    def add_covariance(self, a: str, b: str) -> "ModelSpec":
+        """Free the residual covariance ``a ~~ b`` between two items' errors or two
+        constructs' disturbances (CB-SEM; lavaan's ``a ~~ b``)."""
+        return self.replace(covariances=self.covariances + ((a, b),))
+
     def drop_construct(self, name: str) -> "ModelSpec":
-        """Remove a construct, its items and every path touching it."""
+        """Remove a construct, its items and every path and covariance touching them."""
         dropped = set(self.construct(name).item_names)
         return self.replace(
             constructs=tuple(c for c in self.constructs if c.name != name),
             paths=tuple(p for p in self.paths if name not in p),
+            covariances=tuple(c for c in self.covariances if not set(c) & (dropped | {name})),
             columns={k: v for k, v in self.columns.items() if k not in dropped},
             reverse=tuple(r for r in self.reverse if r not in dropped),
         )

@@ -44,9 +44,12 @@ def validate_spec(spec) -> None:
         if c.mode not in MODES:
             raise SpecError(f"construct {c.name!r} has mode {c.mode!r}{where}; "
                             f"use one of {', '.join(MODES)}")
-        if not c.items:
+        if not c.items and not c.dimensions and not c.interaction:
             raise SpecError(f"construct {c.name!r} has no items{where}: every construct needs "
                             "at least one indicator (survey question)")
+        if c.items and c.dimensions:
+            raise SpecError(f"construct {c.name!r} has both items and dimensions{where}: a "
+                            "higher-order construct is measured by its dimensions only")
         for item in c.items:
             iwhere = _where(spec, f"constructs.{c.name}.items.{item.name}") or where
             if not isinstance(item.name, str) or not item.name.strip():
@@ -77,7 +80,47 @@ def validate_spec(spec) -> None:
                         f"{_where(spec, f'constructs.{name}')}; rename one of them")
 
     _validate_paths(spec, seen_constructs)
+    _validate_higher_order(spec, seen_constructs)
+    _validate_interactions(spec, seen_constructs)
+    _validate_covariances(spec, seen_constructs, item_owner)
     _validate_columns(spec, item_owner)
+
+
+def _validate_higher_order(spec, constructs: set[str]) -> None:
+    """Second-order constructs: at least two dimensions, each a declared first-order
+    construct of one higher-order construct only, and on no path of its own (the paths go to
+    and from the higher-order construct)."""
+    owner: dict[str, str] = {}
+    by_name = {c.name: c for c in spec.constructs}
+    on_path = {end for path in spec.paths for end in path}
+    for c in spec.constructs:
+        if not c.dimensions:
+            continue
+        where = _where(spec, f"constructs.{c.name}")
+        if not isinstance(c.dimensions, (tuple, list)) or not all(
+                isinstance(d, str) for d in c.dimensions):
+            raise SpecError(f"the dimensions of {c.name!r} must be a tuple of construct names")
+        if len(set(c.dimensions)) < 2:
+            raise SpecError(f"higher-order construct {c.name!r} has "
+                            f"{len(set(c.dimensions))} distinct dimension(s){where}: give at "
+                            "least two first-order constructs under 'dimensions:'")
+        for d in c.dimensions:
+            if d not in constructs:
+                raise SpecError(f"dimension {d!r} of {c.name!r}{where} is not a declared "
+                                f"construct (declared: {', '.join(sorted(constructs))})")
+            if d == c.name or by_name[d].dimensions or by_name[d].interaction:
+                raise SpecError(f"dimension {d!r} of {c.name!r}{where} is itself a higher-order "
+                                "construct: only second-order constructs are supported; give "
+                                "first-order constructs (with items) as dimensions")
+            if d in owner:
+                raise SpecError(f"construct {d!r} is a dimension of both {owner[d]!r} and "
+                                f"{c.name!r}{where}: a dimension belongs to one higher-order "
+                                "construct")
+            if d in on_path:
+                raise SpecError(f"dimension {d!r} of {c.name!r} is on a structural path"
+                                f"{where}: draw the paths to and from {c.name!r} instead (the "
+                                "dimensions are linked to it by the estimation method)")
+            owner[d] = c.name
 
 
 def spec_advice(spec) -> list[tuple[str, str]]:
@@ -87,6 +130,7 @@ def spec_advice(spec) -> list[tuple[str, str]]:
     the others, as in a confirmatory factor analysis), but PLS path modelling cannot
     estimate it: its inner weights come from the construct's neighbours on paths."""
     on_path = {end for path in spec.paths for end in path}
+    on_path |= {d for c in spec.constructs for d in c.dimensions}   # linked to their HOC
     return [(c, f"construct {c} is on no path{_where(spec, f'constructs.{c}')}: PLS needs every "
                 "construct on a path (method='pls' refuses this spec); CB-SEM can fit it as a "
                 "correlated factor (method='cbsem'). Add a path to fit it by PLS")
@@ -141,6 +185,11 @@ def _validate_types(spec) -> None:
     for p in spec.paths:
         if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(e, str) for e in p)):
             fail("each path is a (source, target) pair of construct names", p)
+    if not isinstance(spec.covariances, (tuple, list)):
+        fail("'covariances' must be a tuple of (a, b) pairs of names", spec.covariances)
+    for c in spec.covariances:
+        if not (isinstance(c, (tuple, list)) and len(c) == 2 and all(isinstance(e, str) for e in c)):
+            fail("each covariance is an (a, b) pair of two item names or two construct names", c)
     if not isinstance(spec.columns, dict):
         fail("'columns' must be a dict item -> survey column", spec.columns)
     if not isinstance(spec.reverse, (tuple, list)) or not all(isinstance(r, str) for r in spec.reverse):
@@ -176,6 +225,31 @@ def _validate_paths(spec, constructs: set[str]) -> None:
                     "(no feedback loops): drop one of these paths")
 
 
+def _validate_covariances(spec, constructs: set[str], item_owner: dict[str, str]) -> None:
+    """Residual covariances a ~~ b: two items (their errors) or two constructs (their
+    disturbances), each pair once in either order, never a name with itself."""
+    seen: dict[frozenset, tuple] = {}
+    for a, b in spec.covariances:
+        where = _where(spec, f"covariance:{a}~~{b}")
+        for end in (a, b):
+            if end not in constructs and end not in item_owner:
+                raise SpecError(f"covariance {a} ~~ {b}{where} refers to {end!r}, which is neither "
+                                "an item nor a construct of the model")
+        if a == b:
+            raise SpecError(f"covariance {a} ~~ {b}{where} pairs {a!r} with itself (a variance, "
+                            "which is always estimated); name two different items or constructs")
+        if (a in constructs) != (b in constructs):
+            item, construct = (b, a) if a in constructs else (a, b)
+            raise SpecError(f"covariance {a} ~~ {b}{where} pairs construct {construct!r} with item "
+                            f"{item!r}; a residual covariance links two items' errors or two "
+                            "constructs' disturbances")
+        key = frozenset((a, b))
+        if key in seen:
+            raise SpecError(f"covariance {a} ~~ {b}{where} is listed twice (also as "
+                            f"{seen[key][0]} ~~ {seen[key][1]}); list each pair once")
+        seen[key] = (a, b)
+
+
 def _validate_columns(spec, item_owner: dict[str, str]) -> None:
     used: dict[str, str] = {}
     for item, column in spec.columns.items():
@@ -198,3 +272,53 @@ def _validate_columns(spec, item_owner: dict[str, str]) -> None:
         if item not in item_owner:
             raise SpecError(f"'reverse' lists {item!r}{_where(spec, 'reverse')}, which is not an "
                             "item of the model")
+
+
+def _validate_interactions(spec, constructs: set[str]) -> None:
+    """Interaction terms: two distinct first-order constructs with items; the term is only a
+    source of paths, and each target also has paths from both main effects."""
+    by_name = {c.name: c for c in spec.constructs}
+    for c in spec.constructs:
+        if not c.interaction:
+            continue
+        where = _where(spec, f"constructs.{c.name}")
+        if c.items or c.dimensions:
+            raise SpecError(f"interaction term {c.name!r}{where} has items or dimensions: it is "
+                            "measured by the products of its two constructs' items only")
+        if len(c.interaction) != 2 or c.interaction[0] == c.interaction[1]:
+            raise SpecError(f"interaction term {c.name!r}{where} needs two different constructs "
+                            f"('interaction: [Construct, Moderator]'), got {list(c.interaction)}")
+        for part in c.interaction:
+            if part not in constructs:
+                raise SpecError(f"interaction term {c.name!r}{where} refers to {part!r}, which "
+                                "is not a declared construct")
+            if not by_name[part].items:
+                raise SpecError(f"interaction term {c.name!r}{where}: {part!r} has no items "
+                                "(a higher-order construct or another interaction term); "
+                                "interactions of first-order constructs only")
+        if any(t == c.name for _, t in spec.paths):
+            raise SpecError(f"interaction term {c.name!r} is the target of a path{where}: it "
+                            "can only predict other constructs")
+        targets = [t for s, t in spec.paths if s == c.name]
+        for t in targets:
+            missing = [p for p in c.interaction if (p, t) not in spec.paths]
+            if missing:
+                raise SpecError(f"interaction term {c.name!r} -> {t}{where}: add the main "
+                                f"effect path(s) {', '.join(f'{p} -> {t}' for p in missing)}; "
+                                "a moderation model keeps both main effects")
+
+
+def require_first_order(spec, engine: str) -> None:
+    """Engines estimate first-order models; a spec with higher-order constructs goes through
+    ``engines.higher_order`` (repeated indicators or a two-stage approach) first."""
+    terms = [c.name for c in spec.constructs if c.interaction]
+    if terms:
+        raise SpecError(f"construct(s) {', '.join(terms)} are interaction terms; {engine} cannot "
+                        "estimate them directly: use csi_models.engines.interactions.fit(spec, "
+                        "data, method='product_indicator' | 'orthogonal' | 'two_stage')")
+    hoc = [c.name for c in spec.constructs if c.dimensions]
+    if hoc:
+        raise SpecError(f"construct(s) {', '.join(hoc)} are higher-order (dimensions:); "
+                        f"{engine} cannot estimate them directly: use "
+                        "csi_models.engines.higher_order.fit(spec, data, method='disjoint' | "
+                        "'embedded' | 'repeated')")

@@ -61,11 +61,19 @@ def spec_to_dict(spec: ModelSpec) -> dict:
             if own:
                 entry["answers"] = dict(own)
             items[item.name] = entry or None
-        constructs[c.name] = {"label": dict(c.label), "mode": c.mode, "items": items}
+        constructs[c.name] = {"label": dict(c.label), "mode": c.mode}
+        if c.dimensions:      # a higher-order construct: measured by its dimensions
+            constructs[c.name]["dimensions"] = list(c.dimensions)
+        elif c.interaction:   # an interaction term: built from its two constructs
+            constructs[c.name]["interaction"] = list(c.interaction)
+        else:
+            constructs[c.name]["items"] = items
     out["constructs"] = constructs
     out["paths"] = [f"{s} -> {t}" for s, t in spec.paths]
     if spec.columns:
         out["columns"] = dict(spec.columns)
     if spec.reverse:
         out["reverse"] = list(spec.reverse)
+    if spec.covariances:
+        out["covariances"] = [f"{a} ~~ {b}" for a, b in spec.covariances]
     return out

@@ -30,9 +30,13 @@ F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-
 PLS (``pls_measures``; Dijkstra & Henseler 2015, Henseler et al. 2014): the model-implied
 item correlations are 1 on the diagonal; within a block lambda_a lambda_b (reflective: common
 factor) or the sample correlations (formative: composite); between blocks lambda_a lambda_b
-r_ij. r_ij are the construct correlations (``*_saturated``) or those implied by the recursive
-structural model with the estimated paths and standardized constructs (estimated model, as
-cSEM's default). srmr = sqrt(mean over i <= j of (s_ij - sigma_ij)^2), d_uls = 1/2 sum_ij
+r_ij. r_ij are the construct correlations (``*_saturated``) or those implied by the estimated
+structural model (estimated model, cSEM's and ADANCO's definition, ``implied_construct_cor``):
+with exogenous constructs xi (correlations Phi from the estimates), endogenous eta = B eta +
+Gamma xi + zeta and Psi = diag(1 - R^2), Cov(eta) = (I - B)^-1 (Gamma Phi Gamma' + Psi)
+(I - B)^-T, Cov(eta, xi) = (I - B)^-1 Gamma Phi; only then is the diagonal set to 1 (the
+off-diagonal entries are not rescaled; an endogenous construct's implied variance differs
+from 1 when its predecessors' implied correlations differ from the estimated ones). srmr = sqrt(mean over i <= j of (s_ij - sigma_ij)^2), d_uls = 1/2 sum_ij
 (s_ij - sigma_ij)^2, d_g = 1/2 sum_k log(phi_k)^2 with phi_k the eigenvalues of S^-1 Sigma.
 gof = sqrt(mean communality x mean R^2) (Tenenhaus et al. 2005): communalities are the squared
 loadings of the items of reflective blocks with more than one item, R^2 over endogenous
@@ -298,9 +302,11 @@ def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int) -
 
 # --- PLS ---------------------------------------------------------------------------------------
 def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
-    """Construct correlations implied by the recursive structural model: exogenous constructs
-    keep their correlations, each endogenous construct is sum beta * predecessors plus a
-    disturbance uncorrelated with everything before it, scaled to unit variance."""
+    """Population construct correlations of a recursive structural model whose constructs all
+    have variance 1 by construction (``simulate``): exogenous constructs keep their
+    correlations, each endogenous construct is sum beta * predecessors plus a disturbance
+    uncorrelated with everything before it, with the variance that makes its own variance 1.
+    For the implied correlations of an *estimated* PLS model use ``implied_construct_cor``."""
     J = len(layout.constructs)
     R = np.eye(J)
     graph = nx.DiGraph()
@@ -317,6 +323,34 @@ def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray
         for k in placed:
             R[j, k] = R[k, j] = beta @ R[pred, k]
         placed.append(j)
+    return R
+
+
+def implied_construct_cor(layout, paths: np.ndarray, construct_cor: np.ndarray,
+                          r2: np.ndarray) -> np.ndarray:
+    """Construct correlations implied by an estimated structural model, as cSEM (``fit()``,
+    the SRMR of the estimated model) and ADANCO define them.
+
+    Order the constructs exogenous (xi) then endogenous (eta), eta = B eta + Gamma xi + zeta,
+    Phi = the estimated correlations of the exogenous constructs, Psi = diag(1 - R^2) with the
+    estimated R^2. Then Cov(eta) = (I - B)^-1 (Gamma Phi Gamma' + Psi) (I - B)^-T and
+    Cov(eta, xi) = (I - B)^-1 Gamma Phi; finally the diagonal is set to 1. ``paths[i, j]`` is
+    the coefficient of construct i in the equation of j. An exogenous construct without
+    paths keeps its estimated correlations."""
+    J = len(layout.constructs)
+    endo = np.array(layout.endogenous, dtype=int)
+    exo = np.setdiff1d(np.arange(J), endo)
+    B = np.asarray(paths, float)[np.ix_(endo, endo)].T        # B[t, s]: s -> t
+    Gamma = np.asarray(paths, float)[np.ix_(exo, endo)].T     # Gamma[t, s]: s -> t
+    Phi = np.asarray(construct_cor, float)[np.ix_(exo, exo)]
+    Psi = np.diag(1.0 - np.asarray(r2, float)[endo])
+    inv = np.linalg.inv(np.eye(endo.size) - B)
+    R = np.empty((J, J))
+    R[np.ix_(exo, exo)] = Phi
+    R[np.ix_(endo, endo)] = inv @ (Gamma @ Phi @ Gamma.T + Psi) @ inv.T
+    R[np.ix_(endo, exo)] = inv @ Gamma @ Phi
+    R[np.ix_(exo, endo)] = R[np.ix_(endo, exo)].T
+    np.fill_diagonal(R, 1.0)
     return R
 
 
@@ -358,7 +392,7 @@ def gof(layout, loadings: np.ndarray, r2: np.ndarray) -> float:
 def pls_measures(layout, S: np.ndarray, loadings: np.ndarray, paths: np.ndarray,
                  construct_cor: np.ndarray, r2: np.ndarray) -> pd.Series:
     """srmr, d_uls, d_g (estimated model), the same with suffix _saturated, and gof."""
-    estimated = pls_implied(layout, S, loadings, structural_correlations(layout, paths, construct_cor))
+    estimated = pls_implied(layout, S, loadings, implied_construct_cor(layout, paths, construct_cor, r2))
     saturated = pls_implied(layout, S, loadings, construct_cor)
     out = discrepancies(S, estimated)
     out.update({f"{k}_saturated": v for k, v in discrepancies(S, saturated).items()})

@@ -1,0 +1,113 @@
+"""CB-SEM refits of many row sets at once (bootstrap resamples) through the batched ML kernel.
+
+The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
+one stacked product, and all resamples are minimized together (``engines.mlfit``: damped
+Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over ``n_jobs``
+processes. Each resample starts from semopy's default starting values on the full data; where
+that does not converge and a ``start`` is given (e.g. the full-sample estimates), it is tried
+again from there. A resample is converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE``
+(as a single fit). Converged solutions that are improper (negative variances, standardized
+paths beyond 1, latent correlations near 1: ``cbsem.improper_problems``) carry the problems
+in ``Estimates.extras['improper']``; with ``improper='drop'`` they count as failures.
+Identical numbers for any ``n_jobs`` and chunking: each resample's minimization is its own.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from csi_models.engines import cbsem
+from csi_models.engines import mlkernel as mk
+from csi_models.engines.base import Layout
+from csi_models.engines.mlfit import minimize
+from csi_models.errors import EstimationError
+
+CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
+
+
+def _minimize_chunks(structure, starts, S, logdet, n_jobs):
+    chunks = [slice(k, k + CHUNK) for k in range(0, len(S), CHUNK)]
+    run = [(structure, starts[c], S[c], logdet[c]) for c in chunks]
+    if n_jobs == 1 or len(run) == 1:
+        parts = [minimize(*args, tol=cbsem.GRADIENT_TOLERANCE / 10) for args in run]
+    else:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=n_jobs)(delayed(minimize)(*args, tol=cbsem.GRADIENT_TOLERANCE / 10)
+                                        for args in run)
+    return [np.concatenate([p[i] for p in parts]) for i in range(5)]
+
+
+def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
+                  improper: str = "keep") -> list[tuple]:
+    """One (Estimates, None) or (None, reason) per row set in ``rows_list`` (arrays of row
+    positions into ``survey.values``); complete data only (FIML refits go through
+    ``cbsem.fit``). ``start``: free-parameter values in semopy's order
+    (``Estimates.extras['x']``), a second start where the first does not converge.
+    ``improper``: 'keep' (as lavaan's bootstrap) or 'drop' (an improper solution counts as a
+    failure whose reason names the problems). Estimates carry no standard errors."""
+    if improper not in ("keep", "drop"):
+        raise EstimationError(f"improper={improper!r}: use 'keep' or 'drop'")
+    if survey.missing == "fiml":
+        raise EstimationError("fit_resamples takes complete data; refit FIML resamples with "
+                              "cbsem.fit")
+    formative = [c.name for c in spec.constructs if c.mode == "formative"]
+    if formative:
+        raise EstimationError(f"CB-SEM models every construct as a common factor, but "
+                              f"{', '.join(formative)} is formative: fit with method='pls'")
+    layout = Layout.from_spec(spec)
+    model, frame, names, _ = cbsem._build(spec, layout, survey, survey.missing)
+    with warnings.catch_warnings(), cbsem._quiet_semopy():
+        warnings.simplefilter("ignore")
+        model.load(frame)
+    structure = mk.Structure.from_semopy(model)
+    start = cbsem._start_vector(start, model)
+    values = frame[list(structure.observed)].to_numpy(float)
+    rows_list = [np.asarray(r, dtype=np.intp) for r in rows_list]
+    if not rows_list:
+        return []
+    S, logdet = mk.sample_moments(values, rows_list)
+    usable = np.isfinite(logdet)
+    first = np.repeat(model.param_vals[None], len(S), axis=0)
+    with np.errstate(all="ignore"):
+        x, F, gmax, iters, status = _minimize_chunks(structure, first, S, logdet, n_jobs)
+        retry = np.flatnonzero(usable & (status != "converged"))
+        if start is not None and retry.size:
+            again = _minimize_chunks(structure, np.repeat(start[None], retry.size, 0), S[retry],
+                                     logdet[retry], n_jobs)
+            better = (again[4] == "converged") | (again[1] < F[retry])
+            for out, new in zip((x, F, gmax, iters, status), again):
+                out[retry[better]] = new[better]
+    out = []
+    for k, rows in enumerate(rows_list):
+        if not usable[k]:
+            out.append((None, "the resample's item covariance matrix is singular (an item "
+                              "constant in the resample, or repeated rows)"))
+            continue
+        if status[k] != "converged":
+            out.append((None, f"did not converge: max |gradient| = {gmax[k]:.2e} after "
+                              f"{iters[k]} iterations (tolerance {cbsem.GRADIENT_TOLERANCE:g})"))
+            continue
+        est = _resample_estimates(model, layout, names, survey, rows, x[k], F[k], gmax[k],
+                                  iters[k], S[k])
+        problems = cbsem.improper_problems(est)
+        if problems:
+            if improper == "drop":
+                out.append((None, "improper solution: " + "; ".join(problems)))
+                continue
+            est = replace(est, extras={**est.extras, "improper": problems})
+        out.append((est, None))
+    return out
+
+
+def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S):
+    data = types.SimpleNamespace(values=survey.values.iloc[rows].reset_index(drop=True),
+                                 missing=survey.missing)
+    with np.errstate(all="ignore"):
+        est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
+                               n_obs=len(rows), sample=S)
+    return replace(est, extras={**est.extras, "start": "batched kernel"})

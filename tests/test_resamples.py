@@ -1,0 +1,67 @@
+"""CB-SEM bootstrap refits through the batched kernel (engines.resamples.fit_resamples):
+the same estimates as separate single fits of the resampled rows, lavaan's chi-square on the
+two hard ECSI resamples, failures and improper solutions counted apart."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import csi_models as csi
+from conftest import FIXTURES, close
+from csi_models.engines import cbsem
+from csi_models.engines.resamples import fit_resamples
+from csi_models.errors import EstimationError
+from csi_models.inference.bootstrap import resample_rows
+
+
+@pytest.fixture(scope="module")
+def ecsi_fit(mobi):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return csi.fit("ecsi", mobi, method="cbsem")
+
+
+def test_resamples_equal_single_fits_and_hard_ones_reach_lavaan(mobi, ecsi_fit):
+    hard = pd.read_csv(FIXTURES / "ecsi_hard_resamples.csv")
+    rows = [np.array(r.split(), int) for r in hard["rows"]] + list(resample_rows(250, range(3), 1))
+    out = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows, start=ecsi_fit.estimates.extras["x"])
+    assert len(out) == len(rows)
+    for k, chisq in enumerate(hard["lavaan_chisq"]):
+        est, reason = out[k]
+        assert reason is None and est.converged and est.gradient_norm < 1e-6
+        assert 250 * est.objective == pytest.approx(chisq, abs=1e-3)
+        assert est.extras["improper"]            # every converged ECSI resample is improper
+    for (est, reason), r in zip(out[2:], rows[2:]):
+        if est is None:
+            assert reason.startswith("did not converge")
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            single = cbsem.fit(ecsi_fit.spec, _subset(ecsi_fit.data, r))
+        if single.converged:
+            close(est.parameters["est"], single.parameters["est"], 1e-6)
+            close(est.paths, single.paths, 1e-6)
+            close(est.weights, single.weights, 1e-6)
+
+
+def test_improper_drop_counts_them_as_failures(ecsi_fit):
+    hard = pd.read_csv(FIXTURES / "ecsi_hard_resamples.csv")
+    rows = [np.array(hard["rows"][0].split(), int)]
+    (est, reason), = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows, improper="drop")
+    assert est is None and reason.startswith("improper solution: ")
+    with pytest.raises(EstimationError, match="improper='maybe': use 'keep' or 'drop'"):
+        fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows, improper="maybe")
+
+
+def test_singular_resample_is_a_counted_failure(ecsi_fit):
+    rows = [np.zeros(250, int)]                 # one respondent 250 times
+    (est, reason), = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows)
+    assert est is None and "singular" in reason
+
+
+def _subset(survey, rows):
+    import dataclasses
+
+    return dataclasses.replace(survey, values=survey.values.iloc[rows].reset_index(drop=True))
