@@ -38,6 +38,7 @@ _API = {
     "fit_many": "csi_models.batch", "read_batch": "csi_models.batch",
     "aggregate": "csi_models.batch", "change": "csi_models.batch",
     "plan_sample": "csi_models.batch", "BatchResult": "csi_models.batch",
+    "read_result": "csi_models.report.json_io",
 }
 _MODULES = ("datasets", "errors")
 

@@ -11,7 +11,10 @@
     csi batch SPEC --data PATH --by industry,company [--bootstrap B --jobs 2 --out DIR --resume]
                                                 one model fitted to every group (fit_many)
 
-Errors of the library (CSIError) are printed as one line and exit with status 2.
+Exit status (also shown by ``csi --help``): 0 ok; 1 bad input (spec, data, arguments, an
+output file that exists); 2 estimation failed or did not converge; 3 partial (some models or
+groups of ``compare`` failed); 130 interrupted (Ctrl-C). Errors are one line on stderr;
+``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +22,50 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 import warnings
 
-from csi_models.errors import CSIError, CSIWarning, DataError
+from csi_models.errors import CSIError, CSIWarning, DataError, EstimationError
+
+EXIT_OK, EXIT_INPUT, EXIT_ESTIMATION, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EPILOG = """exit status:
+  0    ok
+  1    bad input: spec, data, arguments, or an output file that exists (--overwrite)
+  2    estimation failed or did not converge
+  3    partial: some models or groups of `csi compare` failed
+  130  interrupted (Ctrl-C); worker processes are stopped
+--out FILE writes the result in the format of its extension:
+  .html .xlsx .json .md .tex .svg (also .png .pdf for the path diagram of `fit`)"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors exiting 1 (bad input), not argparse's 2."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _check_out(args) -> None:
+    """Refuse a bad --out before any work (unknown extension, existing file, no folder)."""
+    if args.out:
+        from pathlib import Path
+
+        from csi_models.errors import OutputError
+        from csi_models.report.export import FORMATS
+        from csi_models.report.files import check_target
+
+        if Path(args.out).suffix.lower() not in FORMATS:
+            raise OutputError(f"--out {args.out}: use one of the extensions {', '.join(FORMATS)}")
+        check_target(args.out, args.overwrite)
+
+
+def _save(obj, args) -> None:
+    if args.out:
+        from csi_models.report.export import save
+
+        path = save(obj, args.out, lang=args.lang, overwrite=args.overwrite)
+        print(f"written to {path}", file=sys.stderr)
 
 
 def _data(path: str, sheet=None):
@@ -49,17 +93,23 @@ def cmd_specs(args) -> int:
 def cmd_fit(args) -> int:
     from csi_models import fit
 
+    _check_out(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
                      missing=args.missing, scheme=args.scheme, bootstrap=args.bootstrap,
-                     random_state=args.seed)
+                     random_state=args.seed, ci=args.ci, interval=args.interval,
+                     n_jobs=args.n_jobs)
     print(result.summary(lang=args.lang))
-    return 0
+    _save(result, args)
+    if not result.converged:
+        print("csi: error: the estimation did not converge (see Status above)", file=sys.stderr)
+        return EXIT_ESTIMATION
+    return EXIT_OK
 
 
 def cmd_validate(args) -> int:
-    """The spec's own checks, then the data check report (csi.check); status 2 on errors."""
+    """The spec's own checks, then the data check report (csi.check); status 1 on errors."""
     from csi_models.data import check
     from csi_models.spec import load_spec
     from csi_models.spec.validation import spec_advice
@@ -72,19 +122,19 @@ def cmd_validate(args) -> int:
             print(f"warning: {message}")
         return 0
     report = check(spec, _data(args.data, args.sheet), missing=args.missing)
-    print(report.to_text())
+    print(report.to_text(args.lang))
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
-                out.write(report.to_html())
+                out.write(report.to_html(args.lang))
         except OSError as exc:
             print(f"csi: error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+            return EXIT_INPUT
     if not report.ok:
         print(f"csi: error: the data has {len(report.errors)} error(s); fix them before fitting",
               file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_INPUT
+    return EXIT_OK
 
 
 def cmd_compare(args) -> int:
@@ -92,21 +142,35 @@ def cmd_compare(args) -> int:
 
     from csi_models import compare
 
+    _check_out(args)
     result = compare(args.specs if len(args.specs) > 1 else args.specs[0],
                      _data(args.data, args.sheet),
                      method=args.method, by=args.by, permutations=args.permutations,
-                     random_state=args.seed, missing=args.missing)
+                     random_state=args.seed, missing=args.missing,
+                     **({"bootstrap": args.bootstrap} if args.bootstrap else {}))
     with pd.option_context("display.max_rows", None, "display.width", 160,
                            "display.float_format", lambda v: f"{v:.3f}"):
         print(result.status.to_string(index=False))
-        print()
-        print(result.wide().to_string())
+        if len(result.table):
+            print()
+            print(result.wide().to_string())
         if len(result.tests):
             print()
             print(result.tests.to_string(index=False))
     for note in result.notes:
         print(f"note: {note}")
-    return 0
+    fitted = int((result.status.status == "ok").sum())
+    if fitted:
+        _save(result, args)
+    if fitted == 0:
+        print(f"csi: error: no {result.by} could be fitted (see the status table)",
+              file=sys.stderr)
+        return EXIT_ESTIMATION
+    if fitted < len(result.status):
+        print(f"csi: error: {len(result.status) - fitted} of {len(result.status)} "
+              f"{result.by}s failed (see the status table)", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def cmd_kano(args) -> int:
@@ -177,12 +241,31 @@ def cmd_batch(args) -> int:
         print(f"results written to {args.out} (csi.read_batch({str(args.out)!r}))", file=sys.stderr)
     else:
         batch.indices.to_csv(sys.stdout, index=False)
-    return 0
+    fitted = int((status["status"] == "ok").sum())
+    return EXIT_OK if fitted == len(status) else EXIT_PARTIAL if fitted else EXIT_ESTIMATION
+
+
+def _output_options(p) -> None:
+    p.add_argument("--out", metavar="FILE", help="also write the result; format from the "
+                   "extension: .html .xlsx .json .md .tex .svg")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="csi", description="Customer-satisfaction-index models")
+    from csi_models import __version__
+
+    parser = Parser(prog="csi", description="Customer-satisfaction-index models",
+                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"csi-models {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
+    debug = Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of errors")
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[debug], epilog=EPILOG,
+                                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                                 **k)
 
     p = sub.add_parser("specs", help="list the shipped model specs")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
@@ -199,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=0, metavar="B",
                    help="bootstrap resamples for standard errors and intervals (e.g. 5000)")
     p.add_argument("--seed", type=int, default=None, help="random seed of the bootstrap")
+    p.add_argument("--ci", type=float, default=0.95, help="confidence level of the bootstrap "
+                   "intervals (default 0.95)")
+    p.add_argument("--interval", default="percentile", choices=["percentile", "bca"],
+                   help="bootstrap interval type")
+    p.add_argument("--n-jobs", type=int, default=-1, dest="n_jobs",
+                   help="parallel processes of the CB-SEM bootstrap (-1: all cores)")
+    _output_options(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("ipma", help="importance-performance map of a target construct (PLS)")
@@ -219,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.add_argument("--html", help="also write the report as HTML to this file")
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("kano", help="Kano analysis of functional/dysfunctional question pairs")
@@ -240,8 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="column holding the group (industry, company, wave, ...)")
     p.add_argument("--permutations", type=int, default=1000, help="PLS multi-group test")
     p.add_argument("--seed", type=int, default=None, help="random seed of the permutation test")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="bootstrap resamples of every fit (standard errors and intervals)")
     p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+    p.add_argument("--lang", default="en", choices=["en", "zh"], help="language of --out")
+    _output_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("batch", help="one model fitted to every group (company, wave, ...)")
@@ -260,16 +355,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches every process of the terminal's group; the workers
+    leave it to the csi process, which stops them (no traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(args) -> int:
+    """The command, with its worker processes (joblib's loky) ignoring Ctrl-C."""
+    from joblib import parallel_config
+
+    with parallel_config(backend="loky", initializer=_ignore_sigint):
+        return args.func(args)
+
+
+def _stop_workers() -> None:
+    """Stop the joblib (loky) worker processes a bootstrap may have started: none is left
+    running after Ctrl-C."""
+    try:
+        from joblib.externals.loky import get_reusable_executor
+    except ImportError:  # pragma: no cover - joblib is a dependency
+        return
+    try:
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    except Exception:  # noqa: BLE001 - best effort while exiting
+        pass
+
+
+def _fail(args, message: str, code: int) -> int:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    print(f"csi: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except CSIError as exc:
-        print(f"csi: error: {exc}", file=sys.stderr)
-        return 2
+        return _run(args)
+    except EstimationError as exc:
+        return _fail(args, str(exc), EXIT_ESTIMATION)
+    except CSIError as exc:  # spec, data, arguments, output files
+        return _fail(args, str(exc), EXIT_INPUT)
+    except KeyboardInterrupt:
+        _stop_workers()
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print("csi: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `csi fit ... | head`: the reader left; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_INPUT
+    except OSError as exc:  # a file the library did not wrap (permissions, disk full)
+        return _fail(args, f"{exc.filename + ': ' if exc.filename else ''}"
+                     f"{exc.strerror or exc}", EXIT_INPUT)
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen numerical failure
+        return _fail(args, f"unexpected {type(exc).__name__}: {exc} (run with --debug for the "
+                     "traceback, and please report it)", EXIT_ESTIMATION)
 
 
 if __name__ == "__main__":

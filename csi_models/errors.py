@@ -54,3 +54,7 @@ class KanoWarning(DataWarning):
 
 class FontWarning(CSIWarning):
     """No installed font can draw the Chinese/Japanese/Korean labels of a plot."""
+
+
+class OutputError(CSIError, OSError):
+    """A report or export cannot be written (the file exists, the folder is missing, ...)."""

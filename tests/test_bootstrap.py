@@ -210,7 +210,7 @@ def test_bad_bootstrap_arguments_are_library_errors(mobi):
 def test_progress_bar_writes_to_stderr(mobi, capsys):
     csi.fit("ecsi", mobi, bootstrap=300, random_state=1, progress=True)
     err = capsys.readouterr().err
-    assert "bootstrap (PLS) [" in err and "300/300" in err
+    assert "bootstrap (PLS):" in err and "300/300" in err and "<" in err  # tqdm: count, ETA
     csi.fit("ecsi", mobi, bootstrap=20, random_state=1, progress=False)
     assert capsys.readouterr().err == ""
 

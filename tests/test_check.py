@@ -190,7 +190,7 @@ def test_cli_validate_prints_the_report_and_fails_on_errors(tmp_path, mobi, caps
     bad.loc[7, "CUSL1"] = 12
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
-    assert main(["validate", "ecsi", "--data", str(path)]) == 2
+    assert main(["validate", "ecsi", "--data", str(path)]) == 1
     out = capsys.readouterr()
     assert "[range] item CUSL1 (column 'CUSL1') has 1 answer(s) outside its scale 1..10" in out.out
     assert "the data has 1 error(s)" in out.err
@@ -217,3 +217,21 @@ def test_a_construct_on_no_path_is_flagged_for_pls(ecsi, mobi, capsys):
     cfa = csi.spec.spec_from_dict({"name": "cfa", "scale": {"min": 1, "max": 10}, "constructs": {
         "A": {"items": ["CUSA1", "CUSA2"]}, "B": {"items": ["CUSL1", "CUSL2"]}}})
     assert csi.check(cfa, mobi).warnings.construct.tolist() == ["A", "B"]
+
+
+def test_check_report_in_chinese(mobi):
+    import re
+
+    bad = mobi.copy()
+    bad.loc[7, "CUSL1"] = 12
+    report = csi.check("ecsi", bad)
+    text = report.to_text("zh")
+    head = text.splitlines()[0]
+    assert head.startswith("模型 ecsi 的数据检查：共 250 行") and "1 个错误" in head
+    assert "错误：" in text and "题项：" in text and "忠诚" in text
+    header = [line for line in text.splitlines() if line.strip().startswith("测量题项")][0]
+    assert re.findall(r"[A-Za-z]+", header) == []
+    html = report.to_html("zh")
+    assert "<h5>错误</h5>" in html and "<th>题项内容</th>" in html
+    with pytest.raises(csi.errors.SpecError, match="lang must be"):
+        report.to_text("de")

@@ -38,13 +38,13 @@ def test_validate_with_data(capsys, tmp_path, mobi):
     code, out, err = run(capsys, "validate", "ecsi", "--data", "demo")
     assert code == 0 and "Data check for model ecsi: 250 rows, 250 usable (listwise)" in out
     code, out, err = run(capsys, "validate", "ecsi", "--data", str(path))
-    assert code == 2 and "1 error(s)" in out and "item CUEX1" in out and "rows 5 (42)" in out
+    assert code == 1 and "1 error(s)" in out and "item CUEX1" in out and "rows 5 (42)" in out
     assert err.startswith("csi: error:")
 
 
-def test_errors_are_one_line_with_status_2(capsys):
+def test_errors_are_one_line_with_status_1(capsys):
     code, _, err = run(capsys, "fit", "nonexistent", "--data", "demo")
-    assert code == 2 and err.startswith("csi: error: no spec named 'nonexistent'")
+    assert code == 1 and err.startswith("csi: error: no spec named 'nonexistent'")
     assert "Traceback" not in err
 
 
@@ -114,11 +114,11 @@ def test_kano_bad_template_and_columns(capsys, tmp_path):
     kano_csv(path)
     for template in ("x", "{x}"):
         code, out, err = run(capsys, "kano", str(path), "--features", "x", "--functional", template)
-        assert code == 2 and out == "" and "Traceback" not in err
+        assert code == 1 and out == "" and "Traceback" not in err
         assert err.startswith(f"csi: error: the functional column template {template!r} must "
                               "contain exactly one {}")
     code, _, err = run(capsys, "kano", str(path), "--features", "x", "z", "--importance", "{}_i")
-    assert code == 2 and "no columns z_f, z_d, x_i, z_i" in err
+    assert code == 1 and "no columns z_f, z_d, x_i, z_i" in err
 
 
 def test_sheet_option_on_kano_and_compare(capsys, tmp_path, mobi):
@@ -138,7 +138,7 @@ def test_sheet_option_on_kano_and_compare(capsys, tmp_path, mobi):
 def test_sheet_with_demo_data_is_an_error(capsys):
     for command in (["fit", "ecsi"], ["compare", "ecsi", "acsi"], ["validate", "ecsi"]):
         code, out, err = run(capsys, *command, "--data", "demo", "--sheet", "Foo")
-        assert code == 2 and out.startswith("spec ecsi: OK" if command[0] == "validate" else "")
+        assert code == 1 and out.startswith("spec ecsi: OK" if command[0] == "validate" else "")
         assert "--sheet Foo applies to Excel files; 'demo' is the bundled" in err
 
 
@@ -162,3 +162,164 @@ def test_fit_reports_a_missing_scale_once(capsys, tmp_path):
                                "assumed 1..10: CUSCO, CUEX1, CUEX2")
 
 
+
+
+# ---- exit codes, --out, --version (issue 12) -------------------------------------------
+
+import os
+import signal
+import time
+
+import pytest
+
+import csi_models
+
+
+def test_exit_codes_are_documented_in_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0
+    for line in ("0    ok", "1    bad input", "2    estimation failed or did not converge",
+                 "3    partial", "130  interrupted"):
+        assert line in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"csi-models {csi_models.__version__}"
+
+
+def test_bad_input_exits_1(capsys, tmp_path):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("name: x\nconstructs: [\n", encoding="utf-8")
+    cases = [("fit", "ecsi", "--data", str(tmp_path / "missing.csv")),       # missing file
+             ("fit", str(bad_yaml), "--data", "demo"),                        # bad YAML
+             ("fit", "nonexistent", "--data", "demo"),                        # unknown spec
+             ("fit", "ecsi", "--data", "demo", "--out", str(tmp_path / "r.docx"))]  # format
+    for argv in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 1, (argv, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+    with pytest.raises(SystemExit) as stop:  # usage errors: argparse exits, with status 1
+        main(["fit", "ecsi", "--data", "demo", "--method", "wls"])
+    assert stop.value.code == 1 and "invalid choice: 'wls'" in capsys.readouterr().err
+
+
+def test_bad_data_exits_1(capsys, tmp_path, mobi):
+    bad = mobi.copy()
+    bad.loc[3, "CUEX1"] = 42
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code, _, err = run(capsys, "fit", "ecsi", "--data", str(tmp_path / "bad.csv"))
+    assert code == 1 and err.startswith("csi: error:") and "CUEX1" in err
+
+
+def test_estimation_failure_and_non_convergence_exit_2(capsys, monkeypatch, mobi):
+    from csi_models.errors import EstimationError
+
+    def failing(*args, **kwargs):
+        raise EstimationError("the sample covariance matrix is singular")
+
+    monkeypatch.setattr(csi_models, "fit", failing)
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo")
+    assert code == 2 and err == "csi: error: the sample covariance matrix is singular\n"
+    monkeypatch.undo()
+    real = csi_models.fit
+
+    def one_iteration(*args, **kwargs):  # a real fit stopped after one iteration
+        return real(*args, **{**kwargs, "max_iter": 1})
+
+    monkeypatch.setattr(csi_models, "fit", one_iteration)
+    code, out, err = run(capsys, "fit", "ecsi", "--data", "demo")
+    assert code == 2 and "NOT converged" in out and "did not converge" in err
+
+
+def test_compare_partial_and_total_failure(capsys, mobi):
+    code, out, err = run(capsys, "compare", "acsi", "--data", "demo", "--by", "CUSCO",
+                         "--permutations", "10")
+    assert code == 2 and "Empty DataFrame" not in out and "no group could be fitted" in err
+
+
+def test_compare_partial_exits_3(capsys, tmp_path, mobi):
+    data = mobi.assign(segment=["a"] * 120 + ["b"] * 125 + ["c"] * 5)
+    data.to_csv(tmp_path / "seg.csv", index=False)
+    code, out, err = run(capsys, "compare", "acsi", "--data", str(tmp_path / "seg.csv"),
+                         "--by", "segment", "--permutations", "20", "--seed", "1")
+    assert code == 3 and "1 of 3 groups failed" in err
+
+
+def test_interrupt_exits_130_without_traceback(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csi_models, "fit", interrupted)
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo")
+    assert code == 130 and err == "csi: interrupted\n"
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo", "--debug")
+    assert code == 130 and "Traceback" in err  # --debug shows it
+
+
+def test_out_writes_by_extension_and_refuses_to_overwrite(capsys, tmp_path):
+    target = tmp_path / "ecsi.json"
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo", "--out", str(target))
+    assert code == 0 and f"written to {target}" in err
+    from csi_models.report.json_io import read_result
+
+    assert list(read_result(target).paths.columns[:3]) == ["source", "target", "estimate"]
+    before = target.read_bytes()
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo", "--out", str(target))
+    assert code == 1 and "exists" in err and "--overwrite" in err and target.read_bytes() == before
+    code, _, _ = run(capsys, "fit", "ecsi", "--data", "demo", "--out", str(target), "--overwrite")
+    assert code == 0
+    svg = tmp_path / "cmp.svg"
+    code, _, _ = run(capsys, "compare", "acsi", "ecsi", "--data", "demo", "--out", str(svg),
+                     "--lang", "zh")
+    assert code == 0 and "顾客满意度" in svg.read_text(encoding="utf-8")
+
+
+def _group(pgid: int) -> list:
+    """(pid, ignores SIGINT, command line) of the live processes of a process group."""
+    members = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            ignored = [line for line in open(f"/proc/{d}/status") if line.startswith("SigIgn")]
+            cmd = open(f"/proc/{d}/cmdline").read().replace("\0", " ")
+        except (OSError, IndexError):
+            continue
+        if int(stat[2]) == pgid and stat[0] != "Z":
+            members.append((int(d), bool(int(ignored[0].split()[1], 16) & 2), cmd))
+    return members
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once the workers
+    run: exit 130, one line, no traceback, no process of the group left."""
+    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", "fit", "acsi", "--data",
+                             "demo", "--method", "cbsem", "--bootstrap", "5000", "--n-jobs", "2",
+                             "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            workers = [m for m in _group(proc.pid) if "LokyProcess" in m[2]]
+            if len(workers) == 2 and all(ignored for _, ignored, _ in workers):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail("the bootstrap workers did not start")
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.strip().endswith("csi: interrupted"), err[-1000:]
+    assert "Traceback" not in err
+    time.sleep(0.5)
+    assert [m for m in _group(proc.pid) if "LokyProcess" in m[2]] == []

@@ -164,7 +164,7 @@ def test_cli_compare(capsys):
     assert main(["compare", "acsi", "ecsi", "--data", "demo"]) == 0
     out = capsys.readouterr().out
     assert "Satisfaction -> Complaints" in out and "acsi" in out and "ecsi" in out
-    assert main(["compare", "ecsi", "--data", "demo", "--by", "nothere"]) == 2
+    assert main(["compare", "ecsi", "--data", "demo", "--by", "nothere"]) == 1
     assert "nothere" in capsys.readouterr().err
 
 

@@ -62,6 +62,14 @@ class GapResult:
     score: float
     weighted_score: float
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the scores, then the dimension and item tables (3 decimals)."""
+        fmt = {"float_format": lambda v: f"{v:.3f}", "border": 0}
+        dims = "" if self.dimensions is None else (
+            f"<h5>Dimensions</h5>{self.dimensions.to_html(**fmt)}")
+        return (f"<div><h4>Expectation gaps</h4><p>SERVQUAL score {self.score:.3f}, weighted "
+                f"{self.weighted_score:.3f}</p>{dims}<h5>Items</h5>{self.items.to_html(**fmt)}</div>")
+
 
 def _check_dimensions(dimensions, items) -> dict:
     if not isinstance(dimensions, Mapping):

@@ -47,6 +47,32 @@ class Comparison:
         return (f"<Comparison of {len(self.status)} {self.by}s ({ok} fitted): "
                 f"{len(self.table)} table rows, {len(self.tests)} tests>")
 
+    # --- reports (csi_models.report.export) ------------------------------------------------
+    def _repr_html_(self) -> str:
+        from csi_models.report.html import report_html; return report_html(self, fragment=True)  # noqa: E702
+
+    def plot(self, lang: str = "en", items: bool = False):
+        """The fitted models' or groups' path diagrams side by side."""
+        from csi_models.report import export; return export.plot(self, lang, items)  # noqa: E702
+
+    def to_html(self, path=None, lang: str = "en", overwrite: bool = False):
+        from csi_models.report import export; return export.to_html(self, path, lang, overwrite)  # noqa: E702
+
+    def to_excel(self, path, lang: str = "en", overwrite: bool = False):
+        from csi_models.report import export; return export.to_excel(self, path, lang, overwrite)  # noqa: E702
+
+    def to_json(self, path=None, overwrite: bool = False):
+        from csi_models.report import export; return export.to_json(self, path, overwrite)  # noqa: E702
+
+    def to_markdown(self, lang: str = "en") -> str:
+        from csi_models.report import export; return export.to_markdown(self, lang)  # noqa: E702
+
+    def to_latex(self, lang: str = "en") -> str:
+        from csi_models.report import export; return export.to_latex(self, lang)  # noqa: E702
+
+    def save(self, path, lang: str = "en", overwrite: bool = False):
+        from csi_models.report import export; return export.save(self, path, lang, overwrite)  # noqa: E702
+
 
 def result_rows(res) -> list[tuple[str, str, float]]:
     """(section, name, value) rows describing one FitResult for the comparison table."""

@@ -73,17 +73,20 @@ class CheckReport:
     def ok(self) -> bool:
         return bool((self.findings.severity != "error").all())
 
-    def to_text(self) -> str:
+    def to_text(self, lang: str = "en") -> str:
         from csi_models.report.checks import check_text
+        from csi_models.report.glossary import check_lang
 
-        return check_text(self)
+        return check_text(self, check_lang(lang))
 
-    def to_html(self) -> str:
+    def to_html(self, lang: str = "en") -> str:
         from csi_models.report.checks import check_html
+        from csi_models.report.glossary import check_lang
 
-        return check_html(self)
+        return check_html(self, check_lang(lang))
 
-    __str__ = to_text
+    def __str__(self) -> str:
+        return self.to_text()
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -27,7 +27,6 @@ jackknife); they are computed by the engine when first asked for.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -182,24 +181,21 @@ class BootstrapResult:
 
 
 class _Progress:
-    """A plain stderr progress bar (on by default when stderr is a terminal)."""
+    """The bootstrap's progress callback ``bar(k)``: a tqdm bar with an ETA
+    (``inference.progress``), shown after 2 s by default, at once with progress=True, never
+    with progress=False; closed when the count is reached."""
 
     def __init__(self, total: int, enabled, label: str):
-        self.total, self.label, self.done, self.last = total, label, 0, 0.0
-        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
-        self.start = time.perf_counter()
+        from csi_models.inference.progress import progress_bar
+
+        self.total, self.done = total, 0
+        self.bar = progress_bar(total, enabled, label)
 
     def __call__(self, k: int):
         self.done += k
-        now = time.perf_counter()
-        if self.enabled and (now - self.last > 0.2 or self.done >= self.total):
-            self.last = now
-            bar = "#" * int(30 * self.done / self.total)
-            sys.stderr.write(f"\r{self.label} [{bar:<30s}] {self.done}/{self.total} "
-                             f"{now - self.start:.1f}s")
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.bar.update(k)
+        if self.done >= self.total:
+            self.bar.close()
 
 
 SIGN_RULES = {"pls": "per resample, the engine's rule (each construct's loadings sum to a "

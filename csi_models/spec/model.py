@@ -259,6 +259,22 @@ class ModelSpec:
 
         return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
 
+    def plot(self, lang: str = "en", items: bool = False):
+        """The path diagram of the structure (``csi_models.report.diagram``): displays in
+        Jupyter; ``.save("spec.svg")`` (or .png, .pdf)."""
+        from csi_models.report.diagram import diagram_of
+
+        return diagram_of(self, lang, items)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the title, the counts and the path diagram."""
+        import html
+
+        title = html.escape(self.title.get("en") or self.name)
+        return (f"<div><b>{title}</b> [{html.escape(self.name)}]: {len(self.constructs)} "
+                f"constructs, {len(self.item_names)} items, {len(self.paths)} paths"
+                f"<br>{self.plot().svg}</div>")
+
     def __repr__(self) -> str:
         return (f"ModelSpec({self.name!r}: {len(self.constructs)} constructs, "
                 f"{len(self.item_names)} items, {len(self.paths)} paths)")
