@@ -154,6 +154,9 @@ def cmd_compare(args) -> int:
         if len(result.table):
             print()
             print(result.wide().to_string())
+        if result.micom is not None:   # PLS groups: read the MGA only where MICOM allows
+            print("\nMICOM (measurement invariance of composites), per pair and construct:")
+            print(result.micom.invariance.to_string(index=False))
         if len(result.tests):
             print()
             print(result.tests.to_string(index=False))

@@ -127,7 +127,8 @@ def _fit_bundle(res) -> Bundle:
 
 
 def _comparison_bundle(cmp) -> Bundle:
-    tables = {"status": cmp.status.copy(), "wide": cmp.wide().reset_index(),
+    micom = {} if cmp.micom is None else {"micom": cmp.micom.invariance.copy()}
+    tables = {"status": cmp.status.copy(), "wide": cmp.wide().reset_index(), **micom,
               "tests": cmp.tests.copy(), "table": cmp.table.copy()}
     tables = {k: v for k, v in tables.items() if len(v)}
     warnings = list(cmp.notes)
