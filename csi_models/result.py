@@ -18,8 +18,8 @@ import pandas as pd
 
 from csi_models.statistics import indices as idx
 from csi_models.statistics import quality as q
+from csi_models.statistics.kernel import INFERENCE
 
-INFERENCE = ["se", "statistic", "p_value", "ci_lower", "ci_upper", "n_boot"]
 UNSTANDARDIZED = ["unstandardized", "unstandardized_se"]
 #: the long table's kinds: (kind of derived statistic, key columns)
 KINDS = {"path": ("paths", ["source", "target"]), "loading": ("loadings", ["construct", "item"]),

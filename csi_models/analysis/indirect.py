@@ -13,7 +13,7 @@ import pandas as pd
 
 from csi_models.errors import SpecError
 from csi_models.inference import intervals
-from csi_models.result import INFERENCE
+from csi_models.statistics.kernel import INFERENCE
 
 
 def indirect_effect(result, chain) -> pd.DataFrame:

@@ -20,15 +20,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from csi_models.report.diagram_style import (FONT_FAMILY, FS_EDGE, FS_ITEM, FS_LABEL, FS_STAT,
+                                             FS_TITLE, ITEM_GAP, ITEM_H, MARGIN, ROW, TOP)
 from csi_models.report.glossary import check_lang, term
 
 __all__ = ["DiagramData", "Diagram", "diagram_of", "stars"]
 
-FONT_FAMILY = ("'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC',"
-               "'WenQuanYi Zen Hei','DejaVu Sans',sans-serif")
-FS_LABEL, FS_STAT, FS_EDGE, FS_ITEM, FS_TITLE = 14, 12, 12, 11, 16
-ROW, ITEM_H, ITEM_GAP = 72, 22, 6
-MARGIN, TOP = 30, 50
 
 
 def stars(p) -> str:

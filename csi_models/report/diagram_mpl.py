@@ -7,8 +7,8 @@ none is installed).
 
 from __future__ import annotations
 
-from csi_models.report.diagram import (FS_EDGE, FS_ITEM, FS_LABEL, FS_STAT, FS_TITLE, ITEM_H,
-                                       MARGIN)
+from csi_models.report.diagram_style import (FS_EDGE, FS_ITEM, FS_LABEL, FS_STAT, FS_TITLE,
+                                             ITEM_H, MARGIN)
 from csi_models.report.glossary import term
 
 PT = 0.75  # font size in points for one SVG pixel at 96 dpi

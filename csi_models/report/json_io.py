@@ -139,19 +139,18 @@ class StoredResult:
                              f"{', '.join(tables)}")
 
     def to_html(self, path=None, lang="en", overwrite=False):
-        from csi_models.report import export
+        from csi_models.report import html
 
-        return export.to_html(self, path, lang, overwrite)
+        return html.report_html(self, lang) if path is None else html.write_html(
+            self, path, lang, overwrite)
 
     def to_excel(self, path, lang="en", overwrite=False):
-        from csi_models.report import export
+        from csi_models.report.excel import write_excel
 
-        return export.to_excel(self, path, lang, overwrite)
+        return write_excel(self, path, lang, overwrite)
 
     def to_json(self, path=None, overwrite=False):
-        from csi_models.report import export
-
-        return export.to_json(self, path, overwrite)
+        return to_json_text(self) if path is None else write_json(self, path, overwrite)
 
     def plot(self, lang="en", items=False):
         from csi_models.report.diagram import diagram_of

@@ -3,7 +3,8 @@ in one SVG (or one matplotlib figure for PNG/PDF)."""
 
 from __future__ import annotations
 
-from csi_models.report.diagram import FONT_FAMILY, FS_TITLE, _text, diagram_of
+from csi_models.report.diagram import _text, diagram_of
+from csi_models.report.diagram_style import FONT_FAMILY, FS_TITLE
 
 __all__ = ["DiagramPanel", "panel_of", "combine_svg"]
 

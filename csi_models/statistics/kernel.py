@@ -22,6 +22,8 @@ from csi_models.statistics.quality import htmt
 KINDS = ("paths", "weights", "loadings", "r2", "indices", "direct", "indirect", "total",
          "direct_100", "indirect_100", "total_100", "impacts", "htmt")
 EFFECTS = ("direct", "indirect", "total")
+#: the inference columns every estimate table carries (README, "Table vocabulary")
+INFERENCE = ["se", "statistic", "p_value", "ci_lower", "ci_upper", "n_boot"]
 
 
 class Statistics:
