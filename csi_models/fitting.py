@@ -13,8 +13,6 @@ import platform
 import warnings
 from importlib import metadata
 
-import numpy as np
-
 from csi_models.data import as_frame, prepare
 from csi_models.engines.base import Resamples, get_engine
 from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, EstimationError, IndexWarning

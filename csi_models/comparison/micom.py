@@ -105,7 +105,7 @@ def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: f
         raise DataError(f"group(s) {', '.join(small)} have fewer than {MIN_GROUP} rows: merge "
                         "or drop them")
     rng = np.random.default_rng(random_state)
-    tables, verdicts = [], []
+    tables = []
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
             rows = np.concatenate([np.flatnonzero(labels == names[a]),

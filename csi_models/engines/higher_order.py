@@ -196,7 +196,6 @@ def fit(spec, data, method: str = "disjoint", missing: str = "listwise", scheme:
     values2 = pd.concat([survey.values, scores], axis=1)[spec2.item_names]
     survey2 = _survey(spec2, values2, survey)
     est2 = pls.fit(spec2, survey2, **options)
-    lay2 = est2.layout
     rows1 = _outer(est1, dims, "first")
     rows2 = _outer(est2, [c for c in first if c not in dims], "first")
     rows_hoc = _outer(est2, hocs, "second")

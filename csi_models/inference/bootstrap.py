@@ -37,7 +37,7 @@ from csi_models.engines.base import Resamples, get_engine
 from csi_models.errors import CSIError
 from csi_models.inference import intervals
 from csi_models.inference.random import seed_entropy
-from csi_models.statistics.kernel import KINDS, Statistics
+from csi_models.statistics.kernel import Statistics
 
 BLOCK = 256                 # resamples per random stream
 IMPROPER = ("keep", "drop")

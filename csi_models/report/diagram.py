@@ -174,7 +174,7 @@ class _Geometry:
                 free = [r for r in range(-40 + k % 2, 41, 2) if r not in taken]
                 row[c] = min(free, key=lambda r: (abs(r - want[c]), abs(r), -r))
                 taken.add(row[c])
-        lo, hi = min(row.values()), max(row.values())
+        lo = min(row.values())
         step = 0.6 * self.dx
         self.x = {c: MARGIN + self.dx / 2 + self.layer[c] * step for c in d.constructs}
         self.y = {c: TOP + self.ry + (row[c] - lo) * self.row for c in d.constructs}

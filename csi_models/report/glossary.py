@@ -36,7 +36,7 @@ ZH = {
     "ave": "平均方差萃取量", "vif": "方差膨胀因子", "f2": "效应量 f²", "r2": "决定系数 R²",
     "r2_adjusted": "调整后 R²", "htmt": "HTMT 比率", "kind": "类别", "value": "值",
     "setting": "设置项", "warning": "警告", "model": "模型", "group": "组别",
-    "status": "状态", "n": "样本量", "message": "信息", "converged": "是否收敛",
+    "status": "状态", "n": "样本量", "message": "信息",
     "direct": "直接效应", "indirect": "间接效应", "total": "总效应",
     "reflective": "反映型", "formative": "形成型", "significance": "显著性",
     "measure": "指标", "threshold": "阈值",
