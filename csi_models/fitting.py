@@ -82,16 +82,19 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
 
     spec: a shipped name ('acsi', 'ecsi', 'ccsi'), a YAML path, a dict or a ModelSpec.
     data: a DataFrame (never modified) or a survey file path.
-    method: 'pls' (PLS path modelling) or 'cbsem' (covariance-based ML SEM via semopy).
+    method: 'pls' (PLS path modelling), 'plsc' (consistent PLS) or 'cbsem' (covariance-based
+        ML SEM: semopy's model, our batched ML kernel).
     missing: 'listwise' (default), 'mean' (PLS only) or 'fiml' (CB-SEM only).
     options of the engine: PLS ``scheme`` ('path', 'factorial', 'centroid'), ``tol`` (1e-7),
         ``max_iter`` (300); CB-SEM ``se`` ('standard' or 'robust').
-    bootstrap: number of bootstrap resamples (0 = none): PLS estimates them all at once,
-        CB-SEM refits each in parallel processes (``n_jobs``, joblib). ``random_state`` seeds
+    bootstrap: number of bootstrap resamples (0 = none): PLS and PLSc estimate them all at
+        once; CB-SEM minimizes them together in the batched ML kernel (FIML: full refits in
+        parallel processes, ``n_jobs``). ``random_state`` seeds
         them; ``ci`` is the interval level and ``interval`` 'percentile' or 'bca';
         ``improper``: CB-SEM resamples with an improper solution are kept ('keep', as lavaan)
         or left out ('drop'), and counted either way.
-    progress: show a progress bar on stderr (default: when stderr is a terminal).
+    progress: a progress bar (tqdm) with an ETA: None shows it for work that runs over about
+        2 s, True always, False never.
     weights: the column of respondent weights (PLS; frequency weights, see data.weights).
     """
     engine = get_engine(method)
