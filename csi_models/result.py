@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from csi_models.statistics import indices as idx
+from csi_models.report.export import Exportable
 from csi_models.statistics import quality as q
 from csi_models.statistics.kernel import INFERENCE
 
@@ -52,14 +53,15 @@ class cached_table:
         return cache[self.key].copy()
 
 
-class FitResult:
+class FitResult(Exportable):
     """A fitted CSI model: ``paths``, ``r2``, ``loadings``, ``weights``, ``indices``,
     ``effects``, ``impacts``, ``quality``, ``fit_indices``, ``scores``, ``summary()``.
 
     The same attributes exist for every engine (``method``: 'pls' or 'cbsem'); CB-SEM adds
     ``parameters`` (its lavaan-style parameter table). ``settings`` records how the numbers
     were made, ``warnings`` what went wrong (also issued as warning classes at fit time),
-    ``options`` the engine's validated options.
+    ``options`` the engine's validated options. Reports (``plot``, ``to_html``, ``to_excel``,
+    ``to_json``, ``to_markdown``, ``to_latex``, ``save``) come from ``report.export``.
     """
 
     def __init__(self, spec, data, estimates, options: dict, settings: dict, warnings: list[str],
@@ -417,30 +419,3 @@ class FitResult:
         status = "converged" if self.converged else "NOT converged"
         return (f"<FitResult {self.spec.name} by {self.method.upper()}: n={self.n}, "
                 f"{len(self.spec.paths)} paths, {status}>")
-
-    # --- reports (csi_models.report.export: diagram, HTML, Excel, JSON, Markdown, LaTeX) -------
-    def plot(self, lang: str = "en", items: bool = False):
-        """Path diagram (index and R² per construct, coefficients, significance marks)."""
-        from csi_models.report import export; return export.plot(self, lang, items)  # noqa: E702
-
-    def to_html(self, path=None, lang: str = "en", overwrite: bool = False):
-        """Self-contained HTML report to ``path`` (or as text when path is None)."""
-        from csi_models.report import export; return export.to_html(self, path, lang, overwrite)  # noqa: E702
-
-    def to_excel(self, path, lang: str = "en", overwrite: bool = False):
-        """A sheet per table (unrounded), plus settings and warnings."""
-        from csi_models.report import export; return export.to_excel(self, path, lang, overwrite)  # noqa: E702
-
-    def to_json(self, path=None, overwrite: bool = False):
-        """JSON of tables, settings, warnings and spec (``csi.read_result`` reads it back)."""
-        from csi_models.report import export; return export.to_json(self, path, overwrite)  # noqa: E702
-
-    def to_markdown(self, lang: str = "en") -> str:
-        from csi_models.report import export; return export.to_markdown(self, lang)  # noqa: E702
-
-    def to_latex(self, lang: str = "en") -> str:
-        from csi_models.report import export; return export.to_latex(self, lang)  # noqa: E702
-
-    def save(self, path, lang: str = "en", overwrite: bool = False):
-        """Write the format of the extension (.html .xlsx .json .md .tex .svg .png .pdf)."""
-        from csi_models.report import export; return export.save(self, path, lang, overwrite)  # noqa: E702

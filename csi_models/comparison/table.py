@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from csi_models.errors import CSIError, CSIWarning
+from csi_models.report.export import Exportable
 
 
 
 @dataclass
-class Comparison:
+class Comparison(Exportable):
     """Side-by-side results. ``table`` is long (``by``, section, name, value), ``wide()``
     pivots it to one column per model or group; ``tests`` holds the difference tests,
     ``status`` one row per model or group (n, status 'ok' / 'too small' / 'failed',
@@ -50,28 +51,6 @@ class Comparison:
     # --- reports (csi_models.report.export) ------------------------------------------------
     def _repr_html_(self) -> str:
         from csi_models.report.html import report_html; return report_html(self, fragment=True)  # noqa: E702
-
-    def plot(self, lang: str = "en", items: bool = False):
-        """The fitted models' or groups' path diagrams side by side."""
-        from csi_models.report import export; return export.plot(self, lang, items)  # noqa: E702
-
-    def to_html(self, path=None, lang: str = "en", overwrite: bool = False):
-        from csi_models.report import export; return export.to_html(self, path, lang, overwrite)  # noqa: E702
-
-    def to_excel(self, path, lang: str = "en", overwrite: bool = False):
-        from csi_models.report import export; return export.to_excel(self, path, lang, overwrite)  # noqa: E702
-
-    def to_json(self, path=None, overwrite: bool = False):
-        from csi_models.report import export; return export.to_json(self, path, overwrite)  # noqa: E702
-
-    def to_markdown(self, lang: str = "en") -> str:
-        from csi_models.report import export; return export.to_markdown(self, lang)  # noqa: E702
-
-    def to_latex(self, lang: str = "en") -> str:
-        from csi_models.report import export; return export.to_latex(self, lang)  # noqa: E702
-
-    def save(self, path, lang: str = "en", overwrite: bool = False):
-        from csi_models.report import export; return export.save(self, path, lang, overwrite)  # noqa: E702
 
 
 def result_rows(res) -> list[tuple[str, str, float]]:

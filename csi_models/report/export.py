@@ -100,3 +100,35 @@ def plot(obj, lang: str = "en", items: bool = False):
     from csi_models.report.diagram import diagram_of
 
     return diagram_of(obj, lang, items)
+
+
+class Exportable:
+    """The report methods a FitResult and a Comparison share: one delegation each to the
+    functions above (the class holding the data stays free of rendering code)."""
+
+    def plot(self, lang: str = "en", items: bool = False):
+        """Path diagram (a comparison: the models' or groups' diagrams side by side): index and
+        R² per construct, coefficients and significance marks."""
+        return plot(self, lang, items)
+
+    def to_html(self, path=None, lang: str = "en", overwrite: bool = False):
+        """Self-contained HTML report to ``path`` (or as text when path is None)."""
+        return to_html(self, path, lang, overwrite)
+
+    def to_excel(self, path, lang: str = "en", overwrite: bool = False):
+        """A sheet per table (unrounded), plus settings and warnings."""
+        return to_excel(self, path, lang, overwrite)
+
+    def to_json(self, path=None, overwrite: bool = False):
+        """JSON of tables, settings, warnings and spec (``csi.read_result`` reads it back)."""
+        return to_json(self, path, overwrite)
+
+    def to_markdown(self, lang: str = "en") -> str:
+        return to_markdown(self, lang)
+
+    def to_latex(self, lang: str = "en") -> str:
+        return to_latex(self, lang)
+
+    def save(self, path, lang: str = "en", overwrite: bool = False):
+        """Write the format of the extension (.html .xlsx .json .md .tex .svg .png .pdf)."""
+        return save(self, path, lang, overwrite)

@@ -6,7 +6,7 @@ Loading the written data gives the spec back. Settings declared once for the who
 
 from __future__ import annotations
 
-from csi_models.spec.model import DEFAULT_SCALE, ModelSpec, Scale
+from csi_models.spec.scale import DEFAULT_SCALE, Scale
 
 
 def _common(values: list) -> tuple:
@@ -17,7 +17,7 @@ def _common(values: list) -> tuple:
     return tuple(v for v in values[0] if all(v in other for other in values[1:]))
 
 
-def spec_to_dict(spec: ModelSpec) -> dict:
+def spec_to_dict(spec) -> dict:
     """The spec as plain data in the YAML layout, such that loading it gives the spec back.
 
     The most common declared scale is written once at the top and other scales per item. The
