@@ -28,7 +28,7 @@ from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resample
                                      positive_number, whole_number)
 from csi_models.errors import ConvergenceWarning, EstimationError
 from csi_models.spec.validation import require_first_order
-from csi_models.statistics.moments import BatchMoments
+from csi_models.statistics.moments import BatchMoments, full_moments
 
 SCHEMES = {"path": "path", "path_weighting": "path", "pathweighting": "path",
            "factorial": "factorial", "path_factorial": "factorial", "centroid": "centroid"}
@@ -232,30 +232,6 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
 def correlation(values: np.ndarray) -> np.ndarray:
     """Item correlation matrix of complete data (n-1 and n divisors give the same)."""
     return full_moments(values)[0][0]
-
-
-def full_moments(values: np.ndarray, weights: np.ndarray | None = None):
-    """(S, mean, sd) of the data itself as a batch of one, as ``BatchMoments.full()`` gives
-    them (sd with the n - 1 divisor, or sum w - 1 with respondent weights; NaN for a constant
-    item) but from one centred copy of the data and its p x p cross-products, not the
-    n x p(p+3)/2 matrix of pairwise products a bootstrap needs: a fit of 10^6 respondents
-    then needs about twice the data's memory instead of 30 times."""
-    if weights is None:
-        mean = values.mean(axis=0)
-        z = values - mean
-        cov, total = z.T @ z, values.shape[0]
-    else:
-        w = np.asarray(weights, float)
-        total = w.sum()
-        mean = (w @ values) / total
-        z = values - mean
-        cov = (z * w[:, None]).T @ z
-    var = np.diag(cov).copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        root = np.sqrt(np.where(var > 0, var, np.nan))
-        S = cov / np.outer(root, root)
-        sd = root / np.sqrt(total - 1)
-    return S[None], mean[None], sd[None]
 
 
 def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:

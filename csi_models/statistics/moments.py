@@ -75,3 +75,27 @@ class BatchMoments:
         """(S, mean, sd) of the data without row r, for each r in ``rows`` (the jackknife)."""
         total = self.G.sum(axis=0)
         return self.from_sums(total - self.G[rows], self.w.sum() - self.w[rows])
+
+
+def full_moments(values: np.ndarray, weights: np.ndarray | None = None):
+    """(S, mean, sd) of the data itself as a batch of one, as ``BatchMoments.full()`` gives
+    them (sd with the n - 1 divisor, or sum w - 1 with respondent weights; NaN for a constant
+    item) but from one centred copy of the data and its p x p cross-products, not the
+    n x p(p+3)/2 matrix of pairwise products a bootstrap needs: a fit of 10^6 respondents
+    then needs about twice the data's memory instead of 30 times."""
+    if weights is None:
+        mean = values.mean(axis=0)
+        z = values - mean
+        cov, total = z.T @ z, values.shape[0]
+    else:
+        w = np.asarray(weights, float)
+        total = w.sum()
+        mean = (w @ values) / total
+        z = values - mean
+        cov = (z * w[:, None]).T @ z
+    var = np.diag(cov).copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.sqrt(np.where(var > 0, var, np.nan))
+        S = cov / np.outer(root, root)
+        sd = root / np.sqrt(total - 1)
+    return S[None], mean[None], sd[None]
