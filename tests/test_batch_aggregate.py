@@ -160,3 +160,14 @@ def test_plan_sample_widths_shrink_as_one_over_root_n():
     assert plan.n_required == req.n_required.max()
     with pytest.raises(CSIError, match="pilot"):
         plan_sample("acsi")
+
+
+def test_aggregate_and_change_name_a_wrong_argument():
+    import pytest
+
+    import csi_models as csi
+
+    with pytest.raises(csi.errors.CSIError, match="batch must be the result of csi.fit_many"):
+        csi.aggregate("not a batch")
+    with pytest.raises(csi.errors.CSIError, match="before must be the result of csi.fit_many"):
+        csi.change(None, None)

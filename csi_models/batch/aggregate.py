@@ -115,6 +115,13 @@ def units(batch, levels) -> list[tuple]:
     return out
 
 
+def check_batch(batch, name: str = "batch") -> None:
+    """A fit_many result (or csi.read_batch's), or a CSIError saying what to pass."""
+    if not all(hasattr(batch, a) for a in ("by", "indices", "status")):
+        raise CSIError(f"{name} must be the result of csi.fit_many (or csi.read_batch), got "
+                       f"{type(batch).__name__}")
+
+
 def aggregate_draws(batch, weights, levels):
     """Yield (level, columns, unit key, construct, estimate, draws, n_groups, weight, note)."""
     w = group_weights(batch, weights)
@@ -152,6 +159,7 @@ def aggregate(batch, weights=None, levels=None, ci: float = 0.95) -> pd.DataFram
     se, statistic and p_value (NaN: as in res.indices, an index is not tested against 0),
     ci_lower, ci_upper, n_boot, n_groups, weight (sum of the groups' weights), note.
     """
+    check_batch(batch)
     if not 0 < ci < 1:
         raise CSIError(f"ci={ci!r}: the interval level must be between 0 and 1, e.g. 0.95")
     rows = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csi_models.batch.aggregate import aggregate_draws, draw_arrays, summary
+from csi_models.batch.aggregate import aggregate_draws, check_batch, draw_arrays, summary
 from csi_models.errors import CSIError
 
 ADJUST = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "none": None, None: None}
@@ -79,6 +79,8 @@ def change(before, after, *, weights=None, levels=None, ci: float = 0.95, adjust
     construct, before, after, estimate (the change), se, statistic, p_value, ci_lower,
     ci_upper, n_boot, p_adjusted, significant, precise. Groups in only one wave are left out.
     """
+    check_batch(before, "before")
+    check_batch(after, "after")
     if before.by != after.by:
         raise CSIError(f"the two batches have different key columns ({before.by} and {after.by}): "
                        "fit both waves with the same by=")
