@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from csi_models.errors import SpecError
 from csi_models.spec.scale import DEFAULT_SCALE, Scale  # noqa: F401 - part of the spec model
-
-MODES = ("reflective", "formative")
+from csi_models.spec.validation import MODES, is_number, validate_spec  # noqa: F401 - MODES is part of the spec model
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ class ModelSpec:
     lines: dict = field(default_factory=dict, compare=False, repr=False)  # YAML key -> line
 
     def __post_init__(self):
-        from csi_models.spec.validation import validate_spec
-
+        _check_types(self)
         validate_spec(self)
 
     # --- lookups -------------------------------------------------------------------
@@ -98,8 +97,6 @@ class ModelSpec:
         for c in self.constructs:
             if c.name == name:
                 return c
-        from csi_models.errors import SpecError
-
         raise SpecError(f"model {self.name!r} has no construct {name!r}; "
                         f"its constructs are {', '.join(self.construct_names)}")
 
@@ -107,8 +104,6 @@ class ModelSpec:
         for item in self.items:
             if item.name == name:
                 return item
-        from csi_models.errors import SpecError
-
         raise SpecError(f"model {self.name!r} has no item {name!r}")
 
     def column_of(self, item: str) -> str:
@@ -160,9 +155,7 @@ class ModelSpec:
     def replace(self, **changes) -> "ModelSpec":
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            from csi_models.errors import SpecError
-
-            raise SpecError(f"a ModelSpec has no field {', '.join(map(repr, unknown))}; fields: "
+                raise SpecError(f"a ModelSpec has no field {', '.join(map(repr, unknown))}; fields: "
                             f"{', '.join(f.name for f in dataclasses.fields(self))}")
         return dataclasses.replace(self, **changes)
 
@@ -171,9 +164,7 @@ class ModelSpec:
 
     def drop_path(self, source: str, target: str) -> "ModelSpec":
         if (source, target) not in self.paths:
-            from csi_models.errors import SpecError
-
-            raise SpecError(f"model {self.name!r} has no path {source} -> {target}")
+                raise SpecError(f"model {self.name!r} has no path {source} -> {target}")
         return self.replace(paths=tuple(p for p in self.paths if p != (source, target)))
 
     def add_covariance(self, a: str, b: str) -> "ModelSpec":
@@ -195,9 +186,7 @@ class ModelSpec:
     def with_columns(self, mapping: dict) -> "ModelSpec":
         """Map items to survey column names, e.g. ``{"CUEX1": "q7_a"}`` (merged with any existing map)."""
         if not isinstance(mapping, dict):
-            from csi_models.errors import SpecError
-
-            raise SpecError(f"with_columns takes a dict item -> survey column, got "
+                raise SpecError(f"with_columns takes a dict item -> survey column, got "
                             f"{type(mapping).__name__}")
         return self.replace(columns={**self.columns, **mapping})
 
@@ -217,9 +206,7 @@ class ModelSpec:
         chosen = set(self.item_names if items is None else _names(items, "with_scale"))
         unknown = sorted(chosen - set(self.item_names), key=str)
         if unknown:
-            from csi_models.errors import SpecError
-
-            raise SpecError(f"with_scale: model {self.name!r} has no item(s) "
+                raise SpecError(f"with_scale: model {self.name!r} has no item(s) "
                             f"{', '.join(map(repr, unknown))}")
         return self.replace(constructs=tuple(
             dataclasses.replace(c, items=tuple(
@@ -274,7 +261,45 @@ def _names(items, method: str) -> list:
     except TypeError:
         names = None
     if names is None or not all(isinstance(n, str) for n in names):
-        from csi_models.errors import SpecError
-
         raise SpecError(f"{method} takes an item name or a list of item names, got {items!r}")
     return names
+
+
+def _check_types(spec) -> None:
+    """The fields hold what they should (specs edited in code can receive anything)."""
+    def fail(what: str, value):
+        raise SpecError(f"model {spec.name!r}: {what}, got {value!r:.80}")
+
+    if not isinstance(spec.constructs, (tuple, list)):
+        fail("'constructs' must be a tuple of Construct", spec.constructs)
+    for c in spec.constructs:
+        if not isinstance(c, Construct):
+            fail("'constructs' must hold Construct objects", c)
+        if not isinstance(c.name, str) or not isinstance(c.mode, str):
+            fail("a construct's name and mode are text", (c.name, c.mode))
+        if not isinstance(c.items, (tuple, list)):
+            fail(f"the items of construct {c.name!r} must be a tuple of Item", c.items)
+        for item in c.items:
+            if not isinstance(item, Item) or not isinstance(item.scale, Scale):
+                fail(f"construct {c.name!r} must hold Item objects with a Scale", item)
+            if not isinstance(item.name, str) or not isinstance(item.missing_codes, (tuple, list)):
+                fail(f"an item of {c.name!r} needs a text name and a tuple of missing codes", item)
+            if not isinstance(item.answers, tuple) or not all(
+                    isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                    and is_number(p[1]) for p in item.answers):
+                fail(f"the answers of item {item.name!r} must be a tuple of (label, code) pairs",
+                     item.answers)
+    if not isinstance(spec.paths, (tuple, list)):
+        fail("'paths' must be a tuple of (source, target) pairs", spec.paths)
+    for p in spec.paths:
+        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(e, str) for e in p)):
+            fail("each path is a (source, target) pair of construct names", p)
+    if not isinstance(spec.covariances, (tuple, list)):
+        fail("'covariances' must be a tuple of (a, b) pairs of names", spec.covariances)
+    for c in spec.covariances:
+        if not (isinstance(c, (tuple, list)) and len(c) == 2 and all(isinstance(e, str) for e in c)):
+            fail("each covariance is an (a, b) pair of two item names or two construct names", c)
+    if not isinstance(spec.columns, dict):
+        fail("'columns' must be a dict item -> survey column", spec.columns)
+    if not isinstance(spec.reverse, (tuple, list)) or not all(isinstance(r, str) for r in spec.reverse):
+        fail("'reverse' must be a tuple of item names", spec.reverse)

@@ -13,6 +13,9 @@ import networkx as nx
 from csi_models.errors import SpecError
 
 
+MODES = ("reflective", "formative")
+
+
 def _where(spec, key: str) -> str:
     """' (file.yaml, line N)' for a key recorded by the YAML loader, else ''."""
     line = spec.lines.get(key) if hasattr(spec, "lines") else None
@@ -23,11 +26,8 @@ def _where(spec, key: str) -> str:
 
 def validate_spec(spec) -> None:
     """Raise SpecError on the first problem found; see module docstring."""
-    from csi_models.spec.model import MODES
-
     if not isinstance(spec.name, str) or not spec.name.strip():
         raise SpecError("the model needs a non-empty 'name'")
-    _validate_types(spec)
     if not spec.constructs:
         raise SpecError(f"model {spec.name!r} declares no constructs: add a 'constructs:' "
                         "section with at least one construct and its items")
@@ -152,48 +152,6 @@ def is_number(value) -> bool:
 
 def _is_code(code) -> bool:
     return bool(code.strip()) if isinstance(code, str) else is_number(code)
-
-
-def _validate_types(spec) -> None:
-    """The fields hold what they should (specs edited in code can receive anything)."""
-    from csi_models.spec.model import Construct, Item, Scale
-
-    def fail(what: str, value):
-        raise SpecError(f"model {spec.name!r}: {what}, got {value!r:.80}")
-
-    if not isinstance(spec.constructs, (tuple, list)):
-        fail("'constructs' must be a tuple of Construct", spec.constructs)
-    for c in spec.constructs:
-        if not isinstance(c, Construct):
-            fail("'constructs' must hold Construct objects", c)
-        if not isinstance(c.name, str) or not isinstance(c.mode, str):
-            fail("a construct's name and mode are text", (c.name, c.mode))
-        if not isinstance(c.items, (tuple, list)):
-            fail(f"the items of construct {c.name!r} must be a tuple of Item", c.items)
-        for item in c.items:
-            if not isinstance(item, Item) or not isinstance(item.scale, Scale):
-                fail(f"construct {c.name!r} must hold Item objects with a Scale", item)
-            if not isinstance(item.name, str) or not isinstance(item.missing_codes, (tuple, list)):
-                fail(f"an item of {c.name!r} needs a text name and a tuple of missing codes", item)
-            if not isinstance(item.answers, tuple) or not all(
-                    isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
-                    and is_number(p[1]) for p in item.answers):
-                fail(f"the answers of item {item.name!r} must be a tuple of (label, code) pairs",
-                     item.answers)
-    if not isinstance(spec.paths, (tuple, list)):
-        fail("'paths' must be a tuple of (source, target) pairs", spec.paths)
-    for p in spec.paths:
-        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(e, str) for e in p)):
-            fail("each path is a (source, target) pair of construct names", p)
-    if not isinstance(spec.covariances, (tuple, list)):
-        fail("'covariances' must be a tuple of (a, b) pairs of names", spec.covariances)
-    for c in spec.covariances:
-        if not (isinstance(c, (tuple, list)) and len(c) == 2 and all(isinstance(e, str) for e in c)):
-            fail("each covariance is an (a, b) pair of two item names or two construct names", c)
-    if not isinstance(spec.columns, dict):
-        fail("'columns' must be a dict item -> survey column", spec.columns)
-    if not isinstance(spec.reverse, (tuple, list)) or not all(isinstance(r, str) for r in spec.reverse):
-        fail("'reverse' must be a tuple of item names", spec.reverse)
 
 
 def _validate_paths(spec, constructs: set[str]) -> None:
