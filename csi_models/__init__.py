@@ -21,7 +21,7 @@ _API = {
     "simulate": "csi_models.simulation", "population": "csi_models.simulation",
     "kano": "csi_models.analysis.kano", "kano_continuous": "csi_models.analysis.kano",
     "kano_priority": "csi_models.analysis.kano", "plot_kano": "csi_models.analysis.kano",
-    "split_kano": "csi_models.analysis.kano",
+    "split_kano": "csi_models.analysis.kano_layout",
     "gaps": "csi_models.analysis.gaps", "GapResult": "csi_models.analysis.gaps",
     "plot_gaps": "csi_models.analysis.gaps",
     "kano_from_counts": "csi_models.analysis.kano_counts",

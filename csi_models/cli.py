@@ -179,7 +179,8 @@ def cmd_compare(args) -> int:
 def cmd_kano(args) -> int:
     """Kano table in priority order; KanoWarnings go to stderr as 'csi: warning:' lines."""
     from csi_models import read_survey
-    from csi_models.analysis.kano import kano, kano_priority, split_kano
+    from csi_models.analysis.kano import kano, kano_priority
+    from csi_models.analysis.kano_layout import split_kano
 
     data = read_survey(args.file, sheet=args.sheet)
     frames = split_kano(data, args.features, args.functional, args.dysfunctional,

@@ -19,8 +19,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from csi_models.errors import CSIError, CSIWarning  # noqa: E402
 from csi_models.analysis.gaps import GapResult, gaps, plot_gaps  # noqa: E402
-from csi_models.analysis.kano import (kano, kano_continuous, kano_priority, plot_kano,  # noqa: E402
-                             split_kano)
+from csi_models.analysis.kano import kano, kano_continuous, kano_priority, plot_kano  # noqa: E402
+from csi_models.analysis.kano_layout import split_kano  # noqa: E402
 
 SETTINGS = dict(deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -19,7 +19,8 @@ from hypothesis.extra.numpy import arrays
 from csi_models.errors import CSIWarning, DataError, DataWarning
 from csi_models.analysis.gaps import gaps
 from csi_models.analysis.kano import (EVALUATION_TABLE, KanoWarning, kano, kano_continuous,
-                             kano_priority, plot_kano, split_kano)
+                             kano_priority, plot_kano)
+from csi_models.analysis.kano_layout import split_kano
 from csi_models.report import fonts
 
 # Pairs (functional, dysfunctional) giving each category once.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from csi_models.analysis.kano import _columns, _feature_list
+from csi_models.analysis.kano_layout import _columns, _feature_list
 from csi_models.errors import DataError
 
 __all__ = ["KANO_ANSWERS", "kano_questionnaire"]
