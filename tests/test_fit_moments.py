@@ -74,9 +74,10 @@ def test_parquet_folder_gives_the_in_memory_fit(data, tmp_path, spec, method, to
     pd.testing.assert_frame_equal(moments.quality, memory.quality, rtol=1e-9, atol=1e-10)
     if method == "cbsem":
         np.testing.assert_allclose(moments.parameters.se, memory.parameters.se, rtol=1e-9)
-        # delta-method SEs of the standardized paths; on the improper ECSI ridge to 6e-8
+        # delta-method SEs of the standardized paths (a differenced Jacobian): on the improper
+        # ECSI ridge the 3e-11 between the two optima shows as 6e-8 (1.1e-7 on Haswell)
         np.testing.assert_allclose(moments.paths.se, memory.paths.se,
-                                   rtol=1e-9 if spec == "acsi" else 1e-7)
+                                   rtol=1e-9 if spec == "acsi" else 1e-6)
 
 
 @pytest.mark.parametrize("method", ["pls", "cbsem"])
@@ -171,3 +172,16 @@ def test_respondent_level_things_refuse_clearly(data, tmp_path):
     with pytest.raises(CSIError, match="Dask DataFrame or the path"):
         csi.fit_moments("ecsi", data)
     assert "fitted from moments" not in res.summary()   # the summary still prints
+
+
+def test_an_error_counts_every_bad_cell_beyond_those_kept(data, tmp_path, monkeypatch):
+    """Only MAX_BAD rejected cells per item are kept for the final check; the message still
+    counts them all (here 7 kept of 50, in several row groups) as the in-memory check does."""
+    from csi_models.data import streaming
+
+    monkeypatch.setattr(streaming, "MAX_BAD", 7)
+    bad = data.drop(columns="w").assign(CUSA2=lambda d: d.CUSA2.where(d.index % 5 > 0, 12))
+    folder = _folder(bad, tmp_path / "many")
+    expected = _message(lambda: csi.fit("ecsi", pd.read_parquet(folder)))
+    assert "has 50 answer(s)" in expected and "and 45 more" in expected
+    assert _message(lambda: csi.fit("ecsi", str(folder))) == expected

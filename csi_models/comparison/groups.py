@@ -184,9 +184,9 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
         invariance = micom(spec, pd.concat([r.data.values for r in fitted]),
                            np.repeat(list(results), [r.n for r in fitted]), permutations,
                            child_seed(seed, "micom"), **fitted[0].options)
-    return Comparison(table=table, tests=with_adjusted(tests, adjust), status=pd.DataFrame(status, columns=[
-        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes,
-        micom=invariance)
+    status = pd.DataFrame(status, columns=["group", "n", "status", "converged", "message"])
+    return Comparison(table=table, tests=with_adjusted(tests, adjust), status=status,
+                      results=results, by="group", notes=notes, micom=invariance)
 
 
 #: the group test each engine declares (``Engine.group_test``)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -228,7 +229,13 @@ def _item_errors(spec, cm) -> list:
             cells = cm.bad[item]
             ic = ItemCheck(item, spec.column_of(item), owner[item])
             inspect_item(ic, cells, cells.index, spec.item(item), {}, reverse=item in spec.reverse)
-            out += [f for f in ic.findings if f.severity == "error"]
+            kept, total = len(cells), cm.n_bad.get(item, len(cells))
+            for f in ic.findings:
+                if f.severity == "error" and total > kept:   # more than MAX_BAD cells: the count
+                    f = replace(f, message=f.message.replace(
+                        f"has {kept} answer(s)", f"has {total} answer(s)").replace(
+                        f"and {kept - 5} more", f"and {total - 5} more"))
+                out += [f] if f.severity == "error" else []
     return out + [f for f in cm.errors if f.item is None]
 
 

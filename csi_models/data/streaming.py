@@ -6,10 +6,10 @@ and n. One pass therefore collects, per chunk of rows: each item's answers check
 converted by the in-memory checks themselves (``data.items.inspect_item``: numbers, missing
 codes, scale, out-of-range answers, infinities; their messages name the rows by their labels
 in the whole data set), then per item n answered, missing, min, max and whether every answer
-is whole (the cells an error names are kept and checked together at the end, so
-that its message counts and names rows as for the whole table), and over the complete rows (listwise deletion) the (weighted) count, sums and
-cross-products of the items shifted by their scale midpoints (so the sums do not lose
-precision to large means), the answer counts of each item (up to ``MAX_DISTINCT`` values) and
+is whole (the cells an error names are kept and checked together at the end, so that its
+message counts and names rows as for the whole table), and over the complete rows (listwise
+deletion) the (weighted) count, sums and cross-products of the items shifted by their scale
+midpoints (so the sums do not lose precision to large means), the answer counts of each item (up to ``MAX_DISTINCT`` values) and
 the first row labels dropped. Chunks add up (``ChunkMoments.merge``), so Parquet batches are
 read one at a time (memory bounded by the batch size) and Dask partitions are reduced in
 parallel. ``check_moments`` makes the checks of the prepared table from these sums.
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from csi_models.data.check import Finding
 from csi_models.data.items import ItemCheck, inspect_item
 from csi_models.errors import DataError
 
@@ -39,6 +38,7 @@ class ChunkMoments:
     n_input: int = 0
     errors: list = field(default_factory=list)          # error Findings without rows
     bad: dict = field(default_factory=dict)             # item -> raw cells an error named
+    n_bad: dict = field(default_factory=dict)           # item -> how many cells it named
     findings: list = field(default_factory=list)        # item findings of the first chunk
     notes: list = field(default_factory=list)
     scales: dict = field(default_factory=dict)
@@ -73,8 +73,11 @@ class ChunkMoments:
         bad = dict(self.bad)
         for item, cells in other.bad.items():
             bad[item] = pd.concat([bad[item], cells])[:MAX_BAD] if item in bad else cells
+        n_bad = {i: self.n_bad.get(i, 0) + other.n_bad.get(i, 0)
+                 for i in {*self.n_bad, *other.n_bad}}
         out = ChunkMoments(self.p, self.n_input + other.n_input,
-                           self.errors + [e for e in other.errors if e not in self.errors], bad,
+                           self.errors + [e for e in other.errors if e not in self.errors],
+                           bad, n_bad,
                            self.findings or other.findings,
                            self.notes + other.notes, self.scales or other.scales,
                            self.n_complete + other.n_complete, self.n_answering + other.n_answering,
@@ -125,6 +128,7 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None) -> Chun
         for f in errors:
             if f.rows:
                 out.bad[f.item] = frame.loc[list(f.rows[:MAX_BAD]), spec.column_of(f.item)]
+                out.n_bad[f.item] = len(f.rows)
             else:
                 out.errors.append(f)
         return out
