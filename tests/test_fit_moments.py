@@ -171,6 +171,10 @@ def test_respondent_level_things_refuse_clearly(data, tmp_path):
             csi.fit("ecsi", str(folder), **kwargs)
     with pytest.raises(CSIError, match="Dask DataFrame or the path"):
         csi.fit_moments("ecsi", data)
+    (tmp_path / "csv").mkdir()
+    data.to_csv(tmp_path / "csv" / "a.csv")
+    with pytest.raises(DataError, match="could not be read as Parquet"):
+        csi.fit("ecsi", str(tmp_path / "csv"))
     assert "fitted from moments" not in res.summary()   # the summary still prints
 
 

@@ -183,9 +183,15 @@ def _weights(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 # --- sources: Parquet (row group by row group) and Dask (partitions in parallel) -----------
 def parquet_columns(path) -> list[str]:
+    """The column names of a Parquet file or folder (a clear error when it is not one)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    return list(ds.dataset(str(path), format="parquet").schema.names)
+    try:
+        return list(ds.dataset(str(path), format="parquet").schema.names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{str(path)!r} could not be read as Parquet ({exc}); give a Parquet "
+                        "file or a folder of Parquet files") from None
 
 
 def scan_parquet(spec, path, weights=None, batch_size: int = 65536) -> ChunkMoments:
