@@ -135,31 +135,33 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None) -> Chun
     # per-chunk shares missing and the lower-half hint are not the data's: check_moments
     out.findings = [f for f in findings if f.check != "missing" and
                     not (f.check == "scale" and f.severity == "warning")]
-    X = np.column_stack(columns)
+    X = np.vstack(columns)                 # (items, rows): each item's answers contiguous
     seen = ~np.isnan(X)
-    out.answered = seen.sum(axis=0)
+    out.answered = seen.sum(axis=1)
     with np.errstate(invalid="ignore"):
-        out.low, out.high = np.nanmin(np.where(seen, X, np.inf), axis=0), \
-            np.nanmax(np.where(seen, X, -np.inf), axis=0)
-        out.whole = np.all(~seen | (X == np.round(X)), axis=0)
+        out.low = np.where(seen, X, np.inf).min(axis=1)
+        out.high = np.where(seen, X, -np.inf).max(axis=1)
+        out.whole = ~(seen & (X != np.round(X))).any(axis=1)
     lo = np.array([out.scales[i].min for i in items])
     hi = np.array([out.scales[i].max for i in items])
     flip = np.array([i in spec.reverse for i in items])
-    X[:, flip] = lo[flip] + hi[flip] - X[:, flip]
-    complete = seen.all(axis=1)
-    out.n_answering = int(seen.any(axis=1).sum())
+    X[flip] = (lo + hi)[flip, None] - X[flip]
+    complete = seen.all(axis=0)
+    out.n_answering = int(seen.any(axis=0).sum())
     out.n_complete = int(complete.sum())
     out.n_dropped = len(frame) - out.n_complete
     out.dropped = list(frame.index[~complete][:ROWS_KEPT])
-    w = np.ones(len(frame)) if weights is None else _weights(frame, weights)
-    Y, w = X[complete] - (lo + hi) / 2, w[complete]
-    out.weight = float(w.sum())
-    out.sums = w @ Y
-    out.cross = (Y * w[:, None]).T @ Y
-    if len(Y):
-        out.clow, out.chigh = X[complete].min(axis=0), X[complete].max(axis=0)
+    Xc = X[:, complete]
+    Y = Xc - ((lo + hi) / 2)[:, None]
+    if weights is None:
+        out.weight, out.sums, out.cross = float(out.n_complete), Y.sum(axis=1), Y @ Y.T
+    else:
+        w = _weights(frame, weights)[complete]
+        out.weight, out.sums, out.cross = float(w.sum()), Y @ w, (Y * w) @ Y.T
+    if out.n_complete:
+        out.clow, out.chigh = Xc.min(axis=1), Xc.max(axis=1)
     for k in range(len(items)):
-        values, counts = np.unique(X[complete, k], return_counts=True)
+        values, counts = np.unique(Xc[k], return_counts=True)
         out.counts[k] = dict(zip(values.tolist(), counts.tolist())) \
             if values.size <= MAX_DISTINCT else None
     return out
