@@ -23,8 +23,8 @@ import pandas as pd
 
 from csi_models.data.moments_check import RESPONDENT_LEVEL, MomentFrame, check_moments
 from csi_models.engines.base import Layout, get_engine
-from csi_models.errors import (ConvergenceWarning, CSIError, CSIWarning, EstimationError,
-                               ImproperSolutionWarning, IndexWarning)
+from csi_models.errors import (ConvergenceWarning, CSIError, CSIWarning, DataError,
+                               EstimationError, ImproperSolutionWarning, IndexWarning)
 from csi_models.result import FitResult, cached_table
 from csi_models.spec import load_spec
 from csi_models.statistics.kernel import Statistics
@@ -119,20 +119,14 @@ def _scan(spec, data, weights, batch_size):
     _, findings, absent = _locate(spec, pd.DataFrame(columns=names))
     if findings:
         if absent and all("is not in the data" in f.message for f in findings):
-            raise _data_error(absent)
+            raise DataError(absent)
         _raise(spec, findings)
     if weights is not None and weights not in names:
-        raise _data_error(f"weights={weights!r} is not a column of the survey data: give the "
+        raise DataError(f"weights={weights!r} is not a column of the survey data: give the "
                           "name of the column holding each respondent's weight")
     if isinstance(data, (str, os.PathLike)):
         return streaming.scan_parquet(spec, data, weights, batch_size)
     return streaming.scan_dask(spec, data, weights)
-
-
-def _data_error(message):
-    from csi_models.errors import DataError
-
-    return DataError(message)
 
 
 # --- the engines from moments ----------------------------------------------------------------
