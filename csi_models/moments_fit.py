@@ -6,8 +6,9 @@ by batch, Dask partitions in parallel), checked as ``prepare`` checks a DataFram
 matrix (``engines.pls.estimate_batch``, as every PLS fit), CB-SEM from the covariance matrix
 and n (semopy's model loaded with the covariance, minimized by our batched kernel,
 ``engines.mlfit.minimize``, then the polish, standard errors and solution of
-``engines.cbsem``). The numbers equal an in-memory ``csi.fit`` of the same rows to ~1e-12
-(tests/test_fit_moments.py). Only listwise deletion (one pass over the complete rows); no
+``engines.cbsem``). The numbers equal an in-memory ``csi.fit`` of the same rows to 1e-10
+(tests/test_fit_moments.py). Listwise deletion (one pass over the complete rows) or, for PLS,
+mean replacement (a first pass for the item means, a second with them in the gaps); no
 bootstrap, scores, predict or modification indices (they need respondent-level data: the
 result says so when asked).
 """
@@ -45,7 +46,8 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     """Fit a CSI model from one pass over ``data``: a Dask DataFrame, or the path of a
     Parquet file or folder (read ``batch_size`` rows at a time). ``method`` 'pls' or 'cbsem'
     with their options (not se='robust', which needs casewise scores); ``weights``: a column
-    of respondent weights (PLS). Listwise deletion only; no bootstrap (see module)."""
+    of respondent weights (PLS). ``missing``: 'listwise' or (PLS) 'mean', which reads the data
+    twice. No bootstrap (see module)."""
     engine = get_engine(method)
     if engine.name not in METHODS:
         raise CSIError(f"method={method!r}: fits from moments are available for 'pls' and "
@@ -54,10 +56,11 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
         raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "
                               f"method={engine.name!r} yet; fit without weights, or use "
                               "method='pls'")
-    if missing != "listwise":
+    engine.check_missing(missing)
+    if missing not in ("listwise", "mean"):
         raise CSIError(f"missing={missing!r}: a fit from moments uses listwise deletion (one pass "
-                       "over the complete rows); use missing='listwise', or fit a sample in "
-                       "memory with csi.fit")
+                       "over the complete rows) or, for PLS, mean replacement (two passes); FIML "
+                       "needs the rows: fit a sample in memory with csi.fit")
     if bootstrap:
         raise CSIError(RESPONDENT_LEVEL.format(what="the bootstrap") + " (at this size the "
                        "bootstrap's intervals would be negligibly narrow anyway)")
@@ -68,7 +71,12 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
         moments = _scan(spec, data, weights, batch_size)
-        survey = check_moments(spec, moments)
+        if missing == "mean":   # a second pass with each item's mean answer for its gaps
+            if moments.errors or moments.bad:   # bad answers: no second pass
+                check_moments(spec, moments)
+            fill = moments.answer_sums / np.maximum(moments.answered, 1)
+            moments = _scan(spec, data, weights, batch_size, fill)
+        survey = check_moments(spec, moments, missing)
         spec = survey.spec
         estimates = (_pls(spec, survey, options) if engine.name == "pls"
                      else _cbsem(spec, survey, options))
@@ -85,7 +93,7 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     messages = [f"{w.category.__name__}: {w.message}" for w in caught
                 if issubclass(w.category, CSIWarning)]
     settings = {"engine": engine.name, "model": spec.name, "n_used": survey.n,
-                "n_input": survey.n_input, "missing": "listwise",
+                "n_input": survey.n_input, "missing": missing,
                 "rows_dropped": moments.n_dropped, "reverse_coded": list(survey.reversed_items),
                 "data_notes": list(survey.notes), "converged": estimates.converged,
                 **engine.settings(spec, survey, estimates, options),
@@ -101,7 +109,7 @@ def _describe(data) -> str:
     return "a Dask DataFrame" if not isinstance(data, (str, os.PathLike)) else f"{str(data)!r}"
 
 
-def _scan(spec, data, weights, batch_size):
+def _scan(spec, data, weights, batch_size, fill=None):
     """The one pass, after the column checks ``prepare`` makes (same messages)."""
     from csi_models.data import streaming
     from csi_models.data.moments_check import _raise
@@ -125,8 +133,8 @@ def _scan(spec, data, weights, batch_size):
         raise DataError(f"weights={weights!r} is not a column of the survey data: give the "
                           "name of the column holding each respondent's weight")
     if isinstance(data, (str, os.PathLike)):
-        return streaming.scan_parquet(spec, data, weights, batch_size)
-    return streaming.scan_dask(spec, data, weights)
+        return streaming.scan_parquet(spec, data, weights, batch_size, fill)
+    return streaming.scan_dask(spec, data, weights, fill)
 
 
 # --- the engines from moments ----------------------------------------------------------------

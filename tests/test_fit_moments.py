@@ -56,6 +56,8 @@ def _same(a, b, tol=1e-10):
                                rtol=1e-12)
     assert b.n == a.n and b.settings["rows_dropped"] == a.settings["rows_dropped"]
     assert b.settings["n_input"] == a.settings["n_input"]
+    assert b.settings["data_notes"] == a.settings["data_notes"]
+    assert b.warnings == a.warnings      # the same data warnings, word for word
 
 
 @pytest.mark.parametrize("spec,method,tol", [("ecsi", "pls", 1e-10), ("acsi", "pls", 1e-10),
@@ -87,6 +89,27 @@ def test_dask_dataframe_gives_the_in_memory_fit(data, method):
     moments = _quiet(csi.fit, "ecsi", dd.from_pandas(frame, npartitions=5), method=method)
     assert "5 chunk(s) of a Dask DataFrame" in moments.settings["fitted_from"]
     _same(memory, moments)
+
+
+def test_mean_replacement_in_two_passes(data, tmp_path):
+    """missing='mean' (PLS): the first pass gives each item's mean answer, the second fills
+    the gaps with it over the rows answering anything; as csi.fit, also with weights."""
+    items = list(csi.load_spec("ecsi").item_names)
+    frame = data.copy()
+    frame.loc[[10, 120], items] = np.nan                       # rows answering nothing
+    frame.loc[[5, 6, 7, 150], "IMAG3"] = np.nan
+    frame.loc[[6, 201], "PERV1"] = np.nan
+    folder = _folder(frame, tmp_path / "mean")
+    for weights in (None, "w"):
+        memory = _quiet(csi.fit, "ecsi", frame, missing="mean", weights=weights)
+        for source in (str(folder), dd.from_pandas(frame, npartitions=4)):
+            moments = _quiet(csi.fit, "ecsi", source, missing="mean", weights=weights)
+            _same(memory, moments) if weights is None else None
+            for name in TABLES:
+                np.testing.assert_allclose(getattr(moments, name).estimate,
+                                           getattr(memory, name).estimate, atol=1e-10)
+            assert moments.n == len(frame) - 2 and moments.settings["rows_dropped"] == 2
+            assert moments.settings["data_notes"][-2:] == memory.settings["data_notes"][-2:]
 
 
 def test_respondent_weights_as_in_memory(data, tmp_path):
@@ -164,7 +187,9 @@ def test_respondent_level_things_refuse_clearly(data, tmp_path):
     cb = _quiet(csi.fit, "ecsi", str(folder), method="cbsem")
     with pytest.raises(CSIError, match="respondent-level"):
         cb.modification_indices()
-    for kwargs, match in (({"bootstrap": 100}, "bootstrap"), ({"missing": "mean"}, "listwise"),
+    for kwargs, match in (({"bootstrap": 100}, "bootstrap"),
+                          ({"method": "cbsem", "missing": "fiml"}, "FIML needs the rows"),
+                          ({"method": "cbsem", "missing": "mean"}, "is for PLS"),
                           ({"method": "cbsem", "se": "robust"}, "robust"),
                           ({"method": "plsc"}, "'pls' and 'cbsem'")):
         with pytest.raises(CSIError, match=match):

@@ -4,7 +4,7 @@ stand-in for the item table that a fit from moments carries.
 ``check_moments`` turns a ``ChunkMoments`` into the ``SurveyData`` the engines take, raising
 the DataError (and issuing the DataWarnings) that ``prepare`` would: the item checks ran on
 every chunk (``inspect_item``); here the whole-data ones: items never answered, shares
-missing, listwise deletion, rows left, constant and near-constant items, duplicated items (two
+missing, listwise deletion (or rows answering nothing, with mean replacement), rows left, constant and near-constant items, duplicated items (two
 items with equal means and var(x_i - x_j) = 0 are identical in every row), items correlating
 negatively with their construct (``check``'s own function, on the correlation matrix). Not
 made from moments: the "answers only in the lower half of the scale" hint.
@@ -106,17 +106,23 @@ def _merged_notes(notes: list) -> list:
     return [f"{a}: {totals[(a, b)]} {b}" if b is not None else a for a, b in order]
 
 
-def _sample_findings(spec, cm, columns: dict, frame: MomentFrame) -> list:
+def _sample_findings(spec, cm, columns: dict, frame: MomentFrame, missing: str) -> list:
     """``check.sample_findings``' checks from the sums (same messages)."""
     from csi_models.data.check import _reverse_suspects
 
     out, items = [], list(spec.item_names)
     owner = {i: c.name for c in spec.constructs for i in c.item_names}
     if cm.n_dropped:
-        out.append(Finding("rows", "warning", f"{cm.n_dropped} of {cm.n_input} rows have missing "
-                           f"answers and were dropped (listwise deletion): rows "
-                           f"{_rows(cm.dropped, cm.n_dropped)}. Fits from moments use listwise "
-                           "deletion only"))
+        why = ("have missing answers and were dropped (listwise deletion)" if missing == "listwise"
+               else "answer no item at all and were dropped")
+        alternatives = ""
+        if missing == "listwise":
+            alternatives = (f". To keep them, fit with missing='mean' (PLS: mean replacement) "
+                            f"or missing='fiml' (CB-SEM: full-information ML): each would use "
+                            f"{cm.n_answering} of {cm.n_input} rows (every row answering at least "
+                            "one item)")
+        out.append(Finding("rows", "warning", f"{cm.n_dropped} of {cm.n_input} rows {why}: rows "
+                           f"{_rows(cm.dropped, cm.n_dropped)}{alternatives}"))
     n = cm.n_complete
     if n == 0:
         return out + [Finding("rows", "error", "no rows left to fit: every row has a missing "
@@ -161,9 +167,10 @@ def _sample_findings(spec, cm, columns: dict, frame: MomentFrame) -> list:
     return out + _reverse_suspects(spec, frame, columns, varies)
 
 
-def check_moments(spec, cm):
-    """(SurveyData with a MomentFrame, its notes) from one pass's sums, raising the DataError
-    of ``prepare`` for bad data and issuing its DataWarnings (see module docstring)."""
+def check_moments(spec, cm, missing: str = "listwise"):
+    """SurveyData with a MomentFrame from one pass's sums, raising the DataError of
+    ``prepare`` for bad data and issuing its DataWarnings (see module docstring). ``missing``:
+    'listwise', or 'mean' for the second pass of mean replacement (``streaming``'s fill)."""
     from csi_models.data.prepare import SurveyData, _with_scales
 
     items = list(spec.item_names)
@@ -181,14 +188,15 @@ def check_moments(spec, cm):
         findings.append(f)
     for k, item in enumerate(items):
         who = f"item {item} (column {columns[item]!r})"
-        missing = cm.n_input - int(cm.answered[k])
-        if missing == cm.n_input and cm.n_input:
+        unanswered = cm.n_input - int(cm.answered[k])
+        if unanswered == cm.n_input and cm.n_input:
             findings.append(Finding("missing", "error", f"{who} is empty: no respondent answered "
                                     "it", item, columns[item], owner[item]))
             continue
-        share = missing / cm.n_input if cm.n_input else 0.0
+        share = unanswered / cm.n_input if cm.n_input else 0.0
         findings.append(Finding("missing", "warning" if share > MISSING_SHARE else "ok",
-                                f"{who}: {missing} of {cm.n_input} answers missing ({share:.0%})",
+                                f"{who}: {unanswered} of {cm.n_input} answers missing "
+                                f"({share:.0%})",
                                 item, columns[item], owner[item]))
     if not cm.n_input:
         findings.append(Finding("rows", "error", "the survey data has no rows"))
@@ -200,7 +208,7 @@ def check_moments(spec, cm):
     mean = lo_hi + cm.sums / W if W > 0 else np.full(len(items), np.nan)
     sscp = cm.cross - np.outer(cm.sums, cm.sums) / W if W > 0 else np.full_like(cm.cross, np.nan)
     frame = MomentFrame(items, cm.n_complete, W, mean, sscp)
-    findings += _sample_findings(spec, cm, columns, frame)
+    findings += _sample_findings(spec, cm, columns, frame, missing)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         _raise(spec, errors)
@@ -210,8 +218,12 @@ def check_moments(spec, cm):
     if reversed_items:
         notes.append(f"reverse-coded on their scales: {', '.join(reversed_items)}")
     if cm.n_dropped:
-        notes.append(f"listwise deletion: dropped {cm.n_dropped} of {cm.n_input} rows")
-    survey = SurveyData(values=frame, spec=_with_scales(spec, cm.scales), missing="listwise",
+        rule = "listwise deletion" if missing == "listwise" else "rows without any answer"
+        notes.append(f"{rule}: dropped {cm.n_dropped} of {cm.n_input} rows")
+    replaced = cm.n_complete * len(items) - int(cm.answered.sum())
+    if missing == "mean" and replaced:
+        notes.append(f"{replaced} missing answers replaced by their item means")
+    survey = SurveyData(values=frame, spec=_with_scales(spec, cm.scales), missing=missing,
                         n_input=cm.n_input, reversed_items=reversed_items, notes=tuple(notes))
     return survey
 

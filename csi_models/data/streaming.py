@@ -55,6 +55,7 @@ class ChunkMoments:
     clow: np.ndarray = None                             # (p,) min / max over complete rows
     chigh: np.ndarray = None
     counts: list = None                                 # per item {value: count} or None
+    answer_sums: np.ndarray = None                      # (p,) sum of answers (reverse-coded)
     n_dropped: int = 0                                  # rows dropped (listwise)
     n_batches: int = 0                                  # chunks read
 
@@ -63,7 +64,8 @@ class ChunkMoments:
         for name, value in (("sums", np.zeros(p)), ("cross", np.zeros((p, p))),
                             ("answered", np.zeros(p, int)), ("low", np.full(p, np.inf)),
                             ("high", np.full(p, -np.inf)), ("whole", np.ones(p, bool)),
-                            ("clow", np.full(p, np.inf)), ("chigh", np.full(p, -np.inf))):
+                            ("clow", np.full(p, np.inf)), ("chigh", np.full(p, -np.inf)),
+                            ("answer_sums", np.zeros(p))):
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.counts is None:
@@ -87,6 +89,7 @@ class ChunkMoments:
                            np.maximum(self.high, other.high), self.whole & other.whole,
                            np.minimum(self.clow, other.clow), np.maximum(self.chigh, other.chigh))
         out.counts = [_add_counts(a, b) for a, b in zip(self.counts, other.counts)]
+        out.answer_sums = self.answer_sums + other.answer_sums
         out.n_dropped = self.n_dropped + other.n_dropped
         out.n_batches = self.n_batches + other.n_batches
         return out
@@ -101,8 +104,11 @@ def _add_counts(a, b):
     return out if len(out) <= MAX_DISTINCT else None
 
 
-def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None) -> ChunkMoments:
-    """The sums of one chunk of survey rows (index = the rows' labels in the whole data)."""
+def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None,
+                  fill=None) -> ChunkMoments:
+    """The sums of one chunk of survey rows (index = the rows' labels in the whole data).
+    ``fill``: missing='mean', second pass: each item's mean answer (reverse-coded) replaces its
+    missing answers, and the rows used are those answering at least one item."""
     items = list(spec.item_names)
     owner = {i: c.name for c in spec.constructs for i in c.item_names}
     out = ChunkMoments(len(items), n_input=len(frame), n_batches=1)
@@ -146,7 +152,11 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None) -> Chun
     hi = np.array([out.scales[i].max for i in items])
     flip = np.array([i in spec.reverse for i in items])
     X[flip] = (lo + hi)[flip, None] - X[flip]
+    out.answer_sums = np.where(seen, X, 0.0).sum(axis=1)
     complete = seen.all(axis=0)
+    if fill is not None:
+        complete = seen.any(axis=0)
+        X = np.where(seen, X, np.asarray(fill, float)[:, None])
     out.n_answering = int(seen.any(axis=0).sum())
     out.n_complete = int(complete.sum())
     out.n_dropped = len(frame) - out.n_complete
@@ -196,7 +206,7 @@ def parquet_columns(path) -> list[str]:
                         "file or a folder of Parquet files") from None
 
 
-def scan_parquet(spec, path, weights=None, batch_size: int = 65536) -> ChunkMoments:
+def scan_parquet(spec, path, weights=None, batch_size: int = 65536, fill=None) -> ChunkMoments:
     """One pass over a Parquet file or folder (``pyarrow.dataset``), ``batch_size`` rows at a
     time, reading only the item (and weight) columns; rows are labelled 0, 1, ... in the
     dataset's order (as ``pandas.read_parquet`` labels them)."""
@@ -209,17 +219,17 @@ def scan_parquet(spec, path, weights=None, batch_size: int = 65536) -> ChunkMome
         frame = batch.to_pandas()
         frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
-        total = total.merge(chunk_moments(spec, frame, weights))
+        total = total.merge(chunk_moments(spec, frame, weights, fill))
     return total
 
 
-def scan_dask(spec, frame, weights=None) -> ChunkMoments:
+def scan_dask(spec, frame, weights=None, fill=None) -> ChunkMoments:
     """One pass over a Dask DataFrame: every partition's sums in parallel (``to_delayed``),
     added in partition order; rows keep their Dask index labels."""
     import dask
 
     wanted = [spec.column_of(i) for i in spec.item_names] + ([weights] if weights else [])
-    parts = [dask.delayed(chunk_moments)(spec, part, weights)
+    parts = [dask.delayed(chunk_moments)(spec, part, weights, fill)
              for part in frame[wanted].to_delayed()]
     results = dask.compute(*parts)
     total = ChunkMoments(len(spec.item_names))
