@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it (or (module, name there))
 _API = {
-    "fit": "csi_models.fitting",
+    "fit": "csi_models.fitting", "fit_moments": "csi_models.moments_fit",
     "FitResult": "csi_models.result",
     "BootstrapResult": "csi_models.inference.bootstrap",
     "compare": "csi_models.comparison", "Comparison": "csi_models.comparison",

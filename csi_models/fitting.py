@@ -96,7 +96,14 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
     progress: a progress bar (tqdm) with an ETA: None shows it for work that runs over about
         2 s, True always, False never.
     weights: the column of respondent weights (PLS; frequency weights, see data.weights).
+    A Dask DataFrame or a folder of Parquet files is fitted from its item moments in one pass
+    (``csi_models.moments_fit.fit_moments``: listwise, no bootstrap).
     """
+    from csi_models.moments_fit import fit_moments, is_large_source
+
+    if is_large_source(data):
+        return fit_moments(spec, data, method, weights=weights, missing=missing,
+                           bootstrap=bootstrap, **options)
     engine = get_engine(method)
     if weights is not None and not engine.respondent_weights:
         raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "

@@ -246,7 +246,7 @@ def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
     (lambda d: compare({}, d), "models is empty"),
     (lambda d: compare(["acsi"], d, method="foo"), "method='foo'"),
     (lambda d: compare(["acsi"], d, foo=1), "unknown option.*'foo'.*missing"),
-    (lambda d: compare("acsi", d, by="g", permutations=0), "permutations=0"),
+    (lambda d: compare("acsi", d, by="g", adjust="bonferroni"), "adjust='bonferroni'"),
     (lambda d: compare("acsi", d, by="g", permutations=-1), "permutations=-1"),
     (lambda d: compare("acsi", d, by="g", permutations="a"), "permutations='a'"),
     (lambda d: compare("acsi", d, by="g", permutations=True), "permutations=True"),
@@ -287,3 +287,46 @@ def test_compare_is_reproducible_with_one_seed(mobi):
                   for _ in range(2)]
     pd.testing.assert_frame_equal(groups[0].tests, groups[1].tests)
     np.testing.assert_array_equal(groups[0].results[0].indices.se, groups[1].results[0].indices.se)
+
+
+def test_permutations_zero_switches_the_group_tests_off(data):
+    """permutations=0: the side-by-side table of every group, no permutation test, no MICOM."""
+    frame = data.assign(g=np.arange(len(data)) % 3)
+    cmp = compare("acsi", frame, by="g", permutations=0, random_state=1)
+    assert (cmp.status.status == "ok").all() and len(cmp.results) == 3
+    assert cmp.tests.empty and "p_value" in cmp.tests.columns and cmp.micom is None
+    assert any("permutations=0" in n for n in cmp.notes)
+    wide = cmp.wide(["index"])
+    for g, res in cmp.results.items():   # the table still holds each group's own fit
+        np.testing.assert_allclose(wide[g].to_numpy(), res.indices.estimate.to_numpy())
+
+
+def test_adjusted_p_values_are_holm_and_bh_across_all_tests(data):
+    """p_adjusted = statsmodels' multipletests over every p-value of the tests table, and by
+    hand on three of them; adjust='none' adds no column."""
+    from statsmodels.stats.multitest import multipletests
+
+    frame = data.assign(g=np.arange(len(data)) % 3)
+    plain = compare("acsi", frame, by="g", permutations=19, random_state=4)
+    holm = compare("acsi", frame, by="g", permutations=19, random_state=4, adjust="holm").tests
+    bh = compare("acsi", frame, by="g", permutations=19, random_state=4, adjust="bh").tests
+    assert "p_adjusted" not in plain.tests.columns
+    pd.testing.assert_frame_equal(holm.drop(columns="p_adjusted"), plain.tests)
+    assert list(holm.columns).index("p_adjusted") == list(holm.columns).index("p_value") + 1
+    ok = holm.p_value.notna().to_numpy()
+    assert ok.sum() > 50 and len(holm.group_1.unique()) == 2   # 3 pairs of groups
+    np.testing.assert_allclose(holm.p_adjusted[ok], multipletests(holm.p_value[ok], method="holm")[1])
+    np.testing.assert_allclose(bh.p_adjusted[ok], multipletests(bh.p_value[ok], method="fdr_bh")[1])
+    assert holm.p_adjusted[~ok].isna().all()
+
+
+def test_adjustment_by_hand():
+    """Holm: sorted p (0.01, 0.02, 0.04) times (3, 2, 1), running max -> 0.03, 0.04, 0.04;
+    BH: p m / rank (0.03, 0.03, 0.04), running min from the top -> 0.03, 0.03, 0.04."""
+    from csi_models.comparison.table import with_adjusted
+
+    tests = pd.DataFrame({"parameter": ["a", "b", "c", "d"], "p_value": [0.04, 0.01, np.nan, 0.02]})
+    holm = with_adjusted(tests, "holm")
+    np.testing.assert_allclose(holm.p_adjusted, [0.04, 0.03, np.nan, 0.04])
+    np.testing.assert_allclose(with_adjusted(tests, "bh").p_adjusted, [0.04, 0.03, np.nan, 0.03])
+    assert "p_adjusted" not in tests.columns   # the caller's table is not changed

@@ -11,7 +11,7 @@ is defined in both (m = ``n_boot``). Then
 
 (the two-sided bootstrap p-value of "no change", Davison & Hinkley 1997, eq. 4.11, with the
 +1 that keeps it above 0). ``p_adjusted`` corrects for testing many companies: Holm (family-
-wise error) or Benjamini-Hochberg (false discovery rate), via statsmodels' ``multipletests``,
+wise error) or Benjamini-Hochberg (false discovery rate; ``inference.multiplicity``),
 within each level and construct. ``significant`` flags p_adjusted < ``alpha``. ``precise``
 applies the EPSI precision rule to both waves: each index's interval no wider than
 ``max_width`` points (4 for a 95% interval).
@@ -24,23 +24,7 @@ import pandas as pd
 
 from csi_models.batch.aggregate import aggregate_draws, check_batch, draw_arrays, summary
 from csi_models.errors import CSIError
-
-ADJUST = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "none": None, None: None}
-
-
-def adjust_p(p_values, method: str | None = "holm") -> np.ndarray:
-    """p-values adjusted for multiple testing: 'holm', 'bh' (Benjamini-Hochberg) or None;
-    NaN p-values are left out and stay NaN."""
-    if method not in ADJUST:
-        raise CSIError(f"adjust={method!r}: use 'holm', 'bh' (Benjamini-Hochberg) or None")
-    p = np.asarray(p_values, float)
-    out = p.copy()
-    ok = np.isfinite(p)
-    if ADJUST[method] is not None and ok.any():
-        from statsmodels.stats.multitest import multipletests
-
-        out[ok] = multipletests(p[ok], method=ADJUST[method])[1]
-    return out
+from csi_models.inference.multiplicity import adjust_p, check_adjust  # noqa: F401 - adjust_p re-exported
 
 
 def difference(before: np.ndarray, after: np.ndarray, level: float) -> dict:
@@ -86,8 +70,7 @@ def change(before, after, *, weights=None, levels=None, ci: float = 0.95, adjust
                        "fit both waves with the same by=")
     if not 0 < ci < 1:
         raise CSIError(f"ci={ci!r}: the interval level must be between 0 and 1, e.g. 0.95")
-    if adjust not in ADJUST:
-        raise CSIError(f"adjust={adjust!r}: use 'holm', 'bh' (Benjamini-Hochberg) or None")
+    check_adjust(adjust)
     by = before.by
     cols = [*by, "construct", "estimate", "ci_lower", "ci_upper"]
     for batch, name in ((before, "before"), (after, "after")):

@@ -11,6 +11,10 @@ independent of the chunk size); a permutation on which PLS fails is counted out
 
 CB-SEM: configural, metric and scalar invariance on the groups that fitted
 (``csi_models.engines.multigroup``), with chi-square difference tests.
+
+``permutations=0`` switches the permutation tests (and MICOM) off: the side-by-side table of
+many groups comes fast. ``adjust`` ('none', 'holm', 'bh') adds ``p_adjusted`` to the tests,
+adjusted across all of them (``comparison.table.with_adjusted``).
 """
 
 from __future__ import annotations
@@ -110,6 +114,9 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
 
 def _permutation_tests(results: dict, permutations: int, seed: int):
     """Permutation MGA of every pair of groups (engines that estimate from moments: PLS)."""
+    if permutations == 0:
+        return pd.DataFrame(columns=MGA_COLUMNS), [
+            "permutations=0: no permutation tests of the group differences (and no MICOM)"]
     rng = np.random.default_rng(seed)
     tests = [permutation_mga(results[a], results[b], (a, b), permutations, rng)
              for a, b in combinations(results, 2)]
@@ -142,9 +149,9 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
 
 
 def compare_groups(spec, data, by: str, method: str, permutations: int, random_state,
-                   min_size: int, options: dict):
+                   min_size: int, options: dict, adjust: str = "none"):
     """The ``compare(..., by=...)`` implementation; see ``csi_models.comparison``."""
-    from csi_models.comparison.table import Comparison, fit_quietly, result_rows
+    from csi_models.comparison.table import Comparison, fit_quietly, result_rows, with_adjusted
     from csi_models.engines.base import get_engine
     from csi_models.inference.random import child_seed, seed_entropy
 
@@ -170,16 +177,16 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
                                                  child_seed(seed, "permutations"))
     notes += more
     invariance = None
-    if engine.group_test == "permutation" and len(results) >= 2:
+    if engine.group_test == "permutation" and len(results) >= 2 and permutations:
         from csi_models.comparison.micom import micom
 
         fitted = list(results.values())
         invariance = micom(spec, pd.concat([r.data.values for r in fitted]),
                            np.repeat(list(results), [r.n for r in fitted]), permutations,
                            child_seed(seed, "micom"), **fitted[0].options)
-    return Comparison(table=table, tests=tests, status=pd.DataFrame(status, columns=[
-        "group", "n", "status", "converged", "message"]), results=results, by="group", notes=notes,
-        micom=invariance)
+    status = pd.DataFrame(status, columns=["group", "n", "status", "converged", "message"])
+    return Comparison(table=table, tests=with_adjusted(tests, adjust), status=status,
+                      results=results, by="group", notes=notes, micom=invariance)
 
 
 #: the group test each engine declares (``Engine.group_test``)

@@ -22,8 +22,9 @@ from itertools import permutations as ordered_pairs
 
 import pandas as pd
 
-from csi_models.comparison.table import Comparison, fit_quietly, result_rows
+from csi_models.comparison.table import Comparison, fit_quietly, result_rows, with_adjusted
 from csi_models.errors import CSIError
+from csi_models.inference.multiplicity import check_adjust
 from csi_models.inference.random import child_seed, seed_entropy
 from csi_models.spec import load_spec
 from csi_models.statistics.fit_measures import chisq_difference
@@ -85,8 +86,9 @@ def _check_arguments(method, permutations, random_state, min_size, fit_options) 
         raise CSIError(f"compare() got unknown option(s) {', '.join(map(repr, unknown))}; it "
                        f"takes by, permutations, random_state, min_size and csi.fit's options: "
                        f"{', '.join(allowed)}")
-    if not _integer_at_least(permutations, 1):
-        raise CSIError(f"permutations={permutations!r}: give a whole number >= 1 (1000 is usual)")
+    if not _integer_at_least(permutations, 0):
+        raise CSIError(f"permutations={permutations!r}: give a whole number >= 0 (1000 is usual; "
+                       "0 switches the group tests off)")
     if not _integer_at_least(min_size, 1):
         raise CSIError(f"min_size={min_size!r}: give the smallest group to fit as a whole "
                        "number >= 1")
@@ -96,14 +98,17 @@ def _check_arguments(method, permutations, random_state, min_size, fit_options) 
 
 def compare(models, data, method: str = "pls", *, by: str | None = None,
             permutations: int = 1000, random_state=None, min_size: int = 10,
-            **fit_options) -> Comparison:
+            adjust: str = "none", **fit_options) -> Comparison:
     """Compare models on the same data, or (``by=column``) one model across groups.
 
     models: a spec (shipped name, YAML path, dict, ModelSpec), a list of them, or a dict
     {label: spec}. data: a DataFrame (never modified) or a survey file path.
     method: 'pls' or 'cbsem'; ``fit_options`` go to ``csi.fit`` (missing, scheme, ...).
     by: a column of ``data`` holding the group (industry, company, segment, wave).
-    permutations: the PLS multi-group permutation test.
+    permutations: the PLS multi-group permutation test (and MICOM); 0 switches them off, for
+        a quick side-by-side table of many groups.
+    adjust: 'none', 'holm' or 'bh' (Benjamini-Hochberg): ``tests`` gets a ``p_adjusted``
+        column, adjusted across all its tests (``inference.multiplicity``).
     random_state: one seed for the whole comparison; every model's or group's fit (its
         bootstrap) and the permutation test get their own child seed, derived from the label,
         so a comparison is repeatable and adding a model or group leaves the others' numbers
@@ -113,6 +118,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
     from csi_models.data import as_frame
 
     method = _check_arguments(method, permutations, random_state, min_size, fit_options)
+    check_adjust(adjust)
     data = as_frame(data)
     if by is not None:
         from csi_models.comparison.groups import compare_groups
@@ -123,7 +129,7 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
                            f"got {len(specs)} models: {', '.join(specs)}")
         return compare_groups(next(iter(specs.values())), data, by, method,
                               permutations=permutations, random_state=random_state,
-                              min_size=min_size, options=fit_options)
+                              min_size=min_size, options=fit_options, adjust=adjust)
     specs = _labels(models)
     if not specs:
         raise CSIError("compare: models is empty; give a model (e.g. 'ecsi'), a list of them or "
@@ -139,5 +145,6 @@ def compare(models, data, method: str = "pls", *, by: str | None = None,
             results[label] = res
             rows += [(label, *r) for r in result_rows(res)]
     table = pd.DataFrame(rows, columns=["model", "section", "name", "value"])
-    return Comparison(table=table, tests=_nested_tests(results), status=pd.DataFrame(status),
+    return Comparison(table=table, tests=with_adjusted(_nested_tests(results), adjust),
+                      status=pd.DataFrame(status),
                       results=results, by="model")

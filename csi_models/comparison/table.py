@@ -53,6 +53,20 @@ class Comparison(Exportable):
         from csi_models.report.html import report_html; return report_html(self, fragment=True)  # noqa: E702
 
 
+def with_adjusted(tests: pd.DataFrame, adjust) -> pd.DataFrame:
+    """``tests`` with a ``p_adjusted`` column after ``p_value``: Holm or Benjamini-Hochberg
+    across every test of the table (all pairs and parameters). adjust='none' (and a table
+    without p-values) leaves the table as it is."""
+    from csi_models.inference.multiplicity import ADJUST, adjust_p
+
+    if ADJUST[adjust] is None or "p_value" not in tests.columns:
+        return tests
+    tests = tests.copy()
+    tests.insert(tests.columns.get_loc("p_value") + 1, "p_adjusted",
+                 adjust_p(tests["p_value"].to_numpy(float), adjust))
+    return tests
+
+
 def result_rows(res) -> list[tuple[str, str, float]]:
     """(section, name, value) rows describing one FitResult for the comparison table."""
     rows = [("sample", "n", float(res.n))]

@@ -1,0 +1,283 @@
+"""``fit_moments``: PLS or CB-SEM of a survey too large for memory, from one pass over it.
+
+A Dask DataFrame or a Parquet file or folder is read once (``data.streaming``: Parquet batch
+by batch, Dask partitions in parallel), checked as ``prepare`` checks a DataFrame
+(``data.moments_check``), and fitted from its item moments: PLS from the item correlation
+matrix (``engines.pls.estimate_batch``, as every PLS fit), CB-SEM from the covariance matrix
+and n (semopy's model loaded with the covariance, minimized by our batched kernel,
+``engines.mlfit.minimize``, then the polish, standard errors and solution of
+``engines.cbsem``). The numbers equal an in-memory ``csi.fit`` of the same rows to 1e-10
+(tests/test_fit_moments.py). Listwise deletion (one pass over the complete rows) or, for PLS,
+mean replacement (a first pass for the item means, a second with them in the gaps); no
+bootstrap, scores, predict or modification indices (they need respondent-level data: the
+result says so when asked).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from csi_models.data.moments_check import RESPONDENT_LEVEL, MomentFrame, check_moments
+from csi_models.engines.base import Layout, get_engine
+from csi_models.errors import (ConvergenceWarning, CSIError, CSIWarning, DataError,
+                               EstimationError, ImproperSolutionWarning, IndexWarning)
+from csi_models.result import FitResult, cached_table
+from csi_models.spec import load_spec
+from csi_models.statistics.kernel import Statistics
+
+METHODS = ("pls", "cbsem")
+
+
+def is_large_source(data) -> bool:
+    """A Dask DataFrame or a folder of Parquet files: what ``csi.fit`` hands to fit_moments."""
+    if type(data).__module__.startswith("dask") and hasattr(data, "to_delayed"):
+        return True
+    return isinstance(data, (str, os.PathLike)) and os.path.isdir(data)
+
+
+def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
+                missing: str = "listwise", bootstrap: int = 0, batch_size: int = 65536,
+                **options) -> FitResult:
+    """Fit a CSI model from one pass over ``data``: a Dask DataFrame, or the path of a
+    Parquet file or folder (read ``batch_size`` rows at a time). ``method`` 'pls' or 'cbsem'
+    with their options (not se='robust', which needs casewise scores); ``weights``: a column
+    of respondent weights (PLS). ``missing``: 'listwise' or (PLS) 'mean', which reads the data
+    twice. No bootstrap (see module)."""
+    engine = get_engine(method)
+    if engine.name not in METHODS:
+        raise CSIError(f"method={method!r}: fits from moments are available for 'pls' and "
+                       "'cbsem'")
+    if weights is not None and not engine.respondent_weights:
+        raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "
+                              f"method={engine.name!r} yet; fit without weights, or use "
+                              "method='pls'")
+    engine.check_missing(missing)
+    if missing not in ("listwise", "mean"):
+        raise CSIError(f"missing={missing!r}: a fit from moments uses listwise deletion (one pass "
+                       "over the complete rows) or, for PLS, mean replacement (two passes); FIML "
+                       "needs the rows: fit a sample in memory with csi.fit")
+    if bootstrap:
+        raise CSIError(RESPONDENT_LEVEL.format(what="the bootstrap") + " (at this size the "
+                       "bootstrap's intervals would be negligibly narrow anyway)")
+    options = engine.resolve(options)
+    if options.get("se") == "robust":
+        raise CSIError(RESPONDENT_LEVEL.format(what="se='robust' (casewise scores)"))
+    spec = load_spec(spec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CSIWarning)
+        moments = _scan(spec, data, weights, batch_size)
+        if missing == "mean":   # a second pass with each item's mean answer for its gaps
+            if moments.errors or moments.bad:   # bad answers: no second pass
+                check_moments(spec, moments)
+            fill = moments.answer_sums / np.maximum(moments.answered, 1)
+            moments = _scan(spec, data, weights, batch_size, fill)
+        survey = check_moments(spec, moments, missing)
+        spec = survey.spec
+        estimates = (_pls(spec, survey, options) if engine.name == "pls"
+                     else _cbsem(spec, survey, options))
+        from csi_models.engines.base import Resamples
+        from csi_models.fitting import _index_notes, _versions
+
+        statistics = Statistics(spec, estimates.layout)
+        point = statistics.derive(Resamples.of(estimates))
+        notes = _index_notes(estimates)
+        for note in filter(None, notes):
+            warnings.warn(note, IndexWarning, stacklevel=2)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught
+                if issubclass(w.category, CSIWarning)]
+    settings = {"engine": engine.name, "model": spec.name, "n_used": survey.n,
+                "n_input": survey.n_input, "missing": missing,
+                "rows_dropped": moments.n_dropped, "reverse_coded": list(survey.reversed_items),
+                "data_notes": list(survey.notes), "converged": estimates.converged,
+                **engine.settings(spec, survey, estimates, options),
+                "fitted_from": f"item moments, one pass over {moments.n_batches} chunk(s) of "
+                               f"{_describe(data)}", "versions": _versions()}
+    if weights is not None:
+        settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
+    return MomentsFitResult(spec, survey, estimates, options, settings, messages, statistics,
+                            point, notes)
+
+
+def _describe(data) -> str:
+    return "a Dask DataFrame" if not isinstance(data, (str, os.PathLike)) else f"{str(data)!r}"
+
+
+def _scan(spec, data, weights, batch_size, fill=None):
+    """The one pass, after the column checks ``prepare`` makes (same messages)."""
+    from csi_models.data import streaming
+    from csi_models.data.moments_check import _raise
+    from csi_models.data.prepare import _locate
+
+    if isinstance(data, (str, os.PathLike)):
+        if not os.path.exists(data):
+            raise CSIError(f"{str(data)!r} does not exist: give a Parquet file or folder")
+        names = streaming.parquet_columns(data)
+    elif is_large_source(data):
+        names = [str(c) for c in data.columns]
+    else:
+        raise CSIError("fit_moments takes a Dask DataFrame or the path of a Parquet file or "
+                       f"folder, not {type(data).__name__}; fit a DataFrame with csi.fit")
+    _, findings, absent = _locate(spec, pd.DataFrame(columns=names))
+    if findings:
+        if absent and all("is not in the data" in f.message for f in findings):
+            raise DataError(absent)
+        _raise(spec, findings)
+    if weights is not None and weights not in names:
+        raise DataError(f"weights={weights!r} is not a column of the survey data: give the "
+                          "name of the column holding each respondent's weight")
+    if isinstance(data, (str, os.PathLike)):
+        return streaming.scan_parquet(spec, data, weights, batch_size, fill)
+    return streaming.scan_dask(spec, data, weights, fill)
+
+
+# --- the engines from moments ----------------------------------------------------------------
+def _pls(spec, survey, options):
+    """PLSEngine.fit with the correlation matrix, means and sds of the moments."""
+    from csi_models.engines import pls
+    from csi_models.spec.validation import require_first_order
+
+    require_first_order(spec, "PLS")
+    if spec.covariances:
+        pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
+        raise EstimationError(f"PLS cannot estimate residual covariances ({pairs}): fit with "
+                              "method='cbsem', or drop the spec's 'covariances:'")
+    layout = Layout.from_spec(spec)
+    frame = survey.values[list(layout.items)]
+    S = frame.corr().to_numpy()[None]
+    mean, sd = frame.mean().to_numpy()[None], frame.std(ddof=1).to_numpy()[None]
+    batch = pls.estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
+    if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
+        raise EstimationError(pls._singular_message(spec, S[0], layout))
+    if not batch.converged[0]:
+        warnings.warn(f"PLS did not converge in {options['max_iter']} iterations (tolerance "
+                      f"{options['tol']:g}); raise max_iter or check the model",
+                      ConvergenceWarning, stacklevel=3)
+    one = pls._resamples(batch, layout, S, mean, sd)
+    from csi_models.engines.base import Estimates
+
+    return Estimates(
+        method="pls", layout=layout, weights=one.weights[0], loadings=one.loadings[0],
+        cross_loadings=batch.item_cor[0], paths=batch.paths[0], r2=batch.r2[0],
+        construct_cor=batch.construct_cor[0], converged=bool(batch.converged[0]),
+        iterations=int(batch.iterations[0]), item_mean=mean[0], item_sd=sd[0], item_cor=S[0])
+
+
+def _lambda_starts(model, S: np.ndarray) -> None:
+    """semopy's starting loadings (the slope of each item on its construct's first item) from
+    the covariance matrix: semopy computes them from raw data, which a fit from moments lacks;
+    the same starts lead the optimizer down the same path as the in-memory fit."""
+    obs, lat = model.vars["observed"], model.vars["latent"]
+    k = model.matrices_names.index("lambda")
+    rows, cols = model.names[k]
+    for name in getattr(model, "params_to_start", []):
+        param = model.parameters[name]
+        loc = param.locations[0]
+        if loc.matrix is not model.matrices[k]:
+            continue
+        item, construct = rows[loc.indices[0]], cols[loc.indices[1]]
+        first = model.first_manifs.get(construct) if construct in lat else None
+        if first in obs:
+            i, j = obs.index(first), obs.index(item)
+            param.start = S[i, j] / S[i, i]
+    model.prepare_params()
+
+
+def _cbsem(spec, survey, options):
+    """``engines.cbsem.fit``'s complete-data path with the covariance matrix for the data."""
+    from threadpoolctl import threadpool_limits
+
+    from csi_models.engines import cbsem
+    from csi_models.engines import mlkernel as mk
+    from csi_models.engines.cbsem_engine import with_moments
+    from csi_models.engines.mlfit import minimize
+    from csi_models.engines.optimize import fisher_scoring, newton
+    from csi_models.spec.validation import require_first_order
+
+    require_first_order(spec, "CB-SEM")
+    formative = [c.name for c in spec.constructs if c.mode == "formative"]
+    if formative:
+        raise EstimationError(f"CB-SEM models every construct as a common factor, but "
+                              f"{', '.join(formative)} is formative (mode B): fit with "
+                              "method='pls', or set its mode to reflective")
+    layout = Layout.from_spec(spec)
+    model, frame, names, _ = cbsem._build(spec, layout, survey, "listwise")
+    cbsem._check_identified(spec, model, len(layout.items), False)
+    cbsem._check_covariance(survey, layout)
+    cov = frame.cov(ddof=0)
+    with warnings.catch_warnings(), cbsem._quiet_semopy(), np.errstate(all="ignore"), \
+            threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        model.load(cov=cov, n_samples=len(frame))
+        obs = list(model.vars["observed"])
+        _lambda_starts(model, cov.loc[obs, obs].to_numpy())
+        structure = mk.Structure.from_semopy(model)
+        S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy()[None]
+        sign, logdet = np.linalg.slogdet(S)
+        x, *_, status = minimize(structure, model.param_vals.copy()[None], S,
+                                 np.where(sign > 0, logdet, np.nan), tol=cbsem.POLISHED)
+        x = x[0]
+        if status[0] != "converged":   # as the in-memory fit: semopy's SLSQP finds the basin
+            model.fit(cov=cov, obj="MLW", n_samples=len(frame))
+            x = model.param_vals.copy()
+        fun, grad = cbsem._ml_discrepancy(model), model.get_objective("MLW")[1]
+        x = fisher_scoring(fun, grad, cbsem._information(model), x)
+        x, iterations = newton(grad, x, tol=cbsem.POLISHED)
+        model.param_vals = x
+        model.update_matrices(x)
+        gradient_norm = np.abs(grad(x)).max()
+        vcov_se = cbsem._vcov(model, grad, x, False, False)
+    if not np.isfinite(fun(x)):
+        raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
+                              "not positive definite at every point the optimizer tried")
+    est = cbsem._estimates(model, layout, names, vcov_se, x, fun(x), gradient_norm,
+                           bool(gradient_norm < cbsem.GRADIENT_TOLERANCE), iterations, survey)
+    est = replace(est, extras={**est.extras, "start": "semopy default"})
+    if not est.converged:
+        warnings.warn(f"CB-SEM did not converge: max |gradient| = {est.gradient_norm:.2e} after "
+                      f"polishing (tolerance {cbsem.GRADIENT_TOLERANCE:g}); estimates are "
+                      "unreliable", ConvergenceWarning, stacklevel=3)
+    problems = cbsem.improper_problems(est)
+    if problems:
+        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
+                      "may not be empirically distinct; consider merging them, or PLS",
+                      ImproperSolutionWarning, stacklevel=3)
+        est = replace(est, extras={**est.extras, "improper": problems})
+    return with_moments(est, survey)
+
+
+class MomentsFitResult(FitResult):
+    """A FitResult fitted from moments: every table that moments determine; the respondent-
+    level ones (scores, predict, modification indices) refuse with a clear message."""
+
+    @cached_table
+    def fit_indices(self) -> pd.Series:
+        """As FitResult.fit_indices; CB-SEM's ML measures from the sample covariance and n."""
+        if self.method != "cbsem":
+            return self._engine.fit_measures(self.data, self.estimates)
+        from csi_models.statistics import fit_measures as fm
+
+        est = self.estimates
+        S = self.data.values[list(est.layout.items)].cov(ddof=0).to_numpy()
+        return fm.ml_measures([fm.Moments(S, est.implied_cov, self.n)], int(est.extras["n_free"]))
+
+    def _refuse(self, what):
+        raise CSIError(RESPONDENT_LEVEL.format(what=what))
+
+    scores = property(lambda self: self._refuse("scores"))
+    scores_100 = property(lambda self: self._refuse("scores_100"))
+
+    def predict(self, *args, **kwargs):
+        self._refuse("predict()")
+
+    def modification_indices(self):
+        self._refuse("modification_indices()")
+
+
+__all__ = ["MomentFrame", "fit_moments", "is_large_source"]
