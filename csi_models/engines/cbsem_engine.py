@@ -157,16 +157,16 @@ class CBSEMEngine(Engine):
     def settings(self, spec, survey, estimates, options) -> dict:
         fiml = survey.missing == "fiml"
         weighted = getattr(survey, "weights", None) is not None
+        se = ("robust (Huber-White sandwich on weighted casewise scores, observed information: "
+              "lavaan's default with sampling.weights)" if weighted else
+              "robust (Huber-White sandwich)" if options["se"] == "robust" else
+              "expected information")
         return {
             "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
             "estimator": "FIML (casewise ML with mean structure)" if fiml else "ML (Wishart)",
             "covariance_divisor": "n (maximum likelihood)",
-            "standard_errors": ("robust (Huber-White sandwich on weighted casewise scores, "
-                                "observed information: lavaan's sampling.weights default)"
-                                if weighted else "robust (Huber-White sandwich)"
-                                if options["se"] == "robust" else "expected information")
-                               + " of the unstandardized "
-                               "estimates; delta method for the standardized ones",
+            "standard_errors": se + " of the unstandardized estimates; delta method for the "
+                                   "standardized ones",
             "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
             "variance_bounds": "none (negative variances reported, as in lavaan)",
             "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
