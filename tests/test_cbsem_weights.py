@@ -179,3 +179,15 @@ def test_fit_many_passes_the_weights_to_cbsem(weighted_mobi):
                                atol=1e-10)
     np.testing.assert_allclose(batch.indices.query("company == 'B'").estimate,
                                alone.indices.estimate, atol=1e-10)
+
+
+def test_modification_indices_match_lavaan(ecsi_weighted):
+    """lavaan's modindices() with sampling weights: those of ML on the weighted covariance."""
+    from conftest import LAVAAN
+
+    ours = ecsi_weighted.modification_indices()
+    lav = pd.read_csv(LAVAAN / "ecsi_weighted_modindices.csv")
+    both = lav.merge(ours, on=["lhs", "op", "rhs"], how="outer", indicator=True)
+    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"]
+    np.testing.assert_allclose(both["mi_y"], both["mi_x"], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(both["epc_y"], both["epc_x"], atol=1e-3, rtol=1e-4)
