@@ -191,3 +191,12 @@ def test_modification_indices_match_lavaan(ecsi_weighted):
     assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"]
     np.testing.assert_allclose(both["mi_y"], both["mi_x"], atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(both["epc_y"], both["epc_x"], atol=1e-3, rtol=1e-4)
+
+
+def test_group_comparison_with_weights_says_invariance_is_not_tested(weighted_mobi):
+    data = weighted_mobi.assign(g=np.where(weighted_mobi.index % 2 == 0, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        comparison = csi.compare("acsi", data, by="g", method="cbsem", weights="w")
+    assert comparison.tests.empty
+    assert any("respondent weights" in note for note in comparison.notes)
