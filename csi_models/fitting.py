@@ -95,7 +95,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
         or left out ('drop'), and counted either way.
     progress: a progress bar (tqdm) with an ETA: None shows it for work that runs over about
         2 s, True always, False never.
-    weights: the column of respondent weights (PLS; frequency weights, see data.weights).
+    weights: the column of respondent weights (data.weights): PLS takes them as frequency
+        weights, CB-SEM as lavaan's sampling.weights (engines.cbsem_weights).
     A Dask DataFrame or a folder of Parquet files is fitted from its item moments in one pass
     (``csi_models.moments_fit.fit_moments``: listwise, no bootstrap).
     """
@@ -145,7 +146,8 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
                 **engine.settings(spec, survey, estimates, options),
                 **(boot.settings() if boot is not None else {}), "versions": _versions()}
     if weights is not None:
-        settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
+        how = settings.get("respondent_weights", "frequency weights")   # the engine's, if any
+        settings["respondent_weights"] = f"column {weights!r} ({how})"
     return FitResult(spec, survey, estimates, options, settings, messages, statistics, point,
                      notes, bootstrap=boot)
 

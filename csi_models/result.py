@@ -20,6 +20,7 @@ from csi_models.statistics import indices as idx
 from csi_models.report.export import Exportable
 from csi_models.statistics import quality as q
 from csi_models.statistics.kernel import INFERENCE
+from csi_models.statistics.moments import full_moments
 
 UNSTANDARDIZED = ["unstandardized", "unstandardized_se"]
 #: the long table's kinds: (kind of derived statistic, key columns)
@@ -254,8 +255,12 @@ class FitResult(Exportable):
     def item_stats(self) -> pd.DataFrame:
         """item, mean and standard deviation (n - 1) of each item on its original scale, after
         missing codes and reverse coding, over the rows used (with FIML: over the rows that
-        answered the item; the index then uses the model's means, see ``indices``)."""
+        answered the item; the index then uses the model's means, see ``indices``). With
+        respondent weights: weighted, as the moments that enter the index."""
         values = self.data.values
+        if getattr(self.data, "weights", None) is not None:
+            _, mean, sd = full_moments(values.to_numpy(float), self.data.weights)
+            return pd.DataFrame({"item": list(values.columns), "mean": mean[0], "sd": sd[0]})
         return pd.DataFrame({"item": list(values.columns), "mean": values.mean().to_numpy(),
                              "sd": values.std(ddof=1).to_numpy()})
 

@@ -1,4 +1,5 @@
-"""Respondent weights (PLS): integer weights give exactly the estimates of repeated rows."""
+"""Respondent weights (PLS): integer weights give exactly the estimates of repeated rows.
+CB-SEM weights: tests/test_cbsem_weights.py."""
 
 import warnings
 
@@ -66,8 +67,8 @@ def test_bad_weights_are_named(survey):
         csi.fit("acsi", survey.assign(w=-survey["w"] - 1), weights="w")
     with pytest.raises(DataError, match="every weight"):
         csi.fit("acsi", survey.assign(w=0), weights="w")
-    with pytest.raises(EstimationError, match="method='pls'"):
-        csi.fit("acsi", survey, method="cbsem", weights="w")
+    with pytest.raises(EstimationError, match="missing='fiml'"):
+        csi.fit("acsi", survey, method="cbsem", missing="fiml", weights="w")
     before = survey.copy()
     csi.fit("acsi", survey, weights="w")
     pd.testing.assert_frame_equal(survey, before)

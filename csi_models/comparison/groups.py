@@ -135,6 +135,10 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
         return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
             "invariance tests are not available with missing='fiml' (the stacked model uses "
             "complete-data moments); use listwise"]
+    if any(getattr(r.data, "weights", None) is not None for r in results.values()):
+        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
+            "invariance tests are not available with respondent weights (lavaan's multi-group "
+            "sampling.weights is not reproduced); the groups' weighted fits are in the table"]
     layout = next(iter(results.values())).estimates.layout
     moments, starts = [], []
     for res in results.values():

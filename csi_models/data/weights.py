@@ -1,10 +1,12 @@
 """Respondent (sampling or frequency) weights: the checked weight column of a survey.
 
 ``weights="w"`` names a column of the survey; it must be numeric, finite, >= 0 and not all
-zero. The weights follow the rows the missing-data rule keeps. They are frequency weights:
-a respondent with weight 3 counts as three identical respondents, so integer weights give
-exactly the estimates of the repeated rows (means sum w x / sum w, covariances with the
-sum w - 1 divisor); scaling all weights by a constant changes no PLS estimate or index.
+zero. The weights follow the rows the missing-data rule keeps. For the estimates they are
+frequency weights: a respondent with weight 3 counts as three identical respondents, so
+integer weights give exactly the estimates of the repeated rows (means sum w x / sum w,
+covariances with the sum w - 1 divisor), and scaling all weights by a constant changes no
+estimate or index. CB-SEM's standard errors and test treat them as lavaan's sampling weights
+(normalized to sum to the number of rows; ``engines.cbsem_weights``).
 """
 
 from __future__ import annotations

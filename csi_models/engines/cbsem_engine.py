@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from csi_models.engines import cbsem
+from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines.base import Engine, Estimates, Option, Resamples, choice
 from csi_models.engines.resamples import fit_resamples
 from csi_models.errors import CSIError
@@ -45,8 +45,11 @@ def _refit(spec, survey, rows, se, start):
 
 
 def _rows(survey, rows):
-    """The survey restricted to row positions ``rows`` (a resample)."""
-    return replace(survey, values=survey.values.iloc[rows].reset_index(drop=True))
+    """The survey restricted to row positions ``rows`` (a resample), each respondent with
+    its weight."""
+    weights = getattr(survey, "weights", None)
+    weights = None if weights is None else weights[rows]
+    return replace(survey, values=survey.values.iloc[rows].reset_index(drop=True), weights=weights)
 
 
 def _refit_many(spec, survey, rows_list, se, start):
@@ -73,9 +76,16 @@ def refit_each(spec, survey, rows_list, start=None, n_jobs=1, se="standard", pro
 def with_moments(est: Estimates, survey) -> Estimates:
     """The estimates with the item moments that standardize scores and enter the index:
     sample means and sds (n - 1) of the rows used, or with FIML the model's means (the
-    ``~1`` rows) and implied sds; and the sample item correlations (pairwise with FIML)."""
+    ``~1`` rows) and implied sds; and the sample item correlations (pairwise with FIML).
+    With respondent weights all three are weighted, as for PLS (``moments.full_moments``:
+    integer weights give the moments of the repeated rows)."""
     items = list(est.layout.items)
     values = survey.values[items]
+    if getattr(survey, "weights", None) is not None:
+        from csi_models.statistics.moments import full_moments
+
+        cor, mean, sd = full_moments(values.to_numpy(float), survey.weights)
+        return replace(est, item_mean=mean[0], item_sd=sd[0], item_cor=cor[0])
     if survey.missing == "fiml":
         table = est.parameters
         mean = table[table.op == "~1"].set_index("lhs")["est"].reindex(items).to_numpy(float)
@@ -101,8 +111,11 @@ class CBSEMEngine(Engine):
                  ("srmr", ">", 0.08))   # Hu & Bentler (1999)
     refused_missing = {"mean": "missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
                                "missing='fiml' (full-information ML)"}
+    respondent_weights = True   # as lavaan's sampling.weights (engines.cbsem_weights)
 
     def fit(self, spec, survey, options) -> Estimates:
+        if getattr(survey, "weights", None) is not None:
+            return with_moments(cbsem_weights.fit(spec, survey), survey)
         return with_moments(cbsem.fit(spec, survey, se=options["se"]), survey)
 
     def _stack(self, results, layout) -> Resamples:
@@ -143,20 +156,29 @@ class CBSEMEngine(Engine):
 
     def settings(self, spec, survey, estimates, options) -> dict:
         fiml = survey.missing == "fiml"
+        weighted = getattr(survey, "weights", None) is not None
+        se = ("robust (Huber-White sandwich on weighted casewise scores, observed information: "
+              "lavaan's default with sampling.weights)" if weighted else
+              "robust (Huber-White sandwich)" if options["se"] == "robust" else
+              "expected information")
         return {
             "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
             "estimator": "FIML (casewise ML with mean structure)" if fiml else "ML (Wishart)",
             "covariance_divisor": "n (maximum likelihood)",
-            "standard_errors": ("robust (Huber-White sandwich)" if options["se"] == "robust"
-                                else "expected information") + " of the unstandardized "
-                               "estimates; delta method for the standardized ones",
+            "standard_errors": se + " of the unstandardized estimates; delta method for the "
+                                   "standardized ones",
             "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
             "variance_bounds": "none (negative variances reported, as in lavaan)",
             "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
             "newton_steps": estimates.iterations,
             "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
             "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
-                              if fiml else "sample means and covariance of the rows used")}
+                              if fiml else "weighted sample means and covariance of the rows used"
+                              if weighted else "sample means and covariance of the rows used"),
+            **({"respondent_weights": "lavaan's sampling.weights: normalized to sum to N; ML on "
+                                      "the weighted covariance (divisor N); robust SEs; "
+                                      "Yuan-Bentler scaled test in fit_indices (chisq.scaled)"}
+               if weighted else {})}
 
     def status(self, estimates, settings) -> str:
         state = "converged" if estimates.converged else "NOT converged"
@@ -170,6 +192,8 @@ class CBSEMEngine(Engine):
     def fit_measures(self, survey, estimates):
         from csi_models.statistics import fit_measures as fm
 
+        if getattr(survey, "weights", None) is not None:
+            return cbsem_weights.fit_measures(survey, estimates)
         npar = int(estimates.extras["n_free"])
         values = survey.values[list(estimates.layout.items)].to_numpy(float)
         if survey.missing == "fiml":

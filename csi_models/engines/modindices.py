@@ -124,6 +124,13 @@ def for_fit(spec, survey, estimates, candidates=None) -> pd.DataFrame:
     if estimates.method != "cbsem" or survey.missing == "fiml":
         raise EstimationError("modification indices need a complete-data CB-SEM fit "
                               "(method='cbsem', missing='listwise'); refit that way")
+    if getattr(survey, "weights", None) is not None:   # as lavaan: ML's view, the weighted S
+        from dataclasses import replace
+
+        from csi_models.engines.cbsem_weights import moment_frame
+
+        survey = replace(survey, weights=None, values=moment_frame(
+            survey.values[list(estimates.layout.items)], survey.weights))
     model, frame, names, _ = cbsem._build(spec, estimates.layout, survey, survey.missing)
     model.load(frame)
     values = frame[list(mk.Structure.from_semopy(model).observed)].to_numpy(float)

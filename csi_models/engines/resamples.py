@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from csi_models.engines import cbsem
+from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout
 from csi_models.engines.mlfit import minimize
@@ -70,7 +70,9 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     rows_list = [np.asarray(r, dtype=np.intp) for r in rows_list]
     if not rows_list:
         return []
-    S, logdet = mk.sample_moments(values, rows_list)
+    weights = getattr(survey, "weights", None)   # respondent weights: weighted moments
+    S, logdet = (mk.sample_moments(values, rows_list) if weights is None
+                 else cbsem_weights.resample_moments(values, weights, rows_list))
     usable = np.isfinite(logdet)
     first = np.repeat(model.param_vals[None], len(S), axis=0)
     with np.errstate(all="ignore"):
@@ -105,8 +107,10 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
 
 
 def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S):
-    data = types.SimpleNamespace(values=survey.values.iloc[rows].reset_index(drop=True),
-                                 missing=survey.missing)
+    values = survey.values.iloc[rows].reset_index(drop=True)
+    if getattr(survey, "weights", None) is not None:   # what ML sees of the weighted rows
+        values = cbsem_weights.moment_frame(values, survey.weights[rows])
+    data = types.SimpleNamespace(values=values, missing=survey.missing)
     with np.errstate(all="ignore"):
         est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
                                n_obs=len(rows), sample=S)

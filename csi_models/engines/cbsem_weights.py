@@ -1,0 +1,270 @@
+"""CB-SEM with respondent weights, as lavaan 0.6-14's ``sem(..., sampling.weights = "w")``.
+
+What lavaan does (read off its options and checked against it, tests/test_cbsem_weights.py):
+
+* The weights are normalized to sum to the number of rows N (``sampling.weights.normalization
+  = "total"``); N, not the sum of the raw weights, is the sample size of every statistic.
+* The estimator stays ML, on the weighted mean and the weighted covariance with divisor N,
+  ``S_w = sum w_i (x_i - m_w)(x_i - m_w)' / N``. ML depends on the data only through S and N,
+  so the estimates are those of an ordinary fit to any N rows with covariance S_w: we fit
+  ``moment_frame`` (the real rows, whitened and recoloured to S_w) with ``cbsem.fit``.
+  Integer weights give exactly the estimates of the repeated rows (not their SEs: N differs).
+* Standard errors: robust (``se = "robust.huber.white"``), the sandwich
+  ``A^-1 B A^-1 / N`` with A the observed information (half the Hessian of F_ML at S_w,
+  differenced from the analytic gradient, as lavaan's ``observed.information = "hessian"``)
+  and B = sum_i w_i^2 s_i s_i' / N from the casewise scores s_i of the normal log-likelihood.
+* Test: the unscaled chi-square N F_ML(S_w), and the Yuan-Bentler (Mplus) scaled chi-square
+  ``chisq / c``, c = (p* c1 - q c0) / df, c0 = tr(A^-1 B) / q of the model and c1 of the
+  saturated model at S_w, as lavaan's ``test = "yuan.bentler.mplus"`` (``scaled_test``).
+  ``fit_measures`` gives every entry of lavaan's ``fitMeasures``: the unscaled ones on S_w
+  (``statistics.fit_measures.ml_measures``) and the ``.scaled`` and ``.robust`` ones
+  (``robust_measures``); all match lavaan to 1e-6.
+* The bootstrap resamples respondents with their weights (``resample_moments``, as PLS).
+Not implemented: weights with FIML (refused).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from csi_models.engines import mlkernel as mk
+from csi_models.engines.base import Estimates, Layout
+from csi_models.errors import EstimationError
+
+
+def normalized(weights: np.ndarray) -> np.ndarray:
+    """Weights rescaled to sum to the number of rows (lavaan's "total" normalization)."""
+    w = np.asarray(weights, float)
+    return w * (w.size / w.sum())
+
+
+def weighted_cov(values: np.ndarray, weights: np.ndarray):
+    """(weighted mean, weighted covariance with divisor sum w): lavaan's S_w."""
+    w = np.asarray(weights, float)
+    mean = (w @ values) / w.sum()
+    z = values - mean
+    return mean, (z * w[:, None]).T @ z / w.sum()
+
+
+def moment_frame(values: pd.DataFrame, weights: np.ndarray) -> pd.DataFrame:
+    """N rows with the weighted mean and, with divisor N, exactly the weighted covariance:
+    the rows centred, whitened (Cholesky factor of their own covariance) and recoloured by
+    the Cholesky factor of S_w. What ML sees of weighted data, as plain data."""
+    X = values.to_numpy(float)
+    mean, S = weighted_cov(X, weights)
+    Xc = X - X.mean(axis=0)
+    try:
+        whiten = np.linalg.inv(np.linalg.cholesky(Xc.T @ Xc / len(X)))
+        colour = np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        raise EstimationError("the weighted item covariance matrix is singular: some items are "
+                              "linear combinations of others among the respondents with a "
+                              "positive weight, or too few respondents have one") from None
+    return pd.DataFrame(mean + Xc @ whiten.T @ colour.T, columns=values.columns)
+
+
+def resample_moments(values: np.ndarray, weights: np.ndarray, rows_list):
+    """(S, log|S|) of each row set, weighted (divisor: the set's summed weight), as
+    ``mlkernel.sample_moments`` gives them unweighted: a resampled respondent brings its
+    weight along, as in the PLS bootstrap (``statistics.moments.BatchMoments``)."""
+    w = np.asarray(weights, float)
+    X = values - (w @ values) / w.sum()
+    out = np.empty((len(rows_list), X.shape[1], X.shape[1]))
+    for k, rows in enumerate(rows_list):
+        u = np.bincount(np.asarray(rows), minlength=len(X)) * w
+        mean = (u @ X) / u.sum()
+        out[k] = (X * u[:, None]).T @ X / u.sum() - np.outer(mean, mean)
+    sign, logdet = np.linalg.slogdet(out)
+    return out, np.where(sign > 0, logdet, np.nan)
+
+
+def fit(spec, survey) -> Estimates:
+    """The ML estimates of weighted complete data with lavaan's robust standard errors:
+    ``cbsem.fit`` of the moment frame, its parameter table rebuilt with ``robust_vcov``
+    (``extras['sandwich']`` keeps A and B for the scaled test)."""
+    from csi_models.engines import cbsem
+    from csi_models.engines.cbsem_solution import _estimates
+
+    if survey.missing == "fiml":
+        raise EstimationError("respondent weights with missing='fiml' are not implemented for "
+                              "CB-SEM; use missing='listwise' (or impute first)")
+    layout = Layout.from_spec(spec)
+    items = list(layout.items)
+    view = replace(survey, values=moment_frame(survey.values[items], survey.weights),
+                   weights=None)
+    est = cbsem.fit(spec, view, se="standard")
+    model, frame, names, _ = cbsem._build(spec, layout, view, "listwise")
+    with warnings.catch_warnings(), cbsem._quiet_semopy():
+        warnings.simplefilter("ignore")
+        model.load(frame)
+    structure = mk.Structure.from_semopy(model)
+    back = {v: k for k, v in names.items()}
+    values = survey.values[[back[o] for o in structure.observed]].to_numpy(float)
+    x = est.extras["x"]
+    vcov, A, B = robust_vcov(structure, x, values, survey.weights)
+    variances = np.diag(vcov)
+    se = np.sqrt(np.where(variances >= 0, variances, np.nan))
+    robust = _estimates(model, layout, names, (vcov, se), x, est.objective, est.gradient_norm,
+                        est.converged, est.iterations, view)
+    return replace(robust, extras={**est.extras, "vcov": vcov, "sandwich": (A, B)})
+
+
+def fit_measures(survey, estimates) -> pd.Series:
+    """lavaan's fitMeasures of a weighted fit: the ML measures of S_w with N rows, then the
+    scaled and robust ones (``robust_measures``; NaN-free only when df > 0)."""
+    from csi_models.statistics import fit_measures as fm
+
+    layout = estimates.layout
+    values = survey.values[list(layout.items)].to_numpy(float)
+    out = fm.ml_measures([fm.Moments(estimates.sample_cov, estimates.implied_cov, len(values))],
+                         int(estimates.extras["n_free"]))
+    if out["df"] > 0:
+        A, B = estimates.extras["sandwich"]
+        c = scaled_test(A, B, values, survey.weights, out["chisq"], int(out["df"]))
+        extra = robust_measures(out, c["chisq.scaling.factor"],
+                                baseline_scaling(values, survey.weights))
+        extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+        out = pd.concat([out, pd.Series(extra, dtype=float)])
+    return out
+
+
+# --- derivatives of the implied covariance ------------------------------------------------
+def sigma_jacobian(structure: mk.Structure, x: np.ndarray):
+    """(Sigma, D) at x: D (p*p, q) holds vec(dSigma/dx_k) of Sigma = Lambda A Psi A' Lambda' +
+    Theta (A = (I - B)^-1): a loading lambda_rc gives e_r G_c' + G_c e_r' (G = Lambda A Psi
+    A'), a path b_rc gives L_r G_c' + G_c L_r' (L = Lambda A), a Psi location (r, c) L_r L_c',
+    a Theta location e_r e_c', summed over each parameter's locations."""
+    sigma, (lam, A, _, M) = mk.implied(structure, np.asarray(x, float)[None])
+    sigma, lam, A, M = sigma[0], lam[0], A[0], M[0]
+    p = sigma.shape[0]
+    G, L, E = lam @ M, lam @ A, np.eye(p)
+    D = np.zeros((p, p, structure.n_free))
+    for kind in mk.KINDS:
+        for k, r, c in zip(*structure.free[kind]):
+            if kind == "lambda":
+                u, v, both = E[:, r], G[:, c], True
+            elif kind == "beta":
+                u, v, both = L[:, r], G[:, c], True
+            elif kind == "psi":
+                u, v, both = L[:, r], L[:, c], False
+            else:
+                u, v, both = E[:, r], E[:, c], False
+            D[:, :, k] += np.outer(u, v) + (np.outer(v, u) if both else 0)
+    return sigma, D.reshape(p * p, -1)
+
+
+def _gradient(structure, S):
+    """x -> dF_ML/dx at the sample covariance S: -D' vec(Sigma^-1 (S - Sigma) Sigma^-1)."""
+    def grad(x):
+        sigma, D = sigma_jacobian(structure, x)
+        inv = np.linalg.inv(sigma)
+        return -D.T @ (inv @ (S - sigma) @ inv).ravel()
+    return grad
+
+
+def _scores(D, sigma, Z):
+    """Casewise scores of the normal log-likelihood, (n, q): 1/2 D' vec(P z z' P - P), P =
+    Sigma^-1, z the case centred at the (weighted) mean."""
+    P = np.linalg.inv(sigma)
+    u = Z @ P
+    outer = (u[:, :, None] * u[:, None, :]).reshape(len(Z), -1) - P.ravel()
+    return outer @ D / 2
+
+
+def robust_vcov(structure, x, values: np.ndarray, weights: np.ndarray):
+    """(vcov, A, B) of the free parameters: lavaan's robust.huber.white with observed
+    information and sampling weights (module docstring); A, B per case."""
+    from csi_models.engines.optimize import numeric_hessian
+
+    w = normalized(weights)
+    n = len(w)
+    mean, S = weighted_cov(values, w)
+    A = numeric_hessian(_gradient(structure, S), np.asarray(x, float)) / 2
+    sigma, D = sigma_jacobian(structure, x)
+    scores = _scores(D, sigma, values - mean) * w[:, None]
+    B = scores.T @ scores / n
+    Ainv = np.linalg.inv(A)
+    return Ainv @ B @ Ainv / n, A, B
+
+
+def scaled_test(A, B, values: np.ndarray, weights: np.ndarray, chisq: float, df: int) -> dict:
+    """Yuan-Bentler (Mplus) scaling of the chi-square, lavaan's ``yuan.bentler.mplus``:
+    c0 = tr(A^-1 B) / q of the model (A, B from ``robust_vcov``), c1 = tr(A1^-1 B1) / p* of the
+    saturated model in vech(Sigma) at Sigma = S_w (its information D'(P x P)D / 2, P = S_w^-1,
+    and its weighted casewise scores), and c = (p* c1 - q c0) / df."""
+    w = normalized(weights)
+    mean, S = weighted_cov(values, w)
+    p = S.shape[0]
+    P = np.linalg.inv(S)
+    rows, cols = np.triu_indices(p)
+    dup = np.zeros((p * p, rows.size))            # duplication matrix: vec = dup @ vech
+    dup[rows * p + cols, np.arange(rows.size)] = 1
+    dup[cols * p + rows, np.arange(rows.size)] = 1
+    A1 = dup.T @ np.kron(P, P) @ dup / 2
+    s1 = _scores(dup, S, values - mean) * w[:, None]
+    B1 = s1.T @ s1 / len(w)
+    q, pstar = A.shape[0], rows.size
+    c0 = np.trace(np.linalg.solve(A, B)) / q
+    c1 = np.trace(np.linalg.solve(A1, B1)) / pstar
+    c = (pstar * c1 - q * c0) / df if df > 0 else np.nan
+    return {"chisq.scaled": chisq / c if df > 0 else chisq, "chisq.scaling.factor": c,
+            "scaling.factor.h1": c1, "scaling.factor.h0": c0}
+
+
+def baseline_scaling(values: np.ndarray, weights: np.ndarray) -> float:
+    """The scaling factor of the baseline (independence) model's chi-square: the same
+    Yuan-Bentler formula with the model's p variances (diag S_w) as its parameters."""
+    w = normalized(weights)
+    mean, S = weighted_cov(values, w)
+    p = S.shape[0]
+    base = np.diag(np.diag(S))
+    P = np.linalg.inv(base)
+    D = np.zeros((p * p, p))                      # dSigma/d(variance j) = e_j e_j'
+    D[np.arange(p) * (p + 1), np.arange(p)] = 1
+    A = D.T @ np.kron(P, P) @ D / 2
+    s = _scores(D, base, values - mean) * w[:, None]
+    B = s.T @ s / len(w)
+    return scaled_test(A, B, values, weights, 1.0, p * (p - 1) // 2)["chisq.scaling.factor"]
+
+
+def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
+    """lavaan's scaled and robust fit measures from the unscaled ones (``ml_measures`` on
+    S_w) and the scaling factors of the model (c) and of the baseline model (c_base):
+
+    * ``.scaled``: chisq / c (its p-value on df) and the incremental indices on the scaled
+      chi-squares; rmsea.scaled and its interval and p-values from the unscaled chi-square
+      on df2 = c df degrees of freedom (lavaan's trace of UGamma);
+    * ``.robust`` (Brosseau-Liard & Savalei 2012, 2014): rmsea = sqrt(c max(chisq/c - df, 0)
+      / (N df)), its interval sqrt(c) times the one of chisq/c on df, p-values with
+      noncentrality N df h0^2 / c; cfi = 1 - max(t, 0) / max(t, t_b, 0) and tli = 1 -
+      (t / df) / (t_b / df_b) with t = chisq - c df, t_b = chisq_b - c_base df_b."""
+    from scipy.stats import chi2, ncx2
+
+    from csi_models.statistics.fit_measures import _incremental, _rmsea
+
+    X2, df, N = measures["chisq"], measures["df"], measures["ntotal"]
+    Xb, df_b = measures["baseline.chisq"], measures["baseline.df"]
+    out = {"chisq.scaled": X2 / c, "df.scaled": df, "pvalue.scaled": chi2.sf(X2 / c, df),
+           "chisq.scaling.factor": c, "baseline.chisq.scaled": Xb / c_base,
+           "baseline.df.scaled": df_b, "baseline.pvalue.scaled": chi2.sf(Xb / c_base, df_b),
+           "baseline.chisq.scaling.factor": c_base}
+    out.update({f"{k}.scaled": v for k, v in _incremental(X2 / c, df, Xb / c_base, df_b).items()})
+    scaled = _rmsea(X2, c * df, N, 1)
+    for key in ("rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.pvalue",
+                "rmsea.notclose.pvalue"):
+        out[f"{key}.scaled"] = scaled[key]
+    robust = _rmsea(X2 / c, df, N, 1)
+    out.update({"rmsea.robust": np.sqrt(c) * robust["rmsea"],
+                "rmsea.ci.lower.robust": np.sqrt(c) * robust["rmsea.ci.lower"],
+                "rmsea.ci.upper.robust": np.sqrt(c) * robust["rmsea.ci.upper"],
+                "rmsea.pvalue.robust": ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c),
+                "rmsea.notclose.pvalue.robust": ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)})
+    t, t_b = X2 - c * df, Xb - c_base * df_b
+    out["cfi.robust"] = 1 - max(t, 0.0) / max(t, t_b, 0.0)
+    out["rni.robust"] = 1 - t / t_b
+    out["tli.robust"] = out["nnfi.robust"] = 1 - (t / df) / (t_b / df_b)
+    return out

@@ -1,0 +1,202 @@
+"""CB-SEM with respondent weights against lavaan 0.6-14's sampling.weights
+(tests/fixtures/make_lavaan_weights.R), and integer weights against repeated rows."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import csi_models as csi
+from csi_models.errors import CSIWarning, EstimationError
+
+from conftest import lavaan_fit, lavaan_matrix, lavaan_params
+
+#: lavaan's fitMeasures that are not ours to compare (the fixture script's own entries)
+SCRIPT_KEYS = ("opt_", "max_abs", "newton", "fmin_default", "chisq_default", "iterations",
+               "converged", "any_negative", "negative_variances", "lavaan_version",
+               "baseline_max")
+
+
+def quiet_fit(spec, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        return csi.fit(spec, data, **kw)
+
+
+@pytest.fixture(scope="module")
+def weighted_mobi(mobi):
+    """ECSI data with the fixture script's weight column w = 0.5 + ((7 r) mod 10) / 4."""
+    r = np.arange(1, len(mobi) + 1)
+    return mobi.assign(w=0.5 + ((7 * r) % 10) / 4)
+
+
+@pytest.fixture(scope="module")
+def ecsi_weighted(weighted_mobi):
+    return quiet_fit("ecsi", weighted_mobi, method="cbsem", weights="w")
+
+
+def lavaan_rows(res):
+    """Our parameter rows in the order of lavaan's table (covariances in either order)."""
+    ours = {}
+    for row in res.parameters.itertuples():
+        ours[row.lhs, row.op, row.rhs] = ours[row.rhs, row.op, row.lhs] = row
+    lav = lavaan_params("ecsi_weighted")
+    return lav, pd.DataFrame([ours[key]._asdict() for key in zip(lav.lhs, lav.op, lav.rhs)])
+
+
+def test_estimates_and_robust_se_match_lavaan(ecsi_weighted):
+    res = ecsi_weighted
+    assert res.converged
+    lav, ours = lavaan_rows(res)
+    np.testing.assert_allclose(ours["est"], lav["est"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours["std_all"], lav["std.all"], rtol=0, atol=1e-6)
+    free = (lav["free"] > 0).to_numpy()
+    np.testing.assert_allclose(ours["se"][free], lav["se"][free], rtol=1e-4)
+    # the plain (unweighted, expected-information) SEs are far from these
+    plain = quiet_fit("ecsi", res.data.values, method="cbsem")
+    _, unweighted = lavaan_rows(plain)
+    assert np.max(np.abs(unweighted["se"][free] / lav["se"][free] - 1)) > 0.1
+    items = list(res.estimates.layout.items)
+    np.testing.assert_allclose(res.estimates.sample_cov,
+                               lavaan_matrix("ecsi_weighted_sample").loc[items, items], atol=1e-10)
+    np.testing.assert_allclose(res.estimates.implied_cov,
+                               lavaan_matrix("ecsi_weighted_implied").loc[items, items], atol=1e-6)
+
+
+def test_fit_measures_match_lavaan(ecsi_weighted):
+    """Every fitMeasures entry lavaan gives with sampling weights, unscaled, Yuan-Bentler
+    scaled and robust (chisq 622.17, chisq.scaled 435.77 with scaling factor 1.428)."""
+    ours = ecsi_weighted.fit_indices
+    lav = lavaan_fit("ecsi_weighted")
+    keys = [k for k in lav.index if not k.startswith(SCRIPT_KEYS)]
+    assert lav["opt_test"] == "yuan.bentler.mplus" and lav["opt_se"] == "robust.huber.white"
+    assert not set(keys) - set(ours.index)
+    np.testing.assert_allclose(ours[keys].astype(float), lav[keys].astype(float), rtol=1e-6,
+                               atol=1e-9)
+    assert ours["chisq.scaled"] == pytest.approx(435.7731, abs=1e-3)
+
+
+def test_scaling_the_weights_changes_nothing(weighted_mobi):
+    """lavaan normalizes the weights to sum to N: SEs and the test are scale-free too.
+    (ACSI: on ECSI with these weights the ML optimizer's path from semopy's start is chaotic,
+    and weights times 7.5, a covariance 3e-15 away, did not converge.)"""
+    before = weighted_mobi.copy()
+    one = quiet_fit("acsi", weighted_mobi, method="cbsem", weights="w")
+    pd.testing.assert_frame_equal(weighted_mobi, before)   # the caller's data untouched
+    scaled = quiet_fit("acsi", weighted_mobi.assign(w=weighted_mobi.w * 7.5), method="cbsem",
+                       weights="w")
+    assert one.converged and scaled.converged
+    np.testing.assert_allclose(scaled.parameters["est"], one.parameters["est"], atol=1e-8)
+    np.testing.assert_allclose(scaled.parameters["se"], one.parameters["se"], rtol=1e-6)
+    assert scaled.fit_indices["chisq.scaled"] == pytest.approx(one.fit_indices["chisq.scaled"],
+                                                               rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def integer_weighted(mobi):
+    data = mobi.assign(w=np.random.default_rng(5).integers(0, 4, size=len(mobi)))
+    repeated = data.loc[data.index.repeat(data["w"])].reset_index(drop=True)
+    return data, repeated
+
+
+def test_integer_weights_give_the_estimates_of_repeated_rows(integer_weighted):
+    """Same weighted covariance, so the same ML estimates, indices (weighted item means) and
+    quality tables; the SEs differ, as in lavaan (N is the rows given, not the sum of w)."""
+    data, repeated = integer_weighted
+    weighted = quiet_fit("acsi", data, method="cbsem", weights="w")
+    copies = quiet_fit("acsi", repeated, method="cbsem")
+    np.testing.assert_allclose(weighted.parameters["est"], copies.parameters["est"], atol=1e-7)
+    for table in ("paths", "loadings", "weights"):
+        np.testing.assert_allclose(getattr(weighted, table).estimate,
+                                   getattr(copies, table).estimate, atol=1e-7)
+    np.testing.assert_allclose(weighted.indices["estimate"], copies.indices["estimate"], atol=1e-6)
+    pd.testing.assert_frame_equal(weighted.item_stats, copies.item_stats, rtol=1e-12)
+    assert_same_quality(weighted, copies, atol=1e-7)
+    assert weighted.n == len(data) and copies.n == len(repeated)
+    assert not np.allclose(weighted.parameters["se"], copies.parameters["se"], equal_nan=True)
+
+
+def assert_same_quality(a, b, atol):
+    for name in ("quality", "fornell_larcker", "vif", "inner_vif", "f2", "item_correlations",
+                 "cross_loadings", "construct_correlations"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), rtol=0, atol=atol,
+                                      check_exact=False)
+    pd.testing.assert_frame_equal(a.htmt[["construct_1", "construct_2", "estimate"]],
+                                  b.htmt[["construct_1", "construct_2", "estimate"]],
+                                  rtol=0, atol=atol, check_exact=False)
+
+
+def test_weighted_quality_tables_of_pls_equal_repeated_rows(integer_weighted):
+    data, repeated = integer_weighted
+    weighted = quiet_fit("acsi", data, weights="w")
+    copies = quiet_fit("acsi", repeated)
+    assert_same_quality(weighted, copies, atol=1e-10)
+    pd.testing.assert_frame_equal(weighted.item_stats, copies.item_stats, rtol=1e-12)
+    assert np.abs(weighted.quality["alpha"] - quiet_fit("acsi", data).quality["alpha"]).max() > 1e-3
+
+
+def test_weighted_bootstrap_resamples_respondents_with_their_weights():
+    """Draw b is the weighted fit of resample b's rows, each with its weight (as PLS).
+    Simulated data with a proper solution: on the ECSI survey some resamples have several
+    improper optima, and which one a fit reaches is not a property of the weights."""
+    from csi_models.inference.bootstrap import resample_rows
+    from csi_models.simulation import simulate
+
+    data = simulate("acsi", 300, random_state=11, discrete=True)
+    data["w"] = 0.5 + np.random.default_rng(2).random(len(data)) * 2
+    res = quiet_fit("acsi", data, method="cbsem", weights="w", bootstrap=20, random_state=4,
+                    n_jobs=1)
+    assert res.bootstrap.n_ok == 20 and res.bootstrap.n_improper == 0
+    for b in (0, 19):
+        rows = resample_rows(len(data), [b], res.bootstrap.seed)[0]
+        direct = quiet_fit("acsi", data.iloc[rows].reset_index(drop=True), method="cbsem",
+                           weights="w")
+        np.testing.assert_allclose(res.bootstrap.draws["paths"][b], direct.paths.estimate,
+                                   atol=1e-6)
+        np.testing.assert_allclose(res.bootstrap.draws["indices"][b], direct.indices.estimate,
+                                   atol=1e-6)
+        np.testing.assert_allclose(res.bootstrap.draws["htmt"][b], direct.htmt.estimate,
+                                   atol=1e-10)
+    assert np.isfinite(res.paths["se"]).all()
+
+
+def test_weights_with_fiml_are_refused(weighted_mobi):
+    with pytest.raises(EstimationError, match="missing='fiml'"):
+        quiet_fit("acsi", weighted_mobi, method="cbsem", missing="fiml", weights="w")
+
+
+def test_fit_many_passes_the_weights_to_cbsem(weighted_mobi):
+    from csi_models.batch import fit_many
+
+    data = weighted_mobi.assign(company=np.where(weighted_mobi.index < 125, "A", "B"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        batch = fit_many("acsi", data, by="company", method="cbsem", weights="w", random_state=1)
+    alone = quiet_fit("acsi", data[data.company == "B"].reset_index(drop=True), method="cbsem",
+                      weights="w")
+    np.testing.assert_allclose(batch.paths.query("company == 'B'").estimate, alone.paths.estimate,
+                               atol=1e-10)
+    np.testing.assert_allclose(batch.indices.query("company == 'B'").estimate,
+                               alone.indices.estimate, atol=1e-10)
+
+
+def test_modification_indices_match_lavaan(ecsi_weighted):
+    """lavaan's modindices() with sampling weights: those of ML on the weighted covariance."""
+    from conftest import LAVAAN
+
+    ours = ecsi_weighted.modification_indices()
+    lav = pd.read_csv(LAVAAN / "ecsi_weighted_modindices.csv")
+    both = lav.merge(ours, on=["lhs", "op", "rhs"], how="outer", indicator=True)
+    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"]
+    np.testing.assert_allclose(both["mi_y"], both["mi_x"], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(both["epc_y"], both["epc_x"], atol=1e-3, rtol=1e-4)
+
+
+def test_group_comparison_with_weights_says_invariance_is_not_tested(weighted_mobi):
+    data = weighted_mobi.assign(g=np.where(weighted_mobi.index % 2 == 0, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        comparison = csi.compare("acsi", data, by="g", method="cbsem", weights="w")
+    assert comparison.tests.empty
+    assert any("respondent weights" in note for note in comparison.notes)
