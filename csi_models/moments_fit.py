@@ -52,6 +52,11 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     if engine.name not in METHODS:
         raise CSIError(f"method={method!r}: fits from moments are available for 'pls' and "
                        "'cbsem'")
+    if weights is not None and engine.name == "cbsem":
+        raise EstimationError(f"weights={weights!r}: CB-SEM with sampling weights needs each "
+                              "respondent's score for its robust standard errors, which a fit "
+                              "from moments does not have; fit the data in memory, or use "
+                              "method='pls'")
     if weights is not None and not engine.respondent_weights:
         raise EstimationError(f"weights={weights!r}: respondent weights are not implemented for "
                               f"method={engine.name!r} yet; fit without weights, or use "

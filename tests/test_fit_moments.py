@@ -121,7 +121,7 @@ def test_respondent_weights_as_in_memory(data, tmp_path):
         for name in TABLES:
             np.testing.assert_allclose(getattr(moments, name).estimate,
                                        getattr(memory, name).estimate, atol=1e-10)
-    with pytest.raises(CSIError, match="respondent weights are not implemented"):
+    with pytest.raises(CSIError, match="robust standard errors, which a fit from moments"):
         csi.fit_moments("ecsi", str(folder), method="cbsem", weights="w")
 
 
