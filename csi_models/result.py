@@ -13,6 +13,8 @@ numbers and are handed out as copies; only ``csi_models.report`` rounds.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -111,7 +113,22 @@ class FitResult(Exportable):
         table["estimate"] = self.point[kind][0]
         for column in INFERENCE:
             table[column] = np.nan
+        if self.bootstrap is None and kind in self._delta:
+            from csi_models.engines.delta import wald
+
+            for column, values in wald(table["estimate"], self._delta[kind][1]).items():
+                table[column] = values
         return table
+
+    @functools.cached_property
+    def _delta(self) -> dict:
+        """CB-SEM without bootstrap: delta-method (estimate, se) of the indices, effects and
+        impacts (``engines.cbsem_delta.derived_inference``); {} otherwise."""
+        if self.bootstrap is not None or self.estimates.parameters is None:
+            return {}
+        from csi_models.engines.cbsem_delta import derived_inference
+
+        return derived_inference(self.spec, self.data, self.estimates, self.statistics)
 
     def _unstandardized(self, table: pd.DataFrame, op: str, keys: list[str]) -> pd.DataFrame:
         """CB-SEM: the unstandardized estimate and its SE beside the standardized one; with
@@ -127,15 +144,11 @@ class FitResult(Exportable):
         table["unstandardized"] = rows["est"].to_numpy(float)
         table["unstandardized_se"] = rows["se"].to_numpy(float)
         if self.bootstrap is None and "std_all_se" in rows:
-            from scipy.special import ndtr
+            from csi_models.engines.delta import wald
 
             se = rows["std_all_se"].to_numpy(float)
-            est = table["estimate"].to_numpy(float)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = np.where(se > 0, est / se, np.nan)
-            table["se"], table["statistic"] = se, z
-            table["p_value"] = 2 * ndtr(-np.abs(z))
-            table["ci_lower"], table["ci_upper"] = est - 1.959963984540054 * se, est + 1.959963984540054 * se
+            for column, values in wald(table["estimate"], se).items():
+                table[column] = values
         return table
 
     @cached_table
