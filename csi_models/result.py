@@ -106,7 +106,8 @@ class FitResult(Exportable):
     # --- the long table and its views ------------------------------------------------------
     def _inference(self, kind: str) -> pd.DataFrame:
         """Keys, estimate and the inference columns of one derived kind: from the bootstrap
-        when one ran, else (CB-SEM paths and loadings) the delta method, else NaN."""
+        when one ran, else for CB-SEM the delta method (indices, effects and impacts here,
+        paths and loadings in ``_unstandardized``), else NaN."""
         if self.bootstrap is not None and kind in self.bootstrap.kinds:
             return self.bootstrap.table(kind).drop(columns="mean")
         table = self.statistics.keys(kind)
@@ -224,8 +225,8 @@ class FitResult(Exportable):
     @cached_table
     def indices(self) -> pd.DataFrame:
         """ACSI 0-100 index of each construct (``statistics.indices``): construct, estimate,
-        the inference columns (bootstrap, else NaN; p_value NaN: an index is not tested
-        against 0) and note (why an index is not defined, e.g. a negative weight). n_boot:
+        the inference columns (bootstrap; else CB-SEM's delta method, else NaN; p_value NaN:
+        an index is not tested against 0) and note (why an index is not defined, e.g. a negative weight). n_boot:
         the resamples in which the index was defined (0 when the full-sample index is not)."""
         table = self._view("index", ["construct"])
         table["statistic"], table["p_value"] = np.nan, np.nan
@@ -244,7 +245,7 @@ class FitResult(Exportable):
     def impacts(self) -> pd.DataFrame:
         """ACSI impacts: source, target, estimate (change of the target's index for a 5-point
         rise of the source's index: 5 x the total effect on the 0-100 metric) and the
-        inference columns."""
+        inference columns (bootstrap; else CB-SEM's delta method, else NaN)."""
         return self._view("impact", ["source", "target"])
 
     @cached_table
