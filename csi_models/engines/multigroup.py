@@ -190,10 +190,15 @@ class MultiGroupModel:
     def fit(self, x0: np.ndarray, max_scoring: int = 100) -> "MultiGroupFit":
         """Fisher scoring from ``x0`` (robust far from the optimum), then Newton steps on the
         differenced Hessian (quadratic near it): ``engines.optimize``, as for single groups."""
+        from threadpoolctl import threadpool_limits
+
         n = self.n.sum()
-        x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
-                           max_iter=max_scoring, min_step=1e-10)
-        x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
+        # small matrices gain nothing from threaded BLAS; on a busy machine its threads made
+        # each solve of the information 100x slower (as in engines.cbsem)
+        with threadpool_limits(1):
+            x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
+                               max_iter=max_scoring, min_step=1e-10)
+            x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
         gradient = float(np.abs(self.grad(x)).max()) / n
         return MultiGroupFit(self, x, gradient)
 
