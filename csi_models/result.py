@@ -13,6 +13,8 @@ numbers and are handed out as copies; only ``csi_models.report`` rounds.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -105,14 +107,30 @@ class FitResult(Exportable):
     # --- the long table and its views ------------------------------------------------------
     def _inference(self, kind: str) -> pd.DataFrame:
         """Keys, estimate and the inference columns of one derived kind: from the bootstrap
-        when one ran, else (CB-SEM paths and loadings) the delta method, else NaN."""
+        when one ran, else for CB-SEM the delta method (indices, effects and impacts here,
+        paths and loadings in ``_unstandardized``), else NaN."""
         if self.bootstrap is not None and kind in self.bootstrap.kinds:
             return self.bootstrap.table(kind).drop(columns="mean")
         table = self.statistics.keys(kind)
         table["estimate"] = self.point[kind][0]
         for column in INFERENCE:
             table[column] = np.nan
+        if self.bootstrap is None and kind in self._delta:
+            from csi_models.engines.delta import wald
+
+            for column, values in wald(table["estimate"], self._delta[kind][1]).items():
+                table[column] = values
         return table
+
+    @functools.cached_property
+    def _delta(self) -> dict:
+        """CB-SEM without bootstrap: delta-method (estimate, se) of the indices, effects and
+        impacts (``engines.cbsem_delta.derived_inference``); {} otherwise."""
+        if self.bootstrap is not None or self.estimates.parameters is None:
+            return {}
+        from csi_models.engines.cbsem_delta import derived_inference
+
+        return derived_inference(self.spec, self.data, self.estimates, self.statistics)
 
     def _unstandardized(self, table: pd.DataFrame, op: str, keys: list[str]) -> pd.DataFrame:
         """CB-SEM: the unstandardized estimate and its SE beside the standardized one; with
@@ -128,15 +146,11 @@ class FitResult(Exportable):
         table["unstandardized"] = rows["est"].to_numpy(float)
         table["unstandardized_se"] = rows["se"].to_numpy(float)
         if self.bootstrap is None and "std_all_se" in rows:
-            from scipy.special import ndtr
+            from csi_models.engines.delta import wald
 
             se = rows["std_all_se"].to_numpy(float)
-            est = table["estimate"].to_numpy(float)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = np.where(se > 0, est / se, np.nan)
-            table["se"], table["statistic"] = se, z
-            table["p_value"] = 2 * ndtr(-np.abs(z))
-            table["ci_lower"], table["ci_upper"] = est - 1.959963984540054 * se, est + 1.959963984540054 * se
+            for column, values in wald(table["estimate"], se).items():
+                table[column] = values
         return table
 
     @cached_table
@@ -212,8 +226,8 @@ class FitResult(Exportable):
     @cached_table
     def indices(self) -> pd.DataFrame:
         """ACSI 0-100 index of each construct (``statistics.indices``): construct, estimate,
-        the inference columns (bootstrap, else NaN; p_value NaN: an index is not tested
-        against 0) and note (why an index is not defined, e.g. a negative weight). n_boot:
+        the inference columns (bootstrap; else CB-SEM's delta method, else NaN; p_value NaN:
+        an index is not tested against 0) and note (why an index is not defined, e.g. a negative weight). n_boot:
         the resamples in which the index was defined (0 when the full-sample index is not)."""
         table = self._view("index", ["construct"])
         table["statistic"], table["p_value"] = np.nan, np.nan
@@ -232,7 +246,7 @@ class FitResult(Exportable):
     def impacts(self) -> pd.DataFrame:
         """ACSI impacts: source, target, estimate (change of the target's index for a 5-point
         rise of the source's index: 5 x the total effect on the 0-100 metric) and the
-        inference columns."""
+        inference columns (bootstrap; else CB-SEM's delta method, else NaN)."""
         return self._view("impact", ["source", "target"])
 
     @cached_table

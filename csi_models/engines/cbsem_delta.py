@@ -15,17 +15,29 @@ standard errors. An indirect effect through A -> B -> C is the product of the un
 paths b_AB b_BC (lavaan's ``:=`` defined parameter ``ind := a*b``), standardized by
 sd(A)/sd(C) (lavaan's ``standardizedSolution()`` of it); both match lavaan 0.6-14 to 1e-6
 (tests/test_cbsem_delta.py; make_lavaan_refs.R, section 13).
+
+``derived_inference`` gives the kernel's 0-100 indices, standardized effects and impacts
+(``statistics.kernel.Statistics.derive``, the one place that computes them) their delta-method
+inference: ``derive`` itself is the function differentiated, on the solution at each x (paths
+standardized by the implied latent sds, factor-score weights from the implied Sigma). The item
+means, sds and sample covariance in those formulas are held fixed at their sample values, as
+lavaan treats numbers written into a ``:=`` definition; they match lavaan's ``:=`` defined
+parameters to 1e-4 (make_lavaan_refs.R, section 14).
 """
 
 from __future__ import annotations
 
 import types
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from csi_models.engines.delta import delta_method
+from csi_models.engines.delta import delta_method, wald
 from csi_models.errors import EstimationError, SpecError
+
+#: the kernel's statistics that get delta-method inference in a CB-SEM fit without bootstrap
+DERIVED = ("indices", "direct", "indirect", "total", "impacts")
 
 
 def _solution_function(spec, survey, estimates, fun):
@@ -90,10 +102,40 @@ def indirect_effect(spec, survey, estimates, chain, level: float = 0.95) -> pd.D
         return [raw, raw * np.sqrt(s.phi[idx[0], idx[0]] / s.phi[idx[-1], idx[-1]])]
 
     (raw, std), (raw_se, std_se), _ = delta_for_fit(spec, survey, estimates, both)
-    z = norm.ppf(0.5 + level / 2)
+    columns = {k: float(v) for k, v in wald(std, std_se, norm.ppf(0.5 + level / 2)).items()}
     return pd.DataFrame([{
         "source": chain[0], "target": chain[-1], "through": " -> ".join(chain),
-        "estimate": std, "se": std_se, "statistic": std / std_se,
-        "p_value": 2 * norm.sf(abs(std / std_se)), "ci_lower": std - z * std_se,
-        "ci_upper": std + z * std_se, "n_boot": np.nan, "unstandardized": raw,
+        "estimate": std, **columns, "n_boot": np.nan, "unstandardized": raw,
         "unstandardized_se": raw_se}])
+
+
+def derived_inference(spec, survey, estimates, statistics) -> dict:
+    """kind -> (estimate, se) of the kernel's ``DERIVED`` statistics by the delta method, for
+    a complete-data CB-SEM fit with standard errors; {} for any other fit (PLS, FIML, no
+    ``vcov``), whose tables keep NaN. Indices are functions of the factor-score weights
+    Sigma_jj^-1 lambda_j only (module docstring); a one-item construct's index and the
+    direct effect between constructs with no path get se 0."""
+    from csi_models.engines.base import Resamples
+    from csi_models.engines.cbsem_solution import block_weights
+
+    if (estimates.method != "cbsem" or estimates.extras.get("vcov") is None
+            or survey.missing == "fiml"):
+        return {}
+    one = Resamples.of(estimates)
+    C = survey.values[list(estimates.layout.items)].cov().to_numpy(float)  # fixed, as in lavaan
+
+    def derived(s):
+        sd = np.sqrt(np.abs(np.diag(s.phi)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            paths = s.B * sd[:, None] / sd[None, :]
+        weights = block_weights(estimates.layout, s.sigma, s.Lambda, C)
+        out = statistics.derive(replace(one, paths=paths[None], weights=weights[None]))
+        return np.concatenate([out[kind][0] for kind in DERIVED])
+
+    values, se, _ = delta_for_fit(spec, survey, estimates, derived)
+    result, start = {}, 0
+    for kind in DERIVED:
+        k = len(statistics.keys(kind))
+        result[kind] = (values[start:start + k], se[start:start + k])
+        start += k
+    return result

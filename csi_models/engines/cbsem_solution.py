@@ -74,6 +74,12 @@ def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
     and the score w'z has variance 1 in the sample (complete data) or under the model (FIML)."""
     items = list(layout.items)
     C = implied if data.missing == "fiml" else data.values[items].cov().to_numpy(float)
+    return block_weights(layout, implied, Lambda, C)
+
+
+def block_weights(layout, implied, Lambda, C) -> np.ndarray:
+    """``_factor_score_weights`` with the item covariance matrix C given."""
+    items = list(layout.items)
     sd = np.sqrt(np.diag(C))
     weights = np.zeros(len(items))
     for j in range(len(layout.constructs)):

@@ -24,14 +24,20 @@ STEP = 1e-6  # relative central-difference step on the free parameters
 
 def jacobian(fun, x: np.ndarray, h: float = STEP) -> np.ndarray:
     """(outputs, parameters) Jacobian of the vector function ``fun`` at ``x`` by central
-    differences with step h max(1, |x_j|)."""
+    differences with step h max(1, |x_j|). A difference within rounding of the two values
+    (64 machine epsilons of their size) is taken as 0, so that a quantity which does not
+    depend on x (a one-item construct's index) gets se 0, as in lavaan, not 1e-8."""
     x = np.asarray(x, float)
     columns = []
     for j in range(x.size):
         step = h * max(1.0, abs(x[j]))
         e = np.zeros(x.size)
         e[j] = step
-        columns.append((np.asarray(fun(x + e), float) - np.asarray(fun(x - e), float)) / (2 * step))
+        up, down = np.asarray(fun(x + e), float), np.asarray(fun(x - e), float)
+        diff = up - down
+        with np.errstate(invalid="ignore"):
+            diff[np.abs(diff) <= 64 * np.finfo(float).eps * np.fmax(np.abs(up), np.abs(down))] = 0.0
+        columns.append(diff / (2 * step))
     return np.column_stack(columns) if columns else np.zeros((np.size(fun(x)), 0))
 
 
@@ -52,3 +58,19 @@ def delta_method(fun, x: np.ndarray, vcov: np.ndarray, h: float = STEP):
         se = np.sqrt(np.where(var >= 0, var, np.nan))
     se[~np.isfinite(values) | ~np.isfinite(J).all(axis=1)] = np.nan
     return values, se, cov
+
+
+Z_95 = 1.959963984540054   # the standard normal's 97.5% quantile
+
+
+def wald(estimate, se, z: float = Z_95) -> dict:
+    """Wald columns of estimates with delta-method standard errors: statistic = estimate / se
+    (NaN where se is 0 or NaN: a quantity that does not vary), two-sided normal p_value, and
+    the interval estimate -+ z se (lavaan's ``standardizedSolution()`` and ``:=`` rows)."""
+    from scipy.special import ndtr
+
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        statistic = np.where(se > 0, estimate / se, np.nan)
+    return {"se": se, "statistic": statistic, "p_value": 2 * ndtr(-np.abs(statistic)),
+            "ci_lower": estimate - z * se, "ci_upper": estimate + z * se}

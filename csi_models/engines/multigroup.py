@@ -9,10 +9,14 @@ structure, in every group at once:
 and the stacked discrepancy chisq = sum_g n_g F_g (lavaan's ML, N divisor). Steps (Meredith
 1993; lavaan's ``group.equal``): configural (all free, latent means 0), metric (loadings
 equal), scalar (loadings and item intercepts equal, latent means/intercepts free in groups
-2..G). The analytic gradient of F is written out below; the optimum is found by Fisher scoring
-and then Newton steps on a Hessian differenced from that gradient, from the per-group estimates.
-Matches lavaan 0.6 (``cfa(..., group=, group.equal=)``, polished) on the Holzinger-Swineford
-data to 1e-6 in chi-square (tests/test_compare.py).
+2..G). The groups are the stack of the batched ML kernel (``engines.mlkernel``, with the mean
+structure of ``engines.mlmeans``): one shared parameter vector is mapped to every group's
+parameters (equality constraints are shared entries), the gradient and the expected
+information are the n_g-weighted sums of the groups' mapped back. The optimum is found by
+Fisher scoring and then Newton steps on a Hessian differenced from that gradient (all its
+columns in one kernel call), from the per-group estimates. Matches lavaan 0.6
+(``cfa(..., group=, group.equal=)``, polished) on the Holzinger-Swineford data to 1e-6 in
+chi-square (tests/test_compare.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
+from csi_models.engines import mlkernel as mk
+from csi_models.engines import mlmeans as mm
+from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.errors import EstimationError
 from csi_models.statistics.fit_measures import Moments, chisq_difference, ml_measures
 
@@ -70,8 +76,35 @@ def _slots(layout, n_groups: int, step: str) -> list[_Slot]:
     return slots
 
 
+def _structure(layout, local: list[tuple]) -> mk.Structure:
+    """The kernel's covariance structure of one group from the layout: the first loading of
+    each construct fixed at 1; ``local`` lists the free covariance parameters (matrix, i, j)
+    in the order of the group's parameter vector (B as [source, target], P lower triangle)."""
+    J, p = len(layout.constructs), len(layout.items)
+    base = {"lambda": np.zeros((p, J)), "beta": np.zeros((J, J)), "psi": np.zeros((J, J)),
+            "theta": np.zeros((p, p))}
+    for j in range(J):
+        base["lambda"][np.flatnonzero(layout.membership[:, j])[0], j] = 1.0
+    spots = {kind: [] for kind in base}
+    for k, (matrix, i, j) in enumerate(local):
+        if matrix == "L":
+            spots["lambda"].append((k, i, j))
+        elif matrix == "B":           # the kernel's beta is [target, source]
+            spots["beta"].append((k, j, i))
+        elif matrix == "P":
+            spots["psi"] += [(k, i, j)] + ([(k, j, i)] if i != j else [])
+        else:
+            spots["theta"].append((k, i, i))
+    free = {kind: tuple(np.array(v, int).reshape(-1, 3).T) for kind, v in spots.items()}
+    return mk.Structure(tuple(layout.items), tuple(layout.constructs), base, free, len(local))
+
+
 class MultiGroupModel:
-    """The stacked ML problem for one invariance step; ``fit`` returns a MultiGroupFit."""
+    """The stacked ML problem for one invariance step; ``fit`` returns a MultiGroupFit.
+
+    Every group has the same local parameter vector (the kernel's covariance parameters, nu,
+    alpha: ``engines.mlmeans``); ``self.map[g]`` says which shared parameter each local one
+    is (equal keys: equality constraints), or ``npar`` for a latent mean fixed at 0."""
 
     def __init__(self, layout, moments: list[Moments], step: str):
         if step not in STEPS:
@@ -82,81 +115,68 @@ class MultiGroupModel:
         self.index = {k: n for n, k in enumerate(keys)}
         self.npar = len(keys)
         J, p = len(layout.constructs), len(layout.items)
-        self.markers = [(np.flatnonzero(layout.membership[:, j])[0], j) for j in range(J)]
-        self.shape = {"L": (p, J), "B": (J, J), "P": (J, J), "T": (p, p), "n": (p, 1), "a": (J, 1)}
+        local = [(s.matrix, s.i, s.j) for s in self.slots if s.group == 0 and s.matrix in "LBPT"]
+        self.means = mm.MeanStructure(_structure(layout, local))
+        position = {key: k for k, key in enumerate(
+            local + [("n", i, 0) for i in range(p)] + [("a", j, 0) for j in range(J)])}
+        self.map = np.full((len(moments), self.means.n_free), self.npar)
+        for s in self.slots:
+            self.map[s.group, position[(s.matrix, s.i, s.j)]] = self.index[s.key]
+        self.n = np.array([m.n for m in moments], float)
+        self.S = np.stack([m.S for m in moments])
+        self.m = np.stack([m.m for m in moments])
+        self.logdet_S = np.linalg.slogdet(self.S)[1]
 
-    def _scatter(self):
-        """Per group and matrix: (rows, cols, parameter index, gradient factor) arrays."""
-        if not hasattr(self, "_where"):
-            self._where = []
-            for g in range(len(self.moments)):
-                per = {}
-                for kind in self.shape:
-                    mine = [s for s in self.slots if s.group == g and s.matrix == kind]
-                    per[kind] = (np.array([s.i for s in mine], int), np.array([s.j for s in mine], int),
-                                 np.array([self.index[s.key] for s in mine], int),
-                                 np.array([2.0 if kind == "P" and s.i != s.j else 1.0 for s in mine]))
-                self._where.append(per)
-        return self._where
+    def local(self, x: np.ndarray) -> np.ndarray:
+        """Shared parameter vectors (K, npar) -> every group's parameters (K * G, local)."""
+        padded = np.concatenate([np.atleast_2d(x), np.zeros((len(np.atleast_2d(x)), 1))], axis=1)
+        return padded[:, self.map].reshape(-1, self.means.n_free)
 
-    def matrices(self, x: np.ndarray, g: int) -> dict:
-        mats = {k: np.zeros(s) for k, s in self.shape.items()}
-        for i, j in self.markers:
-            mats["L"][i, j] = 1.0
-        for kind, (rows, cols, idx, _) in self._scatter()[g].items():
-            mats[kind][rows, cols] = x[idx]
-        P = mats["P"]
-        mats["P"] = P + np.tril(P, -1).T
-        return mats
-
-    def implied(self, x: np.ndarray, g: int):
-        m = self.matrices(x, g)
-        A = np.linalg.inv(np.eye(len(m["B"])) - m["B"].T)
-        C = A @ m["P"] @ A.T
-        Sigma = m["L"] @ C @ m["L"].T + m["T"]
-        mu = m["n"][:, 0] + m["L"] @ A @ m["a"][:, 0]
-        return Sigma, mu, m, A, C
+    def implied(self, x: np.ndarray):
+        """(Sigma (G, p, p), mu (G, p)) at the shared parameters x."""
+        sigma, mu, _, _ = self.means.implied(self.local(x))
+        return sigma, mu
 
     def fun(self, x: np.ndarray) -> float:
-        """chisq-scaled discrepancy sum_g n_g (log|Sigma_g| + tr(S_g Sigma_g^-1) + d'Sigma_g^-1 d)
-        (constants dropped)."""
-        total = 0.0
-        for g, mom in enumerate(self.moments):
-            Sigma, mu, *_ = self.implied(x, g)
-            try:
-                chol = np.linalg.cholesky(Sigma)
-            except np.linalg.LinAlgError:
-                return np.inf   # not positive definite: outside the admissible region
-            logdet = 2 * np.log(np.diag(chol)).sum()
-            d = mom.m - mu
-            Si = np.linalg.inv(Sigma)
-            total += mom.n * (logdet + np.trace(mom.S @ Si) + d @ Si @ d)
-        return total
+        """chisq = sum_g n_g F_g (inf where a group's Sigma is not positive definite)."""
+        return float(self.n @ self.means.loss(self.local(x), self.S, self.logdet_S, self.m))
+
+    def _gather(self, g: np.ndarray) -> np.ndarray:
+        """Local gradients (K * G, local) weighted by n_g -> shared gradients (K, npar)."""
+        G, K = len(self.moments), len(g) // len(self.moments)
+        idx = self.map[None] + (self.npar + 1) * np.arange(K)[:, None, None]
+        weighted = g.reshape(K, G, -1) * self.n[None, :, None]
+        out = np.bincount(idx.ravel(), weighted.ravel(), minlength=K * (self.npar + 1))
+        return out.reshape(K, self.npar + 1)[:, :self.npar]
+
+    def grads(self, x: np.ndarray) -> np.ndarray:
+        """Analytic gradients of ``fun`` at a stack of shared vectors x (K, npar), in one
+        kernel call over K x G data sets."""
+        K = len(x)
+        g = self.means.loss_and_gradient(self.local(x), np.tile(self.S, (K, 1, 1)),
+                                         np.tile(self.logdet_S, K), np.tile(self.m, (K, 1)))[1]
+        return self._gather(g)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        """Analytic gradient: with G = Sigma^-1 - Sigma^-1 (S + dd') Sigma^-1, g = -2 Sigma^-1 d,
-        C = A Psi A': dLambda = 2 G Lambda C + g (A alpha)', dPsi = A'Lambda'G Lambda A,
-        dTheta = G, dnu = g, dalpha = A'Lambda'g, dB = (2 A'Lambda'G Lambda C + A'Lambda'g alpha'A')'."""
-        out = np.zeros(self.npar)
-        for g, mom in enumerate(self.moments):
-            Sigma, mu, m, A, C = self.implied(x, g)
-            Pi = np.linalg.inv(Sigma)
-            d = mom.m - mu
-            G = Pi - Pi @ (mom.S + np.outer(d, d)) @ Pi
-            gm = -2 * Pi @ d
-            L, alpha = m["L"], m["a"][:, 0]
-            LtGL = L.T @ G @ L
-            parts = {
-                "L": 2 * G @ L @ C + np.outer(gm, A @ alpha),
-                "P": A.T @ LtGL @ A,
-                "T": G,
-                "n": gm[:, None],
-                "a": (A.T @ L.T @ gm)[:, None],
-                "B": (2 * A.T @ LtGL @ C + A.T @ L.T @ np.outer(gm, alpha) @ A.T).T,
-            }
-            for kind, (rows, cols, idx, factor) in self._scatter()[g].items():
-                np.add.at(out, idx, mom.n * factor * parts[kind][rows, cols])
-        return out
+        return self.grads(np.atleast_2d(x))[0]
+
+    def information(self, x: np.ndarray) -> np.ndarray:
+        """Expected information of ``fun``: sum_g n_g O_g' I_g O_g (O_g: shared -> local)."""
+        _, _, inv, parts, a_alpha = self.means.loss_and_gradient(self.local(x), self.S,
+                                                                 self.logdet_S, self.m)
+        info = self.means.information(inv, parts, a_alpha) * self.n[:, None, None]
+        H = np.zeros((self.npar + 1, self.npar + 1))
+        for g, rows in enumerate(self.map):
+            np.add.at(H, (rows[:, None], rows[None, :]), info[g])
+        return H[:self.npar, :self.npar]
+
+    def hessian(self, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+        """Central differences of the analytic gradient, every column in one batched call."""
+        step = h * np.maximum(1.0, np.abs(x))
+        E = np.diag(step)
+        g = self.grads(np.concatenate([x + E, x - E]))
+        H = ((g[:self.npar] - g[self.npar:]) / (2 * step[:, None])).T
+        return (H + H.T) / 2
 
     def start(self, per_group: list[dict]) -> np.ndarray:
         """Start values: the mean over groups of each parameter's per-group value."""
@@ -167,37 +187,18 @@ class MultiGroupModel:
             counts[self.index[s.key]] += 1
         return sums / counts
 
-    def information(self, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-        """Expected Hessian of ``fun``: sum_g n_g [tr(Sigma^-1 dSigma_k Sigma^-1 dSigma_l)
-        + 2 dmu_k' Sigma^-1 dmu_l], the moment derivatives by central differences."""
-        H = np.zeros((self.npar, self.npar))
-        for g, mom in enumerate(self.moments):
-            Sigma, *_ = self.implied(x, g)
-            vals, vecs = np.linalg.eigh(Sigma)
-            root = vecs @ np.diag(vals ** -0.5) @ vecs.T     # Sigma^-1/2
-            rows = []
-            for k in range(self.npar):
-                e = np.zeros(self.npar)
-                e[k] = h * max(1.0, abs(x[k]))
-                up, down = self.implied(x + e, g), self.implied(x - e, g)
-                dS = (up[0] - down[0]) / (2 * e[k])
-                dm = (up[1] - down[1]) / (2 * e[k])
-                rows.append(np.concatenate([(root @ dS @ root).ravel(), np.sqrt(2) * root @ dm]))
-            V = np.array(rows)
-            H += mom.n * V @ V.T
-        return H
-
-    def hessian(self, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-        """Central differences of the analytic gradient, symmetrized."""
-        return numeric_hessian(self.grad, x, h)
-
     def fit(self, x0: np.ndarray, max_scoring: int = 100) -> "MultiGroupFit":
         """Fisher scoring from ``x0`` (robust far from the optimum), then Newton steps on the
         differenced Hessian (quadratic near it): ``engines.optimize``, as for single groups."""
-        n = sum(m.n for m in self.moments)
-        x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
-                           max_iter=max_scoring, min_step=1e-10)
-        x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
+        from threadpoolctl import threadpool_limits
+
+        n = self.n.sum()
+        # small matrices gain nothing from threaded BLAS; on a busy machine its threads made
+        # each solve of the information 100x slower (as in engines.cbsem)
+        with threadpool_limits(1):
+            x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
+                               max_iter=max_scoring, min_step=1e-10)
+            x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
         gradient = float(np.abs(self.grad(x)).max()) / n
         return MultiGroupFit(self, x, gradient)
 
@@ -214,10 +215,9 @@ class MultiGroupFit:
 
     @property
     def fit_indices(self) -> pd.Series:
-        groups = []
-        for g, mom in enumerate(self.model.moments):
-            Sigma, mu, *_ = self.model.implied(self.x, g)
-            groups.append(Moments(mom.S, Sigma, mom.n, mom.m, mu))
+        sigma, mu = self.model.implied(self.x)
+        groups = [Moments(mom.S, sigma[g], mom.n, mom.m, mu[g])
+                  for g, mom in enumerate(self.model.moments)]
         return ml_measures(groups, self.model.npar)
 
 
