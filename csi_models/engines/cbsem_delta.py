@@ -122,7 +122,9 @@ def derived_inference(spec, survey, estimates, statistics) -> dict:
             or survey.missing == "fiml"):
         return {}
     one = Resamples.of(estimates)
-    C = survey.values[list(estimates.layout.items)].cov().to_numpy(float)  # fixed, as in lavaan
+    # the item covariance (n - 1) that standardized the fit's scores, weighted with respondent
+    # weights (``cbsem_engine.with_moments``); fixed, as in lavaan
+    C = estimates.item_cor * np.outer(estimates.item_sd, estimates.item_sd)
 
     def derived(s):
         sd = np.sqrt(np.abs(np.diag(s.phi)))
