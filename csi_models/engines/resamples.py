@@ -24,22 +24,29 @@ from csi_models.engines import cbsem
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout
 from csi_models.engines.mlfit import minimize
+from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
 
 
+def _minimize(structure, x0, S, logdet):
+    detail = {}
+    out = minimize(structure, x0, S, logdet, tol=cbsem.GRADIENT_TOLERANCE / 10, detail=detail)
+    return (*out, detail["falling"])
+
+
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
+    """minimize's (x, F, max|g|, iterations, status) and the falling variance, chunk by chunk."""
     chunks = [slice(k, k + CHUNK) for k in range(0, len(S), CHUNK)]
     run = [(structure, starts[c], S[c], logdet[c]) for c in chunks]
     if n_jobs == 1 or len(run) == 1:
-        parts = [minimize(*args, tol=cbsem.GRADIENT_TOLERANCE / 10) for args in run]
+        parts = [_minimize(*args) for args in run]
     else:
         from joblib import Parallel, delayed
 
-        parts = Parallel(n_jobs=n_jobs)(delayed(minimize)(*args, tol=cbsem.GRADIENT_TOLERANCE / 10)
-                                        for args in run)
-    return [np.concatenate([p[i] for p in parts]) for i in range(5)]
+        parts = Parallel(n_jobs=n_jobs)(delayed(_minimize)(*args) for args in run)
+    return [np.concatenate([p[i] for p in parts]) for i in range(6)]
 
 
 def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
@@ -72,28 +79,39 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
         return []
     S, logdet = mk.sample_moments(values, rows_list)
     usable = np.isfinite(logdet)
-    first = np.repeat(model.param_vals[None], len(S), axis=0)
+    tries = [("data", lambda idx: data_start(structure, S[idx])),
+             ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
+    if start is not None:
+        tries.append(("given", lambda idx: np.repeat(start[None], idx.size, 0)))
+    x = np.zeros((len(S), structure.n_free))
+    F, gmax = np.full(len(S), np.inf), np.full(len(S), np.inf)
+    iters, falling = np.zeros(len(S), int), np.full(len(S), -1)
+    labels = np.full(len(S), "", dtype=object)
+    todo = np.flatnonzero(usable)
     with np.errstate(all="ignore"):
-        x, F, gmax, iters, status = _minimize_chunks(structure, first, S, logdet, n_jobs)
-        retry = np.flatnonzero(usable & (status != "converged"))
-        if start is not None and retry.size:
-            again = _minimize_chunks(structure, np.repeat(start[None], retry.size, 0), S[retry],
-                                     logdet[retry], n_jobs)
-            better = (again[4] == "converged") | (again[1] < F[retry])
-            for out, new in zip((x, F, gmax, iters, status), again):
-                out[retry[better]] = new[better]
+        for label, make in tries:
+            if not todo.size:
+                break
+            xs, Fs, gs, its, _, fall = _minimize_chunks(structure, make(todo), S[todo],
+                                                         logdet[todo], n_jobs)
+            iters[todo] += its
+            conv = gs < cbsem.GRADIENT_TOLERANCE
+            better = conv | (Fs < F[todo])
+            sel = todo[better]
+            x[sel], F[sel], gmax[sel], falling[sel] = xs[better], Fs[better], gs[better], fall[better]
+            labels[sel] = label
+            todo = todo[~conv]
     out = []
     for k, rows in enumerate(rows_list):
         if not usable[k]:
             out.append((None, "the resample's item covariance matrix is singular (an item "
                               "constant in the resample, or repeated rows)"))
             continue
-        if status[k] != "converged":
-            out.append((None, f"did not converge: max |gradient| = {gmax[k]:.2e} after "
-                              f"{iters[k]} iterations (tolerance {cbsem.GRADIENT_TOLERANCE:g})"))
+        if gmax[k] >= cbsem.GRADIENT_TOLERANCE:
+            out.append((None, _failure(structure, names, x[k], gmax[k], iters[k], falling[k])))
             continue
         est = _resample_estimates(model, layout, names, survey, rows, x[k], F[k], gmax[k],
-                                  iters[k], S[k])
+                                  iters[k], S[k], labels[k])
         problems = cbsem.improper_problems(est)
         if problems:
             if improper == "drop":
@@ -104,10 +122,31 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     return out
 
 
-def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S):
+def _failure(structure, names, x, gmax, iters, falling) -> str:
+    """Why a resample has no estimates: it runs into an improper region, or did not converge."""
+    if falling >= 0:
+        return "runs into an improper region: " + variance_text(structure, names, falling, x)
+    return (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
+            f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
+
+
+def variance_text(structure, names, j, x) -> str:
+    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)'."""
+    back = {v: k for k, v in names.items()}
+    for kind, what, labels in (("theta", "residual variance", structure.observed),
+                               ("psi", "(disturbance) variance", structure.latent)):
+        idx, r, c = structure.free[kind]
+        hit = np.flatnonzero((idx == j) & (r == c))
+        if hit.size:
+            name = back.get(labels[r[hit[0]]], labels[r[hit[0]]])
+            return f"the {what} of {name} falls below 0 and keeps falling (now {x[j]:.3g})"
+    return f"free parameter {j} keeps falling"
+
+
+def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S, label):
     data = types.SimpleNamespace(values=survey.values.iloc[rows].reset_index(drop=True),
                                  missing=survey.missing)
     with np.errstate(all="ignore"):
         est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
                                n_obs=len(rows), sample=S)
-    return replace(est, extras={**est.extras, "start": "batched kernel"})
+    return replace(est, extras={**est.extras, "start": label})
