@@ -128,13 +128,12 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
 def _newton(st, status, iterations, tol, steps):
     """Phase 2 (module docstring); returns per data set the index of a variance that keeps
     falling below 0 (-1 if none) and marks those data sets done."""
-    K, q = st.x.shape
+    K = len(st.x)
     variances = variance_parameters(st.structure)
     history = np.full((K, WINDOW + 1, variances.size), np.nan)
     taken = np.zeros(K, int)
     mu = np.zeros(K)
     falling = np.full(K, -1)
-    eye = np.eye(q)
     todo = np.flatnonzero(np.isin(status, ["", "stalled"]))
     history[todo, 0] = st.x[todo][:, variances]
     grads = np.full((K, WINDOW + 1), np.nan)
@@ -145,13 +144,7 @@ def _newton(st, status, iterations, tol, steps):
             break
         H = mk.hessian(st.structure, st.S[todo], st.inv[todo], tuple(p[todo] for p in st.parts))
         with np.errstate(all="ignore"):
-            finite = np.isfinite(H).all(axis=(1, 2))
-            low = np.zeros(todo.size)
-            low[finite] = np.linalg.eigvalsh(H[finite])[:, 0]
-            scale = np.abs(np.diagonal(H, axis1=1, axis2=2)).max(axis=1)
-            ridge = np.maximum(-1.5 * low, 0) + 1e-10 * scale + mu[todo] * scale
-            d = np.linalg.solve(H + ridge[:, None, None] * eye, st.g[todo][:, :, None])[:, :, 0] \
-                if finite.all() else _solve(H, st.g[todo], np.zeros(todo.size), ridge)
+            d = _newton_steps(H, st.g[todo], mu[todo])
         ok = st.try_steps(todo, d, _lower_or_flatter)
         iterations[todo] += 1
         mu[todo[ok]] = np.where(mu[todo[ok]] < 1e-8, 0.0, mu[todo[ok]] / 4)
@@ -165,14 +158,37 @@ def _newton(st, status, iterations, tol, steps):
         grads[moved, taken[moved] % (WINDOW + 1)] = st.gmax[moved]
         full = moved[taken[moved] >= WINDOW]
         if full.size and variances.size:
-            falling[full] = _keeps_falling(history[full], grads[full], taken[full], variances)
+            scale = np.diagonal(st.S[full], axis1=1, axis2=2).max(axis=1)
+            falling[full] = _keeps_falling(history[full], grads[full], taken[full], variances,
+                                           scale)
     return falling
 
 
-def _keeps_falling(history, grads, taken, variances) -> np.ndarray:
+def _newton_steps(H, g, mu):
+    """Steps solving (H + ridge I) d = g, ridge = 1e-10 + mu (relative to max diag H), plus
+    1.5 |lowest eigenvalue| where H is not positive definite. The eigenvalues are computed
+    only when a Cholesky factor of the whole stack fails (near the optimum H is positive
+    definite and the factor is the cheaper test)."""
+    eye = np.eye(H.shape[-1])
+    scale = np.abs(np.diagonal(H, axis1=1, axis2=2)).max(axis=1)
+    ridge = (1e-10 + mu) * scale
+    A = H + ridge[:, None, None] * eye
+    try:
+        np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        finite = np.isfinite(H).all(axis=(1, 2))
+        low = np.zeros(len(H))
+        low[finite] = np.linalg.eigvalsh(H[finite])[:, 0]
+        return _solve(H, g, np.zeros(len(H)), ridge + np.maximum(-1.5 * low, 0))
+    return np.linalg.solve(A, g[:, :, None])[:, :, 0]
+
+
+def _keeps_falling(history, grads, taken, variances, scale) -> np.ndarray:
     """For each data set, a variance parameter below 0 that fell on >= 90% of the last WINDOW
-    Newton steps, no slower in their second half than in their first, while max |g| did not
-    shrink tenfold (Newton near an optimum would); -1 where none."""
+    Newton steps and either no slower in their second half than in their first while max |g|
+    did not shrink tenfold (Newton near an optimum would), or is already below minus the
+    largest item variance (``scale``; as the fit function flattens towards an infimum at
+    infinity, |g| and the steps shrink too); -1 where none."""
     n = WINDOW + 1
     order = (taken[:, None] + 1 + np.arange(n)[None]) % n       # oldest first
     h = np.take_along_axis(history, order[:, :, None], axis=1)  # (k, n, v)
@@ -181,6 +197,7 @@ def _keeps_falling(history, grads, taken, variances) -> np.ndarray:
     fell = (np.diff(h, axis=1) < 0).mean(axis=1) >= 0.9
     half = WINDOW // 2
     first, second = h[:, 0] - h[:, half], h[:, half] - h[:, -1]
-    keeps = fell & (h[:, -1] < 0) & (second >= first) & (second > 0) & stuck[:, None]
+    absurd = h[:, -1] < -scale[:, None]
+    keeps = fell & (h[:, -1] < 0) & (((second >= first) & (second > 0) & stuck[:, None]) | absurd)
     pick = np.where(keeps.any(axis=1), variances[np.argmax(keeps, axis=1)], -1)
     return pick
