@@ -1,11 +1,11 @@
 """Covariance-based SEM by maximum likelihood through semopy, taken to the true optimum.
 
-semopy builds the model (the spec's lavaan syntax), its objective (Wishart ML, or FIML with
-a mean structure for incomplete data) and its analytic gradient. Its optimizer's success
-flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
-stops where the gradient is still large. We therefore polish every solution
-(``engines.optimize``): Fisher scoring on semopy's expected information, then Newton steps on
-a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|.
+semopy builds the model (the spec's lavaan syntax). Complete data are fitted by our batched
+ML kernel (``engines.mlkernel``/``mlfit``: scoring, then Newton on the exact Hessian) from the
+data-based start (``engines.start``), then semopy's; only where neither converges does
+semopy's SLSQP look for the basin (its success flag is not convergence: on ill-conditioned CSI
+models it stops where the gradient is still large), polished by ``engines.optimize``. FIML
+uses semopy's objective and ``engines.fiml``. The final max |gradient| is reported.
 Like lavaan, variances are not bounded at zero (a negative variance is reported as an
 improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
 fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
@@ -181,11 +181,11 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     Huber-White sandwich on casewise scores (complete data only).
     ``start``: starting values of the free parameters in semopy's active-parameter order,
     as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
-    include the item intercepts). Given, semopy's SLSQP is skipped and Fisher scoring and
-    Newton steps start there (a bootstrap resample started from the full-sample estimates
-    reaches the optimum that semopy's default start reaches, faster); should that not
-    converge, the fit is repeated from semopy's default start (``_warm``).
-    ``extras["start"]`` says which start gave the estimates."""
+    include the item intercepts). Without it, complete data start from the data-based start
+    (``engines.start``, as lavaan's), then semopy's; given, the fit starts there and, should
+    that not converge, is repeated from the default starts (``_warm``).
+    ``extras["start"]`` says which start gave the estimates: 'data', 'semopy default',
+    'given', 'semopy default (SLSQP)' (the last resort)."""
     from csi_models.spec.validation import require_first_order
 
     require_first_order(spec, "CB-SEM")

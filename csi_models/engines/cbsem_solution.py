@@ -40,23 +40,25 @@ def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, conve
         r2 = np.where(layout.adjacency.any(axis=0), 1 - np.diag(psi[0])[f] / np.diag(phi), np.nan)
     M_ = layout.membership
     loadings = (Lambda * M_).sum(axis=1) * (sd_f[layout.block] / sd_x)
-    weights = _factor_score_weights(layout, implied, Lambda, data)
-    with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
-        table = tpl.table(x, vcov_se)
     if sample is None:
         sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
         sample = sample[np.ix_(xs, xs)]
+    n = int(n_obs or model.n_samples)
+    weights = _factor_score_weights(layout, implied, Lambda, data,
+                                    None if sample is None else sample * n / (n - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
+        table = tpl.table(x, vcov_se)
     return Estimates(
         method="cbsem", layout=layout, weights=weights, loadings=loadings,
         cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
         converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
         sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
-        extras={"n_obs": int(n_obs or model.n_samples), "n_free": int(x.size), "x": x.copy(),
+        extras={"n_obs": n, "n_free": int(x.size), "x": x.copy(),
                 "vcov": None if vcov_se is None else vcov_se[0]})
 
 
-def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
+def _factor_score_weights(layout, implied, Lambda, data, cov=None) -> np.ndarray:
     """Own-block factor-score weights on standardized items, scaled to a unit-variance score.
 
     Raw weights r_j = Sigma_jj^-1 lambda_j (the regression method applied to each construct's
@@ -66,8 +68,10 @@ def _factor_score_weights(layout, implied, Lambda, data) -> np.ndarray:
     data, the model-implied Sigma with FIML; s = sqrt(diag C). So w / s is proportional to r,
     and the score w'z has variance 1 in the sample (complete data) or under the model (FIML)."""
     items = list(layout.items)
-    C = implied if data.missing == "fiml" else np.cov(data.values[items].to_numpy(float),
-                                                        rowvar=False)
+    if data.missing == "fiml":
+        C = implied
+    else:   # ``cov``: the same, from the sample covariance (divisor n) of the fit
+        C = cov if cov is not None else np.cov(data.values[items].to_numpy(float), rowvar=False)
     sd = np.sqrt(np.diag(C))
     weights = np.zeros(len(items))
     for j in range(len(layout.constructs)):
@@ -103,13 +107,13 @@ class _Template:
             lhs, op, rhs = ((b, "=~", a) if kind == "lambda" else (a, "~", b) if kind == "beta"
                             else (a, "~~", b) if kind in ("psi", "theta") else (a, "~1", ""))
             labels.append((back.get(lhs, lhs), op, back.get(rhs, rhs)))
-        table = pd.DataFrame(labels, columns=["lhs", "op", "rhs"])
-        table["free"] = [r[0] is not None for r in rows]
         order = [v for k, v in back.items() if k.startswith("f")] + \
             [v for k, v in back.items() if k.startswith("x")]   # constructs, then items
-        table["row"] = np.arange(len(rows))
-        self.labels = _canonical(table, order)
-        self.order = self.labels.pop("row").to_numpy()
+        labels, self.order = _canonical(labels, order)
+        self.labels = {"lhs": np.array([r[0] for r in labels], object),
+                       "op": np.array([r[1] for r in labels], object),
+                       "rhs": np.array([r[2] for r in labels], object),
+                       "free": np.array([rows[k][0] is not None for k in self.order])}
         self.free = np.array([r[0] is not None for r in rows])
         self.index = np.array([r[0] if r[0] is not None else 0 for r in rows])
         self.fixed = np.array([r[1] for r in rows])
@@ -163,30 +167,28 @@ class _Template:
             vcov, se_values = vcov_se
             std, std_se, _ = delta_method(lambda z: self.standardize(z), x, vcov, batched=True)
             std = np.ravel(std)
-        est = np.where(self.free, x[self.index], self.fixed)
-        se = np.where(self.free, se_values[self.index], np.nan)
-        o = self.order
-        table = self.labels.copy()
-        table["est"], table["se"] = est[o], se[o]
-        table["z"] = table["est"] / table["se"]
-        table["pvalue"] = 2 * norm.sf(np.abs(table["z"].to_numpy()))
-        table["std_all"], table["std_all_se"] = std[o], std_se[o]
-        return table[["lhs", "op", "rhs", "free", "est", "se", "z", "pvalue", "std_all",
-                      "std_all_se"]]
+        est = np.where(self.free, x[self.index], self.fixed)[self.order]
+        se = np.where(self.free, se_values[self.index], np.nan)[self.order]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = est / se
+        return pd.DataFrame({**self.labels, "est": est, "se": se, "z": z,
+                             "pvalue": 2 * norm.sf(np.abs(z)), "std_all": std[self.order],
+                             "std_all_se": std_se[self.order]})
 
 
-def _canonical(table: pd.DataFrame, names: list) -> pd.DataFrame:
-    """Rows in one order on every run: semopy keeps covariances in hash-ordered sets, so
-    'visual ~~ textual' could come out as 'textual ~~ visual' depending on PYTHONHASHSEED.
-    A covariance is written with its two names in spec order (constructs, then items), and
-    rows are sorted by operator (=~, ~, ~~, ~1), then by the spec order of lhs and rhs."""
+def _canonical(labels: list, names: list) -> tuple[list, np.ndarray]:
+    """(labels, order): rows in one order on every run. semopy keeps covariances in
+    hash-ordered sets, so 'visual ~~ textual' could come out as 'textual ~~ visual' depending
+    on PYTHONHASHSEED. A covariance is written with its two names in spec order (constructs,
+    then items), and rows are sorted by operator (=~, ~, ~~, ~1), then by the spec order of
+    lhs and rhs; ``order`` maps the sorted rows to the given ones."""
     pos = {name: k for k, name in enumerate(names)}
-    swap = (table.op == "~~") & (table.lhs.map(pos) > table.rhs.map(pos))
-    table.loc[swap, ["lhs", "rhs"]] = table.loc[swap, ["rhs", "lhs"]].to_numpy()
-    key = pd.DataFrame({"op": table.op.map({"=~": 0, "~": 1, "~~": 2, "~1": 3}),
-                        "lhs": table.lhs.map(pos), "rhs": table.rhs.map(pos).fillna(-1)})
-    order = np.lexsort((key.rhs.to_numpy(), key.lhs.to_numpy(), key.op.to_numpy()))
-    return table.iloc[order].reset_index(drop=True)
+    out = [(rhs, op, lhs) if op == "~~" and pos.get(lhs, -1) > pos.get(rhs, -1) else
+           (lhs, op, rhs) for lhs, op, rhs in labels]
+    ops = {"=~": 0, "~": 1, "~~": 2, "~1": 3}
+    order = np.array(sorted(range(len(out)), key=lambda k: (ops[out[k][1]], pos.get(out[k][0], -1),
+                                                            pos.get(out[k][2], -1))), int)
+    return [out[k] for k in order], order
 
 
 def improper_problems(est: Estimates) -> list[str]:
@@ -194,11 +196,12 @@ def improper_problems(est: Estimates) -> list[str]:
     correlations near 1 (one text per kind of problem; empty when admissible)."""
     problems = []
     table = est.parameters
-    variances = table[(table.op == "~~") & (table.lhs == table.rhs) & table.free]
-    negative = variances[variances.est < 0]
-    if len(negative):
+    lhs, op, rhs = (table[c].to_numpy() for c in ("lhs", "op", "rhs"))
+    value, free = table["est"].to_numpy(float), table["free"].to_numpy(bool)
+    negative = np.flatnonzero((op == "~~") & (lhs == rhs) & free & (value < 0))
+    if negative.size:
         problems.append("negative variance of " + ", ".join(
-            f"{r.lhs} ({r.est:.3g})" for r in negative.itertuples()))
+            f"{lhs[k]} ({value[k]:.3g})" for k in negative))
     names = est.layout.constructs
     big = [(names[i], names[j], est.paths[i, j]) for i, j in zip(*np.nonzero(est.layout.adjacency))
            if abs(est.paths[i, j]) > 1]

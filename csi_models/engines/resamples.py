@@ -3,10 +3,11 @@
 The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
 one stacked product, and all resamples are minimized together (``engines.mlfit``: damped
 Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over ``n_jobs``
-processes. Each resample starts from semopy's default starting values on the full data; where
-that does not converge and a ``start`` is given (e.g. the full-sample estimates), it is tried
-again from there. A resample is converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE``
-(as a single fit). Converged solutions that are improper (negative variances, standardized
+processes. Each resample starts from its own data-based start (``engines.start``); where that
+does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
+full-sample estimates); ``extras['start']`` names the start of the estimates. A resample is
+converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
+into an improper region (``mlfit``) says so in its reason. Converged solutions that are improper (negative variances, standardized
 paths beyond 1, latent correlations near 1: ``cbsem.improper_problems``) carry the problems
 in ``Estimates.extras['improper']``; with ``improper='drop'`` they count as failures.
 Identical numbers for any ``n_jobs`` and chunking: each resample's minimization is its own.
@@ -28,11 +29,13 @@ from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
+NEWTON_STEPS = 100  # per start: converging ECSI resamples need under 60 (ridges never end)
 
 
 def _minimize(structure, x0, S, logdet):
     detail = {}
-    out = minimize(structure, x0, S, logdet, tol=cbsem.GRADIENT_TOLERANCE / 10, detail=detail)
+    out = minimize(structure, x0, S, logdet, tol=cbsem.GRADIENT_TOLERANCE / 10,
+                   newton_steps=NEWTON_STEPS, detail=detail)
     return (*out, detail["falling"])
 
 
@@ -144,8 +147,7 @@ def variance_text(structure, names, j, x) -> str:
 
 
 def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S, label):
-    data = types.SimpleNamespace(values=survey.values.iloc[rows].reset_index(drop=True),
-                                 missing=survey.missing)
+    data = types.SimpleNamespace(values=None, missing=survey.missing)  # S stands for the rows
     with np.errstate(all="ignore"):
         est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
                                n_obs=len(rows), sample=S)
