@@ -98,7 +98,7 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
     """Fit every data set k (sample covariance S[k]) from x0[k]. Returns (x, F, max|g|,
     iterations, status) arrays over k; see the module docstring for the statuses. ``max_iter``
     caps the scoring steps (at most ``scoring_steps`` of them are taken before the Newton phase
-    unless ``newton_steps`` is 0); ``detail``, a dict, receives 'falling'."""
+    unless ``newton_steps`` is 0); ``detail``, a dict, receives 'falling' and 'moved'."""
     st = _State(structure, x0, S, logdet_S)
     K = len(st.x)
     lam = np.full(K, 1e-3)
@@ -115,25 +115,28 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
         lam[active[ok]] = np.maximum(lam[active[ok]] / 4, 1e-9)
         lam[active[~ok]] *= 8
         status[active[~ok & (lam[active] > 1e8)]] = "stalled"
-    falling = _newton(st, status, iterations, tol, newton_steps)
+    falling, anchor = _newton(st, status, iterations, tol, newton_steps)
     done = np.isin(status, ["", "stalled"])
     status[done & (st.gmax < tol)] = "converged"
     status[done & (st.gmax >= tol)] = "failed"
     status[(falling >= 0) & (status != "converged")] = "improper region"
     if detail is not None:
         detail["falling"] = np.where(status == "improper region", falling, -1)
+        detail["moved"] = st.x - anchor   # over the last WINDOW to 2 WINDOW Newton steps
     return st.x, st.F, st.gmax, iterations, status
 
 
 def _newton(st, status, iterations, tol, steps):
     """Phase 2 (module docstring); returns per data set the index of a variance that keeps
-    falling below 0 (-1 if none) and marks those data sets done."""
+    falling below 0 (-1 if none), and x as it was WINDOW to 2 WINDOW Newton steps ago (NaN
+    before that many steps): what still moves on a fit that does not converge."""
     K = len(st.x)
     variances = variance_parameters(st.structure)
     history = np.full((K, WINDOW + 1, variances.size), np.nan)
     taken = np.zeros(K, int)
     mu = np.zeros(K)
     falling = np.full(K, -1)
+    anchor, newer = np.full(st.x.shape, np.nan), np.full(st.x.shape, np.nan)
     todo = np.flatnonzero(np.isin(status, ["", "stalled"]))
     history[todo, 0] = st.x[todo][:, variances]
     grads = np.full((K, WINDOW + 1), np.nan)
@@ -154,6 +157,8 @@ def _newton(st, status, iterations, tol, steps):
         status[gone] = "stalled"
         todo = np.setdiff1d(todo, gone)
         taken[moved] += 1
+        turn = moved[taken[moved] % WINDOW == 0]
+        anchor[turn], newer[turn] = newer[turn], st.x[turn]
         history[moved, taken[moved] % (WINDOW + 1)] = st.x[moved][:, variances]
         grads[moved, taken[moved] % (WINDOW + 1)] = st.gmax[moved]
         full = moved[taken[moved] >= WINDOW]
@@ -161,7 +166,7 @@ def _newton(st, status, iterations, tol, steps):
             scale = np.diagonal(st.S[full], axis1=1, axis2=2).max(axis=1)
             falling[full] = _keeps_falling(history[full], grads[full], taken[full], variances,
                                            scale)
-    return falling
+    return falling, anchor
 
 
 def _newton_steps(H, g, mu):

@@ -29,14 +29,14 @@ from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
-NEWTON_STEPS = 100  # per start: converging ECSI resamples need under 60 (ridges never end)
+NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where lavaan converges
 
 
 def _minimize(structure, x0, S, logdet):
     detail = {}
     out = minimize(structure, x0, S, logdet, tol=cbsem.GRADIENT_TOLERANCE / 10,
                    newton_steps=NEWTON_STEPS, detail=detail)
-    return (*out, detail["falling"])
+    return (*out, detail["falling"], detail["moved"])
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
@@ -49,7 +49,7 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs):
         from joblib import Parallel, delayed
 
         parts = Parallel(n_jobs=n_jobs)(delayed(_minimize)(*args) for args in run)
-    return [np.concatenate([p[i] for p in parts]) for i in range(6)]
+    return [np.concatenate([p[i] for p in parts]) for i in range(7)]
 
 
 def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
@@ -89,19 +89,21 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     x = np.zeros((len(S), structure.n_free))
     F, gmax = np.full(len(S), np.inf), np.full(len(S), np.inf)
     iters, falling = np.zeros(len(S), int), np.full(len(S), -1)
+    moved = np.full((len(S), structure.n_free), np.nan)
     labels = np.full(len(S), "", dtype=object)
     todo = np.flatnonzero(usable)
     with np.errstate(all="ignore"):
         for label, make in tries:
             if not todo.size:
                 break
-            xs, Fs, gs, its, _, fall = _minimize_chunks(structure, make(todo), S[todo],
-                                                         logdet[todo], n_jobs)
+            xs, Fs, gs, its, _, fall, mov = _minimize_chunks(structure, make(todo), S[todo],
+                                                              logdet[todo], n_jobs)
             iters[todo] += its
             conv = gs < cbsem.GRADIENT_TOLERANCE
             better = conv | (Fs < F[todo])
             sel = todo[better]
             x[sel], F[sel], gmax[sel], falling[sel] = xs[better], Fs[better], gs[better], fall[better]
+            moved[sel] = mov[better]
             labels[sel] = label
             todo = todo[~conv]
     out = []
@@ -111,7 +113,8 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
                               "constant in the resample, or repeated rows)"))
             continue
         if gmax[k] >= cbsem.GRADIENT_TOLERANCE:
-            out.append((None, _failure(structure, names, x[k], gmax[k], iters[k], falling[k])))
+            out.append((None, _failure(structure, names, x[k], gmax[k], iters[k], falling[k],
+                                       moved[k])))
             continue
         est = _resample_estimates(model, layout, names, survey, rows, x[k], F[k], gmax[k],
                                   iters[k], S[k], labels[k])
@@ -125,12 +128,34 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     return out
 
 
-def _failure(structure, names, x, gmax, iters, falling) -> str:
-    """Why a resample has no estimates: it runs into an improper region, or did not converge."""
+def _failure(structure, names, x, gmax, iters, falling, moved) -> str:
+    """Why a resample has no estimates: it runs into an improper region, or did not converge
+    (naming what still moved most over the last Newton steps: on ECSI a ridge where paths from
+    near-collinear constructs run off while the fit function keeps falling)."""
     if falling >= 0:
         return "runs into an improper region: " + variance_text(structure, names, falling, x)
-    return (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
+    text = (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
             f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
+    if np.isfinite(moved).all() and np.abs(moved).max() > 1e-3:
+        j = int(np.argmax(np.abs(moved)))
+        text += (f"; still moving: {parameter_text(structure, names, j)} from "
+                 f"{x[j] - moved[j]:.3g} to {x[j]:.3g} over the last Newton steps")
+    return text
+
+
+def parameter_text(structure, names, j) -> str:
+    """lavaan's notation of free parameter j in the spec's names ('Satisfaction ~ Quality')."""
+    back = {v: k for k, v in names.items()}
+    obs, lat = structure.observed, structure.latent
+    for kind, op in (("lambda", "=~"), ("beta", "~"), ("psi", "~~"), ("theta", "~~")):
+        idx, r, c = structure.free[kind]
+        hit = np.flatnonzero(idx == j)
+        if hit.size:
+            r, c = r[hit[0]], c[hit[0]]
+            a, b = {"lambda": (lat[c], obs[r]), "beta": (lat[r], lat[c]),
+                    "psi": (lat[r], lat[c]), "theta": (obs[r], obs[c])}[kind]
+            return f"{back.get(a, a)} {op} {back.get(b, b)}"
+    return f"free parameter {j}"
 
 
 def variance_text(structure, names, j, x) -> str:
