@@ -33,8 +33,10 @@ NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where
 
 
 def _minimize(structure, x0, S, logdet):
+    """Polished as far as a single fit (``cbsem.POLISHED``): on a flat ridge, where many points
+    pass the 1e-6 gradient test, both then stop at the same point."""
     detail = {}
-    out = minimize(structure, x0, S, logdet, tol=cbsem.GRADIENT_TOLERANCE / 10,
+    out = minimize(structure, x0, S, logdet, tol=cbsem.POLISHED,
                    newton_steps=NEWTON_STEPS, detail=detail)
     return (*out, detail["falling"], detail["moved"])
 
@@ -159,14 +161,18 @@ def parameter_text(structure, names, j) -> str:
 
 
 def variance_text(structure, names, j, x) -> str:
-    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)'."""
+    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)' (a
+    construct with paths into it: its disturbance variance)."""
     back = {v: k for k, v in names.items()}
-    for kind, what, labels in (("theta", "residual variance", structure.observed),
-                               ("psi", "(disturbance) variance", structure.latent)):
+    for kind, labels in (("theta", structure.observed), ("psi", structure.latent)):
         idx, r, c = structure.free[kind]
         hit = np.flatnonzero((idx == j) & (r == c))
         if hit.size:
-            name = back.get(labels[r[hit[0]]], labels[r[hit[0]]])
+            row = r[hit[0]]
+            endogenous = (structure.free["beta"][1] == row).any() or structure.base["beta"][row].any()
+            what = ("residual variance" if kind == "theta" else
+                    "disturbance variance" if endogenous else "variance")
+            name = back.get(labels[row], labels[row])
             return f"the {what} of {name} falls below 0 and keeps falling (now {x[j]:.3g})"
     return f"free parameter {j} keeps falling"
 
