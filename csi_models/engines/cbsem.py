@@ -262,9 +262,12 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
             fun, grad, information, x, found = _objective(model, frame, syntax, fiml, start)
-            x = fisher_scoring(fun, grad, information, x)
-            # complete data arrive from the kernel at max |g| < POLISHED: nothing left to do
-            x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
+            iterations = 0
+            # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
+            # rounding of the same gradient could slide along a flat ridge
+            if found in (None, "semopy default (SLSQP)"):
+                x = fisher_scoring(fun, grad, information, x)
+                x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
