@@ -95,3 +95,85 @@ def test_hard_resamples_reach_lavaans_chisq(mobi, which):
     assert res.converged and res.estimates.gradient_norm < 1e-6
     assert res.n * res.estimates.objective <= hard["lavaan_chisq"] + 1e-3
     assert res.n * res.estimates.objective == pytest.approx(hard["lavaan_chisq"], abs=1e-3)
+
+
+def test_exact_hessian_equals_differences_of_the_gradient(ecsi):
+    """mk.hessian (second derivatives of Sigma written out) against central differences of
+    the analytic gradient, away from the optimum (where W != 0 and every term counts)."""
+    model, structure, values = ecsi
+    rng = np.random.default_rng(1)
+    rows = [rng.integers(0, len(values), len(values)) for _ in range(2)]
+    S, logdet = mk.sample_moments(values, rows)
+    x = model.param_vals[None] + 0.05 * rng.normal(size=(2, structure.n_free))
+    F, g, inv, parts = mk.loss_and_gradient(structure, x, S, logdet)
+    H = mk.hessian(structure, S, inv, parts)
+    h = 1e-6
+    for j in range(structure.n_free):
+        e = np.zeros_like(x)
+        e[:, j] = h * np.maximum(1, np.abs(x[:, j]))
+        diff = (mk.loss_and_gradient(structure, x + e, S, logdet)[1]
+                - mk.loss_and_gradient(structure, x - e, S, logdet)[1]) / (2 * e[:, [j]])
+        np.testing.assert_allclose(H[:, :, j], diff, rtol=1e-5, atol=1e-5 * np.abs(H).max())
+    # at S = Sigma the Hessian is the expected information
+    sigma, _ = mk.implied(structure, x)
+    _, _, inv, parts = mk.loss_and_gradient(structure, x, sigma, np.linalg.slogdet(sigma)[1])
+    np.testing.assert_allclose(mk.hessian(structure, sigma, inv, parts),
+                               mk.information(structure, inv, parts), atol=1e-8)
+
+
+def test_data_start_recovers_loadings_and_variances_from_a_population_covariance(ecsi):
+    """With S = Sigma(x) the instrumental-variable loadings of engines.start are exact, and
+    so are the construct variances (var(construct), the disturbance variance when paths
+    start at 0); residual variances are half the item variances."""
+    from csi_models.engines.start import data_start
+
+    model, structure, values = ecsi
+    rng = np.random.default_rng(2)
+    x = np.zeros(structure.n_free)
+    li, lr, lc = structure.free["lambda"]
+    x[li] = rng.uniform(0.6, 1.4, li.size)
+    si, sr, sc = structure.free["psi"]
+    x[si[sr == sc]] = rng.uniform(0.5, 2.0, (sr == sc).sum())
+    ti, tr, tc = structure.free["theta"]
+    x[ti] = rng.uniform(0.2, 0.8, ti.size)
+    x[structure.free["beta"][0]] = rng.uniform(0.2, 0.5, structure.free["beta"][0].size)
+    sigma, (_, _, _, M) = mk.implied(structure, x[None])
+    start = data_start(structure, sigma)[0]
+    np.testing.assert_allclose(start[li], x[li], rtol=1e-10)
+    diag = sr == sc
+    np.testing.assert_allclose(start[si[diag]], M[0, sr[diag], sr[diag]], rtol=1e-10)
+    np.testing.assert_allclose(start[ti], sigma[0, tr, tr] / 2, rtol=1e-12)
+    assert (start[structure.free["beta"][0]] == 0).all()
+
+
+def heywood_to_infinity():
+    """One factor, three items, the two non-marker items uncorrelated: the just-identified
+    solution has var(f) = s_ab s_ac / s_bc = infinity, so the likelihood keeps falling as
+    var(f) grows and the marker's residual variance falls below 0 without end."""
+    model = semopy.Model("f =~ a + b + c")
+    C = np.array([[1, .5, .5], [.5, 1, 0], [.5, 0, 1]])
+    X = np.random.default_rng(0).normal(size=(500, 3))
+    X = X - X.mean(axis=0)
+    X = X @ np.linalg.inv(np.linalg.cholesky(X.T @ X / 500)).T @ np.linalg.cholesky(C).T
+    frame = pd.DataFrame(X, columns=list("abc"))
+    model.load(frame)
+    structure = mk.Structure.from_semopy(model)
+    return model, structure, frame[list(structure.observed)].to_numpy()
+
+
+def test_a_fit_running_into_an_improper_region_says_so():
+    from csi_models.engines.resamples import variance_text
+    from csi_models.engines.start import data_start
+
+    model, structure, values = heywood_to_infinity()
+    S, logdet = mk.sample_moments(values, [np.arange(len(values))])
+    detail = {}
+    x, F, gmax, iterations, status = mlfit.minimize(structure, data_start(structure, S), S,
+                                                    logdet, detail=detail)
+    assert status[0] == "improper region" and iterations[0] < 260
+    j = detail["falling"][0]
+    ti, tr, tc = structure.free["theta"]
+    a = structure.observed.index("a")
+    assert j == ti[(tr == a) & (tc == a)][0] and x[0, j] < -1
+    text = variance_text(structure, {"a": "a"}, j, x[0])
+    assert text.startswith("the residual variance of a falls below 0 and keeps falling")

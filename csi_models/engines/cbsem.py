@@ -1,11 +1,11 @@
 """Covariance-based SEM by maximum likelihood through semopy, taken to the true optimum.
 
-semopy builds the model (the spec's lavaan syntax), its objective (Wishart ML, or FIML with
-a mean structure for incomplete data) and its analytic gradient. Its optimizer's success
-flag is not convergence: on ill-conditioned CSI models (latent correlations near 1) SLSQP
-stops where the gradient is still large. We therefore polish every solution
-(``engines.optimize``): Fisher scoring on semopy's expected information, then Newton steps on
-a Hessian differenced from semopy's analytic gradient, and report the final max |gradient|.
+semopy builds the model (the spec's lavaan syntax). Complete data are fitted by our batched
+ML kernel (``engines.mlkernel``/``mlfit``: scoring, then Newton on the exact Hessian) from the
+data-based start (``engines.start``), then semopy's; only where neither converges does
+semopy's SLSQP look for the basin (its success flag is not convergence: on ill-conditioned CSI
+models it stops where the gradient is still large), polished by ``engines.optimize``. FIML
+uses semopy's objective and ``engines.fiml``. The final max |gradient| is reported.
 Like lavaan, variances are not bounded at zero (a negative variance is reported as an
 improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
 fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
@@ -28,6 +28,7 @@ from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.cbsem_solution import NEAR_ONE, _estimates, improper_problems  # noqa: F401 - used as cbsem.*
 from csi_models.engines.fiml import FIML
 from csi_models.engines.mlfit import minimize
+from csi_models.engines.start import data_start
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
@@ -83,38 +84,45 @@ def _ml_discrepancy(model):
     return fun
 
 
-def _kernel_fit(model, frame, start) -> np.ndarray | None:
-    """The ML optimum by the batched kernel (``engines.mlfit``) from ``start``, or None when it
-    does not converge there."""
+def _kernel_fit(model, frame, start) -> tuple:
+    """(x, start label) of the ML optimum by the batched kernel (``engines.mlfit``), or
+    (None, None) where it converges from no start. Tried in turn: ``start`` when given, else
+    the data-based start (``engines.start``, as lavaan's) and then semopy's default start."""
     structure = mk.Structure.from_semopy(model)
     S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
                                     [np.arange(len(frame))])
-    x, _, _, _, status = minimize(structure, np.asarray(start, float)[None], S, logdet_S,
-                                  tol=POLISHED)
-    return x[0] if status[0] == "converged" else None
+    tries = [("given", np.asarray(start, float)[None])] if start is not None else \
+        [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy())]
+    for label, x0 in tries:
+        x, _, gmax, _, _ = minimize(structure, x0, S, logdet_S, tol=POLISHED)
+        if gmax[0] < GRADIENT_TOLERANCE:
+            return x[0], label
+    return None, None
 
 
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
-    Complete data first go through the batched kernel (``engines.mlfit``: damped scoring,
-    then Newton) from ``start`` or semopy's default starting values; only where that does not
-    converge does semopy's SLSQP from its default starting values look for the basin."""
+    Complete data first go through the batched kernel (``_kernel_fit``); only where that does
+    not converge does semopy's SLSQP from its default starting values look for the basin.
+    Returns (fun, grad, information, x, start label or None)."""
+    label = None
     if cov is None:
         model.load(frame)
-        x = _kernel_fit(model, frame, model.param_vals.copy() if start is None else start)
+        x, label = _kernel_fit(model, frame, start)
         if x is not None:
             fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
-            return fun, grad, _information(model), x
+            return fun, grad, _information(model), x, label
     if start is not None:
         model.load(frame)
     elif cov is None:
         model.fit(frame, obj="MLW")
+        label = "semopy default (SLSQP)"
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
     information = _information(model)
     x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
-    return fun, grad, information, x
+    return fun, grad, information, x, label
 
 
 def _information(model):
@@ -134,11 +142,11 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None):
     model.load(frame)
     objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
     if start is not None:
-        return objective.objective, objective.gradient, objective.information, start
+        return objective.objective, objective.gradient, objective.information, start, None
     base = semopy.Model(syntax)
     for param in base.parameters.values():
         param.bound = (None, None)
-    *_, x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))
+    x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))[3]
     values = {_where(base, p): value for p, value in
               zip([p for p in base.parameters.values() if p.active], x_base)}
     means = frame.mean()
@@ -146,7 +154,7 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None):
     for k, param in enumerate(p for p in model.parameters.values() if p.active):
         kind, a, b = _where(model, param)
         x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
-    return objective.objective, objective.gradient, objective.information, x
+    return objective.objective, objective.gradient, objective.information, x, None
 
 
 def _start_vector(start, model) -> np.ndarray | None:
@@ -173,11 +181,11 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     Huber-White sandwich on casewise scores (complete data only).
     ``start``: starting values of the free parameters in semopy's active-parameter order,
     as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
-    include the item intercepts). Given, semopy's SLSQP is skipped and Fisher scoring and
-    Newton steps start there (a bootstrap resample started from the full-sample estimates
-    reaches the optimum that semopy's default start reaches, faster); should that not
-    converge, the fit is repeated from semopy's default start (``_warm``).
-    ``extras["start"]`` says which start gave the estimates."""
+    include the item intercepts). Without it, complete data start from the data-based start
+    (``engines.start``, as lavaan's), then semopy's; given, the fit starts there and, should
+    that not converge, is repeated from the default starts (``_warm``).
+    ``extras["start"]`` says which start gave the estimates: 'data', 'semopy default',
+    'given', 'semopy default (SLSQP)' (the last resort)."""
     from csi_models.spec.validation import require_first_order
 
     require_first_order(spec, "CB-SEM")
@@ -218,7 +226,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
 
 
 def _warm(spec, layout, data, se, start, model) -> Estimates:
-    """A fit from ``start``; if it does not converge, also from semopy's default start, and
+    """A fit from ``start``; if it does not converge, also from the default starts, and
     the better of the two (converged first, then lower fit function). On ill-conditioned
     models a start far from this sample's optimum can strand the scoring steps (ECSI
     bootstrap resamples: 2 of 8 converged from semopy's start but not from the full-sample
@@ -230,8 +238,9 @@ def _warm(spec, layout, data, se, start, model) -> Estimates:
     except EstimationError:
         warm = None
     try:
-        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None,
-                         "semopy default (the given start did not converge)")
+        cold = _estimate(_build(spec, layout, data, data.missing), layout, data, se, None)
+        cold = replace(cold, extras={**cold.extras, "start": cold.extras["start"] +
+                                     " (the given start did not converge)"})
     except EstimationError:
         if warm is None:
             raise
@@ -241,7 +250,7 @@ def _warm(spec, layout, data, se, start, model) -> Estimates:
     return warm
 
 
-def _estimate(model, layout, data, se, start, label: str = "semopy default") -> Estimates:
+def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQP)") -> Estimates:
     """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's);
     ``label`` says which start it was (``extras["start"]``)."""
     model, frame, names, syntax = model
@@ -252,10 +261,13 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default") -> 
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x = _objective(model, frame, syntax, fiml, start)
-            x = fisher_scoring(fun, grad, information, x)
-            # complete data arrive from the kernel at max |g| < POLISHED: nothing left to do
-            x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
+            fun, grad, information, x, found = _objective(model, frame, syntax, fiml, start)
+            iterations = 0
+            # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
+            # rounding of the same gradient could slide along a flat ridge
+            if found in (None, "semopy default (SLSQP)"):
+                x = fisher_scoring(fun, grad, information, x)
+                x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
@@ -268,7 +280,7 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default") -> 
                               "not positive definite at every point the optimizer tried")
     estimates = _estimates(model, layout, names, (vcov, se_values), x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
-    return replace(estimates, extras={**estimates.extras, "start": label})
+    return replace(estimates, extras={**estimates.extras, "start": found or label})
 
 
 def _vcov(model, grad, x, fiml: bool, robust: bool):

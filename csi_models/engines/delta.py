@@ -22,35 +22,41 @@ import numpy as np
 STEP = 1e-6  # relative central-difference step on the free parameters
 
 
-def jacobian(fun, x: np.ndarray, h: float = STEP) -> np.ndarray:
+def jacobian(fun, x: np.ndarray, h: float = STEP, batched: bool = False) -> np.ndarray:
     """(outputs, parameters) Jacobian of the vector function ``fun`` at ``x`` by central
     differences with step h max(1, |x_j|). A difference within rounding of the two values
     (64 machine epsilons of their size) is taken as 0, so that a quantity which does not
-    depend on x (a one-item construct's index) gets se 0, as in lavaan, not 1e-8."""
+    depend on x (a one-item construct's index) gets se 0, as in lavaan, not 1e-8.
+    ``batched``: ``fun`` maps a stack of parameter vectors (n, parameters) to (n, outputs),
+    and all 2 x parameters points go in one call."""
     x = np.asarray(x, float)
-    columns = []
-    for j in range(x.size):
-        step = h * max(1.0, abs(x[j]))
-        e = np.zeros(x.size)
-        e[j] = step
-        up, down = np.asarray(fun(x + e), float), np.asarray(fun(x - e), float)
-        diff = up - down
-        with np.errstate(invalid="ignore"):
-            diff[np.abs(diff) <= 64 * np.finfo(float).eps * np.fmax(np.abs(up), np.abs(down))] = 0.0
-        columns.append(diff / (2 * step))
-    return np.column_stack(columns) if columns else np.zeros((np.size(fun(x)), 0))
+    if not x.size:
+        return np.zeros((np.size(fun(x[None] if batched else x)), 0))
+    steps = h * np.maximum(1.0, np.abs(x))
+    E = np.diag(steps)
+    if batched:
+        out = np.asarray(fun(np.concatenate([x + E, x - E])), float)
+        up, down = out[:x.size], out[x.size:]
+    else:
+        up = np.array([np.asarray(fun(x + e), float) for e in E])
+        down = np.array([np.asarray(fun(x - e), float) for e in E])
+    diff = up - down
+    with np.errstate(invalid="ignore"):
+        diff[np.abs(diff) <= 64 * np.finfo(float).eps * np.fmax(np.abs(up), np.abs(down))] = 0.0
+    return (diff / (2 * steps[:, None])).T
 
 
-def delta_method(fun, x: np.ndarray, vcov: np.ndarray, h: float = STEP):
+def delta_method(fun, x: np.ndarray, vcov: np.ndarray, h: float = STEP, batched: bool = False):
     """(values, se, covariance) of ``fun(x)`` by the delta method, Var = J vcov J'.
 
     ``fun`` maps the free-parameter vector to a vector of quantities (standardized estimates,
     indices, impacts, an indirect effect a*b*c, ...); ``vcov`` is the covariance matrix of
-    the free parameters in the same order. A quantity that does not depend on x gets se 0
+    the free parameters in the same order (``batched``: as in ``jacobian``). A quantity that does not depend on x gets se 0
     (as lavaan's fixed standardized variances of exogenous constructs); a value that is not
     finite at x (a negative variance under a square root) gets se NaN."""
     values = np.asarray(fun(np.asarray(x, float)), float)
-    J = jacobian(fun, x, h)
+    values = values.ravel() if batched else values
+    J = jacobian(fun, x, h, batched)
     cov = J @ np.asarray(vcov, float) @ J.T
     var = np.diag(cov).copy()
     var[(var < 0) & (var > -1e-12)] = 0.0  # rounding below zero on a constant quantity

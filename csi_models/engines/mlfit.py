@@ -1,20 +1,25 @@
 """Minimizing the ML fit function for a stack of data sets at once (``engines.mlkernel``).
 
-Each data set runs its own damped Fisher scoring (Levenberg-Marquardt on the expected
-information): the step d solves (I + lam diag(I)) d = g; a step that lowers F is taken and
-lam shrinks, one that does not is refused and lam grows, so far from the optimum the steps
-are short gradient-like moves and near it full scoring steps. Scoring converges linearly when
-the model misfits (S far from Sigma); once max |g| < ``NEWTON_FROM`` the last steps are Newton
-steps on the Hessian differenced from the analytic gradient (shifted where it is not positive
-definite), halved until F goes down or, where F changes by less than round-off (near the
-optimum F is too flat to rank steps), until max |g| shrinks; until max
-|g| < ``tol`` (1e-6 by default, as the engine's convergence criterion). lavaan's fixtures were
-polished the same way (tests/fixtures/make_lavaan_refs.R).
+Each data set runs its own minimization in two phases, all data sets stepping together:
 
-A data set stops with status 'converged' (max |g| < tol) or 'failed' (the iteration cap, no
-step that lowers F, Sigma not positive definite at the start). Telling a failure that runs
-into an improper region apart from one that stalls is left to the caller, from the estimates
-(``cbsem.improper_problems``).
+1. Damped Fisher scoring (Levenberg-Marquardt on the expected information, which is positive
+   definite everywhere): the step d solves (I + lam diag(I)) d = g; a step that lowers F is
+   taken and lam shrinks, one that does not is refused and lam grows. Robust far from the
+   optimum, but only linearly convergent where the model misfits, and on ill-conditioned CSI
+   models (latent correlations near 1) it can crawl for hundreds of steps. So it runs until
+   max |g| < ``NEWTON_FROM`` or for at most ``scoring_steps`` steps.
+2. Newton steps on the exact Hessian (``mlkernel.hessian``) in a trust-region fashion: the step
+   solves (H + (shift + mu) I) d = g, with the shift making H positive definite where it is not
+   (a saddle or ridge) and mu growing after a refused step and shrinking after a taken one. A
+   step is taken when it lowers F or, where F changes by less than round-off (near the optimum
+   F is too flat to rank steps), when it shrinks max |g|; until max |g| < ``tol``.
+
+Statuses: 'converged' (max |g| < tol); 'improper region' (the fit keeps falling towards an
+improper region: a variance already below 0 fell on at least 90% of the last ``WINDOW``
+Newton steps and no slower in their second half than in their first, so there is no optimum
+ahead; ``detail['falling']`` holds that parameter's index, else -1); 'failed' (the iteration
+cap, no step that lowers F, Sigma not positive definite at the start). lavaan does not bound
+variances either, and converges to improper optima where they exist; so do we.
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ import numpy as np
 from csi_models.engines import mlkernel as mk
 
 NEWTON_FROM = 1e-3
-H = 1e-6
+WINDOW = 40
 
 
-def _solve(I, g, lam):
-    """Damped scoring steps for a stack: (I + lam diag(I)) d = g, NaN where singular."""
+def _solve(I, g, lam, ridge=None):
+    """Damped steps for a stack: (I + lam diag(I) + ridge) d = g, NaN where singular."""
+    eye = np.eye(I.shape[-1])
     diag = np.diagonal(I, axis1=1, axis2=2)
-    A = I + lam[:, None, None] * (diag[:, :, None] * np.eye(I.shape[-1])
-                                  + 1e-12 * np.eye(I.shape[-1]))
+    A = I + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+    if ridge is not None:
+        A = A + ridge[:, None, None] * eye
     try:
         return np.linalg.solve(A, g[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:
@@ -44,90 +51,158 @@ def _solve(I, g, lam):
         return out
 
 
-def _gradient(structure, x, S, logdet_S):
-    return mk.loss_and_gradient(structure, x, S, logdet_S)[1]
+def variance_parameters(structure) -> np.ndarray:
+    """Indices of the free parameters that are variances (diagonal of Psi or Theta)."""
+    out = [idx[r == c] for kind in ("psi", "theta")
+           for idx, r, c in [structure.free[kind]]]
+    return np.unique(np.concatenate(out)) if out else np.zeros(0, int)
 
 
-def _hessian(structure, x, S, logdet_S):
-    """(K, q, q) central differences of the analytic gradient, symmetrized."""
-    K, q = x.shape
-    Hs = np.empty((K, q, q))
-    for j in range(q):
-        step = H * np.maximum(1.0, np.abs(x[:, j]))
-        e = np.zeros_like(x)
-        e[:, j] = step
-        Hs[:, :, j] = (_gradient(structure, x + e, S, logdet_S)
-                       - _gradient(structure, x - e, S, logdet_S)) / (2 * step[:, None])
-    return (Hs + Hs.transpose(0, 2, 1)) / 2
+class _State:
+    """x, F, g, Sigma^-1 and the matrices of every data set, updated where a step is taken."""
+
+    def __init__(self, structure, x, S, logdet_S):
+        self.structure, self.S, self.logdet_S = structure, S, logdet_S
+        self.x = np.array(x, float, copy=True)
+        self.F, self.g, self.inv, self.parts = mk.loss_and_gradient(structure, self.x, S, logdet_S)
+        self.gmax = np.abs(self.g).max(axis=1)
+
+    def try_steps(self, active, d, accept):
+        """Evaluate x - d on ``active``; take it where accept(Fc, gmax_c, F, gmax) holds."""
+        cand = self.x[active] - d
+        Fc, gc, invc, partsc = mk.loss_and_gradient(self.structure, cand, self.S[active],
+                                                    self.logdet_S[active])
+        gmc = np.abs(gc).max(axis=1)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(Fc) & np.isfinite(d).all(axis=1) & \
+                accept(Fc, gmc, self.F[active], self.gmax[active])
+        take = active[ok]
+        self.x[take], self.F[take], self.g[take], self.inv[take] = cand[ok], Fc[ok], gc[ok], invc[ok]
+        self.gmax[take] = gmc[ok]
+        for p, pc in zip(self.parts, partsc):
+            p[take] = pc[ok]
+        return ok
+
+
+def _lower(Fc, gmc, F, gmax):
+    return Fc <= F
+
+
+def _lower_or_flatter(Fc, gmc, F, gmax):
+    noise = 1e-13 * np.maximum(1.0, F)
+    return (Fc < F - noise) | ((Fc <= F + noise) & (gmc < gmax))
 
 
 def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
-             newton_steps: int = 20):
+             newton_steps: int = 200, scoring_steps: int = 60, detail: dict | None = None):
     """Fit every data set k (sample covariance S[k]) from x0[k]. Returns (x, F, max|g|,
-    iterations, status) arrays over k; see the module docstring for the statuses."""
-    x = np.array(x0, float, copy=True)
-    K = len(x)
-    F, g, inv, parts = mk.loss_and_gradient(structure, x, S, logdet_S)
+    iterations, status) arrays over k; see the module docstring for the statuses. ``max_iter``
+    caps the scoring steps (at most ``scoring_steps`` of them are taken before the Newton phase
+    unless ``newton_steps`` is 0); ``detail``, a dict, receives 'falling' and 'moved'."""
+    st = _State(structure, x0, S, logdet_S)
+    K = len(st.x)
     lam = np.full(K, 1e-3)
     iterations = np.zeros(K, int)
-    status = np.where(np.isfinite(F), "", "failed").astype(object)
-    gmax = np.abs(g).max(axis=1)
-    for _ in range(max_iter):
-        active = np.flatnonzero((status == "") & (gmax >= NEWTON_FROM))
+    status = np.where(np.isfinite(st.F), "", "failed").astype(object)
+    cap = min(max_iter, scoring_steps) if newton_steps else max_iter
+    for _ in range(cap):
+        active = np.flatnonzero((status == "") & (st.gmax >= NEWTON_FROM))
         if not active.size:
             break
-        I = mk.information(structure, inv[active], tuple(p[active] for p in parts))
-        d = _solve(I, g[active], lam[active])
-        cand = x[active] - d
-        Fc, gc, invc, partsc = mk.loss_and_gradient(structure, cand, S[active], logdet_S[active])
-        ok = np.isfinite(Fc) & (Fc <= F[active]) & np.isfinite(d).all(axis=1)
-        take = active[ok]
-        x[take], F[take], g[take], inv[take] = cand[ok], Fc[ok], gc[ok], invc[ok]
-        for p, pc in zip(parts, partsc):
-            p[take] = pc[ok]
+        I = mk.information(structure, st.inv[active], tuple(p[active] for p in st.parts))
+        ok = st.try_steps(active, _solve(I, st.g[active], lam[active]), _lower)
         iterations[active] += 1
-        lam[take] = np.maximum(lam[take] / 4, 1e-9)
+        lam[active[ok]] = np.maximum(lam[active[ok]] / 4, 1e-9)
         lam[active[~ok]] *= 8
-        gmax[take] = np.abs(g[take]).max(axis=1)
-        stuck = active[~ok & (lam[active] > 1e8)]
-        status[stuck] = "stalled"
-    # Newton polish (and the last word on convergence)
-    polish = np.flatnonzero(np.isin(status, ["", "stalled"]))
-    for _ in range(newton_steps):
-        todo = polish[gmax[polish] >= tol]
+        status[active[~ok & (lam[active] > 1e8)]] = "stalled"
+    falling, anchor = _newton(st, status, iterations, tol, newton_steps)
+    done = np.isin(status, ["", "stalled"])
+    status[done & (st.gmax < tol)] = "converged"
+    status[done & (st.gmax >= tol)] = "failed"
+    status[(falling >= 0) & (status != "converged")] = "improper region"
+    if detail is not None:
+        detail["falling"] = np.where(status == "improper region", falling, -1)
+        detail["moved"] = st.x - anchor   # over the last WINDOW to 2 WINDOW Newton steps
+    return st.x, st.F, st.gmax, iterations, status
+
+
+def _newton(st, status, iterations, tol, steps):
+    """Phase 2 (module docstring); returns per data set the index of a variance that keeps
+    falling below 0 (-1 if none), and x as it was WINDOW to 2 WINDOW Newton steps ago (NaN
+    before that many steps): what still moves on a fit that does not converge."""
+    K = len(st.x)
+    variances = variance_parameters(st.structure)
+    history = np.full((K, WINDOW + 1, variances.size), np.nan)
+    taken = np.zeros(K, int)
+    mu = np.zeros(K)
+    falling = np.full(K, -1)
+    anchor, newer = np.full(st.x.shape, np.nan), np.full(st.x.shape, np.nan)
+    todo = np.flatnonzero(np.isin(status, ["", "stalled"]))
+    history[todo, 0] = st.x[todo][:, variances]
+    grads = np.full((K, WINDOW + 1), np.nan)
+    grads[todo, 0] = st.gmax[todo]
+    for _ in range(steps):
+        todo = todo[(st.gmax[todo] >= tol) & (falling[todo] < 0)]
         if not todo.size:
             break
-        Hs = _hessian(structure, x[todo], S[todo], logdet_S[todo])
+        H = mk.hessian(st.structure, st.S[todo], st.inv[todo], tuple(p[todo] for p in st.parts))
         with np.errstate(all="ignore"):
-            pd_ok = np.isfinite(Hs).all(axis=(1, 2))
-            low = np.zeros(todo.size)
-            if pd_ok.any():
-                low[pd_ok] = np.linalg.eigvalsh(Hs[pd_ok])[:, 0]
-            # where H is not positive definite (a saddle or ridge on the way to an improper
-            # region), shift it until it is: a step that still goes down hill
-            shift = np.where(pd_ok & (low <= 0), 1.5 * np.abs(low) + 1e-8, 0.0)
-            step = _solve(Hs + shift[:, None, None] * np.eye(Hs.shape[-1]), g[todo],
-                          np.zeros(todo.size))
-        moved = np.zeros(todo.size, bool)
-        F_now = F[todo]
-        for _ in range(30):
-            cand = x[todo] - step
-            Fc, gc, *_ = mk.loss_and_gradient(structure, cand, S[todo], logdet_S[todo])
-            noise = 1e-13 * np.maximum(1.0, F_now)
-            better = pd_ok & ~moved & np.isfinite(Fc) & (
-                (Fc < F_now - noise) |
-                ((Fc <= F_now + noise) & (np.abs(gc).max(axis=1) < gmax[todo])))
-            sel = todo[better]
-            x[sel], F[sel], g[sel] = cand[better], Fc[better], gc[better]
-            gmax[sel] = np.abs(gc[better]).max(axis=1)
-            iterations[sel] += 1
-            moved |= better
-            step = step / 2
-            if (moved | ~pd_ok).all():
-                break
-        if not moved.any():
-            break
-    done = np.isin(status, ["", "stalled"])
-    status[done & (gmax < tol)] = "converged"
-    status[done & (gmax >= tol)] = "failed"
-    return x, F, gmax, iterations, status
+            d = _newton_steps(H, st.g[todo], mu[todo])
+        ok = st.try_steps(todo, d, _lower_or_flatter)
+        iterations[todo] += 1
+        mu[todo[ok]] = np.where(mu[todo[ok]] < 1e-8, 0.0, mu[todo[ok]] / 4)
+        mu[todo[~ok]] = np.maximum(mu[todo[~ok]] * 8, 1e-6)
+        moved = todo[ok]
+        gone = todo[~ok & (mu[todo] > 1e6)]          # no step helps: give up
+        status[gone] = "stalled"
+        todo = np.setdiff1d(todo, gone)
+        taken[moved] += 1
+        turn = moved[taken[moved] % WINDOW == 0]
+        anchor[turn], newer[turn] = newer[turn], st.x[turn]
+        history[moved, taken[moved] % (WINDOW + 1)] = st.x[moved][:, variances]
+        grads[moved, taken[moved] % (WINDOW + 1)] = st.gmax[moved]
+        full = moved[taken[moved] >= WINDOW]
+        if full.size and variances.size:
+            scale = np.diagonal(st.S[full], axis1=1, axis2=2).max(axis=1)
+            falling[full] = _keeps_falling(history[full], grads[full], taken[full], variances,
+                                           scale)
+    return falling, anchor
+
+
+def _newton_steps(H, g, mu):
+    """Steps solving (H + ridge I) d = g, ridge = 1e-10 + mu (relative to max diag H), plus
+    1.5 |lowest eigenvalue| where H is not positive definite. The eigenvalues are computed
+    only when a Cholesky factor of the whole stack fails (near the optimum H is positive
+    definite and the factor is the cheaper test)."""
+    eye = np.eye(H.shape[-1])
+    scale = np.abs(np.diagonal(H, axis1=1, axis2=2)).max(axis=1)
+    ridge = (1e-10 + mu) * scale
+    A = H + ridge[:, None, None] * eye
+    try:
+        np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        finite = np.isfinite(H).all(axis=(1, 2))
+        low = np.zeros(len(H))
+        low[finite] = np.linalg.eigvalsh(H[finite])[:, 0]
+        return _solve(H, g, np.zeros(len(H)), ridge + np.maximum(-1.5 * low, 0))
+    return np.linalg.solve(A, g[:, :, None])[:, :, 0]
+
+
+def _keeps_falling(history, grads, taken, variances, scale) -> np.ndarray:
+    """For each data set, a variance parameter below 0 that fell on >= 90% of the last WINDOW
+    Newton steps and either no slower in their second half than in their first while max |g|
+    did not shrink tenfold (Newton near an optimum would), or is already below minus the
+    largest item variance (``scale``; as the fit function flattens towards an infimum at
+    infinity, |g| and the steps shrink too); -1 where none."""
+    n = WINDOW + 1
+    order = (taken[:, None] + 1 + np.arange(n)[None]) % n       # oldest first
+    h = np.take_along_axis(history, order[:, :, None], axis=1)  # (k, n, v)
+    g = np.take_along_axis(grads, order, axis=1)
+    stuck = g[:, -1] > 0.1 * g[:, 0]
+    fell = (np.diff(h, axis=1) < 0).mean(axis=1) >= 0.9
+    half = WINDOW // 2
+    first, second = h[:, 0] - h[:, half], h[:, half] - h[:, -1]
+    absurd = h[:, -1] < -scale[:, None]
+    keeps = fell & (h[:, -1] < 0) & (((second >= first) & (second > 0) & stuck[:, None]) | absurd)
+    pick = np.where(keeps.any(axis=1), variances[np.argmax(keeps, axis=1)], -1)
+    return pick

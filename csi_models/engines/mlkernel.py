@@ -189,9 +189,15 @@ def information(structure, inv, parts) -> np.ndarray:
     U, V, owner = _terms(structure, parts)
     C = V.transpose(0, 2, 1) @ (inv @ U)           # C[t, s] = v_t' P u_s
     T = C * C.transpose(0, 2, 1)
-    O = np.zeros((owner.size, structure.n_free))
-    O[np.arange(owner.size), owner] = 1.0
+    O = _owners(owner, structure.n_free)
     return O.T @ T @ O
+
+
+def _owners(owner, n_free) -> np.ndarray:
+    """(terms, n_free) 0/1 matrix summing terms (or locations) into their parameters."""
+    O = np.zeros((owner.size, n_free))
+    O[np.arange(owner.size), owner] = 1.0
+    return O
 
 
 def sample_moments(values: np.ndarray, rows_list) -> tuple[np.ndarray, np.ndarray]:
@@ -201,3 +207,51 @@ def sample_moments(values: np.ndarray, rows_list) -> tuple[np.ndarray, np.ndarra
     S = X.transpose(0, 2, 1) @ X / X.shape[1]
     sign, logdet = np.linalg.slogdet(S)
     return S, np.where(sign > 0, logdet, np.nan)
+
+
+def hessian(structure, S, inv, parts) -> np.ndarray:
+    """Exact Hessian of F, (K, n_free, n_free): with P = Sigma^-1, W = P (Sigma - S) P,
+    H_kl = tr(P D_k P D_l) - 2 tr(P D_k W D_l) + tr(W d2Sigma/dx_k dx_l). The first two terms
+    come from ``_terms`` as in ``information``; the last is nonzero for pairs of loadings,
+    paths and construct (co)variances (Sigma = Lambda M Lambda' + Theta, M = A Psi A') and is
+    summed location by location. At S = Sigma it is the expected information."""
+    lam, A, psi, M = parts
+    W = inv - inv @ S @ inv
+    U, V, owner = _terms(structure, parts)
+    PU, WU = inv @ U, W @ U
+    Vt = V.transpose(0, 2, 1)
+    CP, CW = Vt @ PU, Vt @ WU
+    T = CP * CP.transpose(0, 2, 1) - 2 * CW * CP.transpose(0, 2, 1)
+    O = _owners(owner, structure.n_free)
+    Hs = O.T @ T @ O
+    G, L = lam @ M, lam @ A
+    WL, WG = W @ L, W @ G
+    LWL = L.transpose(0, 2, 1) @ WL               # A' Q A with Q = Lambda' W Lambda
+    GWL = G.transpose(0, 2, 1) @ WL               # M Q A
+    f = structure.free
+
+    def ix(mat, a, b):
+        return mat[:, a[:, None], b[None, :]]
+
+    blocks = []
+    li, lr, lc = f["lambda"]
+    bi, br, bc = f["beta"]
+    si, sr, sc = f["psi"]
+    if li.size:
+        blocks.append((li, li, 2 * ix(W, lr, lr) * ix(M, lc, lc)))
+        if bi.size:
+            blocks.append((li, bi, 2 * (ix(WL, lr, br) * ix(M, lc, bc)
+                                        + ix(WG, lr, bc) * ix(A, lc, br))))
+        if si.size:
+            blocks.append((li, si, ix(A, lc, sr) * ix(WL, lr, sc) + ix(WL, lr, sr) * ix(A, lc, sc)))
+    if bi.size:
+        t1 = ix(GWL, bc, br) * ix(A, bc, br).transpose(0, 2, 1)
+        blocks.append((bi, bi, 2 * (t1 + t1.transpose(0, 2, 1) + ix(LWL, br, br) * ix(M, bc, bc))))
+        if si.size:
+            blocks.append((bi, si, ix(LWL, sc, br).transpose(0, 2, 1) * ix(A, bc, sr)
+                           + ix(LWL, br, sr) * ix(A, bc, sc)))
+    for a, b, block in blocks:
+        Oa, Ob = _owners(a, structure.n_free), _owners(b, structure.n_free)
+        part = Oa.T @ block @ Ob
+        Hs += part if a is b else part + part.transpose(0, 2, 1)
+    return (Hs + Hs.transpose(0, 2, 1)) / 2

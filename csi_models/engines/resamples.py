@@ -3,10 +3,11 @@
 The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
 one stacked product, and all resamples are minimized together (``engines.mlfit``: damped
 Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over ``n_jobs``
-processes. Each resample starts from semopy's default starting values on the full data; where
-that does not converge and a ``start`` is given (e.g. the full-sample estimates), it is tried
-again from there. A resample is converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE``
-(as a single fit). Converged solutions that are improper (negative variances, standardized
+processes. Each resample starts from its own data-based start (``engines.start``); where that
+does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
+full-sample estimates); ``extras['start']`` names the start of the estimates. A resample is
+converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
+into an improper region (``mlfit``) says so in its reason. Converged solutions that are improper (negative variances, standardized
 paths beyond 1, latent correlations near 1: ``cbsem.improper_problems``) carry the problems
 in ``Estimates.extras['improper']``; with ``improper='drop'`` they count as failures.
 Identical numbers for any ``n_jobs`` and chunking: each resample's minimization is its own.
@@ -24,22 +25,33 @@ from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout
 from csi_models.engines.mlfit import minimize
+from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
+NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where lavaan converges
+
+
+def _minimize(structure, x0, S, logdet):
+    """Polished as far as a single fit (``cbsem.POLISHED``): on a flat ridge, where many points
+    pass the 1e-6 gradient test, both then stop at the same point."""
+    detail = {}
+    out = minimize(structure, x0, S, logdet, tol=cbsem.POLISHED,
+                   newton_steps=NEWTON_STEPS, detail=detail)
+    return (*out, detail["falling"], detail["moved"])
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
+    """minimize's (x, F, max|g|, iterations, status) and the falling variance, chunk by chunk."""
     chunks = [slice(k, k + CHUNK) for k in range(0, len(S), CHUNK)]
     run = [(structure, starts[c], S[c], logdet[c]) for c in chunks]
     if n_jobs == 1 or len(run) == 1:
-        parts = [minimize(*args, tol=cbsem.GRADIENT_TOLERANCE / 10) for args in run]
+        parts = [_minimize(*args) for args in run]
     else:
         from joblib import Parallel, delayed
 
-        parts = Parallel(n_jobs=n_jobs)(delayed(minimize)(*args, tol=cbsem.GRADIENT_TOLERANCE / 10)
-                                        for args in run)
-    return [np.concatenate([p[i] for p in parts]) for i in range(5)]
+        parts = Parallel(n_jobs=n_jobs)(delayed(_minimize)(*args) for args in run)
+    return [np.concatenate([p[i] for p in parts]) for i in range(7)]
 
 
 def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
@@ -74,28 +86,42 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     S, logdet = (mk.sample_moments(values, rows_list) if weights is None
                  else cbsem_weights.resample_moments(values, weights, rows_list))
     usable = np.isfinite(logdet)
-    first = np.repeat(model.param_vals[None], len(S), axis=0)
+    tries = [("data", lambda idx: data_start(structure, S[idx])),
+             ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
+    if start is not None:
+        tries.append(("given", lambda idx: np.repeat(start[None], idx.size, 0)))
+    x = np.zeros((len(S), structure.n_free))
+    F, gmax = np.full(len(S), np.inf), np.full(len(S), np.inf)
+    iters, falling = np.zeros(len(S), int), np.full(len(S), -1)
+    moved = np.full((len(S), structure.n_free), np.nan)
+    labels = np.full(len(S), "", dtype=object)
+    todo = np.flatnonzero(usable)
     with np.errstate(all="ignore"):
-        x, F, gmax, iters, status = _minimize_chunks(structure, first, S, logdet, n_jobs)
-        retry = np.flatnonzero(usable & (status != "converged"))
-        if start is not None and retry.size:
-            again = _minimize_chunks(structure, np.repeat(start[None], retry.size, 0), S[retry],
-                                     logdet[retry], n_jobs)
-            better = (again[4] == "converged") | (again[1] < F[retry])
-            for out, new in zip((x, F, gmax, iters, status), again):
-                out[retry[better]] = new[better]
+        for label, make in tries:
+            if not todo.size:
+                break
+            xs, Fs, gs, its, _, fall, mov = _minimize_chunks(structure, make(todo), S[todo],
+                                                              logdet[todo], n_jobs)
+            iters[todo] += its
+            conv = gs < cbsem.GRADIENT_TOLERANCE
+            better = conv | (Fs < F[todo])
+            sel = todo[better]
+            x[sel], F[sel], gmax[sel], falling[sel] = xs[better], Fs[better], gs[better], fall[better]
+            moved[sel] = mov[better]
+            labels[sel] = label
+            todo = todo[~conv]
     out = []
     for k, rows in enumerate(rows_list):
         if not usable[k]:
             out.append((None, "the resample's item covariance matrix is singular (an item "
                               "constant in the resample, or repeated rows)"))
             continue
-        if status[k] != "converged":
-            out.append((None, f"did not converge: max |gradient| = {gmax[k]:.2e} after "
-                              f"{iters[k]} iterations (tolerance {cbsem.GRADIENT_TOLERANCE:g})"))
+        if gmax[k] >= cbsem.GRADIENT_TOLERANCE:
+            out.append((None, _failure(structure, names, x[k], gmax[k], iters[k], falling[k],
+                                       moved[k])))
             continue
         est = _resample_estimates(model, layout, names, survey, rows, x[k], F[k], gmax[k],
-                                  iters[k], S[k])
+                                  iters[k], S[k], labels[k])
         problems = cbsem.improper_problems(est)
         if problems:
             if improper == "drop":
@@ -106,12 +132,56 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     return out
 
 
-def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S):
-    values = survey.values.iloc[rows].reset_index(drop=True)
-    if getattr(survey, "weights", None) is not None:   # what ML sees of the weighted rows
-        values = cbsem_weights.moment_frame(values, survey.weights[rows])
-    data = types.SimpleNamespace(values=values, missing=survey.missing)
+def _failure(structure, names, x, gmax, iters, falling, moved) -> str:
+    """Why a resample has no estimates: it runs into an improper region, or did not converge
+    (naming what still moved most over the last Newton steps: on ECSI a ridge where paths from
+    near-collinear constructs run off while the fit function keeps falling)."""
+    if falling >= 0:
+        return "runs into an improper region: " + variance_text(structure, names, falling, x)
+    text = (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
+            f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
+    if np.isfinite(moved).all() and np.abs(moved).max() > 1e-3:
+        j = int(np.argmax(np.abs(moved)))
+        text += (f"; still moving: {parameter_text(structure, names, j)} from "
+                 f"{x[j] - moved[j]:.3g} to {x[j]:.3g} over the last Newton steps")
+    return text
+
+
+def parameter_text(structure, names, j) -> str:
+    """lavaan's notation of free parameter j in the spec's names ('Satisfaction ~ Quality')."""
+    back = {v: k for k, v in names.items()}
+    obs, lat = structure.observed, structure.latent
+    for kind, op in (("lambda", "=~"), ("beta", "~"), ("psi", "~~"), ("theta", "~~")):
+        idx, r, c = structure.free[kind]
+        hit = np.flatnonzero(idx == j)
+        if hit.size:
+            r, c = r[hit[0]], c[hit[0]]
+            a, b = {"lambda": (lat[c], obs[r]), "beta": (lat[r], lat[c]),
+                    "psi": (lat[r], lat[c]), "theta": (obs[r], obs[c])}[kind]
+            return f"{back.get(a, a)} {op} {back.get(b, b)}"
+    return f"free parameter {j}"
+
+
+def variance_text(structure, names, j, x) -> str:
+    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)' (a
+    construct with paths into it: its disturbance variance)."""
+    back = {v: k for k, v in names.items()}
+    for kind, labels in (("theta", structure.observed), ("psi", structure.latent)):
+        idx, r, c = structure.free[kind]
+        hit = np.flatnonzero((idx == j) & (r == c))
+        if hit.size:
+            row = r[hit[0]]
+            endogenous = (structure.free["beta"][1] == row).any() or structure.base["beta"][row].any()
+            what = ("residual variance" if kind == "theta" else
+                    "disturbance variance" if endogenous else "variance")
+            name = back.get(labels[row], labels[row])
+            return f"the {what} of {name} falls below 0 and keeps falling (now {x[j]:.3g})"
+    return f"free parameter {j} keeps falling"
+
+
+def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S, label):
+    data = types.SimpleNamespace(values=None, missing=survey.missing)  # S stands for the rows
     with np.errstate(all="ignore"):
         est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
                                n_obs=len(rows), sample=S)
-    return replace(est, extras={**est.extras, "start": "batched kernel"})
+    return replace(est, extras={**est.extras, "start": label})
