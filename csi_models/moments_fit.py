@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ import pandas as pd
 from csi_models.data.moments_check import RESPONDENT_LEVEL, MomentFrame, check_moments
 from csi_models.engines.base import Layout, get_engine
 from csi_models.errors import (ConvergenceWarning, CSIError, CSIWarning, DataError,
-                               EstimationError, ImproperSolutionWarning, IndexWarning)
+                               EstimationError, IndexWarning)
 from csi_models.result import FitResult, cached_table
 from csi_models.spec import load_spec
 from csi_models.statistics.kernel import Statistics
@@ -174,87 +173,14 @@ def _pls(spec, survey, options):
         iterations=int(batch.iterations[0]), item_mean=mean[0], item_sd=sd[0], item_cor=S[0])
 
 
-def _lambda_starts(model, S: np.ndarray) -> None:
-    """semopy's starting loadings (the slope of each item on its construct's first item) from
-    the covariance matrix: semopy computes them from raw data, which a fit from moments lacks;
-    the same starts lead the optimizer down the same path as the in-memory fit."""
-    obs, lat = model.vars["observed"], model.vars["latent"]
-    k = model.matrices_names.index("lambda")
-    rows, cols = model.names[k]
-    for name in getattr(model, "params_to_start", []):
-        param = model.parameters[name]
-        loc = param.locations[0]
-        if loc.matrix is not model.matrices[k]:
-            continue
-        item, construct = rows[loc.indices[0]], cols[loc.indices[1]]
-        first = model.first_manifs.get(construct) if construct in lat else None
-        if first in obs:
-            i, j = obs.index(first), obs.index(item)
-            param.start = S[i, j] / S[i, i]
-    model.prepare_params()
-
-
 def _cbsem(spec, survey, options):
-    """``engines.cbsem.fit``'s complete-data path with the covariance matrix for the data."""
-    from threadpoolctl import threadpool_limits
-
+    """``engines.cbsem.fit`` on the moments: its complete-data path takes the covariance
+    matrix (divisor n) and n for the rows (``cbsem._load``), so start, optimizer, polish and
+    standard errors are those of an in-memory fit."""
     from csi_models.engines import cbsem
-    from csi_models.engines import mlkernel as mk
     from csi_models.engines.cbsem_engine import with_moments
-    from csi_models.engines.mlfit import minimize
-    from csi_models.engines.optimize import fisher_scoring, newton
-    from csi_models.spec.validation import require_first_order
 
-    require_first_order(spec, "CB-SEM")
-    formative = [c.name for c in spec.constructs if c.mode == "formative"]
-    if formative:
-        raise EstimationError(f"CB-SEM models every construct as a common factor, but "
-                              f"{', '.join(formative)} is formative (mode B): fit with "
-                              "method='pls', or set its mode to reflective")
-    layout = Layout.from_spec(spec)
-    model, frame, names, _ = cbsem._build(spec, layout, survey, "listwise")
-    cbsem._check_identified(spec, model, len(layout.items), False)
-    cbsem._check_covariance(survey, layout)
-    cov = frame.cov(ddof=0)
-    with warnings.catch_warnings(), cbsem._quiet_semopy(), np.errstate(all="ignore"), \
-            threadpool_limits(1):
-        warnings.simplefilter("ignore")
-        model.load(cov=cov, n_samples=len(frame))
-        obs = list(model.vars["observed"])
-        _lambda_starts(model, cov.loc[obs, obs].to_numpy())
-        structure = mk.Structure.from_semopy(model)
-        S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy()[None]
-        sign, logdet = np.linalg.slogdet(S)
-        x, *_, status = minimize(structure, model.param_vals.copy()[None], S,
-                                 np.where(sign > 0, logdet, np.nan), tol=cbsem.POLISHED)
-        x = x[0]
-        if status[0] != "converged":   # as the in-memory fit: semopy's SLSQP finds the basin
-            model.fit(cov=cov, obj="MLW", n_samples=len(frame))
-            x = model.param_vals.copy()
-        fun, grad = cbsem._ml_discrepancy(model), model.get_objective("MLW")[1]
-        x = fisher_scoring(fun, grad, cbsem._information(model), x)
-        x, iterations = newton(grad, x, tol=cbsem.POLISHED)
-        model.param_vals = x
-        model.update_matrices(x)
-        gradient_norm = np.abs(grad(x)).max()
-        vcov_se = cbsem._vcov(model, grad, x, False, False)
-    if not np.isfinite(fun(x)):
-        raise EstimationError("CB-SEM estimation failed: the model-implied covariance matrix is "
-                              "not positive definite at every point the optimizer tried")
-    est = cbsem._estimates(model, layout, names, vcov_se, x, fun(x), gradient_norm,
-                           bool(gradient_norm < cbsem.GRADIENT_TOLERANCE), iterations, survey)
-    est = replace(est, extras={**est.extras, "start": "semopy default"})
-    if not est.converged:
-        warnings.warn(f"CB-SEM did not converge: max |gradient| = {est.gradient_norm:.2e} after "
-                      f"polishing (tolerance {cbsem.GRADIENT_TOLERANCE:g}); estimates are "
-                      "unreliable", ConvergenceWarning, stacklevel=3)
-    problems = cbsem.improper_problems(est)
-    if problems:
-        warnings.warn("improper CB-SEM solution: " + "; ".join(problems) + ". The constructs "
-                      "may not be empirically distinct; consider merging them, or PLS",
-                      ImproperSolutionWarning, stacklevel=3)
-        est = replace(est, extras={**est.extras, "improper": problems})
-    return with_moments(est, survey)
+    return with_moments(cbsem.fit(spec, survey), survey)
 
 
 class MomentsFitResult(FitResult):

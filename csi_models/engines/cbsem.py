@@ -19,6 +19,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import semopy
 from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
@@ -89,8 +90,14 @@ def _kernel_fit(model, frame, start) -> tuple:
     (None, None) where it converges from no start. Tried in turn: ``start`` when given, else
     the data-based start (``engines.start``, as lavaan's) and then semopy's default start."""
     structure = mk.Structure.from_semopy(model)
-    S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
-                                    [np.arange(len(frame))])
+    if isinstance(frame, pd.DataFrame):
+        S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
+                                        [np.arange(len(frame))])
+    else:   # a fit from moments: their covariance (divisor n) stands for the rows
+        S = frame.cov(ddof=0).loc[list(structure.observed), list(structure.observed)]
+        S = S.to_numpy(float)[None]
+        sign, logdet_S = np.linalg.slogdet(S)
+        logdet_S = np.where(sign > 0, logdet_S, np.nan)
     tries = [("given", np.asarray(start, float)[None])] if start is not None else \
         [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy())]
     for label, x0 in tries:
@@ -107,15 +114,18 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     Returns (fun, grad, information, x, start label or None)."""
     label = None
     if cov is None:
-        model.load(frame)
+        _load(model, frame)
         x, label = _kernel_fit(model, frame, start)
         if x is not None:
             fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
             return fun, grad, _information(model), x, label
     if start is not None:
-        model.load(frame)
-    elif cov is None:
+        _load(model, frame)
+    elif cov is None and isinstance(frame, pd.DataFrame):
         model.fit(frame, obj="MLW")
+        label = "semopy default (SLSQP)"
+    elif cov is None:   # a fit from moments
+        model.fit(cov=frame.cov(ddof=0), obj="MLW", n_samples=len(frame))
         label = "semopy default (SLSQP)"
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
@@ -123,6 +133,32 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     information = _information(model)
     x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
     return fun, grad, information, x, label
+
+
+def _load(model, frame) -> None:
+    """semopy's model loaded with the rows; for a fit from moments (``moments_fit``: ``frame``
+    holds only the items' moments) with their covariance (divisor n) and n, and semopy's
+    starting loadings computed from that covariance as semopy computes them from rows (the
+    slope of each item on its construct's first item), so both fits start alike."""
+    if isinstance(frame, pd.DataFrame):
+        model.load(frame)
+        return
+    cov = frame.cov(ddof=0)
+    model.load(cov=cov, n_samples=len(frame))
+    obs, lat = model.vars["observed"], model.vars["latent"]
+    S = cov.loc[obs, obs].to_numpy(float)
+    k = model.matrices_names.index("lambda")
+    rows, cols = model.names[k]
+    for name in getattr(model, "params_to_start", []):
+        loc = model.parameters[name].locations[0]
+        if loc.matrix is not model.matrices[k]:
+            continue
+        item, construct = rows[loc.indices[0]], cols[loc.indices[1]]
+        first = model.first_manifs.get(construct) if construct in lat else None
+        if first in obs:
+            i, j = obs.index(first), obs.index(item)
+            model.parameters[name].start = S[i, j] / S[i, i]
+    model.prepare_params()
 
 
 def _information(model):

@@ -48,7 +48,10 @@ def _solution_function(spec, survey, estimates, fun):
                               "(method='cbsem'); refit that way")
     layout = estimates.layout
     model, frame, names, _ = cbsem._build(spec, layout, survey, survey.missing)
-    model.load(frame)
+    if isinstance(frame, pd.DataFrame):
+        model.load(frame)
+    else:   # a fit from moments (``moments_fit``): only the model's structure is needed
+        model.load(cov=frame.cov(), n_samples=frame.n)
     obs, lat = model.names[1][0], model.names[0][0]
     xs = [obs.index(names[i]) for i in layout.items]
     fs = [lat.index(names[c]) for c in layout.constructs]
