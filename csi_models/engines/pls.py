@@ -62,6 +62,16 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return out
 
 
+def _sum0(a: np.ndarray) -> np.ndarray:
+    """Sum over the first (short) axis, term by term in order: the same rounding for any
+    length of the batch axis (numpy's reductions switch to pairwise sums when the batch axis
+    has length 1), so a member's numbers never depend on its neighbours in a stack."""
+    out = a[0].copy()
+    for row in a[1:]:
+        out += row
+    return out
+
+
 def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve many small symmetric positive-definite systems, batch axis last.
 
@@ -79,7 +89,7 @@ def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
             b[c + 1:] -= f * b[c]
         x = np.empty_like(b)
         for c in range(k - 1, -1, -1):
-            rest = b[c] - (A[c, c + 1:] * x[c + 1:]).sum(axis=0) if c < k - 1 else b[c]
+            rest = b[c] - _sum0(A[c, c + 1:] * x[c + 1:]) if c < k - 1 else b[c]
             x[c] = rest / A[c, c]
     return x
 
@@ -109,7 +119,7 @@ def _regressions(Rt: np.ndarray, plan: _Plan, out: np.ndarray, r2: np.ndarray | 
         beta = _spd_solve(Rt[pred[:, None], pred[None, :]], rhs)
         out[pred, j] = beta
         if r2 is not None:
-            r2[j] = (beta * rhs).sum(axis=0)
+            r2[j] = _sum0(beta * rhs)
 
 
 def _inner_weights(Rt: np.ndarray, plan: _Plan, scheme: str) -> np.ndarray:
@@ -124,50 +134,71 @@ def _inner_weights(Rt: np.ndarray, plan: _Plan, scheme: str) -> np.ndarray:
     return E
 
 
-def _moments(S: np.ndarray, w: np.ndarray, plan: _Plan):
-    """For item weights w (B, items): Ct = (SW)' (construct-item covariances, (B, J, items))
-    and the construct covariances R = W'SW with the batch axis last (J, J, B), W = w * M.
+def _moments(St: np.ndarray, w: np.ndarray, plan: _Plan):
+    """For item weights w (items, N): C (J, items, N), the construct-item covariances
+    C[k, i] = sum_{l in block k} w_l S_li, and R (J, J, N), the construct covariances
+    R[k, j] = sum_{i in block j} C[k, i] w_i (W is block-diagonal: no product with zeros).
 
-    Row k of Ct is w_k' S[block k, :]: one stack of small matrix-vector products per block
-    (W is block-diagonal, so a full S @ W would multiply mostly zeros). Stacks of small
-    products run on one BLAS thread each, much faster here than one large threaded GEMM."""
-    B, p = w.shape
-    Ct = np.empty((B, plan.M.shape[1], p))
+    Everything runs with the batch axis last as vector operations of length N, term by
+    term: each member's numbers are exactly those it gets in a batch of one (so a group's
+    bootstrap is the same stacked with other groups' or alone), and for the tiny matrices
+    of PLS this is several times faster than a stack of small BLAS products."""
+    p, N = w.shape
+    J = len(plan.slices)
+    C = np.empty((J, p, N))
+    R = np.empty((J, J, N))
     for k, rows in enumerate(plan.slices):
-        np.matmul(w[:, None, rows], S[:, rows, :], out=Ct[:, k:k + 1, :])
-    R = np.matmul(Ct * w[:, None, :], plan.M)          # R[b, k, j] = cov(y_j, y_k)
-    return Ct, np.ascontiguousarray(R.transpose(2, 1, 0))
+        np.multiply(St[rows.start], w[rows.start], out=C[k])
+        for i in range(rows.start + 1, rows.stop):
+            C[k] += St[i] * w[i]
+    for j, rows in enumerate(plan.slices):
+        np.multiply(C[:, rows.start], w[rows.start], out=R[:, j])
+        for i in range(rows.start + 1, rows.stop):
+            R[:, j] += C[:, i] * w[i]
+    return C, R
 
 
-def _standardize(w, Ct, Rt, plan):
+def _standardize(w, C, R, plan):
     """Rescale each construct's weights to a unit-variance score (and C, R alike)."""
-    var = np.diagonal(Rt).T                                                # (J, B)
+    var = np.diagonal(R).T                                                 # (J, N)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = 1.0 / np.sqrt(np.where(var > 0, var, np.nan))
-    return w * d.T[:, plan.block], Ct * d.T[:, :, None], Rt * d[:, None, :] * d[None, :, :]
+    return w * d[plan.block], C * d[:, None, :], R * d[:, None, :] * d[None, :, :]
 
 
-def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
-    B, p, _ = S.shape
-    inv_b = [(plan.slices[j], _solve(S[:, plan.slices[j], plan.slices[j]], np.broadcast_to(
-        np.eye(S[0, plan.slices[j]].shape[0]), (B,) + S[:, plan.slices[j], plan.slices[j]].shape[1:])))
-        for j in plan.modeb]                     # inverses of the mode-B blocks, computed once
-    w0 = np.ones((B, p))                                           # unit weights
-    w, Ct, Rt = _standardize(w0, *_moments(S, w0, plan), plan)
-    out_w, out_Ct, out_Rt = np.empty_like(w), np.empty_like(Ct), np.empty_like(Rt)
-    live = np.arange(B)              # members still iterating (rows of S, w, Ct, Rt)
+def _mode_b_inverses(St: np.ndarray, plan: _Plan) -> list:
+    """(items of the block, S_jj^-1 with the batch axis last) of every mode-B block."""
+    out = []
+    for j in plan.modeb:
+        rows = plan.slices[j]
+        block = np.ascontiguousarray(St[rows, rows].transpose(2, 0, 1))
+        inv = _solve(block, np.broadcast_to(np.eye(block.shape[1]), block.shape))
+        out.append((rows, np.ascontiguousarray(inv.transpose(1, 2, 0))))
+    return out
+
+
+def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
+    """PLS on correlation matrices ``St`` (items, items, N) in block order, batch last."""
+    p, _, B = St.shape
+    J = len(plan.slices)
+    inv_b = _mode_b_inverses(St, plan)          # inverses of the mode-B blocks, computed once
+    w = np.ones((p, B))                                            # unit weights
+    w, C, R = _standardize(w, *_moments(St, w, plan), plan)
+    out_w, out_C, out_R = np.empty_like(w), np.empty_like(C), np.empty_like(R)
+    live = np.arange(B)              # members still iterating (last axis of St, w, C, R)
     stale = np.zeros(B, bool)        # stopped members still carried along in the arrays
     converged = np.zeros(B, bool)
     iterations = np.zeros(B, int)
     for _ in range(max_iter):
-        E = _inner_weights(Rt, plan, scheme)                       # (J, J, B)
-        # target_i = sum_k C[i, k] E[k, block(i)]: the inner proxy's covariance with item i
-        target = np.einsum("bki,kib->bi", Ct, E[:, plan.block, :])
-        for rows, inv in inv_b:
-            target[:, rows] = np.einsum("bij,bj->bi", inv, target[:, rows])
-        w_new, Ct, Rt = _standardize(target, *_moments(S, target, plan), plan)
+        E = _inner_weights(R, plan, scheme)[:, plan.block]         # (J, items, N)
+        # target_i = sum_k C[k, i] E[k, block(i)]: the inner proxy's covariance with item i
+        target = _sum0(C * E)
+        for rows, inv in inv_b:      # mode B: w_j = S_jj^-1 cov(X_j, z_j)
+            t = target[rows].copy()
+            target[rows] = np.stack([_sum0(inv[i] * t) for i in range(inv.shape[0])])
+        w_new, C, R = _standardize(target, *_moments(St, target, plan), plan)
         with np.errstate(invalid="ignore"):
-            change = np.abs(w_new - w).max(axis=1)
+            change = np.abs(w_new - w).max(axis=0)
         w = w_new
         done = change < tol
         stop = (done | ~np.isfinite(change)) & ~stale   # a failed (NaN) member stops too
@@ -175,34 +206,37 @@ def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
         if stop.any():
             members = live[stop]
             converged[members] = done[stop]
-            out_w[members], out_Ct[members], out_Rt[:, :, members] = w[stop], Ct[stop], Rt[:, :, stop]
+            out_w[:, members], out_C[..., members], out_R[..., members] = \
+                w[:, stop], C[..., stop], R[..., stop]
             stale |= stop
             if stale.all():
                 break
             if stale.mean() > 0.25:   # drop stopped members: later iterations touch less of S
                 keep = ~stale
-                live, S, w, Ct, Rt = live[keep], S[keep], w[keep], Ct[keep], Rt[:, :, keep]
-                inv_b = [(rows, inv[keep]) for rows, inv in inv_b]
+                live, St, w, C, R = live[keep], St[..., keep], w[:, keep], C[..., keep], R[..., keep]
+                inv_b = [(rows, inv[..., keep]) for rows, inv in inv_b]
                 stale = stale[keep]
     else:  # max_iter reached: the members still iterating are returned unconverged
         members = live[~stale]
-        out_w[members], out_Ct[members], out_Rt[:, :, members] = w[~stale], Ct[~stale], Rt[:, :, ~stale]
-    w, Ct, Rt = out_w, out_Ct, out_Rt
+        out_w[:, members], out_C[..., members], out_R[..., members] = \
+            w[:, ~stale], C[..., ~stale], R[..., ~stale]
+    w, C, R = out_w, out_C, out_R
     # sign rule: each construct's loadings sum to a positive number
-    flip = np.where((Ct * plan.MT).sum(axis=2) < 0, -1.0, 1.0)   # (B, J)
-    w, Ct = w * flip[:, plan.block], Ct * flip[:, :, None]
-    Rt = Rt * flip.T[:, None, :] * flip.T[None, :, :]
-    J = plan.M.shape[1]
+    flip = np.where(np.stack([_sum0(C[k, rows]) for k, rows in enumerate(plan.slices)]) < 0,
+                    -1.0, 1.0)                                     # (J, N)
+    w, C = w * flip[plan.block], C * flip[:, None, :]
+    R = R * flip[:, None, :] * flip[None, :, :]
     paths = np.zeros((J, J, B))
     r2 = np.full((J, B), np.nan)
-    _regressions(Rt, plan, paths, r2)
-    R = np.ascontiguousarray(Rt.transpose(2, 0, 1))
-    paths = np.ascontiguousarray(paths.transpose(2, 0, 1))
+    _regressions(R, plan, paths, r2)
+    w, C = w.T, C.transpose(2, 1, 0)                               # (B, items), (B, items, J)
+    R, paths = R.transpose(2, 0, 1), paths.transpose(2, 0, 1)
     finite = np.isfinite(w).all(axis=1) & np.isfinite(paths).all(axis=(1, 2))
     back = np.argsort(plan.order)                                  # to the layout's item order
-    return PLSBatch(weights=w[:, back, None] * plan.M[back], item_cor=Ct.transpose(0, 2, 1)[:, back],
-                    construct_cor=R, paths=paths, r2=r2.T.copy(), iterations=iterations,
-                    converged=converged, ok=converged & finite)
+    return PLSBatch(weights=w[:, back, None] * plan.M[back], item_cor=C[:, back],
+                    construct_cor=np.ascontiguousarray(R), paths=np.ascontiguousarray(paths),
+                    r2=r2.T.copy(), iterations=iterations, converged=converged,
+                    ok=converged & finite)
 
 
 CHUNK_BYTES = 3 * 2 ** 20   # correlation matrices per chunk: ~3 MB, so a chunk stays in cache
@@ -214,15 +248,18 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
 
     Weights are kept as one vector per member (the blocks of W are disjoint), the score
     normalisation is folded into the next product with S (one pass over S per iteration),
-    and the construct-level algebra runs with the batch axis last. Members are processed in
-    chunks of ``chunk`` matrices (default: ~3 MB of S); results do not depend on it."""
+    and all the algebra runs with the batch axis last as elementwise vector operations, so
+    every member's numbers are bit for bit those it gets alone or in any other stack.
+    Members are processed in chunks of ``chunk`` matrices (default: ~3 MB of S)."""
     scheme = SCHEMES[scheme]
     plan = _Plan(layout)
-    if (plan.order != np.arange(plan.order.size)).any():
-        S = S[:, plan.order[:, None], plan.order[None, :]]
     B, p, _ = S.shape
     size = chunk or max(1, CHUNK_BYTES // (8 * p * p))
-    parts = [_estimate_chunk(S[a:a + size], plan, scheme, tol, max_iter) for a in range(0, B, size)]
+    order = plan.order
+    parts = []
+    for a in range(0, B, size):
+        St = np.ascontiguousarray(S[a:a + size][:, order[:, None], order[None, :]].transpose(1, 2, 0))
+        parts.append(_estimate_chunk(St, plan, scheme, tol, max_iter))
     if len(parts) == 1:
         return parts[0]
     return PLSBatch(*(np.concatenate([getattr(q, f) for q in parts])
