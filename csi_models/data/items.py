@@ -141,7 +141,7 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
         ic.notes.append(f"{ic.item}: {user['count']} SPSS user-missing answers ({ranges}) are missing")
     _scale(ic, item_meta, attrs, numeric_codes, user, values)
     lo, hi = ic.scale.min, ic.scale.max
-    outside = ~np.isnan(values) & ((values < lo) | (values > hi))
+    outside = (values < lo) | (values > hi)          # False for NaN
     where = {"spec": "", "value labels": " (from the file's value labels)",
              "default": " (the default: the spec declares none)"}[ic.scale_source]
     if outside.any():

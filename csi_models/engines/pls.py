@@ -108,6 +108,8 @@ class _Plan:
         self.A = np.asarray(layout.adjacency, float)
         self.endogenous = [(j, layout.predecessors(j)) for j in layout.endogenous]
         self.modeb = np.flatnonzero(layout.formative)
+        linked = (self.A + self.A.T) != 0
+        self.neighbours = [list(np.flatnonzero(linked[:, j])) for j in range(J)]
 
 
 def _regressions(Rt: np.ndarray, plan: _Plan, out: np.ndarray, r2: np.ndarray | None = None):
@@ -147,15 +149,30 @@ def _moments(St: np.ndarray, w: np.ndarray, plan: _Plan):
     J = len(plan.slices)
     C = np.empty((J, p, N))
     R = np.empty((J, J, N))
+    term, small = np.empty((p, N)), np.empty((J, N))
     for k, rows in enumerate(plan.slices):
         np.multiply(St[rows.start], w[rows.start], out=C[k])
         for i in range(rows.start + 1, rows.stop):
-            C[k] += St[i] * w[i]
+            C[k] += np.multiply(St[i], w[i], out=term)
     for j, rows in enumerate(plan.slices):
         np.multiply(C[:, rows.start], w[rows.start], out=R[:, j])
         for i in range(rows.start + 1, rows.stop):
-            R[:, j] += C[:, i] * w[i]
+            R[:, j] += np.multiply(C[:, i], w[i], out=small)
     return C, R
+
+
+def _targets(C: np.ndarray, E: np.ndarray, plan: _Plan) -> np.ndarray:
+    """target_i = sum_k C[k, i] E[k, block(i)], the inner proxy's covariance with item i,
+    over the constructs k adjacent to block(i) (E is zero elsewhere), term by term."""
+    target = np.zeros(C.shape[1:])
+    for j, rows in enumerate(plan.slices):
+        if not plan.neighbours[j]:
+            continue                 # an isolated construct: no inner proxy (zero weights)
+        first, *rest = plan.neighbours[j]
+        np.multiply(C[first, rows], E[first, j], out=target[rows])
+        for k in rest:
+            target[rows] += C[k, rows] * E[k, j]
+    return target
 
 
 def _standardize(w, C, R, plan):
@@ -163,7 +180,10 @@ def _standardize(w, C, R, plan):
     var = np.diagonal(R).T                                                 # (J, N)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = 1.0 / np.sqrt(np.where(var > 0, var, np.nan))
-    return w * d[plan.block], C * d[:, None, :], R * d[:, None, :] * d[None, :, :]
+    C *= d[:, None, :]
+    R *= d[:, None, :]
+    R *= d[None, :, :]
+    return w * d[plan.block], C, R
 
 
 def _mode_b_inverses(St: np.ndarray, plan: _Plan) -> list:
@@ -190,9 +210,7 @@ def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
     converged = np.zeros(B, bool)
     iterations = np.zeros(B, int)
     for _ in range(max_iter):
-        E = _inner_weights(R, plan, scheme)[:, plan.block]         # (J, items, N)
-        # target_i = sum_k C[k, i] E[k, block(i)]: the inner proxy's covariance with item i
-        target = _sum0(C * E)
+        target = _targets(C, _inner_weights(R, plan, scheme), plan)
         for rows, inv in inv_b:      # mode B: w_j = S_jj^-1 cov(X_j, z_j)
             t = target[rows].copy()
             target[rows] = np.stack([_sum0(inv[i] * t) for i in range(inv.shape[0])])
@@ -282,6 +300,15 @@ def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:
                      item_sd=sd, item_cor=S, ok=batch.ok, reasons=reasons)
 
 
+def _items(survey, layout: Layout) -> np.ndarray:
+    """The items' answers (n x p, layout order), without a copy when the survey's columns
+    are already in that order (a fit of 10^6 respondents then holds the data once)."""
+    frame = survey.values
+    if list(frame.columns) != list(layout.items):
+        frame = frame[list(layout.items)]
+    return frame.to_numpy(float, copy=False)
+
+
 def f_squared(S: np.ndarray, layout: Layout, r2: np.ndarray, scheme: str, tol: float,
               max_iter: int) -> list[tuple[int, int, float]]:
     """(source, target, f²) with R²_excl from re-estimating PLS without the path, as seminr's
@@ -340,8 +367,13 @@ class PLSEngine(Engine):
         if isolated:
             raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: "
                                   "PLS needs every construct connected to another; add a path")
-        X = survey.values[list(layout.items)].to_numpy(float)
-        S, mean, sd = full_moments(X, getattr(survey, "weights", None))   # respondent weights
+        weights = getattr(survey, "weights", None)
+        shared = getattr(survey, "moments", None)      # computed by the data check
+        if (shared is not None and shared[0] is survey.values and weights is None
+                and list(survey.values.columns) == list(layout.items)):
+            S, mean, sd = shared[1]
+        else:
+            S, mean, sd = full_moments(_items(survey, layout), weights)
         batch = estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
         if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
             raise EstimationError(_singular_message(spec, S[0], layout))
