@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from csi_models.batch.worker import GroupOutcome, fit_group
+from csi_models.batch.worker import fit_group
 from csi_models.statistics.kernel import INFERENCE
 
 #: the kinds of derived statistic that become batch tables
@@ -127,14 +127,12 @@ class _Model:
         return True
 
 
-def _fit_one(model: _Model, X: np.ndarray, n_boot: int, seed: int, level: float,
-             improper: str):
-    """(tables as arrays, index draws) of one clean group, or None to send it to the full
-    path: the steps of ``csi.fit`` on the same arrays (bit-identical numbers)."""
+def _point(model: _Model, X: np.ndarray):
+    """(survey, estimates, derived statistics, index notes) of one clean group, or None to
+    send it to the full path: the steps of ``csi.fit`` on the same arrays."""
     from csi_models.data.prepare import SurveyData
     from csi_models.engines.base import Resamples
     from csi_models.fitting import _index_notes
-    from csi_models.inference.bootstrap import bootstrap
 
     X = np.where(model.reverse, model.lo + model.hi - X, X)   # reverse coding, as prepare
     survey = SurveyData(values=pd.DataFrame(X, columns=model.items), spec=model.spec,
@@ -147,15 +145,38 @@ def _fit_one(model: _Model, X: np.ndarray, n_boot: int, seed: int, level: float,
             return None
     if caught or not est.converged or not model.correlated(est.item_cor):
         return None
-    notes = _index_notes(est)
-    messages = [f"IndexWarning: {note}" for note in notes if note]    # as csi.fit words them
-    point = model.statistics.derive(Resamples.of(est))
-    boot = None
-    if n_boot:
-        boot = bootstrap(model.engine, model.spec, survey, est, model.options, model.statistics,
-                         point, n_boot, seed, level, "percentile", 1, False, improper)
-        if not _complete(boot):
-            messages += [f"BootstrapWarning: {m}" for m in boot.messages()]
+    return survey, est, model.statistics.derive(Resamples.of(est)), _index_notes(est)
+
+
+def _bootstraps(model: _Model, fitted: dict, seeds: dict, n_boot: int, level: float,
+                improper: str) -> dict:
+    """key -> BootstrapResult of every fitted group, as ``inference.bootstrap.bootstrap``
+    makes it, with all the groups' resamples estimated in one stack
+    (``PLSEngine.resample_many``)."""
+    from csi_models.inference.bootstrap import resample_rows, summarized
+    from csi_models.inference.random import seed_entropy
+
+    keys = list(fitted)
+    entropy = {key: seed_entropy(seeds[key]) for key in keys}
+    rows = [resample_rows(fitted[key][0].n, np.arange(n_boot), entropy[key]) for key in keys]
+    start = time.perf_counter()
+    stacks = model.engine.resample_many([fitted[key][0] for key in keys], model.layout,
+                                        model.options, rows)
+    out = {}
+    for key, stack in zip(keys, stacks):
+        survey, est, point, _ = fitted[key]
+        out[key] = summarized(model.engine, model.spec, survey, est, model.options,
+                              model.statistics, point, stack, entropy[key], level, "percentile",
+                              1, improper, start)
+    return out
+
+
+def _result(model: _Model, fitted, boot, level: float) -> dict:
+    """One group's summaries, index notes and warnings (worded as ``csi.fit`` words them)."""
+    survey, _, point, notes = fitted
+    messages = [f"IndexWarning: {note}" for note in notes if note]
+    if boot is not None and not _complete(boot):
+        messages += [f"BootstrapWarning: {m}" for m in boot.messages()]
     out = _summaries(model, point, boot, survey.n, level)
     out.update(notes=notes, warnings=messages)
     return out
@@ -229,17 +250,26 @@ def fit_chunk(tasks, by: list) -> dict:
     n_boot = int(options.get("bootstrap") or 0)
     level = options.get("ci", 0.95)
     improper = options.get("improper", "keep")
-    done, slow = {}, {}
+    fitted, slow, spent, seeds = {}, {}, {}, {}
     with threadpool_limits(1):          # as fit_group: the same rounding everywhere
         for key, rows, _, _, _, seed, _ in tasks:
             start = time.perf_counter()
             X = model.values(rows) if len(rows) >= min_n else None
-            result = _fit_one(model, X, n_boot, seed, level, improper) \
-                if X is not None and model.clean(X) else None
-            if result is None:
+            point = _point(model, X) if X is not None and model.clean(X) else None
+            if point is None:
                 slow[key] = fit_group(key, rows, spec, "pls", options, seed, min_n)
             else:
-                done[key] = (result, len(rows), seed, time.perf_counter() - start)
+                fitted[key], seeds[key] = point, seed
+                spent[key] = time.perf_counter() - start
+        start = time.perf_counter()
+        boots = _bootstraps(model, fitted, seeds, n_boot, level, improper) if n_boot and fitted else {}
+        shared = (time.perf_counter() - start) / max(len(fitted), 1)
+        done = {}
+        for key in fitted:
+            start = time.perf_counter()
+            result = _result(model, fitted[key], boots.get(key), level)
+            seconds = spent[key] + shared + time.perf_counter() - start
+            done[key] = (result, fitted[key][0].n, seeds[key], seconds)
     return _assemble(model, by, [t[0] for t in tasks], done, slow)
 
 

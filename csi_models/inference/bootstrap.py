@@ -215,10 +215,20 @@ def bootstrap(engine, spec, survey, estimates, options: dict, statistics: Statis
     rows = resample_rows(survey.n, np.arange(n_boot), seed)
     bar = _Progress(n_boot, progress, f"bootstrap ({engine.title})")
     stack: Resamples = engine.resample(spec, survey, estimates, options, rows, n_jobs, bar)
+    return summarized(engine, spec, survey, estimates, options, statistics, estimate, stack,
+                      seed, level, interval, n_jobs, improper, start)
+
+
+def summarized(engine, spec, survey, estimates, options: dict, statistics: Statistics,
+               estimate: dict, stack: Resamples, seed: int, level: float, interval: str,
+               n_jobs, improper: str, start: float) -> BootstrapResult:
+    """The BootstrapResult of a stack of resamples the engine has estimated (``bootstrap``;
+    ``batch.fast`` estimates many groups' stacks at once and hands each in here)."""
+    n_boot = len(stack.ok)
     improper_mask = (stack.improper if stack.improper is not None
                      else np.zeros(n_boot, bool)) & stack.ok
     use = stack.ok & ~(improper_mask if improper == "drop" else False)
-    derived = statistics.derive(stack.select(use))
+    derived = statistics.derive(stack if use.all() else stack.select(use))
     failed = [(b, reason) for b, (ok, reason) in enumerate(zip(stack.ok, stack.reasons)) if not ok]
     return BootstrapResult(
         engine=engine.name, n_requested=n_boot, seed=seed, level=level, interval=interval,
