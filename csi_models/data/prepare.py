@@ -174,13 +174,15 @@ def _shape(spec, data, checks: list, missing: str) -> SurveyData:
     reversed_items = tuple(r for r in spec.reverse if r in frame.columns)
     if reversed_items:
         notes.append(f"reverse-coded on their scales: {', '.join(reversed_items)}")
-    answered = ~np.isnan(X)
-    n_missing = int(answered.size - np.count_nonzero(answered))
+    n_missing = sum(ic.n_missing for ic in checks)
     # listwise: rows missing any answer go; mean/fiml: rows answering no item at all go (they
     # carry no information; lavaan's FIML drops such empty cases too, and mean replacement
     # would invent average respondents)
-    keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
-    dropped = tuple(frame.index[~keep])
+    dropped = ()
+    if n_missing:
+        answered = ~np.isnan(X)
+        keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
+        dropped = tuple(frame.index[~keep])
     if dropped:
         rule = "listwise deletion" if missing == "listwise" else "rows without any answer"
         notes.append(f"{rule}: dropped {len(dropped)} of {len(frame)} rows")
