@@ -81,11 +81,11 @@ class _Model:
         names = [str(c) for c in rows.columns]
         if any(names.count(c) != 1 for c in self.columns):
             return None
-        cols = [rows.iloc[:, names.index(c)] for c in self.columns]
-        if not all(pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype)
-                   and not pd.api.types.is_complex_dtype(c.dtype) for c in cols):
+        block = rows.iloc[:, [names.index(c) for c in self.columns]]
+        if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                   and not pd.api.types.is_complex_dtype(t) for t in block.dtypes):
             return None
-        return np.column_stack([c.to_numpy(dtype=float, na_value=np.nan) for c in cols])
+        return block.to_numpy(dtype=float, na_value=np.nan)
 
     def clean(self, X: np.ndarray) -> bool:
         """True only where ``csi.fit``'s data check would raise and warn nothing (see the
