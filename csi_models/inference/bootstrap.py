@@ -134,11 +134,15 @@ class BootstrapResult:
     def incomplete(self, kind: str) -> pd.DataFrame:
         """Statistics defined in the full sample but undefined in some resamples that did not
         fail (e.g. an index whose weight turns negative there): keys, n_boot, n_undefined."""
-        table = self.table(kind, interval="percentile")
-        table["n_undefined"] = self.n_ok - table["n_boot"]
-        keep = np.isfinite(table["estimate"].to_numpy(float)) & (table["n_undefined"] > 0)
-        keys = list(self.statistics.keys(kind).columns)
-        return table.loc[keep, [*keys, "n_boot", "n_undefined"]].reset_index(drop=True)
+        if kind not in self.draws:
+            return self.table(kind)          # names the valid kinds
+        defined = np.isfinite(self.estimate[kind][0])
+        n_boot = np.where(defined, np.isfinite(self.draws[kind]).sum(axis=0), 0)  # as table()
+        keep = defined & (self.n_ok - n_boot > 0)
+        table = self.statistics.keys(kind).loc[keep].reset_index(drop=True)
+        table["n_boot"] = n_boot[keep]
+        table["n_undefined"] = self.n_ok - n_boot[keep]
+        return table
 
     def messages(self) -> list[str]:
         """What the bootstrap left out: failed (and dropped improper) resamples, and
