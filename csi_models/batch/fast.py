@@ -30,12 +30,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from csi_models.batch.worker import fit_group
+from csi_models.data.check import NEAR_CONSTANT_SHARE   # csi.fit warns above this share
 from csi_models.statistics.kernel import INFERENCE
 
 #: the kinds of derived statistic that become batch tables
 KINDS = {"indices": "indices", "paths": "paths", "r2": "r2", "impacts": "impacts"}
-#: share of one answer above which ``csi.fit`` warns (data.check.NEAR_CONSTANT_SHARE)
-from csi_models.data.check import NEAR_CONSTANT_SHARE  # noqa: E402
 
 
 def eligible(spec, method: str, options: dict) -> bool:
@@ -196,16 +195,16 @@ def _complete(boot) -> bool:
 
 
 def _summaries(model: _Model, point: dict, boot, n: int, level: float) -> dict:
-    """kind -> (estimate, se, ci_lower, ci_upper, n_boot) arrays and the index draws, as
-    ``BootstrapResult.table`` computes them."""
+    """table -> (estimate, se, statistic, p_value, ci_lower, ci_upper, n_boot) arrays (just
+    the estimate without a bootstrap) and the index draws, as ``BootstrapResult.table``
+    computes them."""
     from csi_models.inference import intervals
 
     out = {}
     for name, kind in KINDS.items():
         est = point[kind][0]
         if boot is None:
-            nan = np.full(est.shape, np.nan)
-            out[name] = (est, nan, nan, nan, nan, nan)
+            out[name] = (est,)
             continue
         s = intervals.summarize(est, boot.draws[kind], n, level)
         out[name] = (est, s["se"], s["t"], s["p_value"], s["pct_lower"], s["pct_upper"],
