@@ -41,6 +41,8 @@ def split(data: pd.DataFrame, by: list[str]) -> dict:
         raise DataError(f"key column(s) {', '.join(map(repr, absent))} are not in the data "
                         f"(columns: {', '.join(map(str, data.columns[:12]))}"
                         f"{', ...' if len(data.columns) > 12 else ''}): check the spelling of by=")
+    data = data.copy(deep=False)
+    data.attrs = {}     # else pandas deep-copies the survey's metadata into every group
     out = {}
     for key, rows in data.groupby(by, sort=True, dropna=True, observed=True):
         key = tuple(_plain(k) for k in (key if isinstance(key, tuple) else (key,)))

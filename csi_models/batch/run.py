@@ -17,7 +17,8 @@ import pandas as pd
 
 from csi_models.batch import groups as grp
 from csi_models.batch.store import Store, read_tables
-from csi_models.batch.worker import TABLES, fit_group, fit_groups
+from csi_models.batch.fast import eligible, fit_chunk
+from csi_models.batch.worker import TABLES, fit_group
 from csi_models.errors import CSIError, DataError
 
 #: the columns of ``BatchResult.status`` after the key columns
@@ -100,8 +101,8 @@ class BatchResult:
                 f"({', '.join(f'{v} {k}' for k, v in counts.items()) or 'none'})>")
 
 
-def _frames(outcome, by) -> dict:
-    """An outcome's tables with the key columns first."""
+def frames(outcome, by) -> dict:
+    """A ``worker.GroupOutcome``'s tables with the key columns first."""
     keys = dict(zip(by, outcome.key))
 
     def keyed(frame):
@@ -127,13 +128,24 @@ def _chunks(tasks: list, workers: int) -> list[list]:
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
 
-def _run(tasks, n_jobs, client):
-    """Outcomes as they finish: serial, joblib processes, or Dask futures."""
+def _work(chunk, by, fast):
+    """One chunk of tasks -> [(task position, keys, keyed tables)]: the fast PLS path for
+    the whole chunk, else each group through ``worker.fit_group``."""
+    positions, tasks = zip(*chunk)
+    if fast:
+        return [(positions[0], [t[0] for t in tasks], fit_chunk(list(tasks), by))]
+    return [(pos, [task[0]], frames(fit_group(*task), by)) for pos, task in chunk]
+
+
+def _run(tasks, by, fast, n_jobs, client):
+    """(position, keys, tables) as chunks finish: serial, joblib processes, or Dask futures."""
+    tasks = list(enumerate(tasks))
     if client is not None:
         from distributed import as_completed
 
         workers = max(1, sum(client.nthreads().values()))
-        futures = [client.submit(fit_groups, chunk, pure=False) for chunk in _chunks(tasks, workers)]
+        futures = [client.submit(_work, chunk, by, fast, pure=False)
+                   for chunk in _chunks(tasks, workers)]
         for future in as_completed(futures):
             yield from future.result()
             future.release()
@@ -142,12 +154,26 @@ def _run(tasks, n_jobs, client):
 
     workers = max(1, effective_n_jobs(n_jobs))
     if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield fit_group(*task)
+        for chunk in _chunks(tasks, 1):
+            yield from _work(chunk, by, fast)
         return
-    jobs = (delayed(fit_groups)(chunk) for chunk in _chunks(tasks, workers))
+    jobs = (delayed(_work)(chunk, by, fast) for chunk in _chunks(tasks, workers))
     for part in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
         yield from part
+
+
+def _per_group(tables: dict, by: list, keys: list) -> dict:
+    """{key: its tables} from a chunk's tables (for the per-group Parquet files)."""
+    if len(keys) == 1:
+        return {keys[0]: tables}
+    out = {key: {} for key in keys}
+    for name, table in tables.items():
+        if table is None:
+            continue
+        for key, part in table.groupby(by, sort=False, observed=True):
+            key = tuple(grp._plain(v) for v in (key if isinstance(key, tuple) else (key,)))
+            out[key][name] = part.reset_index(drop=True)
+    return out
 
 
 def _check(method, bootstrap, random_state, n_jobs, min_n, options):
@@ -203,17 +229,19 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
     tasks = [(key, rows, spec, method, fit_options, grp.group_seed(seed, key), min_n)
              for key, rows in groups.items() if group_id(key) not in done]
     start = time.perf_counter()
-    collected = {}
-    for outcome in _run(tasks, n_jobs, client):
-        frames = _frames(outcome, by)
+    fast = eligible(spec, method, fit_options)
+    collected = []
+    for position, keys, tables in _run(tasks, by, fast, n_jobs, client):
         if store is not None:
-            store.write(frames, outcome.key)
-        collected[outcome.key] = frames
+            for key, group_tables in _per_group(tables, by, keys).items():
+                store.write({"status": group_tables["status"], **group_tables}, key)
+        collected.append((position, tables))
     if store is not None:   # the whole batch, this run's groups and the earlier ones
         _, tables = read_tables(out)
         tables = _ordered(tables, by, list(groups))
     else:
-        tables = {name: _concat([collected[k][name] for k in groups])
+        collected.sort(key=lambda part: part[0])
+        tables = {name: _concat([t.get(name) for _, t in collected])
                   for name in ("status", "warnings", "draws", *TABLES)}
     settings.update(n_groups=len(groups), n_fitted_now=len(tasks),
                     rows_without_key=int(len(data) - sum(len(r) for r in groups.values())),

@@ -98,8 +98,3 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
     status["n_warnings"] = len(messages)
     status["seconds"] = time.perf_counter() - start
     return outcome
-
-
-def fit_groups(tasks) -> list[GroupOutcome]:
-    """Several groups in one call (one joblib or Dask task per chunk of small groups)."""
-    return [fit_group(*task) for task in tasks]

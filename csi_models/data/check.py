@@ -19,6 +19,7 @@ PLS) as 'spec' warnings; ``prepare`` does not, as CB-SEM fits such specs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -104,9 +105,45 @@ def rows_text(labels, limit: int = 5) -> str:
     return shown + (f" (and {len(labels) - limit} more)" if len(labels) > limit else "")
 
 
-def item_table(checks: list, findings: list) -> pd.DataFrame:
+class Tally(NamedTuple):
+    """What one item's answers (NaN = missing) look like: how many answers, distinct
+    values, the share of the most common one, min, max, mean and the first answer."""
+
+    count: int
+    distinct: int
+    top: float
+    min: float
+    max: float
+    mean: float
+    first: float
+
+
+def tally(values: np.ndarray) -> Tally:
+    """The ``Tally`` of one item. Whole-number answers (every survey scale) are counted in
+    one ``bincount``, anything else by ``np.unique``; shares are count / answers, as
+    ``value_counts(normalize=True)`` gives them. A few passes over the column in all."""
+    total = values.sum()
+    seen = values if not np.isnan(total) else values[~np.isnan(values)]
+    if seen.size == 0:
+        return Tally(0, 0, np.nan, np.nan, np.nan, np.nan, np.nan)
+    mean = total / seen.size if seen is values else seen.mean()
+    lo, hi = seen.min(), seen.max()
+    counts = None
+    if -1e6 <= lo and hi <= 1e6:
+        codes = seen.astype(np.int64)
+        if (codes == seen).all():
+            counts = np.bincount(codes - int(lo) if lo else codes)
+            counts = counts[counts > 0]
+    if counts is None:
+        counts = np.unique(seen, return_counts=True)[1]
+    return Tally(int(seen.size), int(counts.size), counts.max() / seen.size, lo, hi, mean,
+                 seen[0])
+
+
+def item_table(checks: list, findings: list, tallies: dict | None = None) -> pd.DataFrame:
     """One row per item: what the checks saw (answers after missing codes, before reverse
-    coding) and the worst severity of its findings."""
+    coding) and the worst severity of its findings. ``tallies``: item -> ``tally`` of
+    ``ic.values`` where already computed."""
     worst = {}
     for f in findings:
         if f.item is not None:
@@ -115,18 +152,17 @@ def item_table(checks: list, findings: list) -> pd.DataFrame:
     rows = []
     for ic in checks:
         v = ic.values if ic.values is not None else np.array([])
-        seen = v[~np.isnan(v)]
+        t = (tallies or {}).get(ic.item) or tally(v)
         n = len(v)
         rows.append({
             "item": ic.item, "construct": ic.construct, "column": ic.column, "dtype": ic.dtype,
             "scale_min": getattr(ic.scale, "min", np.nan), "scale_max": getattr(ic.scale, "max", np.nan),
             "scale_source": ic.scale_source if ic.scale is not None else "",
-            "n_answers": int(seen.size) if n else np.nan,
-            "n_missing": int(n - seen.size) if n else np.nan,
-            "share_missing": (n - seen.size) / n if n else np.nan,
-            "n_distinct": int(np.unique(seen).size) if ic.values is not None else np.nan,
-            "min": seen.min() if seen.size else np.nan, "max": seen.max() if seen.size else np.nan,
-            "mean": seen.mean() if seen.size else np.nan, "status": worst.get(ic.item, "ok")})
+            "n_answers": t.count if n else np.nan,
+            "n_missing": int(n - t.count) if n else np.nan,
+            "share_missing": (n - t.count) / n if n else np.nan,
+            "n_distinct": t.distinct if ic.values is not None else np.nan,
+            "min": t.min, "max": t.max, "mean": t.mean, "status": worst.get(ic.item, "ok")})
     columns = ["item", "construct", "column", "dtype", "scale_min", "scale_max", "scale_source",
                "n_answers", "n_missing", "share_missing", "n_distinct", "min", "max", "mean", "status"]
     return pd.DataFrame(rows, columns=columns)
@@ -134,10 +170,14 @@ def item_table(checks: list, findings: list) -> pd.DataFrame:
 
 # --- the prepared sample ----------------------------------------------------------------
 def sample_findings(spec, frame: pd.DataFrame, columns: dict, dropped: tuple, n_input: int,
-                    missing: str, n_answering: int | None = None) -> list:
+                    missing: str, n_answering: int | None = None, tallies: dict | None = None,
+                    correlations: np.ndarray | None = None) -> list:
     """Checks of the table the engines will get (after reverse coding and the missing rule).
     ``n_answering``: rows answering at least one item, the rows missing='mean' and 'fiml' keep
-    (named in the listwise-deletion warning)."""
+    (named in the listwise-deletion warning). ``tallies``: item -> ``tally`` of its answers
+    before reverse coding, given when the table has every row and no missing answer (the
+    counts are the same after min + max - x); ``correlations``: the item correlations of
+    the table (columns in its order), when it has no missing answer."""
     out = []
     if dropped:
         why = ("have missing answers and were dropped (listwise deletion)" if missing == "listwise"
@@ -164,33 +204,52 @@ def sample_findings(spec, frame: pd.DataFrame, columns: dict, dropped: tuple, n_
     varies = {}
     for item in frame.columns:
         who = f"item {item} (column {columns[item]!r})"
-        values = frame[item].dropna()
-        counts = values.value_counts(normalize=True)
-        varies[item] = len(counts) > 1
-        if len(counts) <= 1:
+        t = tallies[item] if tallies else tally(frame[item].to_numpy(float))
+        distinct, top = t.distinct, t.top
+        varies[item] = distinct > 1
+        if distinct <= 1:
+            first = frame[item].dropna().iloc[0]
             out.append(Finding("variation", "error", f"{who} is constant (every answer is "
-                               f"{values.iloc[0]:g}); it carries no information: drop it from the "
+                               f"{first:g}); it carries no information: drop it from the "
                                "spec or check the data", item, columns[item], owner[item]))
-        elif counts.iloc[0] > NEAR_CONSTANT_SHARE:
+        elif top > NEAR_CONSTANT_SHARE:
             out.append(Finding("variation", "warning", f"{who} is nearly constant: "
-                               f"{counts.iloc[0]:.0%} give the same answer", item, columns[item], owner[item]))
+                               f"{top:.0%} give the same answer", item, columns[item], owner[item]))
         else:
-            out.append(Finding("variation", "ok", f"{who}: {len(counts)} distinct answers",
+            out.append(Finding("variation", "ok", f"{who}: {distinct} distinct answers",
                                item, columns[item], owner[item]))
     rule_of_ten = 10 * largest
     if len(frame) < rule_of_ten:
         out.append(Finding("rows", "warning", f"{len(frame)} rows is below the 10-times rule of "
                            f"thumb ({rule_of_ten} for a construct with {largest} predictors); "
                            "estimates may be unstable"))
-    out += _duplicates(frame, columns, owner)
-    out += _reverse_suspects(spec, frame, columns, varies)
+    out += _duplicates(frame, columns, owner, correlations)
+    out += _reverse_suspects(spec, frame, columns, varies, correlations)
     return out
 
 
-def _duplicates(frame: pd.DataFrame, columns: dict, owner: dict) -> list:
-    """Items whose answers are identical in every row (a column pasted twice)."""
+def _duplicates(frame: pd.DataFrame, columns: dict, owner: dict,
+                correlations: np.ndarray | None = None) -> list:
+    """Items whose answers are identical in every row (a column pasted twice). Candidates
+    first: items correlating 1 (or undefined) with another item when the correlations are
+    at hand, else items sharing a dot product with a fixed random vector; only candidates
+    are compared value by value (NaN equal to NaN)."""
+    if correlations is not None:
+        with np.errstate(invalid="ignore"):
+            near = ~(correlations < 1 - 1e-9)
+        np.fill_diagonal(near, False)
+        shared = dict(zip(frame.columns, near.any(axis=1)))
+    else:
+        signature = {}
+        weights = np.random.default_rng(0).random(len(frame))
+        for item in frame.columns:
+            product = float(frame[item].to_numpy(float) @ weights)
+            signature[item] = "nan" if np.isnan(product) else product
+        shared = pd.Series(signature).duplicated(keep=False)
     seen, out = {}, []
     for item in frame.columns:
+        if not shared[item]:
+            continue
         v = frame[item].to_numpy(float)
         key = np.where(np.isnan(v), np.inf, v).tobytes()
         if key in seen:
@@ -228,16 +287,21 @@ def _reverse_pair(spec, construct: str, pair: list, columns: dict, r: float) -> 
                    f"them is likely reverse-worded; {fix}", construct=construct)
 
 
-def _reverse_suspects(spec, frame: pd.DataFrame, columns: dict, varies: dict) -> list:
+def _reverse_suspects(spec, frame: pd.DataFrame, columns: dict, varies: dict,
+                      every: np.ndarray | None = None) -> list:
     """Reflective items whose average correlation with their construct's other items is
     negative: reverse-worded but not declared (or declared but not reverse-worded)."""
     out = []
+    position = {item: k for k, item in enumerate(frame.columns)}
     for c in spec.constructs:
         items = [i for i in c.item_names if varies.get(i)]
         if c.mode != "reflective" or len(items) < 2:
             continue
-        with np.errstate(all="ignore"):
-            r = frame[items].corr().to_numpy(copy=True)
+        if every is not None:
+            r = every[np.ix_([position[i] for i in items], [position[i] for i in items])].copy()
+        else:
+            with np.errstate(all="ignore"):
+                r = frame[items].corr().to_numpy(copy=True)
         np.fill_diagonal(r, np.nan)
         finite = np.isfinite(r)
         mean_r = np.where(finite, r, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)

@@ -38,6 +38,7 @@ class ItemCheck:
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     dtype: str = ""
+    n_missing: int = 0               # answers missing after the missing codes
 
     def add(self, check: str, severity: str, message: str, rows=()):
         self.findings.append(Finding(check, severity, message, self.item, self.column,
@@ -141,7 +142,7 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
         ic.notes.append(f"{ic.item}: {user['count']} SPSS user-missing answers ({ranges}) are missing")
     _scale(ic, item_meta, attrs, numeric_codes, user, values)
     lo, hi = ic.scale.min, ic.scale.max
-    outside = ~np.isnan(values) & ((values < lo) | (values > hi))
+    outside = (values < lo) | (values > hi)          # False for NaN
     where = {"spec": "", "value labels": " (from the file's value labels)",
              "default": " (the default: the spec declares none)"}[ic.scale_source]
     if outside.any():
@@ -171,7 +172,7 @@ def inspect_item(ic: ItemCheck, raw: pd.Series, index, item_meta, attrs: dict,
                f"{', '.join(f'{c:g}' for c in inside)} lie inside the scale {lo:g}..{hi:g}, so "
                f"{len(rows)} such answers are dropped as missing, not used as scale points; "
                "check `missing_codes:`", rows)
-    n_missing = int(np.isnan(values).sum())
+    n_missing = ic.n_missing = int(np.isnan(values).sum())
     if n_missing == len(values) and len(values):
         ic.add("missing", "error", f"{ic.who} is empty: no respondent answered it")
         return ic

@@ -24,10 +24,12 @@ from csi_models.data.check import (
     item_table,
     rows_text,
     sample_findings,
+    tally,
 )
 from csi_models.data.items import ItemCheck, inspect_item
 from csi_models.data.readers import as_frame
 from csi_models.errors import DataError, DataWarning
+from csi_models.statistics.moments import full_moments
 from csi_models.spec.model import DEFAULT_SCALE
 
 MISSING_RULES = ("listwise", "mean", "fiml")
@@ -51,6 +53,9 @@ class SurveyData:
     notes: tuple = field(default=())  # human-readable notes on what was done to the data
     report: object = field(default=None, compare=False, repr=False)
     weights: object = field(default=None, compare=False, repr=False)  # per row used, or None
+    # (values, (S, mean, sd)): statistics.moments.full_moments of these very values (a
+    # survey copied with other values does not match them), when nothing is missing
+    moments: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -131,12 +136,20 @@ def collect(spec, data, missing: str = "listwise", stop_on_error: bool = True):
     usable = [ic for ic in checks if ic.values is not None and
               not any(f.severity == "error" for f in ic.findings)]
     survey = None
+    tallies = {ic.item: tally(ic.values) for ic in usable}   # once per item, for both tables
     if usable:
         survey = _shape(spec, data, usable, missing)
-        answering = int(np.column_stack([~np.isnan(ic.values) for ic in usable]).any(axis=1).sum())
+        complete = survey.n_missing_cells == 0       # same rows, nothing imputed
+        answering = len(data) if complete else \
+            int(np.column_stack([~np.isnan(ic.values) for ic in usable]).any(axis=1).sum())
+        if complete:   # the moments the PLS fit needs too: computed once, here
+            moments = full_moments(survey.values.to_numpy(float))
+            survey = dataclasses.replace(survey, moments=(survey.values, moments))
         findings += sample_findings(survey.spec, survey.values, {ic.item: ic.column for ic in usable},
-                                    survey.dropped_rows, len(data), missing, answering)
-    table = item_table(checks, findings)
+                                    survey.dropped_rows, len(data), missing, answering,
+                                    tallies if complete else None,
+                                    moments[0][0] if complete else None)
+    table = item_table(checks, findings, tallies)
     complete = len(usable) == len(spec.item_names)
     if not complete or any(f.severity == "error" for f in findings):
         return None, findings, table, None
@@ -147,27 +160,33 @@ def _shape(spec, data, checks: list, missing: str) -> SurveyData:
     """Reverse coding on each item's scale, then the missing-data rule."""
     scales = {ic.item: ic.scale for ic in checks}
     applied = _with_scales(spec, scales) if len(checks) == len(spec.item_names) else spec
-    table, notes = {}, [note for ic in checks for note in ic.notes]
-    for ic in checks:
-        values = ic.values
+    notes = [note for ic in checks for note in ic.notes]
+    # one float matrix, columns contiguous; the checks' answers become views of its columns
+    # (reverse-coded items keep their own), so the data are held once, not twice
+    X = np.empty((len(data), len(checks)), order="F")
+    for j, ic in enumerate(checks):
         if ic.item in spec.reverse:
-            values = ic.scale.min + ic.scale.max - values
-        table[ic.item] = values
-    frame = pd.DataFrame(table, index=data.index)
-    reversed_items = tuple(r for r in spec.reverse if r in table)
+            X[:, j] = ic.scale.min + ic.scale.max - ic.values
+        else:
+            X[:, j] = ic.values
+            ic.values = X[:, j]
+    frame = pd.DataFrame(X, columns=[ic.item for ic in checks], index=data.index, copy=False)
+    reversed_items = tuple(r for r in spec.reverse if r in frame.columns)
     if reversed_items:
         notes.append(f"reverse-coded on their scales: {', '.join(reversed_items)}")
-    n_missing = int(frame.isna().sum().sum())
+    n_missing = sum(ic.n_missing for ic in checks)
     # listwise: rows missing any answer go; mean/fiml: rows answering no item at all go (they
     # carry no information; lavaan's FIML drops such empty cases too, and mean replacement
     # would invent average respondents)
-    answered = frame.notna().to_numpy()
-    keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
-    dropped = tuple(frame.index[~keep])
+    dropped = ()
+    if n_missing:
+        answered = ~np.isnan(X)
+        keep = answered.all(axis=1) if missing == "listwise" else answered.any(axis=1)
+        dropped = tuple(frame.index[~keep])
     if dropped:
         rule = "listwise deletion" if missing == "listwise" else "rows without any answer"
         notes.append(f"{rule}: dropped {len(dropped)} of {len(frame)} rows")
-    frame = frame[keep]
+        frame = frame[keep]
     if missing == "mean" and frame.isna().any().any():
         notes.append(f"{int(frame.isna().sum().sum())} missing answers replaced by their item means")
         frame = frame.fillna(frame.mean())

@@ -2,9 +2,10 @@
 
 With standardized items every PLS quantity is a function of the item correlation matrix S:
 construct covariances are W'SW, item-construct covariances SW, outer updates SWE (mode A)
-or S_jj^-1 (SWE)_j (mode B). ``estimate_batch`` therefore runs any number of correlation
-matrices (the full sample, or thousands of bootstrap resamples) through the same iterations
-at once; a single fit is a batch of one, so bootstrap and single fits agree exactly.
+or S_jj^-1 (SWE)_j (mode B). ``estimate_batch`` (``engines.pls_kernel``) therefore runs any
+number of correlation matrices (the full sample, or thousands of bootstrap resamples) through
+the same iterations at once; a single fit is a batch of one, so bootstrap and single fits
+agree exactly.
 
 Algorithm (Tenenhaus et al. 2005, section 2): start from unit weights; repeat
 (1) scores Y = XW scaled to unit variance, (2) inner proxies Z = YE with the inner scheme E,
@@ -20,213 +21,16 @@ Sign rule: each construct is oriented so that the sum of its items' loadings is 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resamples, choice,
                                      positive_number, whole_number)
+from csi_models.engines.pls_kernel import (SCHEMES, PLSBatch, _Plan, _regressions,  # noqa: F401
+                                           estimate_batch)
 from csi_models.errors import ConvergenceWarning, EstimationError
 from csi_models.spec.validation import require_first_order
 from csi_models.statistics.moments import BatchMoments, full_moments
-
-SCHEMES = {"path": "path", "path_weighting": "path", "pathweighting": "path",
-           "factorial": "factorial", "path_factorial": "factorial", "centroid": "centroid"}
-
-
-@dataclass(frozen=True)
-class PLSBatch:
-    """Estimates for a batch of correlation matrices; the first axis is the batch."""
-
-    weights: np.ndarray      # (B, items, constructs), each column non-zero on its block only
-    item_cor: np.ndarray     # (B, items, constructs): correlations of items with scores
-    construct_cor: np.ndarray  # (B, constructs, constructs)
-    paths: np.ndarray        # (B, constructs, constructs)
-    r2: np.ndarray           # (B, constructs), NaN for exogenous
-    iterations: np.ndarray   # (B,)
-    converged: np.ndarray    # (B,) bool
-    ok: np.ndarray           # (B,) bool: converged and every number finite
-
-
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched ``solve(a, b)``; a singular member gives NaNs instead of failing the batch."""
-    try:
-        return np.linalg.solve(a, b)
-    except np.linalg.LinAlgError:
-        out = np.full(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:], np.nan)
-        for k in range(a.shape[0]):
-            try:
-                out[k] = np.linalg.solve(a[k], b[k])
-            except np.linalg.LinAlgError:
-                pass
-        return out
-
-
-def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve many small symmetric positive-definite systems, batch axis last.
-
-    A is (k, k, N), b is (k, N). Gaussian elimination without pivoting (stable for SPD
-    matrices), written as O(k^3) vector operations of length N: for the 2x2..6x6 systems of
-    path weighting this is ~20x faster than LAPACK's per-matrix loop in np.linalg.solve.
-    A singular member gives inf/NaN in its own column only."""
-    k = A.shape[0]
-    A = A.copy()
-    b = b.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for c in range(k - 1):
-            f = A[c + 1:, c] / A[c, c]                        # (k-c-1, N)
-            A[c + 1:, c + 1:] -= f[:, None] * A[c, c + 1:][None]
-            b[c + 1:] -= f * b[c]
-        x = np.empty_like(b)
-        for c in range(k - 1, -1, -1):
-            rest = b[c] - (A[c, c + 1:] * x[c + 1:]).sum(axis=0) if c < k - 1 else b[c]
-            x[c] = rest / A[c, c]
-    return x
-
-
-class _Plan:
-    """Index arrays of a layout (items in block order) that every iteration reuses."""
-
-    def __init__(self, layout: Layout):
-        self.order = np.argsort(layout.block, kind="stable")   # items grouped by construct
-        self.M = np.asarray(layout.membership, float)[self.order]
-        self.MT = np.ascontiguousarray(self.M.T)
-        self.block = layout.block[self.order]
-        J = self.M.shape[1]
-        bounds = np.searchsorted(self.block, np.arange(J + 1))
-        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.A = np.asarray(layout.adjacency, float)
-        self.endogenous = [(j, layout.predecessors(j)) for j in layout.endogenous]
-        self.modeb = np.flatnonzero(layout.formative)
-
-
-def _regressions(Rt: np.ndarray, plan: _Plan, out: np.ndarray, r2: np.ndarray | None = None):
-    """OLS coefficients of every endogenous construct on its predecessors, from construct
-    correlations ``Rt`` with the batch axis last (J, J, B); written into ``out[pred, j, :]``
-    (and R^2 into ``r2[j, :]``)."""
-    for j, pred in plan.endogenous:
-        rhs = Rt[pred, j]
-        beta = _spd_solve(Rt[pred[:, None], pred[None, :]], rhs)
-        out[pred, j] = beta
-        if r2 is not None:
-            r2[j] = (beta * rhs).sum(axis=0)
-
-
-def _inner_weights(Rt: np.ndarray, plan: _Plan, scheme: str) -> np.ndarray:
-    """E (J, J, B) with z_j = sum_k E[k, j] y_k for the chosen inner scheme."""
-    A = plan.A[:, :, None]
-    if scheme == "centroid":
-        return (A + A.transpose(1, 0, 2)) * np.sign(Rt)
-    if scheme == "factorial":
-        return (A + A.transpose(1, 0, 2)) * Rt
-    E = A.transpose(1, 0, 2) * Rt  # successors of j: correlations
-    _regressions(Rt, plan, E)      # predecessors of j: regression coefficients
-    return E
-
-
-def _moments(S: np.ndarray, w: np.ndarray, plan: _Plan):
-    """For item weights w (B, items): Ct = (SW)' (construct-item covariances, (B, J, items))
-    and the construct covariances R = W'SW with the batch axis last (J, J, B), W = w * M.
-
-    Row k of Ct is w_k' S[block k, :]: one stack of small matrix-vector products per block
-    (W is block-diagonal, so a full S @ W would multiply mostly zeros). Stacks of small
-    products run on one BLAS thread each, much faster here than one large threaded GEMM."""
-    B, p = w.shape
-    Ct = np.empty((B, plan.M.shape[1], p))
-    for k, rows in enumerate(plan.slices):
-        np.matmul(w[:, None, rows], S[:, rows, :], out=Ct[:, k:k + 1, :])
-    R = np.matmul(Ct * w[:, None, :], plan.M)          # R[b, k, j] = cov(y_j, y_k)
-    return Ct, np.ascontiguousarray(R.transpose(2, 1, 0))
-
-
-def _standardize(w, Ct, Rt, plan):
-    """Rescale each construct's weights to a unit-variance score (and C, R alike)."""
-    var = np.diagonal(Rt).T                                                # (J, B)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = 1.0 / np.sqrt(np.where(var > 0, var, np.nan))
-    return w * d.T[:, plan.block], Ct * d.T[:, :, None], Rt * d[:, None, :] * d[None, :, :]
-
-
-def _estimate_chunk(S, plan: _Plan, scheme, tol, max_iter):
-    B, p, _ = S.shape
-    inv_b = [(plan.slices[j], _solve(S[:, plan.slices[j], plan.slices[j]], np.broadcast_to(
-        np.eye(S[0, plan.slices[j]].shape[0]), (B,) + S[:, plan.slices[j], plan.slices[j]].shape[1:])))
-        for j in plan.modeb]                     # inverses of the mode-B blocks, computed once
-    w0 = np.ones((B, p))                                           # unit weights
-    w, Ct, Rt = _standardize(w0, *_moments(S, w0, plan), plan)
-    out_w, out_Ct, out_Rt = np.empty_like(w), np.empty_like(Ct), np.empty_like(Rt)
-    live = np.arange(B)              # members still iterating (rows of S, w, Ct, Rt)
-    stale = np.zeros(B, bool)        # stopped members still carried along in the arrays
-    converged = np.zeros(B, bool)
-    iterations = np.zeros(B, int)
-    for _ in range(max_iter):
-        E = _inner_weights(Rt, plan, scheme)                       # (J, J, B)
-        # target_i = sum_k C[i, k] E[k, block(i)]: the inner proxy's covariance with item i
-        target = np.einsum("bki,kib->bi", Ct, E[:, plan.block, :])
-        for rows, inv in inv_b:
-            target[:, rows] = np.einsum("bij,bj->bi", inv, target[:, rows])
-        w_new, Ct, Rt = _standardize(target, *_moments(S, target, plan), plan)
-        with np.errstate(invalid="ignore"):
-            change = np.abs(w_new - w).max(axis=1)
-        w = w_new
-        done = change < tol
-        stop = (done | ~np.isfinite(change)) & ~stale   # a failed (NaN) member stops too
-        iterations[live[~stale]] += 1
-        if stop.any():
-            members = live[stop]
-            converged[members] = done[stop]
-            out_w[members], out_Ct[members], out_Rt[:, :, members] = w[stop], Ct[stop], Rt[:, :, stop]
-            stale |= stop
-            if stale.all():
-                break
-            if stale.mean() > 0.25:   # drop stopped members: later iterations touch less of S
-                keep = ~stale
-                live, S, w, Ct, Rt = live[keep], S[keep], w[keep], Ct[keep], Rt[:, :, keep]
-                inv_b = [(rows, inv[keep]) for rows, inv in inv_b]
-                stale = stale[keep]
-    else:  # max_iter reached: the members still iterating are returned unconverged
-        members = live[~stale]
-        out_w[members], out_Ct[members], out_Rt[:, :, members] = w[~stale], Ct[~stale], Rt[:, :, ~stale]
-    w, Ct, Rt = out_w, out_Ct, out_Rt
-    # sign rule: each construct's loadings sum to a positive number
-    flip = np.where((Ct * plan.MT).sum(axis=2) < 0, -1.0, 1.0)   # (B, J)
-    w, Ct = w * flip[:, plan.block], Ct * flip[:, :, None]
-    Rt = Rt * flip.T[:, None, :] * flip.T[None, :, :]
-    J = plan.M.shape[1]
-    paths = np.zeros((J, J, B))
-    r2 = np.full((J, B), np.nan)
-    _regressions(Rt, plan, paths, r2)
-    R = np.ascontiguousarray(Rt.transpose(2, 0, 1))
-    paths = np.ascontiguousarray(paths.transpose(2, 0, 1))
-    finite = np.isfinite(w).all(axis=1) & np.isfinite(paths).all(axis=(1, 2))
-    back = np.argsort(plan.order)                                  # to the layout's item order
-    return PLSBatch(weights=w[:, back, None] * plan.M[back], item_cor=Ct.transpose(0, 2, 1)[:, back],
-                    construct_cor=R, paths=paths, r2=r2.T.copy(), iterations=iterations,
-                    converged=converged, ok=converged & finite)
-
-
-CHUNK_BYTES = 3 * 2 ** 20   # correlation matrices per chunk: ~3 MB, so a chunk stays in cache
-
-
-def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: float = 1e-7,
-                   max_iter: int = 300, chunk: int | None = None) -> PLSBatch:
-    """Run PLS on a stack of item correlation matrices ``S`` of shape (B, items, items).
-
-    Weights are kept as one vector per member (the blocks of W are disjoint), the score
-    normalisation is folded into the next product with S (one pass over S per iteration),
-    and the construct-level algebra runs with the batch axis last. Members are processed in
-    chunks of ``chunk`` matrices (default: ~3 MB of S); results do not depend on it."""
-    scheme = SCHEMES[scheme]
-    plan = _Plan(layout)
-    if (plan.order != np.arange(plan.order.size)).any():
-        S = S[:, plan.order[:, None], plan.order[None, :]]
-    B, p, _ = S.shape
-    size = chunk or max(1, CHUNK_BYTES // (8 * p * p))
-    parts = [_estimate_chunk(S[a:a + size], plan, scheme, tol, max_iter) for a in range(0, B, size)]
-    if len(parts) == 1:
-        return parts[0]
-    return PLSBatch(*(np.concatenate([getattr(q, f) for q in parts])
-                      for f in PLSBatch.__dataclass_fields__))
 
 
 def correlation(values: np.ndarray) -> np.ndarray:
@@ -243,6 +47,15 @@ def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:
     return Resamples(paths=batch.paths, weights=(batch.weights * M).sum(axis=2),
                      loadings=(batch.item_cor * M).sum(axis=2), r2=batch.r2, item_mean=mean,
                      item_sd=sd, item_cor=S, ok=batch.ok, reasons=reasons)
+
+
+def _items(survey, layout: Layout) -> np.ndarray:
+    """The items' answers (n x p, layout order), without a copy when the survey's columns
+    are already in that order (a fit of 10^6 respondents then holds the data once)."""
+    frame = survey.values
+    if list(frame.columns) != list(layout.items):
+        frame = frame[list(layout.items)]
+    return frame.to_numpy(float, copy=False)
 
 
 def f_squared(S: np.ndarray, layout: Layout, r2: np.ndarray, scheme: str, tol: float,
@@ -265,6 +78,12 @@ def f_squared(S: np.ndarray, layout: Layout, r2: np.ndarray, scheme: str, tol: f
 
 
 GROUP_BYTES = 2 ** 26   # size of one chunk's count matrix (64 MB): bounds memory for any B
+
+
+def _step(n_rows: int) -> int:
+    """Copies of an n-row sample whose moments are computed in one product (a multiple of
+    256, so a chunk holds whole random-stream blocks)."""
+    return max(256, (GROUP_BYTES // (8 * n_rows)) // 256 * 256)
 
 
 class PLSEngine(Engine):
@@ -303,8 +122,13 @@ class PLSEngine(Engine):
         if isolated:
             raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: "
                                   "PLS needs every construct connected to another; add a path")
-        X = survey.values[list(layout.items)].to_numpy(float)
-        S, mean, sd = full_moments(X, getattr(survey, "weights", None))   # respondent weights
+        weights = getattr(survey, "weights", None)
+        shared = getattr(survey, "moments", None)      # computed by the data check
+        if (shared is not None and shared[0] is survey.values and weights is None
+                and list(survey.values.columns) == list(layout.items)):
+            S, mean, sd = shared[1]
+        else:
+            S, mean, sd = full_moments(_items(survey, layout), weights)
         batch = estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
         if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
             raise EstimationError(_singular_message(spec, S[0], layout))
@@ -327,7 +151,7 @@ class PLSEngine(Engine):
     def _chunks(self, n_rows, layout, options, sums, total, progress):
         """Estimate ``total`` copies of the data chunk by chunk (memory stays bounded):
         ``sums(a, b)`` gives (S, mean, sd) of copies a..b-1."""
-        step = max(256, (GROUP_BYTES // (8 * n_rows)) // 256 * 256)
+        step = _step(n_rows)
         parts = []
         for first in range(0, total, step):
             last = min(total, first + step)
@@ -335,6 +159,29 @@ class PLSEngine(Engine):
             if progress is not None:
                 progress(last - first)
         return Resamples.stack(parts)
+
+    def resample_many(self, surveys: list, layout, options, rows_list: list) -> list:
+        """``resample`` of several samples (the groups of a batch) at once: each sample's
+        resample moments in the same chunks as ``resample``, then one ``estimate_batch``
+        over all of them, split back. A member's numbers do not depend on its neighbours
+        in a stack, so each sample's stack equals its own ``resample`` bit for bit."""
+        pieces = []                                    # (sample, S, mean, sd)
+        for k, (survey, rows) in enumerate(zip(surveys, rows_list)):
+            moments = BatchMoments(survey.values[list(layout.items)].to_numpy(float),
+                                   getattr(survey, "weights", None))
+            step = _step(moments.n)
+            for first in range(0, len(rows), step):
+                pieces.append((k, *moments.resamples(rows[first:first + step])))
+        if not pieces:
+            return []
+        batch = estimate_batch(np.concatenate([piece[1] for piece in pieces]), layout,
+                               options["scheme"], options["tol"], options["max_iter"])
+        out, at = [[] for _ in surveys], 0
+        for k, S, mean, sd in pieces:
+            part = PLSBatch(*(getattr(batch, f)[at:at + len(S)] for f in PLSBatch.__dataclass_fields__))
+            out[k].append(_resamples(part, layout, S, mean, sd))
+            at += len(S)
+        return [Resamples.stack(parts) for parts in out]
 
     def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):
         layout = estimates.layout

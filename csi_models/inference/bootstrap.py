@@ -134,11 +134,15 @@ class BootstrapResult:
     def incomplete(self, kind: str) -> pd.DataFrame:
         """Statistics defined in the full sample but undefined in some resamples that did not
         fail (e.g. an index whose weight turns negative there): keys, n_boot, n_undefined."""
-        table = self.table(kind, interval="percentile")
-        table["n_undefined"] = self.n_ok - table["n_boot"]
-        keep = np.isfinite(table["estimate"].to_numpy(float)) & (table["n_undefined"] > 0)
-        keys = list(self.statistics.keys(kind).columns)
-        return table.loc[keep, [*keys, "n_boot", "n_undefined"]].reset_index(drop=True)
+        if kind not in self.draws:
+            return self.table(kind)          # names the valid kinds
+        defined = np.isfinite(self.estimate[kind][0])
+        n_boot = np.where(defined, np.isfinite(self.draws[kind]).sum(axis=0), 0)  # as table()
+        keep = defined & (self.n_ok - n_boot > 0)
+        table = self.statistics.keys(kind).loc[keep].reset_index(drop=True)
+        table["n_boot"] = n_boot[keep]
+        table["n_undefined"] = self.n_ok - n_boot[keep]
+        return table
 
     def messages(self) -> list[str]:
         """What the bootstrap left out: failed (and dropped improper) resamples, and
@@ -215,10 +219,20 @@ def bootstrap(engine, spec, survey, estimates, options: dict, statistics: Statis
     rows = resample_rows(survey.n, np.arange(n_boot), seed)
     bar = _Progress(n_boot, progress, f"bootstrap ({engine.title})")
     stack: Resamples = engine.resample(spec, survey, estimates, options, rows, n_jobs, bar)
+    return summarized(engine, spec, survey, estimates, options, statistics, estimate, stack,
+                      seed, level, interval, n_jobs, improper, start)
+
+
+def summarized(engine, spec, survey, estimates, options: dict, statistics: Statistics,
+               estimate: dict, stack: Resamples, seed: int, level: float, interval: str,
+               n_jobs, improper: str, start: float) -> BootstrapResult:
+    """The BootstrapResult of a stack of resamples the engine has estimated (``bootstrap``;
+    ``batch.fast`` estimates many groups' stacks at once and hands each in here)."""
+    n_boot = len(stack.ok)
     improper_mask = (stack.improper if stack.improper is not None
                      else np.zeros(n_boot, bool)) & stack.ok
     use = stack.ok & ~(improper_mask if improper == "drop" else False)
-    derived = statistics.derive(stack.select(use))
+    derived = statistics.derive(stack if use.all() else stack.select(use))
     failed = [(b, reason) for b, (ok, reason) in enumerate(zip(stack.ok, stack.reasons)) if not ok]
     return BootstrapResult(
         engine=engine.name, n_requested=n_boot, seed=seed, level=level, interval=interval,
