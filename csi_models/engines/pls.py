@@ -26,8 +26,7 @@ import numpy as np
 
 from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resamples, choice,
                                      positive_number, whole_number)
-from csi_models.engines.pls_kernel import (SCHEMES, PLSBatch, _Plan, _regressions,  # noqa: F401
-                                           estimate_batch)
+from csi_models.engines.pls_kernel import SCHEMES, PLSBatch, estimate_batch
 from csi_models.errors import ConvergenceWarning, EstimationError
 from csi_models.spec.validation import require_first_order
 from csi_models.statistics.moments import BatchMoments, full_moments

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from csi_models.engines import pls
+from csi_models.engines import pls, pls_kernel
 from csi_models.engines.base import Estimates, Layout
 from csi_models.errors import EstimationError, ImproperSolutionWarning
 
@@ -92,7 +92,7 @@ def correct(S: np.ndarray, layout: Layout, base: pls.PLSBatch) -> PLScBatch:
     J = len(layout.constructs)
     Rt = np.ascontiguousarray(R.transpose(1, 2, 0))
     paths, r2 = np.zeros((J, J, len(S))), np.full((J, len(S)), np.nan)
-    pls._regressions(Rt, pls._Plan(layout), paths, r2)
+    pls_kernel._regressions(Rt, pls_kernel._Plan(layout), paths, r2)
     paths = np.ascontiguousarray(paths.transpose(2, 0, 1))
     r2 = r2.T.copy()
     finite = (np.isfinite(R).all(axis=(1, 2)) & np.isfinite(paths).all(axis=(1, 2))
