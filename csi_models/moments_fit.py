@@ -23,7 +23,7 @@ import pandas as pd
 
 from csi_models.data.moments_check import RESPONDENT_LEVEL, MomentFrame, check_moments
 from csi_models.engines.base import Layout, get_engine
-from csi_models.errors import (ConvergenceWarning, CSIError, CSIWarning, DataError,
+from csi_models.errors import (CSIError, CSIWarning, DataError,
                                EstimationError, IndexWarning)
 from csi_models.result import FitResult, cached_table
 from csi_models.spec import load_spec
@@ -143,34 +143,16 @@ def _scan(spec, data, weights, batch_size, fill=None):
 
 # --- the engines from moments ----------------------------------------------------------------
 def _pls(spec, survey, options):
-    """PLSEngine.fit with the correlation matrix, means and sds of the moments."""
-    from csi_models.engines import pls
-    from csi_models.spec.validation import require_first_order
+    """``PLSEngine.fit`` on the moments: the item correlations, means and sds it would compute
+    from rows are handed to it as the data check's moments (``SurveyData.moments``)."""
+    import dataclasses
 
-    require_first_order(spec, "PLS")
-    if spec.covariances:
-        pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
-        raise EstimationError(f"PLS cannot estimate residual covariances ({pairs}): fit with "
-                              "method='cbsem', or drop the spec's 'covariances:'")
-    layout = Layout.from_spec(spec)
-    frame = survey.values[list(layout.items)]
-    S = frame.corr().to_numpy()[None]
-    mean, sd = frame.mean().to_numpy()[None], frame.std(ddof=1).to_numpy()[None]
-    batch = pls.estimate_batch(S, layout, options["scheme"], options["tol"], options["max_iter"])
-    if not np.isfinite(batch.weights).all() or not np.isfinite(batch.paths).all():
-        raise EstimationError(pls._singular_message(spec, S[0], layout))
-    if not batch.converged[0]:
-        warnings.warn(f"PLS did not converge in {options['max_iter']} iterations (tolerance "
-                      f"{options['tol']:g}); raise max_iter or check the model",
-                      ConvergenceWarning, stacklevel=3)
-    one = pls._resamples(batch, layout, S, mean, sd)
-    from csi_models.engines.base import Estimates
-
-    return Estimates(
-        method="pls", layout=layout, weights=one.weights[0], loadings=one.loadings[0],
-        cross_loadings=batch.item_cor[0], paths=batch.paths[0], r2=batch.r2[0],
-        construct_cor=batch.construct_cor[0], converged=bool(batch.converged[0]),
-        iterations=int(batch.iterations[0]), item_mean=mean[0], item_sd=sd[0], item_cor=S[0])
+    items = list(Layout.from_spec(spec).items)
+    frame = survey.values[items]
+    moments = (frame.corr().to_numpy()[None], frame.mean().to_numpy()[None],
+               frame.std(ddof=1).to_numpy()[None])
+    survey = dataclasses.replace(survey, values=frame, moments=(frame, moments))
+    return get_engine("pls").fit(spec, survey, options)
 
 
 def _cbsem(spec, survey, options):
