@@ -162,7 +162,10 @@ class CBSEMEngine(Engine):
               "robust (Huber-White sandwich)" if options["se"] == "robust" else
               "expected information")
         return {
-            "algorithm": "maximum likelihood via semopy, polished by Fisher scoring and Newton steps",
+            "algorithm": ("maximum likelihood: semopy's objective and Newton steps (FIML)" if fiml
+                          else "maximum likelihood: damped Fisher scoring, then Newton steps on the "
+                               "exact Hessian (our batched kernel; semopy parses the model)"),
+            "start": estimates.extras.get("start"),
             "estimator": "FIML (casewise ML with mean structure)" if fiml else "ML (Wishart)",
             "covariance_divisor": "n (maximum likelihood)",
             "standard_errors": se + " of the unstandardized estimates; delta method for the "

@@ -86,7 +86,7 @@ ZH = {
     "bootstrap_level": "置信水平", "bootstrap_interval": "置信区间类型",
     "bootstrap_seconds": "自助法耗时（秒）", "bootstrap_resampling": "重抽样方式",
     "bootstrap_sign_rule": "自助法符号规则", "covariance_divisor": "协方差分母",
-    "standard_errors": "标准误", "variance_bounds": "方差界限", "gradient_tolerance": "梯度容差",
+    "standard_errors": "标准误", "variance_bounds": "方差界限", "start": "起始值", "gradient_tolerance": "梯度容差",
     "newton_steps": "牛顿步数", "weights": "权重", "index_moments": "指数所用的矩", "permutations": "置换次数",
 }
 
