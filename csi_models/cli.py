@@ -382,10 +382,24 @@ def _stop_workers() -> None:
         from joblib.externals.loky import get_reusable_executor
     except ImportError:  # pragma: no cover - joblib is a dependency
         return
+    import logging
+
+    # A batch that finishes while the executor shuts down makes joblib's callback thread try
+    # to dispatch the next one; concurrent.futures would log that as a traceback on stderr.
+    futures_log = logging.getLogger("concurrent.futures")
+    was_disabled, futures_log.disabled = futures_log.disabled, True
     try:
-        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+        # reuse=True: the executor the command ran on, whatever its arguments. Without it,
+        # get_reusable_executor() sees other arguments (no initializer) and first shuts that
+        # executor down with kill_workers=False, which waits for every queued bootstrap
+        # chunk (the workers ignore Ctrl-C): csi hung until the whole bootstrap had run
+        # whenever the interrupt came where joblib's own abort (which kills) did not run.
+        get_reusable_executor(reuse=True, kill_workers=True).shutdown(wait=True,
+                                                                      kill_workers=True)
     except Exception:  # noqa: BLE001 - best effort while exiting
         pass
+    finally:  # the manager thread, which runs the callbacks, has been joined
+        futures_log.disabled = was_disabled
 
 
 def _fail(args, message: str, code: int) -> int:

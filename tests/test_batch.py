@@ -82,11 +82,20 @@ def test_same_numbers_with_processes_and_on_a_dask_cluster():
     data = survey(groups=3, n=60)
     serial = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=1)
     parallel = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=2)
-    # worker processes, as Dask's default: warnings are captured per process
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        dask = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, client=client)
+    # distributed's nanny writes its worker settings (OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_,
+    # PYTHONHASHSEED, ...) into this process's os.environ and leaves them there, for every
+    # later test and subprocess: the environment is put back as it was
+    environ = dict(os.environ)
+    try:
+        # worker processes, as Dask's default: warnings are captured per process
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            dask = fit_many("acsi", data, by="company", bootstrap=40, random_state=5,
+                            client=client)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
     for other in (parallel, dask):
         for name in ("indices", "paths", "r2", "impacts", "draws"):
             pd.testing.assert_frame_equal(getattr(serial, name), getattr(other, name),

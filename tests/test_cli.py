@@ -315,7 +315,14 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
         else:
             pytest.fail("the bootstrap workers did not start")
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            left = _group(proc.pid)
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"csi did not exit within 120 s of Ctrl-C; processes left: {left}; "
+                        f"stderr: {err[-2000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -323,3 +330,30 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
     assert "Traceback" not in err
     time.sleep(0.5)
     assert [m for m in _group(proc.pid) if "LokyProcess" in m[2]] == []
+
+
+def test_ctrl_c_outside_joblib_abort_kills_the_queued_work():
+    """A Ctrl-C that joblib does not see (raised outside its retrieval, chunks still queued):
+    csi stops the workers at once. It used to ask get_reusable_executor() for the executor,
+    which, seeing other arguments than the command's (no initializer), first shut it down
+    without killing the workers, i.e. ran every queued chunk (the workers ignore Ctrl-C)."""
+    import threading
+    import warnings
+
+    from joblib import Parallel, delayed, parallel_config
+
+    from csi_models import cli
+
+    with warnings.catch_warnings(), parallel_config(backend="loky",
+                                                    initializer=cli._ignore_sigint):
+        warnings.simplefilter("ignore")
+        work = Parallel(n_jobs=2, return_as="generator")(delayed(time.sleep)(3)
+                                                          for _ in range(20))
+        next(work)  # workers busy, chunks queued
+        stopper = threading.Thread(target=cli._stop_workers, daemon=True)
+        start = time.time()
+        stopper.start()
+        stopper.join(timeout=30)
+        assert not stopper.is_alive(), "csi waited for the queued chunks"
+        assert time.time() - start < 15
+        work.close()
