@@ -85,3 +85,15 @@ def test_covariance_line_numbers_in_yaml():
 def test_pls_refuses_covariances():
     with pytest.raises(EstimationError, match=r"PLS cannot estimate residual covariances \(y1 ~~ y5.*method='cbsem'"):
         csi.fit(pd_spec(), pd_data(), method="pls")
+
+
+def test_group_comparison_of_a_spec_with_covariances_says_invariance_is_not_tested(mobi):
+    """The multi-group model has no residual covariances: rather than test invariance of a
+    different model, compare() leaves the tests out and says why."""
+    spec = csi.load_spec("acsi").add_covariance("CUEX1", "CUEX2")
+    data = mobi.assign(g=np.where(mobi.index % 2 == 0, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comparison = csi.compare(spec, data, by="g", method="cbsem")
+    assert comparison.tests.empty
+    assert any("residual covariances (CUEX1 ~~ CUEX2)" in note for note in comparison.notes)

@@ -139,6 +139,13 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
         return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
             "invariance tests are not available with respondent weights (lavaan's multi-group "
             "sampling.weights is not reproduced); the groups' weighted fits are in the table"]
+    spec = next(iter(results.values())).spec
+    if spec.covariances:
+        pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
+        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
+            f"invariance tests are not available for a spec with residual covariances ({pairs}): "
+            "the multi-group model is built without them; the groups' own fits (with them) are "
+            "in the table"]
     layout = next(iter(results.values())).estimates.layout
     moments, starts = [], []
     for res in results.values():
