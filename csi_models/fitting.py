@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import platform
 import warnings
-from importlib import metadata
 
 from csi_models.data import as_frame, prepare
 from csi_models.engines.base import Resamples, get_engine
@@ -19,24 +17,12 @@ from csi_models.errors import BootstrapWarning, CSIError, CSIWarning, Estimation
 from csi_models.inference.random import check_seed
 from csi_models.result import FitResult
 from csi_models.spec import load_spec
-from csi_models.statistics.indices import negative_weight_note
+from csi_models.statistics.indices import index_notes
 from csi_models.statistics.kernel import Statistics
+from csi_models.versions import package_versions
 
 INTERVALS = ("percentile", "bca")
 IMPROPER = ("keep", "drop")
-
-
-def _versions() -> dict:
-    """Versions of the packages that made the numbers (read without importing them)."""
-    from csi_models import __version__
-
-    out = {"csi_models": __version__, "python": platform.python_version()}
-    for package in ("numpy", "pandas", "scipy", "semopy"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
 
 
 def _whole(value) -> bool:
@@ -122,7 +108,7 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
         estimates = engine.fit(spec, survey, options)
         statistics = Statistics(spec, estimates.layout)
         point = statistics.derive(Resamples.of(estimates))
-        notes = _index_notes(estimates)
+        notes = index_notes(estimates)
         for note in filter(None, notes):
             warnings.warn(note, IndexWarning, stacklevel=2)
     for w in caught:  # hand them on to the caller, and keep ours for summary()
@@ -144,20 +130,12 @@ def fit(spec, data, method: str = "pls", *, missing: str = "listwise", bootstrap
                 "reverse_coded": list(survey.reversed_items), "data_notes": list(survey.notes),
                 "converged": estimates.converged,
                 **engine.settings(spec, survey, estimates, options),
-                **(boot.settings() if boot is not None else {}), "versions": _versions()}
+                **(boot.settings() if boot is not None else {}), "versions": package_versions()}
     if weights is not None:
         how = settings.get("respondent_weights", "frequency weights")   # the engine's, if any
         settings["respondent_weights"] = f"column {weights!r} ({how})"
     return FitResult(spec, survey, estimates, options, settings, messages, statistics, point,
                      notes, bootstrap=boot)
-
-
-def _index_notes(estimates) -> list[str]:
-    """Why each construct's index is undefined ('' where it is defined)."""
-    lay = estimates.layout
-    negative = (estimates.weights < 0) @ lay.membership > 0
-    return [negative_weight_note(lay, estimates.weights, j) if negative[j] else ""
-            for j in range(len(lay.constructs))]
 
 
 def fit_options() -> list[str]:

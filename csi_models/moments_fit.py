@@ -28,6 +28,7 @@ from csi_models.errors import (CSIError, CSIWarning, DataError,
 from csi_models.result import FitResult, cached_table
 from csi_models.spec import load_spec
 from csi_models.statistics.kernel import Statistics
+from csi_models.versions import package_versions
 
 METHODS = ("pls", "cbsem")
 
@@ -85,11 +86,11 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
         estimates = (_pls(spec, survey, options) if engine.name == "pls"
                      else _cbsem(spec, survey, options))
         from csi_models.engines.base import Resamples
-        from csi_models.fitting import _index_notes, _versions
+        from csi_models.statistics.indices import index_notes
 
         statistics = Statistics(spec, estimates.layout)
         point = statistics.derive(Resamples.of(estimates))
-        notes = _index_notes(estimates)
+        notes = index_notes(estimates)
         for note in filter(None, notes):
             warnings.warn(note, IndexWarning, stacklevel=2)
     for w in caught:
@@ -102,7 +103,7 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
                 "data_notes": list(survey.notes), "converged": estimates.converged,
                 **engine.settings(spec, survey, estimates, options),
                 "fitted_from": f"item moments, one pass over {moments.n_batches} chunk(s) of "
-                               f"{_describe(data)}", "versions": _versions()}
+                               f"{_describe(data)}", "versions": package_versions()}
     if weights is not None:
         settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
     return MomentsFitResult(spec, survey, estimates, options, settings, messages, statistics,

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from csi_models.batch.worker import fit_group
+from csi_models.batch.worker import fit_group, frames
 from csi_models.data.check import NEAR_CONSTANT_SHARE   # csi.fit warns above this share
 from csi_models.statistics.kernel import INFERENCE
 
@@ -131,7 +131,7 @@ def _point(model: _Model, X: np.ndarray):
     send it to the full path: the steps of ``csi.fit`` on the same arrays."""
     from csi_models.data.prepare import SurveyData
     from csi_models.engines.base import Resamples
-    from csi_models.fitting import _index_notes
+    from csi_models.statistics.indices import index_notes
 
     X = np.where(model.reverse, model.lo + model.hi - X, X)   # reverse coding, as prepare
     survey = SurveyData(values=pd.DataFrame(X, columns=model.items), spec=model.spec,
@@ -144,7 +144,7 @@ def _point(model: _Model, X: np.ndarray):
             return None
     if caught or not est.converged or not model.correlated(est.item_cor):
         return None
-    return survey, est, model.statistics.derive(Resamples.of(est)), _index_notes(est)
+    return survey, est, model.statistics.derive(Resamples.of(est)), index_notes(est)
 
 
 def _bootstraps(model: _Model, fitted: dict, seeds: dict, n_boot: int, level: float,
@@ -282,7 +282,6 @@ def _keyed(frame: pd.DataFrame, by: list, keys: list, size: int) -> pd.DataFrame
 def _assemble(model: _Model, by: list, keys: list, done: dict, slow: dict) -> dict:
     """The chunk's tables: the fast groups' built at once, the others' from their outcomes
     (``run.frames``), put in task order."""
-    from csi_models.batch.run import frames
 
     fast = [k for k in keys if k in done]
     sizes = {name: np.full(len(fast), len(model.keys[name])) for name in KINDS}

@@ -18,12 +18,8 @@ import pandas as pd
 from csi_models.batch import groups as grp
 from csi_models.batch.store import Store, read_tables
 from csi_models.batch.fast import eligible, fit_chunk
-from csi_models.batch.worker import TABLES, fit_group
+from csi_models.batch.worker import TABLES, fit_group, frames
 from csi_models.errors import CSIError, DataError
-
-#: the columns of ``BatchResult.status`` after the key columns
-STATUS = ("n", "status", "converged", "message", "n_warnings", "seconds", "seed")
-
 
 class BatchResult:
     """The results of ``fit_many``: tables with the group keys first.
@@ -99,26 +95,6 @@ class BatchResult:
         return (f"<BatchResult {self.settings.get('model')} by {self.settings.get('method')}: "
                 f"{len(self)} groups by {', '.join(self.by)} "
                 f"({', '.join(f'{v} {k}' for k, v in counts.items()) or 'none'})>")
-
-
-def frames(outcome, by) -> dict:
-    """A ``worker.GroupOutcome``'s tables with the key columns first."""
-    keys = dict(zip(by, outcome.key))
-
-    def keyed(frame):
-        if frame is None:
-            return None
-        frame = frame.copy()
-        for pos, (name, value) in enumerate(keys.items()):
-            frame.insert(pos, name, [value] * len(frame))
-        return frame
-
-    status = {name: outcome.status.get(name) for name in STATUS}
-    frames = {"status": keyed(pd.DataFrame([status])),
-              "warnings": keyed(pd.DataFrame({"warning": outcome.warnings}, dtype=object)),
-              "draws": keyed(outcome.draws)}
-    frames.update({name: keyed(outcome.tables.get(name)) for name in TABLES})
-    return frames
 
 
 def _chunks(tasks: list, workers: int) -> list[list]:

@@ -27,6 +27,8 @@ from csi_models.errors import CSIError, CSIWarning
 
 #: the tables a batch collects from each group's FitResult
 TABLES = ("indices", "paths", "r2", "impacts")
+#: the columns of ``BatchResult.status`` after the key columns
+STATUS = ("n", "status", "converged", "message", "n_warnings", "seconds", "seed")
 
 
 @dataclass
@@ -98,3 +100,23 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
     status["n_warnings"] = len(messages)
     status["seconds"] = time.perf_counter() - start
     return outcome
+
+
+def frames(outcome, by) -> dict:
+    """A ``worker.GroupOutcome``'s tables with the key columns first."""
+    keys = dict(zip(by, outcome.key))
+
+    def keyed(frame):
+        if frame is None:
+            return None
+        frame = frame.copy()
+        for pos, (name, value) in enumerate(keys.items()):
+            frame.insert(pos, name, [value] * len(frame))
+        return frame
+
+    status = {name: outcome.status.get(name) for name in STATUS}
+    frames = {"status": keyed(pd.DataFrame([status])),
+              "warnings": keyed(pd.DataFrame({"warning": outcome.warnings}, dtype=object)),
+              "draws": keyed(outcome.draws)}
+    frames.update({name: keyed(outcome.tables.get(name)) for name in TABLES})
+    return frames

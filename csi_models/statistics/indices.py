@@ -109,3 +109,11 @@ def negative_weight_note(layout, weights, j: int) -> str:
             "(a better answer would lower the index); likely causes are a reverse-worded item "
             "not declared under `reverse:`, collinear items in a formative block, or an item "
             "that does not measure the construct")
+
+
+def index_notes(estimates) -> list[str]:
+    """Why each construct's index is undefined ('' where it is defined)."""
+    lay = estimates.layout
+    negative = (estimates.weights < 0) @ lay.membership > 0
+    return [negative_weight_note(lay, estimates.weights, j) if negative[j] else ""
+            for j in range(len(lay.constructs))]
