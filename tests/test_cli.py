@@ -295,6 +295,14 @@ def _group(pgid: int) -> list:
     return members
 
 
+def _default_sigint() -> None:
+    """csi as a terminal starts it in the foreground: Ctrl-C at its default. A test run
+    started as a background job of a non-interactive shell (``pytest &``, as some CI runners
+    do) has SIGINT ignored, and every process it starts would inherit that (csi then rightly
+    keeps ignoring it, as under nohup): that made this test time out there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
 def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once the workers
@@ -303,7 +311,8 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", "fit", "acsi", "--data",
                              "demo", "--method", "cbsem", "--bootstrap", "5000", "--n-jobs", "2",
                              "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=env)
+                            text=True, start_new_session=True, env=env,
+                            preexec_fn=_default_sigint)
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -314,6 +323,8 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
             time.sleep(0.2)
         else:
             pytest.fail("the bootstrap workers did not start")
+        main = [m for m in _group(proc.pid) if m[0] == proc.pid]
+        assert main and not main[0][1], f"csi itself ignores SIGINT: {main}"
         os.killpg(proc.pid, signal.SIGINT)
         try:
             out, err = proc.communicate(timeout=120)
