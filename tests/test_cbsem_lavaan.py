@@ -151,7 +151,8 @@ def _resample(res, seed):
 
 @pytest.mark.parametrize("name,missing", [("acsi", "listwise"), ("hs", "fiml")])
 def test_start_values_skip_the_search(mobi, name, missing):
-    """``start=extras['x']`` at the optimum: no Newton step, the same point. On a bootstrap
+    """``start=extras['x']`` at the optimum: no step (a fit from the default start counts
+    its steps), the same point. On a bootstrap
     resample, starting from the full-sample values reaches the optimum that semopy's default
     start reaches (the bootstrap's use of ``start``)."""
     from csi_models.engines import cbsem
@@ -160,6 +161,7 @@ def test_start_values_skip_the_search(mobi, name, missing):
     res = fit_quiet(hs_spec() if name == "hs" else name, data, missing=missing)
     x = res.estimates.extras["x"]
     assert x.size == res.estimates.extras["n_free"] == res.fit_indices["npar"]
+    assert res.estimates.iterations > 0         # the kernel's steps are counted
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImproperSolutionWarning)
         again = cbsem.fit(res.spec, res.data, start=x)

@@ -66,3 +66,37 @@ def _subset(survey, rows):
     import dataclasses
 
     return dataclasses.replace(survey, values=survey.values.iloc[rows].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("improper", ["keep", "drop"])
+def test_the_bootstrap_stack_equals_the_estimates_one_by_one(ecsi_fit, improper):
+    """resample_stack (all resamples' solutions at once) = fit_resamples' Estimates with the
+    item moments of their rows (engine.with_moments), resample by resample; failures with the
+    same reasons, improper ones flagged (keep) or failed with the problems named (drop)."""
+    from csi_models.engines.cbsem_engine import _rows, with_moments
+    from csi_models.engines.resamples import resample_stack
+
+    hard = pd.read_csv(FIXTURES / "ecsi_hard_resamples.csv")
+    rows = [np.array(r.split(), int) for r in hard["rows"]] + list(resample_rows(250, range(6), 1))
+    rows.append(np.zeros(250, int))                                  # singular
+    start = ecsi_fit.estimates.extras["x"]
+    one = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows, start=start, improper=improper)
+    stack = resample_stack(ecsi_fit.spec, ecsi_fit.data, rows, start=start, improper=improper)
+    assert stack.reasons == tuple(reason or "" for _, reason in one)
+    assert stack.ok.tolist() == [est is not None for est, _ in one]
+    assert stack.improper.tolist() == [est is not None and bool(est.extras.get("improper"))
+                                       for est, _ in one]
+    converged = [k for k, r in enumerate(stack.reasons)
+                 if not r.startswith(("did not converge", "runs into", "the resample's"))]
+    assert len(converged) >= 3 and not stack.ok[-1]        # every one of them improper:
+    assert stack.ok[converged].all() == (improper == "keep")   # kept, or dropped as failures
+    for k, ((est, _), r) in enumerate(zip(one, rows)):
+        if est is None:
+            assert np.isnan(stack.paths[k]).all() and np.isnan(stack.item_cor[k]).all()
+            continue
+        est = with_moments(est, _rows(ecsi_fit.data, r))
+        for name in ("paths", "weights", "loadings", "r2", "item_mean", "item_sd", "item_cor"):
+            np.testing.assert_allclose(getattr(stack, name)[k], getattr(est, name), rtol=1e-10,
+                                       atol=1e-12, err_msg=name)
+    if improper == "drop":
+        assert all(stack.reasons[k].startswith("improper solution: ") for k in converged)

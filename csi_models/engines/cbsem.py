@@ -86,8 +86,9 @@ def _ml_discrepancy(model):
 
 
 def _kernel_fit(model, frame, start) -> tuple:
-    """(x, start label) of the ML optimum by the batched kernel (``engines.mlfit``), or
-    (None, None) where it converges from no start. Tried in turn: ``start`` when given, else
+    """(x, start label, iterations) of the ML optimum by the batched kernel
+    (``engines.mlfit``; the iterations of every start tried), or (None, None, iterations)
+    where it converges from no start. Tried in turn: ``start`` when given, else
     the data-based start (``engines.start``, as lavaan's) and then semopy's default start."""
     structure = mk.Structure.from_semopy(model)
     if isinstance(frame, pd.DataFrame):
@@ -100,25 +101,27 @@ def _kernel_fit(model, frame, start) -> tuple:
         logdet_S = np.where(sign > 0, logdet_S, np.nan)
     tries = [("given", np.asarray(start, float)[None])] if start is not None else \
         [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy())]
+    iterations = 0
     for label, x0 in tries:
-        x, _, gmax, _, _ = minimize(structure, x0, S, logdet_S, tol=POLISHED)
+        x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=POLISHED)
+        iterations += int(its[0])
         if gmax[0] < GRADIENT_TOLERANCE:
-            return x[0], label
-    return None, None
+            return x[0], label, iterations
+    return None, None, iterations
 
 
 def _complete_data_fit(model, frame, cov=None, start=None):
     """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
     Complete data first go through the batched kernel (``_kernel_fit``); only where that does
     not converge does semopy's SLSQP from its default starting values look for the basin.
-    Returns (fun, grad, information, x, start label or None)."""
-    label = None
+    Returns (fun, grad, information, x, start label or None, the kernel's iterations)."""
+    label, iterations = None, 0
     if cov is None:
         _load(model, frame)
-        x, label = _kernel_fit(model, frame, start)
+        x, label, iterations = _kernel_fit(model, frame, start)
         if x is not None:
             fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
-            return fun, grad, _information(model), x, label
+            return fun, grad, _information(model), x, label, iterations
     if start is not None:
         _load(model, frame)
     elif cov is None and isinstance(frame, pd.DataFrame):
@@ -132,7 +135,7 @@ def _complete_data_fit(model, frame, cov=None, start=None):
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
     information = _information(model)
     x = fisher_scoring(fun, grad, information, model.param_vals.copy() if start is None else start)
-    return fun, grad, information, x, label
+    return fun, grad, information, x, label, iterations
 
 
 def _load(model, frame) -> None:
@@ -170,7 +173,8 @@ def _information(model):
 
 
 def _objective(model, frame, syntax: str, fiml: bool, start=None):
-    """(fun, grad, information, start) of the ML fit function for this data. FIML starts
+    """(fun, grad, information, start, start label, iterations so far) of the ML fit
+    function for this data (``_complete_data_fit``). FIML starts
     from the complete-data ML fit to the pairwise covariances and the items' means; a given
     ``start`` replaces both."""
     if not fiml:
@@ -178,7 +182,7 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None):
     model.load(frame)
     objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
     if start is not None:
-        return objective.objective, objective.gradient, objective.information, start, None
+        return objective.objective, objective.gradient, objective.information, start, None, 0
     base = semopy.Model(syntax)
     for param in base.parameters.values():
         param.bound = (None, None)
@@ -190,7 +194,7 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None):
     for k, param in enumerate(p for p in model.parameters.values() if p.active):
         kind, a, b = _where(model, param)
         x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
-    return objective.objective, objective.gradient, objective.information, x, None
+    return objective.objective, objective.gradient, objective.information, x, None, 0
 
 
 def _start_vector(start, model) -> np.ndarray | None:
@@ -297,13 +301,14 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x, found = _objective(model, frame, syntax, fiml, start)
-            iterations = 0
+            fun, grad, information, x, found, iterations = _objective(model, frame, syntax, fiml,
+                                                                      start)
             # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
             # rounding of the same gradient could slide along a flat ridge
             if found in (None, "semopy default (SLSQP)"):
                 x = fisher_scoring(fun, grad, information, x)
-                x, iterations = newton(grad, x, tol=1e-12 if fiml else POLISHED)
+                x, polish = newton(grad, x, tol=1e-12 if fiml else POLISHED)
+                iterations += polish
             model.param_vals = x
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent

@@ -12,7 +12,7 @@ import numpy as np
 
 from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines.base import Engine, Estimates, Option, Resamples, choice
-from csi_models.engines.resamples import fit_resamples
+from csi_models.engines.resamples import resample_stack
 from csi_models.errors import CSIError
 
 
@@ -137,22 +137,20 @@ class CBSEMEngine(Engine):
         (``engines.resamples``); FIML: a full refit of each."""
         start = estimates.extras.get("x")
         if survey.missing == "fiml":
-            return refit_each(spec, survey, rows, start, n_jobs, options["se"], progress)
-        results = fit_resamples(spec, survey, rows, start, 1 if n_jobs is None else n_jobs)
+            return self._stack(refit_each(spec, survey, rows, start, n_jobs, options["se"],
+                                          progress), estimates.layout)
+        stack = resample_stack(spec, survey, rows, start, 1 if n_jobs is None else n_jobs)
         if progress is not None:
             progress(len(rows))
-        return [(None if est is None else with_moments(est, _rows(survey, r)), reason)
-                for (est, reason), r in zip(results, rows)]
+        return stack
 
     def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):
-        results = self._refits(spec, survey, estimates, options, list(rows), n_jobs, progress)
-        return self._stack(results, estimates.layout)
+        return self._refits(spec, survey, estimates, options, list(rows), n_jobs, progress)
 
     def leave_one_out(self, spec, survey, estimates, options, n_jobs=1, progress=None):
         n = len(survey.values)
         rows = [np.delete(np.arange(n), i) for i in range(n)]
-        return self._stack(self._refits(spec, survey, estimates, options, rows, n_jobs, progress),
-                           estimates.layout)
+        return self._refits(spec, survey, estimates, options, rows, n_jobs, progress)
 
     def settings(self, spec, survey, estimates, options) -> dict:
         fiml = survey.missing == "fiml"

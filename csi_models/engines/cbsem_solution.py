@@ -21,70 +21,93 @@ def _estimates(model, layout, names, vcov_se, x, objective, gradient_norm, conve
                iterations, data, n_obs=None, sample=None) -> Estimates:
     """Standardized solution and our parameter table at ``x`` (with ``vcov_se`` None, as for
     a bootstrap resample, without standard errors), from the kernel's matrices
-    (``mlkernel.implied``) and a table layout built once per semopy model (``_Template``).
+    (``solution``) and a table layout built once per semopy model (``_Template``).
     ``sample`` replaces the covariance matrix of the data semopy was loaded with (semopy's
     order)."""
     tpl = _Template.of(model, layout, names)
     x = np.asarray(x, float)
-    sigma, (lam, _, psi, M) = mk.implied(tpl.structure, x[None])
-    xs, f = tpl.items, tpl.constructs
-    implied = sigma[0][np.ix_(xs, xs)]
-    phi = M[0][np.ix_(f, f)]
-    Lambda = lam[0][np.ix_(xs, f)]
-    B = tpl.structure.matrices(x[None])["beta"][0][np.ix_(f, f)].T      # [source, target]
-    sd_x, sd_f = np.sqrt(np.diag(implied)), np.sqrt(np.abs(np.diag(phi)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        construct_cor = phi / np.outer(sd_f, sd_f)
-        paths = B * sd_f[:, None] / sd_f[None, :]
-        cross = (Lambda @ phi) / np.outer(sd_x, sd_f)
-        r2 = np.where(layout.adjacency.any(axis=0), 1 - np.diag(psi[0])[f] / np.diag(phi), np.nan)
-    M_ = layout.membership
-    loadings = (Lambda * M_).sum(axis=1) * (sd_f[layout.block] / sd_x)
     if sample is None:
         sample = model.mx_cov if hasattr(model, "mx_cov") else None
     if sample is not None:
-        sample = sample[np.ix_(xs, xs)]
+        sample = sample[np.ix_(tpl.items, tpl.items)]
     n = int(n_obs or model.n_samples)
-    weights = _factor_score_weights(layout, implied, Lambda, data,
-                                    None if sample is None else sample * n / (n - 1))
+    C = item_covariance(layout, data, None if sample is None else sample * n / (n - 1))
+    sol = solution(tpl, layout, x[None], None if C is None else C[None])
+    if sol["weights"] is None:       # FIML: scores standardized under the model
+        sol["weights"] = block_weights(layout, sol["implied"], sol["Lambda"], sol["implied"])
+    one = {k: v[0] for k, v in sol.items()}
     with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance: std_all NaN
         table = tpl.table(x, vcov_se)
     return Estimates(
-        method="cbsem", layout=layout, weights=weights, loadings=loadings,
-        cross_loadings=cross, paths=paths, r2=r2, construct_cor=construct_cor,
-        converged=converged, iterations=iterations, parameters=table, implied_cov=implied,
-        sample_cov=sample, objective=float(objective), gradient_norm=float(gradient_norm),
+        method="cbsem", layout=layout, weights=one["weights"], loadings=one["loadings"],
+        cross_loadings=one["cross"], paths=one["paths"], r2=one["r2"],
+        construct_cor=one["construct_cor"], converged=converged, iterations=iterations,
+        parameters=table, implied_cov=one["implied"], sample_cov=sample,
+        objective=float(objective), gradient_norm=float(gradient_norm),
         extras={"n_obs": n, "n_free": int(x.size), "x": x.copy(),
                 "vcov": None if vcov_se is None else vcov_se[0]})
 
 
-def _factor_score_weights(layout, implied, Lambda, data, cov=None) -> np.ndarray:
-    """Own-block factor-score weights on standardized items, scaled to a unit-variance score.
+def item_covariance(layout, data, cov):
+    """The item covariance matrix C that standardizes the scores and enters the index: the
+    sample covariance (n - 1) of the rows used with complete data (``cov`` when given),
+    None with FIML (the model-implied Sigma then: ``_estimates``)."""
+    if data.missing == "fiml":
+        return None
+    return cov if cov is not None else np.cov(data.values[list(layout.items)].to_numpy(float),
+                                              rowvar=False)
+
+
+def solution(tpl, layout, X: np.ndarray, C: np.ndarray | None) -> dict:
+    """The standardized solution at parameter vectors X (K, n_free), all at once (a single
+    fit is a stack of one; bootstrap refits stack every resample): 'implied' (item Sigma),
+    'Lambda', 'paths' [source, target], 'loadings', 'cross' (cross-loadings), 'r2',
+    'construct_cor' and the own-block factor-score 'weights' (``block_weights`` with the item
+    covariances C (K, p, p); None when C is None)."""
+    sigma, (lam, _, psi, M) = mk.implied(tpl.structure, X)
+    xs, f = np.asarray(tpl.items), np.asarray(tpl.constructs)
+    implied = sigma[:, xs[:, None], xs[None, :]]
+    phi = M[:, f[:, None], f[None, :]]
+    Lambda = lam[:, xs[:, None], f[None, :]]
+    B = tpl.structure.matrices(X)["beta"][:, f[:, None], f[None, :]].transpose(0, 2, 1)
+    sd_x = np.sqrt(np.diagonal(implied, axis1=1, axis2=2))
+    var_f = np.diagonal(phi, axis1=1, axis2=2)
+    sd_f = np.sqrt(np.abs(var_f))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"implied": implied, "Lambda": Lambda,
+               "construct_cor": phi / (sd_f[:, :, None] * sd_f[:, None, :]),
+               "paths": B * sd_f[:, :, None] / sd_f[:, None, :],
+               "cross": (Lambda @ phi) / (sd_x[:, :, None] * sd_f[:, None, :]),
+               "r2": np.where(layout.adjacency.any(axis=0),
+                              1 - np.diagonal(psi, axis1=1, axis2=2)[:, f] / var_f, np.nan)}
+    out["loadings"] = (Lambda * layout.membership).sum(axis=2) * (sd_f[:, layout.block] / sd_x)
+    out["weights"] = None if C is None else block_weights(layout, implied, Lambda, C)
+    return out
+
+
+def block_weights(layout, implied, Lambda, C) -> np.ndarray:
+    """Own-block factor-score weights on standardized items, scaled to a unit-variance score,
+    for one fit (2-d arguments) or a stack (3-d).
 
     Raw weights r_j = Sigma_jj^-1 lambda_j (the regression method applied to each construct's
     own items; model-implied Sigma, unstandardized loadings), then w_i = r_i s_i / sqrt(r' C_jj r)
     with C the item covariance matrix that also standardizes the scores and enters the index
-    (``indices.index_moments``): the sample covariance (n - 1) of the rows used with complete
-    data, the model-implied Sigma with FIML; s = sqrt(diag C). So w / s is proportional to r,
-    and the score w'z has variance 1 in the sample (complete data) or under the model (FIML)."""
-    items = list(layout.items)
-    if data.missing == "fiml":
-        C = implied
-    else:   # ``cov``: the same, from the sample covariance (divisor n) of the fit
-        C = cov if cov is not None else np.cov(data.values[items].to_numpy(float), rowvar=False)
-    return block_weights(layout, implied, Lambda, C)
-
-
-def block_weights(layout, implied, Lambda, C) -> np.ndarray:
-    """``_factor_score_weights`` with the item covariance matrix C given."""
-    items = list(layout.items)
-    sd = np.sqrt(np.diag(C))
-    weights = np.zeros(len(items))
+    (``indices.index_moments``, ``item_covariance``): the sample covariance (n - 1) of the rows
+    used with complete data, the model-implied Sigma with FIML; s = sqrt(diag C). So w / s is
+    proportional to r, and the score w'z has variance 1 in the sample (complete data) or
+    under the model (FIML)."""
+    one = np.ndim(implied) == 2
+    implied, Lambda, C = (np.asarray(a)[None] if one else np.asarray(a)
+                          for a in (implied, Lambda, C))
+    sd = np.sqrt(np.diagonal(C, axis1=1, axis2=2))
+    weights = np.zeros(sd.shape)
     for j in range(len(layout.constructs)):
         idx = np.flatnonzero(layout.membership[:, j])
-        raw = np.linalg.solve(implied[np.ix_(idx, idx)], Lambda[idx, j])
-        weights[idx] = raw * sd[idx] / np.sqrt(raw @ C[np.ix_(idx, idx)] @ raw)
-    return weights
+        block = np.ix_(np.arange(len(C)), idx, idx)
+        raw = np.linalg.solve(implied[block], Lambda[:, idx, j][:, :, None])[:, :, 0]
+        scale = np.einsum("ki,kij,kj->k", raw, C[block], raw)
+        weights[:, idx] = raw * sd[:, idx] / np.sqrt(scale)[:, None]
+    return weights[0] if one else weights
 
 
 class _Template:
@@ -200,23 +223,41 @@ def _canonical(labels: list, names: list) -> tuple[list, np.ndarray]:
 def improper_problems(est: Estimates) -> list[str]:
     """What makes a solution improper: negative variances, |standardized path| > 1, latent
     correlations near 1 (one text per kind of problem; empty when admissible)."""
-    problems = []
     table = est.parameters
     lhs, op, rhs = (table[c].to_numpy() for c in ("lhs", "op", "rhs"))
     value, free = table["est"].to_numpy(float), table["free"].to_numpy(bool)
-    negative = np.flatnonzero((op == "~~") & (lhs == rhs) & free & (value < 0))
-    if negative.size:
-        problems.append("negative variance of " + ", ".join(
-            f"{lhs[k]} ({value[k]:.3g})" for k in negative))
-    names = est.layout.constructs
-    big = [(names[i], names[j], est.paths[i, j]) for i, j in zip(*np.nonzero(est.layout.adjacency))
-           if abs(est.paths[i, j]) > 1]
+    variance = (op == "~~") & (lhs == rhs) & free
+    return problem_texts(list(zip(lhs[variance], value[variance])), est.paths,
+                         est.construct_cor, est.layout)
+
+
+def improper_mask(variances: np.ndarray, paths: np.ndarray, construct_cor: np.ndarray,
+                  layout) -> np.ndarray:
+    """(K,) True where a stack of solutions is improper (``improper_problems``' rules):
+    ``variances`` (K, v) the free variance parameters."""
+    upper = np.triu(np.ones(construct_cor.shape[1:], bool), 1)
+    with np.errstate(invalid="ignore"):
+        return ((variances < 0).any(axis=1) | (np.abs(paths[:, layout.adjacency != 0]) > 1).any(axis=1)
+                | (np.abs(construct_cor[:, upper]) >= NEAR_ONE).any(axis=1))
+
+
+def problem_texts(variances: list, paths: np.ndarray, construct_cor: np.ndarray,
+                  layout) -> list[str]:
+    """The texts of ``improper_problems`` from (name, value) of every free variance, the
+    standardized paths and the latent correlations of one solution."""
+    problems = []
+    negative = [(name, v) for name, v in variances if v < 0]
+    if negative:
+        problems.append("negative variance of " + ", ".join(f"{a} ({v:.3g})" for a, v in negative))
+    names = layout.constructs
+    big = [(names[i], names[j], paths[i, j]) for i, j in zip(*np.nonzero(layout.adjacency))
+           if abs(paths[i, j]) > 1]
     if big:
         problems.append("standardized paths beyond +-1: " + ", ".join(
             f"{a} -> {b} ({v:.3f})" for a, b, v in big))
     J = len(names)
-    near = [(names[i], names[j], est.construct_cor[i, j]) for i in range(J) for j in range(i + 1, J)
-            if abs(est.construct_cor[i, j]) >= NEAR_ONE]
+    near = [(names[i], names[j], construct_cor[i, j]) for i in range(J) for j in range(i + 1, J)
+            if abs(construct_cor[i, j]) >= NEAR_ONE]
     if near:
         problems.append("latent correlations near 1: " + ", ".join(
             f"{a}~{b} ({v:.3f})" for a, b, v in near))

@@ -117,11 +117,25 @@ def _cholesky(sigma: np.ndarray):
             except np.linalg.LinAlgError:
                 ok[k] = False
     with np.errstate(all="ignore"):
-        Linv = np.linalg.inv(L)
+        Linv = _lower_inverse(L)
         inv = Linv.transpose(0, 2, 1) @ Linv
         logdet = 2 * np.log(np.abs(np.diagonal(L, axis1=1, axis2=2))).sum(axis=1)
     ok &= np.isfinite(logdet)
     return inv, logdet, ok
+
+
+def _lower_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower triangular matrices by forward substitution, row by row
+    over the whole stack (numpy's inv solves each small matrix by LU on its own, at twice
+    the time)."""
+    K, p, _ = L.shape
+    out = np.zeros_like(L)
+    scale = 1.0 / np.diagonal(L, axis1=1, axis2=2)
+    for i in range(p):
+        row = -(L[:, i, None, :i] @ out[:, :i, :])[:, 0] if i else np.zeros((K, p))
+        row[:, i] += 1.0
+        out[:, i] = row * scale[:, i, None]
+    return out
 
 
 def loss(structure, x, S, logdet_S) -> np.ndarray:
@@ -152,52 +166,88 @@ def loss_and_gradient(structure, x, S, logdet_S):
     return F, g, inv, (lam, A, psi, M)
 
 
-def _terms(structure, parts):
-    """dSigma/dx_k = sum over terms t of parameter k of u_t v_t'. Returns U, V (K, p, T) and
-    the owner parameter of each term (T,): a loading lambda_rc gives e_r G_c' and G_c e_r', a
-    path b_rc gives L_r G_c' and G_c L_r', a location (r, c) of Psi gives L_r L_c' and of
-    Theta e_r e_c' (a symmetric off-diagonal entry has both locations)."""
+def _pairs(structure, parts):
+    """dSigma/dx_k = s_k (a_k b_k' + b_k a_k') for every free location pair k, in parameter
+    order. Returns A, B (K, p, pairs), s (pairs,) and the owner parameter of each pair: a
+    loading lambda_rc gives a = e_r, b = G_c; a path b_rc gives a = L_r, b = G_c; a Psi entry
+    (r, c) (both symmetric locations at once: r <= c) gives a = L_r, b = L_c and a Theta
+    entry e_r, e_c, with s = 1/2 on the diagonal (a = b); G = Lambda M, L = Lambda A."""
     lam, A, psi, M = parts
-    K, p, _ = lam.shape
-    G = lam @ M
-    L = lam @ A
-    eye = np.broadcast_to(np.eye(p)[None], (K, p, p))
-    us, vs, owners = [], [], []
-    for kind in KINDS:
+    K, p, m = lam.shape
+    a_cols, b_cols, owner, s = _pair_columns(structure, p, m)
+    sources = np.concatenate([np.broadcast_to(np.eye(p)[None], (K, p, p)), lam @ A, lam @ M],
+                             axis=2)            # columns: e_1..e_p, L_1..L_m, G_1..G_m
+    return np.take(sources, a_cols, axis=2), np.take(sources, b_cols, axis=2), s, owner
+
+
+def _pair_columns(structure, p, m):
+    """The columns of [I, L, G] (``_pairs``) that make a and b of each pair, the pairs' owner
+    parameters and scales, in parameter order (a function of the structure only)."""
+    offsets = {"e": 0, "L": p, "G": p + m}
+    a_cols, b_cols, scales, owners = [], [], [], []
+    for kind, (a, b) in (("lambda", ("e", "G")), ("beta", ("L", "G")), ("psi", ("L", "L")),
+                         ("theta", ("e", "e"))):
         idx, r, c = structure.free[kind]
-        if not idx.size:
-            continue
-        if kind == "lambda":
-            pairs = [(eye[:, :, r], G[:, :, c]), (G[:, :, c], eye[:, :, r])]
-        elif kind == "beta":
-            pairs = [(L[:, :, r], G[:, :, c]), (G[:, :, c], L[:, :, r])]
-        elif kind == "psi":
-            pairs = [(L[:, :, r], L[:, :, c])]
-        else:
-            pairs = [(eye[:, :, r], eye[:, :, c])]
-        for u, v in pairs:
-            us.append(u)
-            vs.append(v)
-            owners.append(idx)
-    return np.concatenate(us, axis=2), np.concatenate(vs, axis=2), np.concatenate(owners)
+        if kind in ("psi", "theta"):
+            upper = r <= c               # the mirrored location (c, r) belongs to the same pair
+            idx, r, c = idx[upper], r[upper], c[upper]
+        a_cols.append(offsets[a] + r)
+        b_cols.append(offsets[b] + c)
+        scales.append(np.where(r == c, 0.5, 1.0) if kind in ("psi", "theta") else np.ones(idx.size))
+        owners.append(idx)
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return (np.concatenate(a_cols)[order], np.concatenate(b_cols)[order], owner[order],
+            np.concatenate(scales)[order])
 
 
 def information(structure, inv, parts) -> np.ndarray:
-    """Expected information of F: I_kl = tr(Sigma^-1 D_k Sigma^-1 D_l), (K, n_free, n_free),
-    with D_k = sum_t u_t v_t' (``_terms``): tr(P u_t v_t' P u_s v_s') = (v_t' P u_s)(v_s' P u_t),
-    P = Sigma^-1, summed over the terms of k and of l."""
-    U, V, owner = _terms(structure, parts)
-    C = V.transpose(0, 2, 1) @ (inv @ U)           # C[t, s] = v_t' P u_s
-    T = C * C.transpose(0, 2, 1)
-    O = _owners(owner, structure.n_free)
-    return O.T @ T @ O
+    """Expected information of F: I_kl = tr(P D_k P D_l), P = Sigma^-1, (K, n_free, n_free).
+    With D_k = s_k (a_k b_k' + b_k a_k') (``_pairs``) and X'PY written XPY:
+    I_kl = 2 s_k s_l (BPA_kl BPA_lk + BPB_kl APA_kl), a few (pairs x pairs) products."""
+    A, B, s, owner = _pairs(structure, parts)
+    APA, BPA, BPB = _products(inv, A, B)
+    T = BPA * BPA.transpose(0, 2, 1)
+    T += BPB * APA
+    T *= 2 * np.outer(s, s)
+    return _pair_sum(T, owner, owner, structure.n_free)
 
 
-def _owners(owner, n_free) -> np.ndarray:
-    """(terms, n_free) 0/1 matrix summing terms (or locations) into their parameters."""
-    O = np.zeros((owner.size, n_free))
-    O[np.arange(owner.size), owner] = 1.0
-    return O
+def _products(P, A, B):
+    """A'PA, B'PA, B'PB for stacks of (p, pairs) matrices."""
+    PA, PB = P @ A, P @ B
+    At, Bt = (np.ascontiguousarray(X.transpose(0, 2, 1)) for X in (A, B))  # BLAS-friendly
+    return At @ PA, Bt @ PA, Bt @ PB
+
+
+def _pair_sum(T, owner_a, owner_b, n_free, out=None) -> np.ndarray:
+    """(K, n_free, n_free): T's rows summed by their parameter ``owner_a``, its columns by
+    ``owner_b`` (added to ``out`` when given). Owners are mostly distinct (a symmetric Psi
+    entry's two locations share one), so the sum is a small product with 0/1 matrices over
+    the repeated owners only, then a placement on the flattened last axes (a dense
+    (pairs x n_free) product cost most of the Hessian's time)."""
+    ua, ia = np.unique(owner_a, return_inverse=True)
+    ub, ib = np.unique(owner_b, return_inverse=True)
+    if ua.size < owner_a.size:
+        T = np.swapaxes(_onehot(ia, ua.size), 0, 1) @ T
+        owner_a = ua
+    if ub.size < owner_b.size:
+        T = T @ _onehot(ib, ub.size)
+        owner_b = ub
+    every = np.arange(n_free)
+    if out is None and np.array_equal(owner_a, every) and np.array_equal(owner_b, every):
+        return T
+    if out is None:
+        out = np.zeros((len(T), n_free, n_free))
+    flat = (owner_a[:, None] * n_free + owner_b[None, :]).ravel()
+    out.reshape(len(T), -1)[:, flat] += T.reshape(len(T), -1)
+    return out
+
+
+def _onehot(index, n) -> np.ndarray:
+    out = np.zeros((index.size, n))
+    out[np.arange(index.size), index] = 1.0
+    return out
 
 
 def sample_moments(values: np.ndarray, rows_list) -> tuple[np.ndarray, np.ndarray]:
@@ -211,19 +261,20 @@ def sample_moments(values: np.ndarray, rows_list) -> tuple[np.ndarray, np.ndarra
 
 def hessian(structure, S, inv, parts) -> np.ndarray:
     """Exact Hessian of F, (K, n_free, n_free): with P = Sigma^-1, W = P (Sigma - S) P,
-    H_kl = tr(P D_k P D_l) - 2 tr(P D_k W D_l) + tr(W d2Sigma/dx_k dx_l). The first two terms
-    come from ``_terms`` as in ``information``; the last is nonzero for pairs of loadings,
-    paths and construct (co)variances (Sigma = Lambda M Lambda' + Theta, M = A Psi A') and is
-    summed location by location. At S = Sigma it is the expected information."""
+    H_kl = tr(P D_k P D_l) - 2 tr(P D_k W D_l) + tr(W d2Sigma/dx_k dx_l). The first term is
+    ``information``'s; with D_k = s_k (a_k b_k' + b_k a_k') (``_pairs``) the second is
+    s_k s_l (BWA_kl BPA_lk + BWB_kl APA_kl + AWA_kl BPB_kl + BWA_lk BPA_kl); the last is
+    nonzero for pairs of loadings, paths and construct (co)variances (Sigma = Lambda M
+    Lambda' + Theta, M = A Psi A') and is summed location by location. At S = Sigma it is
+    the expected information."""
     lam, A, psi, M = parts
     W = inv - inv @ S @ inv
-    U, V, owner = _terms(structure, parts)
-    PU, WU = inv @ U, W @ U
-    Vt = V.transpose(0, 2, 1)
-    CP, CW = Vt @ PU, Vt @ WU
-    T = CP * CP.transpose(0, 2, 1) - 2 * CW * CP.transpose(0, 2, 1)
-    O = _owners(owner, structure.n_free)
-    Hs = O.T @ T @ O
+    Ap, Bp, s, owner = _pairs(structure, parts)
+    APA, BPA, BPB = _products(inv, Ap, Bp)
+    AWA, BWA, BWB = _products(W, Ap, Bp)
+    BPAt, BWAt = BPA.transpose(0, 2, 1), BWA.transpose(0, 2, 1)
+    T = 2 * (BPA * BPAt + BPB * APA) - 2 * (BWA * BPAt + BWB * APA + AWA * BPB + BWAt * BPA)
+    Hs = _pair_sum(T * np.outer(s, s), owner, owner, structure.n_free)
     G, L = lam @ M, lam @ A
     WL, WG = W @ L, W @ G
     LWL = L.transpose(0, 2, 1) @ WL               # A' Q A with Q = Lambda' W Lambda
@@ -251,7 +302,7 @@ def hessian(structure, S, inv, parts) -> np.ndarray:
             blocks.append((bi, si, ix(LWL, sc, br).transpose(0, 2, 1) * ix(A, bc, sr)
                            + ix(LWL, br, sr) * ix(A, bc, sc)))
     for a, b, block in blocks:
-        Oa, Ob = _owners(a, structure.n_free), _owners(b, structure.n_free)
-        part = Oa.T @ block @ Ob
-        Hs += part if a is b else part + part.transpose(0, 2, 1)
+        _pair_sum(block, a, b, structure.n_free, out=Hs)
+        if a is not b:
+            _pair_sum(block.transpose(0, 2, 1), b, a, structure.n_free, out=Hs)
     return (Hs + Hs.transpose(0, 2, 1)) / 2

@@ -23,10 +23,12 @@ import numpy as np
 
 from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
-from csi_models.engines.base import Layout
-from csi_models.engines.mlfit import minimize
+from csi_models.engines.base import Layout, Resamples
+from csi_models.engines.cbsem_solution import _Template, improper_mask, problem_texts, solution
+from csi_models.engines.mlfit import minimize, variance_parameters
 from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
+from csi_models.statistics.moments import BatchMoments, counts
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
 NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where lavaan converges
@@ -54,14 +56,10 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs):
     return [np.concatenate([p[i] for p in parts]) for i in range(7)]
 
 
-def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
-                  improper: str = "keep") -> list[tuple]:
-    """One (Estimates, None) or (None, reason) per row set in ``rows_list`` (arrays of row
-    positions into ``survey.values``); complete data only (FIML refits go through
-    ``cbsem.fit``). ``start``: free-parameter values in semopy's order
-    (``Estimates.extras['x']``), a second start where the first does not converge.
-    ``improper``: 'keep' (as lavaan's bootstrap) or 'drop' (an improper solution counts as a
-    failure whose reason names the problems). Estimates carry no standard errors."""
+def _solve(spec, survey, rows_list, start, n_jobs, improper):
+    """Minimize every row set (module docstring): a namespace with the semopy model, layout,
+    names, kernel structure, sample covariances S, and per set x, F, max|g|, iterations,
+    falling variance, what moved, the winning start's label and whether S was usable."""
     if improper not in ("keep", "drop"):
         raise EstimationError(f"improper={improper!r}: use 'keep' or 'drop'")
     if survey.missing == "fiml":
@@ -79,49 +77,71 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     structure = mk.Structure.from_semopy(model)
     start = cbsem._start_vector(start, model)
     values = frame[list(structure.observed)].to_numpy(float)
-    rows_list = [np.asarray(r, dtype=np.intp) for r in rows_list]
-    if not rows_list:
-        return []
     weights = getattr(survey, "weights", None)   # respondent weights: weighted moments
     S, logdet = (mk.sample_moments(values, rows_list) if weights is None
                  else cbsem_weights.resample_moments(values, weights, rows_list))
-    usable = np.isfinite(logdet)
+    K = len(S)
+    out = types.SimpleNamespace(
+        model=model, layout=layout, names=names, structure=structure, S=S,
+        usable=np.isfinite(logdet), x=np.zeros((K, structure.n_free)), F=np.full(K, np.inf),
+        gmax=np.full(K, np.inf), iters=np.zeros(K, int), falling=np.full(K, -1),
+        moved=np.full((K, structure.n_free), np.nan), labels=np.full(K, "", dtype=object))
     tries = [("data", lambda idx: data_start(structure, S[idx])),
              ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
     if start is not None:
         tries.append(("given", lambda idx: np.repeat(start[None], idx.size, 0)))
-    x = np.zeros((len(S), structure.n_free))
-    F, gmax = np.full(len(S), np.inf), np.full(len(S), np.inf)
-    iters, falling = np.zeros(len(S), int), np.full(len(S), -1)
-    moved = np.full((len(S), structure.n_free), np.nan)
-    labels = np.full(len(S), "", dtype=object)
-    todo = np.flatnonzero(usable)
+    todo = np.flatnonzero(out.usable)
     with np.errstate(all="ignore"):
         for label, make in tries:
             if not todo.size:
                 break
             xs, Fs, gs, its, _, fall, mov = _minimize_chunks(structure, make(todo), S[todo],
                                                               logdet[todo], n_jobs)
-            iters[todo] += its
+            out.iters[todo] += its
             conv = gs < cbsem.GRADIENT_TOLERANCE
-            better = conv | (Fs < F[todo])
+            better = conv | (Fs < out.F[todo])
             sel = todo[better]
-            x[sel], F[sel], gmax[sel], falling[sel] = xs[better], Fs[better], gs[better], fall[better]
-            moved[sel] = mov[better]
-            labels[sel] = label
+            out.x[sel], out.F[sel], out.gmax[sel] = xs[better], Fs[better], gs[better]
+            out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
             todo = todo[~conv]
+    return out
+
+
+SINGULAR = ("the resample's item covariance matrix is singular (an item constant in the "
+            "resample, or repeated rows)")
+
+
+def _reason(sol, k) -> str | None:
+    """Why row set k has no estimates (None when it converged)."""
+    if not sol.usable[k]:
+        return SINGULAR
+    if sol.gmax[k] >= cbsem.GRADIENT_TOLERANCE:
+        return _failure(sol.structure, sol.names, sol.x[k], sol.gmax[k], sol.iters[k],
+                        sol.falling[k], sol.moved[k])
+    return None
+
+
+def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
+                  improper: str = "keep") -> list[tuple]:
+    """One (Estimates, None) or (None, reason) per row set in ``rows_list`` (arrays of row
+    positions into ``survey.values``); complete data only (FIML refits go through
+    ``cbsem.fit``). ``start``: free-parameter values in semopy's order
+    (``Estimates.extras['x']``), a third start where the first two do not converge.
+    ``improper``: 'keep' (as lavaan's bootstrap) or 'drop' (an improper solution counts as a
+    failure whose reason names the problems). Estimates carry no standard errors. What a
+    bootstrap needs of them comes faster, for all row sets at once, from ``resample_stack``."""
+    rows_list = [np.asarray(r, dtype=np.intp) for r in rows_list]
+    if not rows_list:
+        return []
+    sol = _solve(spec, survey, rows_list, start, n_jobs, improper)
     out = []
     for k, rows in enumerate(rows_list):
-        if not usable[k]:
-            out.append((None, "the resample's item covariance matrix is singular (an item "
-                              "constant in the resample, or repeated rows)"))
+        reason = _reason(sol, k)
+        if reason is not None:
+            out.append((None, reason))
             continue
-        if gmax[k] >= cbsem.GRADIENT_TOLERANCE:
-            out.append((None, _failure(structure, names, x[k], gmax[k], iters[k], falling[k],
-                                       moved[k])))
-            continue
-        est = _resample_estimates(model, layout, names, survey, rows, x[k], F[k], gmax[k],
-                                  iters[k], S[k], labels[k])
+        est = _resample_estimates(sol.model, sol.layout, sol.names, survey, rows, sol.x[k],
+                                  sol.F[k], sol.gmax[k], sol.iters[k], sol.S[k], sol.labels[k])
         problems = cbsem.improper_problems(est)
         if problems:
             if improper == "drop":
@@ -130,6 +150,54 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
             est = replace(est, extras={**est.extras, "improper": problems})
         out.append((est, None))
     return out
+
+
+def resample_stack(spec, survey, rows_list, start=None, n_jobs: int = 1,
+                   improper: str = "keep") -> Resamples:
+    """What a bootstrap takes of ``fit_resamples``' estimates (standardized paths, loadings,
+    factor-score weights, R2 and the item moments of each row set, with ``with_moments``'
+    rules), computed for every row set at once (``cbsem_solution.solution``), with the same
+    reasons for the failed ones and the same improper flags; ``rows_list``: equal-length
+    arrays of row positions (bootstrap resamples, jackknife samples)."""
+    rows = np.asarray(rows_list, dtype=np.intp).reshape(len(rows_list), -1)
+    if not len(rows):
+        layout = Layout.from_spec(spec)
+        p, J = len(layout.items), len(layout.constructs)
+        return Resamples(np.empty((0, J, J)), np.empty((0, p)), np.empty((0, p)), np.empty((0, J)),
+                         np.empty((0, p)), np.empty((0, p)), np.empty((0, p, p)),
+                         np.zeros(0, bool), (), np.zeros(0, bool))
+    sol = _solve(spec, survey, list(rows), start, n_jobs, improper)
+    layout = sol.layout
+    p, J, K = len(layout.items), len(layout.constructs), len(rows)
+    tpl = _Template.of(sol.model, layout, sol.names)
+    ok = sol.usable & (sol.gmax < cbsem.GRADIENT_TOLERANCE)
+    weights = getattr(survey, "weights", None)
+    moments = BatchMoments(survey.values[list(layout.items)].to_numpy(float), weights)
+    F = counts(rows, moments.n)
+    cor, mean, sd = moments.from_sums(F @ moments.G, F @ moments.w)
+    n, items = rows.shape[1], np.asarray(tpl.items)
+    C = sol.S[ok][:, items[:, None], items[None, :]] * (n / (n - 1))   # as _resample_estimates
+    stack = solution(tpl, layout, sol.x[ok], C)
+    variances = variance_parameters(sol.structure)
+    bad = improper_mask(sol.x[ok][:, variances], stack["paths"], stack["construct_cor"], layout)
+    reasons = [_reason(sol, k) or "" for k in range(K)]
+    if improper == "drop" and bad.any():
+        names = [parameter_text(sol.structure, sol.names, j).split(" ~~ ")[0] for j in variances]
+        for i, k in zip(np.flatnonzero(bad), np.flatnonzero(ok)[bad]):
+            problems = problem_texts(list(zip(names, sol.x[k, variances])), stack["paths"][i],
+                                     stack["construct_cor"][i], layout)
+            reasons[k] = "improper solution: " + "; ".join(problems)
+    arrays = {"paths": np.full((K, J, J), np.nan), "weights": np.full((K, p), np.nan),
+              "loadings": np.full((K, p), np.nan), "r2": np.full((K, J), np.nan)}
+    for name, arr in arrays.items():
+        arr[ok] = stack[name]
+    improper_flags = np.zeros(K, bool)
+    improper_flags[ok] = bad
+    keep = ok & ~improper_flags if improper == "drop" else ok
+    for arr in (*arrays.values(), mean, sd, cor):
+        arr[~keep] = np.nan
+    return Resamples(**arrays, item_mean=mean, item_sd=sd, item_cor=cor, ok=keep,
+                     reasons=tuple(reasons), improper=improper_flags & keep)
 
 
 def _failure(structure, names, x, gmax, iters, falling, moved) -> str:
@@ -156,8 +224,9 @@ def parameter_text(structure, names, j) -> str:
         hit = np.flatnonzero(idx == j)
         if hit.size:
             r, c = r[hit[0]], c[hit[0]]
-            a, b = {"lambda": (lat[c], obs[r]), "beta": (lat[r], lat[c]),
-                    "psi": (lat[r], lat[c]), "theta": (obs[r], obs[c])}[kind]
+            rows, cols = {"lambda": (lat, obs), "beta": (lat, lat), "psi": (lat, lat),
+                          "theta": (obs, obs)}[kind]
+            a, b = (rows[c], cols[r]) if kind == "lambda" else (rows[r], cols[c])
             return f"{back.get(a, a)} {op} {back.get(b, b)}"
     return f"free parameter {j}"
 
