@@ -34,11 +34,11 @@ WINDOW = 40
 
 def _solve(I, g, lam, ridge=None):
     """Damped steps for a stack: (I + lam diag(I) + ridge) d = g, NaN where singular."""
-    eye = np.eye(I.shape[-1])
-    diag = np.diagonal(I, axis1=1, axis2=2)
-    A = I + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+    A = I.copy()
+    diag = np.einsum("kii->ki", A)            # a writable view of the diagonals
+    diag += lam[:, None] * (diag + 1e-12)
     if ridge is not None:
-        A = A + ridge[:, None, None] * eye
+        diag += ridge[:, None]
     try:
         return np.linalg.solve(A, g[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 
 from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
@@ -45,13 +46,15 @@ def _minimize(structure, x0, S, logdet):
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
     """minimize's (x, F, max|g|, iterations, status) and the falling variance, chunk by chunk."""
-    chunks = [slice(k, k + CHUNK) for k in range(0, len(S), CHUNK)]
+    jobs = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
+    count = -(-len(S) // CHUNK)
+    count = -(-count // jobs) * jobs if len(S) >= jobs else 1   # every worker as busy
+    edges = np.linspace(0, len(S), count + 1).round().astype(int)
+    chunks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     run = [(structure, starts[c], S[c], logdet[c]) for c in chunks]
-    if n_jobs == 1 or len(run) == 1:
+    if jobs == 1 or len(run) == 1:
         parts = [_minimize(*args) for args in run]
     else:
-        from joblib import Parallel, delayed
-
         parts = Parallel(n_jobs=n_jobs)(delayed(_minimize)(*args) for args in run)
     return [np.concatenate([p[i] for p in parts]) for i in range(7)]
 
