@@ -272,9 +272,19 @@ def hessian(structure, S, inv, parts) -> np.ndarray:
     Ap, Bp, s, owner = _pairs(structure, parts)
     APA, BPA, BPB = _products(inv, Ap, Bp)
     AWA, BWA, BWB = _products(W, Ap, Bp)
-    BPAt, BWAt = BPA.transpose(0, 2, 1), BWA.transpose(0, 2, 1)
-    T = 2 * (BPA * BPAt + BPB * APA) - 2 * (BWA * BPAt + BWB * APA + AWA * BPB + BWAt * BPA)
-    Hs = _pair_sum(T * np.outer(s, s), owner, owner, structure.n_free)
+    # T = 2 (BPA BPA' + BPB APA) - 2 (BWA BPA' + BWB APA + AWA BPB + BWA' BPA), elementwise,
+    # in place: T = 2 (BPA' (BPA - BWA) + APA (BPB - BWB) - AWA BPB - BWA' BPA)
+    T = BPA - BWA
+    T *= BPA.transpose(0, 2, 1)
+    BPB_ = BPB - BWB
+    BPB_ *= APA
+    T += BPB_
+    AWA *= BPB
+    T -= AWA
+    BPA *= BWA.transpose(0, 2, 1)
+    T -= BPA
+    T *= 2 * np.outer(s, s)
+    Hs = _pair_sum(T, owner, owner, structure.n_free)
     G, L = lam @ M, lam @ A
     WL, WG = W @ L, W @ G
     LWL = L.transpose(0, 2, 1) @ WL               # A' Q A with Q = Lambda' W Lambda
