@@ -31,6 +31,9 @@ class BatchMoments:
     treated as zero: that item's sd and correlations are NaN (a constant item)."""
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None = None):
+        # column-major, as pandas hands out a survey's items: numpy's column means and
+        # variances round differently by memory layout, so every caller gets the same bits
+        X = np.asfortranarray(X, dtype=float)
         self.n, self.p = X.shape
         # respondent weights: row r of G carries w_r, and a copy's count is F @ w (a
         # resampled respondent brings its weight along; integer weights = repeated rows)
