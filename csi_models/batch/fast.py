@@ -239,9 +239,7 @@ def _frame(model: _Model, by: list, keys: list, name: str, parts: list, ns: list
     types of ``FitResult``'s table of that name (``worker._tables``)."""
     base = model.keys[name]
     k, g = len(base), len(keys)
-    table = pd.concat([base] * g, ignore_index=True) if g else base.iloc[:0]
-    for pos, column in enumerate(by):
-        table.insert(pos, column, [key[pos] for key in keys for _ in range(k)])
+    table = _keyed(base.take(np.tile(np.arange(k), g)).reset_index(drop=True), by, keys, k)
     est = np.concatenate([p[0] for p in parts]) if g else np.array([])
     table["estimate"] = est
     if parts and len(parts[0]) == 7:
@@ -295,10 +293,14 @@ def fit_chunk(tasks, by: list) -> dict:
     return _assemble(model, by, [t[0] for t in tasks], done, slow)
 
 
-def _keyed(frame: pd.DataFrame, by: list, keys: list, size: int) -> pd.DataFrame:
-    """``frame`` (``size`` rows per group of ``keys``) with the key columns first."""
+def _keyed(frame: pd.DataFrame, by: list, keys: list, size) -> pd.DataFrame:
+    """``frame`` (``size`` rows per group of ``keys``: a number, or one per group) with the
+    key columns first, each typed by pandas from the key values as from a list of them (a
+    column taken from the distinct values: no Python object per row)."""
+    rows = np.repeat(np.arange(len(keys)), size)
     for pos, column in enumerate(by):
-        frame.insert(pos, column, [key[pos] for key in keys for _ in range(size)])
+        values = pd.Series([key[pos] for key in keys]).take(rows).reset_index(drop=True)
+        frame.insert(pos, column, values)
     return frame
 
 
@@ -313,9 +315,9 @@ def _assemble(model: _Model, by: list, keys: list, done: dict, slow: dict) -> di
               for name in KINDS}
     said = [(k, m) for k in fast for m in done[k][0]["warnings"]]
     if said:
-        tables["warnings"] = _keyed(pd.DataFrame({"warning": [m for _, m in said]}, dtype=object),
-                                    by, [k for k, _ in said], 1)
         sizes["warnings"] = np.array([len(done[k][0]["warnings"]) for k in fast])
+        tables["warnings"] = _keyed(pd.DataFrame({"warning": [m for _, m in said]}, dtype=object),
+                                    by, fast, sizes["warnings"])
     status = pd.DataFrame({"n": [done[k][1] for k in fast], "status": "ok", "converged": True,
                            "message": "",
                            "n_warnings": [len(done[k][0]["warnings"]) for k in fast],
@@ -329,13 +331,11 @@ def _assemble(model: _Model, by: list, keys: list, done: dict, slow: dict) -> di
     sizes["status"] = np.ones(len(fast), int)
     if fast and draws[0] is not None:
         m = np.array([d.shape[0] for d in draws])
+        construct = np.tile(np.arange(len(names)), int(m.sum()))
         frame = pd.DataFrame({"draw": np.concatenate([np.repeat(np.arange(b), len(names)) for b in m]),
-                              "construct": np.concatenate([np.tile(names, b) for b in m]).tolist(),
+                              "construct": pd.Series(names).take(construct).reset_index(drop=True),
                               "estimate": np.concatenate([d.ravel() for d in draws])})
-        for pos, column in enumerate(by):
-            frame.insert(pos, column, np.repeat(np.array([k[pos] for k in fast], dtype=object),
-                                                m * len(names)).tolist())
-        tables["draws"], sizes["draws"] = frame, m * len(names)
+        tables["draws"], sizes["draws"] = _keyed(frame, by, fast, m * len(names)), m * len(names)
     if not slow:
         return tables
     rank = {key: i for i, key in enumerate(keys)}

@@ -54,11 +54,10 @@ def quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
 
 
 def _column_sums(values: np.ndarray) -> np.ndarray:
-    """Sums of the columns without their NaNs, row after row: the same rounding for any
-    number of columns (numpy sums a single column pairwise), so columns summarized side by
-    side (``batch.fast``: many groups at once) get the numbers they get alone."""
-    values = np.where(np.isnan(values), 0.0, values)
-    return np.cumsum(values, axis=0)[-1] if len(values) else values.sum(axis=0)
+    """Sums of the columns without their NaNs, each column summed pairwise as one contiguous
+    row: the same rounding whatever the draws' memory layout and however many columns are
+    summarized side by side (``batch.fast`` summarizes many groups at once)."""
+    return np.nansum(np.ascontiguousarray(values.T), axis=1)
 
 
 def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs, level: float) -> dict:
