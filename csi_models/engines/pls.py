@@ -200,8 +200,10 @@ class PLSEngine(Engine):
         out = [[] for _ in values]
         size = CHUNK_BYTES // (8 * len(layout.items) ** 2)
         for group in _bundles(pieces, size):   # a kernel chunk each: no re-joining
-            batch = estimate_batch(np.concatenate([piece[1] for piece in group]), layout,
-                                   options["scheme"], options["tol"], options["max_iter"])
+            # joined along the copies-last axis of BatchMoments' S: no transposed copy
+            S = np.concatenate([piece[1].transpose(1, 2, 0) for piece in group], axis=2)
+            batch = estimate_batch(S.transpose(2, 0, 1), layout, options["scheme"],
+                                   options["tol"], options["max_iter"])
             at = 0
             for k, S, mean, sd in group:
                 part = PLSBatch(*(getattr(batch, f)[at:at + len(S)]

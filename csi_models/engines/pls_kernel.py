@@ -295,7 +295,7 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
     parts = []
     for a in range(0, B, size):
         part = S[a:a + size] if ordered else S[a:a + size][:, order[:, None], order[None, :]]
-        St = np.ascontiguousarray(part.transpose(1, 2, 0))
+        St = np.ascontiguousarray(part.transpose(1, 2, 0))   # free for BatchMoments' S
         parts.append(_estimate_chunk(St, plan, scheme, tol, max_iter))
     if len(parts) == 1:
         return parts[0]
