@@ -40,9 +40,9 @@ def correlation(values: np.ndarray) -> np.ndarray:
 def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:
     """A PLSBatch (and the moments it was estimated from) as the engines' common stack."""
     M = layout.membership
-    reasons = tuple("" if ok else "not converged" if np.isfinite(w).all() else
-                    "singular data (e.g. an item constant in the resample)"
-                    for ok, w in zip(batch.ok, batch.weights))
+    finite = np.isfinite(batch.weights).all(axis=(1, 2))
+    reasons = tuple(np.where(batch.ok, "", np.where(
+        finite, "not converged", "singular data (e.g. an item constant in the resample)")).tolist())
     return Resamples(paths=batch.paths, weights=(batch.weights * M).sum(axis=2),
                      loadings=(batch.item_cor * M).sum(axis=2), r2=batch.r2, item_mean=mean,
                      item_sd=sd, item_cor=S, ok=batch.ok, reasons=reasons)
