@@ -85,11 +85,11 @@ class _Model:
         names = [str(c) for c in rows.columns]
         if any(names.count(c) != 1 for c in self.columns):
             return None
-        columns = [rows[rows.columns[names.index(c)]] for c in self.columns]  # no frame copy
-        if not all(pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype)
-                   and not pd.api.types.is_complex_dtype(c.dtype) for c in columns):
+        block = rows.take([names.index(c) for c in self.columns], axis=1)
+        if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                   and not pd.api.types.is_complex_dtype(t) for t in block.dtypes):
             return None
-        return np.stack([c.to_numpy(dtype=float, na_value=np.nan) for c in columns], axis=1)
+        return block.to_numpy(dtype=float, na_value=np.nan)
 
     def clean(self, X: np.ndarray) -> bool:
         """True only where ``csi.fit``'s data check would raise and warn nothing (see the
@@ -236,27 +236,34 @@ def _summaries(model: _Model, points: dict, draws: dict, sizes: dict, level: flo
 def _frame(model: _Model, by: list, keys: list, name: str, parts: list, ns: list,
            notes: list) -> pd.DataFrame:
     """One batch table for the groups ``keys`` from their summaries, with the columns and
-    types of ``FitResult``'s table of that name (``worker._tables``)."""
+    types of ``FitResult``'s table of that name (``worker._tables``), built in one go."""
     base = model.keys[name]
     k, g = len(base), len(keys)
-    table = _keyed(base.take(np.tile(np.arange(k), g)).reset_index(drop=True), by, keys, k)
+    rows = np.tile(np.arange(k), g)
+    columns = {column: _repeated([key[pos] for key in keys], k) for pos, column in enumerate(by)}
+    columns.update({column: base[column].take(rows).reset_index(drop=True) for column in base})
     est = np.concatenate([p[0] for p in parts]) if g else np.array([])
-    table["estimate"] = est
-    if parts and len(parts[0]) == 7:
-        se, t, pv, lo, hi, nb = (np.concatenate([p[i] for p in parts]) for i in range(1, 7))
-    else:
-        se = t = pv = lo = hi = nb = np.full(est.shape, np.nan)
-    for column, values in zip(INFERENCE, (se, t, pv, lo, hi, nb)):
-        table[column] = values
-    if name in ("indices", "r2"):
-        table["statistic"], table["p_value"] = np.nan, np.nan
-    if name == "indices":
-        table["note"] = [note for group in notes for note in group]
+    columns["estimate"] = est
     if name == "r2":
         size = np.repeat(np.asarray(ns, float), k)
         kk = np.tile(model.k_r2, g)
-        table.insert(len(by) + 2, "r2_adjusted", 1 - (1 - est) * (size - 1) / (size - kk - 1))
-    return table
+        columns["r2_adjusted"] = 1 - (1 - est) * (size - 1) / (size - kk - 1)
+    if parts and len(parts[0]) == 7:
+        inference = [np.concatenate([p[i] for p in parts]) for i in range(1, 7)]
+    else:
+        inference = [np.full(est.shape, np.nan)] * 6
+    columns.update(zip(INFERENCE, inference))
+    if name in ("indices", "r2"):
+        columns["statistic"] = columns["p_value"] = np.full(est.shape, np.nan)
+    if name == "indices":
+        columns["note"] = [note for group in notes for note in group]
+    return pd.DataFrame(columns)
+
+
+def _repeated(values: list, size) -> pd.Series:
+    """``values`` each repeated ``size`` times (a number, or one per value), typed by pandas
+    as a list of them would be, without a Python object per row."""
+    return pd.Series(values).take(np.repeat(np.arange(len(values)), size)).reset_index(drop=True)
 
 
 def fit_chunk(tasks, by: list) -> dict:
@@ -295,12 +302,9 @@ def fit_chunk(tasks, by: list) -> dict:
 
 def _keyed(frame: pd.DataFrame, by: list, keys: list, size) -> pd.DataFrame:
     """``frame`` (``size`` rows per group of ``keys``: a number, or one per group) with the
-    key columns first, each typed by pandas from the key values as from a list of them (a
-    column taken from the distinct values: no Python object per row)."""
-    rows = np.repeat(np.arange(len(keys)), size)
+    key columns first."""
     for pos, column in enumerate(by):
-        values = pd.Series([key[pos] for key in keys]).take(rows).reset_index(drop=True)
-        frame.insert(pos, column, values)
+        frame.insert(pos, column, _repeated([key[pos] for key in keys], size))
     return frame
 
 
