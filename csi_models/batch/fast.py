@@ -10,9 +10,12 @@ what ``csi.fit`` does around it for one sample: the full data check with its rep
    ``csi.fit``'s data check would find nothing to say;
 2. the same numerical steps as ``csi.fit`` (``PLSEngine.fit``, ``Statistics.derive``,
    ``inference.bootstrap.bootstrap``) on the same arrays, so the numbers are bit for bit
-   those of ``csi.fit(spec, rows, random_state=seed)``;
-3. the summaries (``inference.intervals.summarize``) of the four batch kinds only, and one
-   DataFrame per table for the whole chunk.
+   those of ``csi.fit(spec, rows, random_state=seed)``, but for the whole chunk at once:
+   every group's point estimate in one ``estimate_batch``, every group's resamples in a
+   few (the kernel's members do not depend on their neighbours in a stack);
+3. the summaries (``inference.intervals.summarize``) of the four batch kinds only, all the
+   chunk's groups side by side (it works column by column), and one DataFrame per table
+   for the whole chunk.
 
 A group that is not clean, warns in any way (convergence, an undefined index, a failed or
 incomplete resample) or fails goes through ``worker.fit_group`` (the full ``csi.fit``), so
@@ -190,7 +193,7 @@ def _bootstraps(model: _Model, arrays: dict, fitted: dict, seeds: dict, n_boot: 
                               1, improper, time.perf_counter())
             messages[key] = [f"BootstrapWarning: {m}" for m in boot.messages()]
     sizes = {key: len(arrays[key]) for key in keys}
-    summaries = _summaries(model, {key: fitted[key][1] for key in keys}, draws, sizes, level)
+    summaries = _summaries({key: fitted[key][1] for key in keys}, draws, sizes, level)
     return {key: (draws[key]["indices"], summaries[key], messages.get(key, []))
             for key in keys}
 
@@ -208,7 +211,7 @@ def _complete(ok: np.ndarray, point: dict, draws: dict) -> bool:
     return True
 
 
-def _summaries(model: _Model, points: dict, draws: dict, sizes: dict, level: float) -> dict:
+def _summaries(points: dict, draws: dict, sizes: dict, level: float) -> dict:
     """key -> {table: (estimate, se, statistic, p_value, ci_lower, ci_upper, n_boot)}, as
     ``BootstrapResult.table`` computes them; the groups with the same number of draws are
     summarized side by side in one call per table (``intervals.summarize`` works column by

@@ -201,8 +201,8 @@ class PLSEngine(Engine):
         size = CHUNK_BYTES // (8 * len(layout.items) ** 2)
         for group in _bundles(pieces, size):   # a kernel chunk each: no re-joining
             # joined along the copies-last axis of BatchMoments' S: no transposed copy
-            S = np.concatenate([piece[1].transpose(1, 2, 0) for piece in group], axis=2)
-            batch = estimate_batch(S.transpose(2, 0, 1), layout, options["scheme"],
+            joined = np.concatenate([piece[1].transpose(1, 2, 0) for piece in group], axis=2)
+            batch = estimate_batch(joined.transpose(2, 0, 1), layout, options["scheme"],
                                    options["tol"], options["max_iter"])
             at = 0
             for k, S, mean, sd in group:

@@ -103,15 +103,16 @@ class _Plan:
         need = linked | np.eye(J, dtype=bool)
         for _, pred in self.endogenous:
             need[np.ix_(pred, pred)] = True
-        self.runs = [_runs([i for j in np.flatnonzero(need[k]) for i in range(*self.slices[j].indices(len(self.block)))])
+        rows = [np.arange(s.start, s.stop) for s in self.slices]
+        self.runs = [_runs(np.concatenate([rows[j] for j in np.flatnonzero(need[k])]))
                      for k in range(J)]
         self.every = [[slice(0, len(self.block))]] * J      # all of C (the final pass)
 
 
-def _runs(rows: list) -> list:
-    """Sorted row numbers as maximal slices of consecutive rows."""
-    rows, out = sorted(rows), []
-    for i in rows:
+def _runs(rows) -> list:
+    """Row numbers as maximal slices of consecutive rows."""
+    out = []
+    for i in sorted(int(r) for r in rows):
         if out and out[-1].stop == i:
             out[-1] = slice(out[-1].start, i + 1)
         else:

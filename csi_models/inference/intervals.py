@@ -73,7 +73,8 @@ def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs, level: float) -> d
         se = np.where(se <= 1e-12 * np.maximum(1.0, np.abs(estimate)), 0.0, se)
         se = np.where(counts > 1, se, np.nan)
         t = np.where(se > 0, estimate / se, np.nan)
-    p = 2 * stdtr(np.maximum(np.asarray(n_obs) - 1, 1), -np.abs(t))   # the t distribution's two tails
+    # the t distribution's two tails
+    p = 2 * stdtr(np.maximum(np.asarray(n_obs) - 1, 1), -np.abs(t))
     alpha = (1 - level) / 2
     return {"mean": mean, "se": se, "t": t, "p_value": p,
             "pct_lower": quantile(ordered, counts, alpha),

@@ -27,8 +27,9 @@ class BatchMoments:
     optionally with respondent ``weights`` (frequency weights, see ``data.weights``).
 
     ``from_sums(F @ G, count)`` -> (S, mean, sd): correlation matrices (copies, p, p; a view
-    of copies-last memory), item means and sds (n - 1 divisor) (copies, p). A variance below 1e-12 of the full data's is
-    treated as zero: that item's sd and correlations are NaN (a constant item)."""
+    of copies-last memory), item means and sds (n - 1 divisor) (copies, p). A variance below
+    1e-12 of the full data's is treated as zero: that item's sd and correlations are NaN (a
+    constant item)."""
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None = None):
         # column-major, as pandas hands out a survey's items: numpy's column means and
