@@ -364,3 +364,22 @@ def test_batch_moments_and_read_only_draws(mobi, boot_res):
     np.testing.assert_allclose(S[0], np.corrcoef(np.delete(X, 4, axis=0), rowvar=False), atol=1e-12)
     with pytest.raises(ValueError, match="read-only"):
         boot_res.bootstrap.draws["indices"][0, 0] = 0.0
+
+
+def test_summaries_are_the_same_alone_side_by_side_and_in_any_memory_layout():
+    """batch.fast summarizes many groups' draws in one call: each column's numbers must not
+    depend on its neighbours, nor on the draws' layout (one column, Fortran or C order)."""
+    rng = np.random.default_rng(5)
+    parts = [rng.normal(size=(500, k)) * 10.0 ** rng.uniform(-3, 3, size=k) for k in (1, 2, 6)]
+    parts[2][rng.random(parts[2].shape) < 0.01] = np.nan
+    est = [p[0] * 1.01 for p in parts]
+    n = np.array([120, 250, 90])
+    widths = [p.shape[1] for p in parts]
+    together = intervals.summarize(np.concatenate(est), np.concatenate(parts, axis=1),
+                                   np.repeat(n, widths), 0.9)
+    at = np.cumsum([0, *widths])
+    for g, part in enumerate(parts):
+        for layout in (np.ascontiguousarray(part), np.asfortranarray(part)):
+            alone = intervals.summarize(est[g], layout, n[g], 0.9)
+            for name, values in alone.items():
+                np.testing.assert_array_equal(values, together[name][at[g]:at[g + 1]])

@@ -10,9 +10,12 @@ what ``csi.fit`` does around it for one sample: the full data check with its rep
    ``csi.fit``'s data check would find nothing to say;
 2. the same numerical steps as ``csi.fit`` (``PLSEngine.fit``, ``Statistics.derive``,
    ``inference.bootstrap.bootstrap``) on the same arrays, so the numbers are bit for bit
-   those of ``csi.fit(spec, rows, random_state=seed)``;
-3. the summaries (``inference.intervals.summarize``) of the four batch kinds only, and one
-   DataFrame per table for the whole chunk.
+   those of ``csi.fit(spec, rows, random_state=seed)``, but for the whole chunk at once:
+   every group's point estimate in one ``estimate_batch``, every group's resamples in a
+   few (the kernel's members do not depend on their neighbours in a stack);
+3. the summaries (``inference.intervals.summarize``) of the four batch kinds only, all the
+   chunk's groups side by side (it works column by column), and one DataFrame per table
+   for the whole chunk.
 
 A group that is not clean, warns in any way (convergence, an undefined index, a failed or
 incomplete resample) or fails goes through ``worker.fit_group`` (the full ``csi.fit``), so
@@ -71,6 +74,11 @@ class _Model:
                            for c in spec.constructs if c.mode == "reflective"]
         self.keys = {name: self.statistics.keys(kind) for name, kind in KINDS.items()}
         self.k_r2 = np.array([len(spec.predecessors(c)) for c in self.keys["r2"].construct])
+        try:
+            self.engine.check(spec)
+            self.fits = True
+        except Exception:  # noqa: BLE001 - every group then runs csi.fit, which says why
+            self.fits = False
 
     def values(self, rows: pd.DataFrame) -> np.ndarray | None:
         """The group's answers as floats (items in spec order), as ``data.items`` reads
@@ -80,7 +88,7 @@ class _Model:
         names = [str(c) for c in rows.columns]
         if any(names.count(c) != 1 for c in self.columns):
             return None
-        block = rows.iloc[:, [names.index(c) for c in self.columns]]
+        block = rows.take([names.index(c) for c in self.columns], axis=1)
         if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
                    and not pd.api.types.is_complex_dtype(t) for t in block.dtypes):
             return None
@@ -126,119 +134,139 @@ class _Model:
         return True
 
 
-def _point(model: _Model, X: np.ndarray):
-    """(survey, estimates, derived statistics, index notes) of one clean group, or None to
-    send it to the full path: the steps of ``csi.fit`` on the same arrays."""
-    from csi_models.data.prepare import SurveyData
+def _points(model: _Model, arrays: dict) -> dict:
+    """key -> (estimates, derived statistics, index notes) of the clean groups (``arrays``:
+    their reverse-coded answers) that ``csi.fit`` would fit without a word: the steps of
+    ``PLSEngine.fit`` with all the groups' correlation matrices in one ``estimate_batch``
+    (a member's numbers do not depend on the stack). A group left out goes the full path."""
     from csi_models.engines.base import Resamples
+    from csi_models.engines.pls import estimates
+    from csi_models.engines.pls_kernel import estimate_batch
     from csi_models.statistics.indices import index_notes
+    from csi_models.statistics.moments import full_moments
 
-    X = np.where(model.reverse, model.lo + model.hi - X, X)   # reverse coding, as prepare
-    survey = SurveyData(values=pd.DataFrame(X, columns=model.items), spec=model.spec,
-                        missing=model.missing, n_input=len(X))
+    keys = list(arrays)
+    if not keys or not model.fits:
+        return {}
+    S, mean, sd = (np.concatenate(m) for m in zip(*(full_moments(arrays[k]) for k in keys)))
+    opt = model.options
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            est = model.engine.fit(model.spec, survey, model.options)
-        except Exception:  # noqa: BLE001 - the full path names the problem
-            return None
-    if caught or not est.converged or not model.correlated(est.item_cor):
-        return None
-    return survey, est, model.statistics.derive(Resamples.of(est)), index_notes(est)
+        batch = estimate_batch(S, model.layout, opt["scheme"], opt["tol"], opt["max_iter"])
+    if caught:          # not attributable to a group: let csi.fit speak for each
+        return {}
+    out = {}
+    for k, key in enumerate(keys):   # ok: converged and finite, as PLSEngine.fit requires
+        if batch.ok[k] and model.correlated(S[k]):
+            est = estimates(batch, model.layout, S, mean, sd, k)
+            out[key] = (est, model.statistics.derive(Resamples.of(est)), index_notes(est))
+    return out
 
 
-def _bootstraps(model: _Model, fitted: dict, seeds: dict, n_boot: int, level: float,
-                improper: str) -> dict:
-    """key -> BootstrapResult of every fitted group, as ``inference.bootstrap.bootstrap``
-    makes it, with all the groups' resamples estimated in one stack
-    (``PLSEngine.resample_many``)."""
+def _bootstraps(model: _Model, arrays: dict, fitted: dict, seeds: dict, n_boot: int,
+                level: float, improper: str) -> dict:
+    """key -> (index draws, summaries (``_summaries``), BootstrapWarning messages) of every
+    fitted group: all the groups' resamples estimated in one stack
+    (``PLSEngine.resample_many``), their statistics derived as
+    ``inference.bootstrap.summarized`` derives them and summarized side by side as
+    ``BootstrapResult.table`` summarizes them; a group whose bootstrap would warn gets its
+    ``BootstrapResult`` to word the messages."""
+    from csi_models.data.prepare import SurveyData
     from csi_models.inference.bootstrap import resample_rows, summarized
     from csi_models.inference.random import seed_entropy
 
     keys = list(fitted)
     entropy = {key: seed_entropy(seeds[key]) for key in keys}
-    rows = [resample_rows(fitted[key][0].n, np.arange(n_boot), entropy[key]) for key in keys]
-    start = time.perf_counter()
-    stacks = model.engine.resample_many([fitted[key][0] for key in keys], model.layout,
+    rows = [resample_rows(len(arrays[key]), np.arange(n_boot), entropy[key]) for key in keys]
+    stacks = model.engine.resample_many([arrays[key] for key in keys], model.layout,
                                         model.options, rows)
-    out = {}
+    draws, messages = {}, {}
     for key, stack in zip(keys, stacks):
-        survey, est, point, _ = fitted[key]
-        out[key] = summarized(model.engine, model.spec, survey, est, model.options,
+        est, point, _ = fitted[key]
+        use = stack.ok          # PLS has no improper resamples: ``summarized``'s rule
+        draws[key] = model.statistics.derive(stack if use.all() else stack.select(use))
+        if not _complete(use, point, draws[key]):
+            survey = SurveyData(values=pd.DataFrame(arrays[key], columns=model.items),
+                                spec=model.spec, missing=model.missing, n_input=len(arrays[key]))
+            boot = summarized(model.engine, model.spec, survey, est, model.options,
                               model.statistics, point, stack, entropy[key], level, "percentile",
-                              1, improper, start)
-    return out
+                              1, improper, time.perf_counter())
+            messages[key] = [f"BootstrapWarning: {m}" for m in boot.messages()]
+    sizes = {key: len(arrays[key]) for key in keys}
+    summaries = _summaries({key: fitted[key][1] for key in keys}, draws, sizes, level)
+    return {key: (draws[key]["indices"], summaries[key], messages.get(key, []))
+            for key in keys}
 
 
-def _result(model: _Model, fitted, boot, level: float) -> dict:
-    """One group's summaries, index notes and warnings (worded as ``csi.fit`` words them)."""
-    survey, _, point, notes = fitted
-    messages = [f"IndexWarning: {note}" for note in notes if note]
-    if boot is not None and not _complete(boot):
-        messages += [f"BootstrapWarning: {m}" for m in boot.messages()]
-    out = _summaries(model, point, boot, survey.n, level)
-    out.update(notes=notes, warnings=messages)
-    return out
-
-
-def _complete(boot) -> bool:
-    """Whether ``boot.messages()`` is empty (no BootstrapWarning), computed on the arrays:
-    no failed or improper resample, and every statistic defined in the full sample is
-    defined in every resample (``BootstrapResult.incomplete``)."""
-    if boot.n_failed or boot.n_improper:
+def _complete(ok: np.ndarray, point: dict, draws: dict) -> bool:
+    """Whether ``BootstrapResult.messages()`` is empty, computed on the arrays: no failed
+    resample, and every statistic defined in the full sample is defined in every resample
+    (``BootstrapResult.incomplete``)."""
+    if not ok.all():
         return False
     for kind in ("indices", "paths", "weights", "loadings", "r2", "indirect", "total", "htmt"):
-        finite = np.isfinite(boot.estimate[kind][0])
-        if not np.isfinite(boot.draws[kind][:, finite]).all():
+        finite = np.isfinite(point[kind][0])
+        if not np.isfinite(draws[kind][:, finite]).all():
             return False
     return True
 
 
-def _summaries(model: _Model, point: dict, boot, n: int, level: float) -> dict:
-    """table -> (estimate, se, statistic, p_value, ci_lower, ci_upper, n_boot) arrays (just
-    the estimate without a bootstrap) and the index draws, as ``BootstrapResult.table``
-    computes them."""
+def _summaries(points: dict, draws: dict, sizes: dict, level: float) -> dict:
+    """key -> {table: (estimate, se, statistic, p_value, ci_lower, ci_upper, n_boot)}, as
+    ``BootstrapResult.table`` computes them; the groups with the same number of draws are
+    summarized side by side in one call per table (``intervals.summarize`` works column by
+    column, with the same rounding for any number of columns)."""
     from csi_models.inference import intervals
 
-    out = {}
-    for name, kind in KINDS.items():
-        est = point[kind][0]
-        if boot is None:
-            out[name] = (est,)
-            continue
-        s = intervals.summarize(est, boot.draws[kind], n, level)
-        out[name] = (est, s["se"], s["t"], s["p_value"], s["pct_lower"], s["pct_upper"],
-                     s["n_boot"])
-    out["draws"] = None if boot is None else np.asarray(boot.draws["indices"])
+    out = {key: {} for key in points}
+    batches = {}
+    for key in points:
+        batches.setdefault(len(draws[key]["indices"]), []).append(key)
+    for keys in batches.values():
+        n = np.array([sizes[key] for key in keys])
+        for name, kind in KINDS.items():
+            width = points[keys[0]][kind].shape[1]
+            est = np.concatenate([points[key][kind][0] for key in keys])
+            s = intervals.summarize(est, np.concatenate([draws[key][kind] for key in keys], axis=1),
+                                    np.repeat(n, width), level)
+            columns = (est, s["se"], s["t"], s["p_value"], s["pct_lower"], s["pct_upper"],
+                       s["n_boot"])
+            for g, key in enumerate(keys):
+                out[key][name] = tuple(c[g * width:(g + 1) * width] for c in columns)
     return out
 
 
 def _frame(model: _Model, by: list, keys: list, name: str, parts: list, ns: list,
            notes: list) -> pd.DataFrame:
     """One batch table for the groups ``keys`` from their summaries, with the columns and
-    types of ``FitResult``'s table of that name (``worker._tables``)."""
+    types of ``FitResult``'s table of that name (``worker._tables``), built in one go."""
     base = model.keys[name]
     k, g = len(base), len(keys)
-    table = pd.concat([base] * g, ignore_index=True) if g else base.iloc[:0]
-    for pos, column in enumerate(by):
-        table.insert(pos, column, [key[pos] for key in keys for _ in range(k)])
+    rows = np.tile(np.arange(k), g)
+    columns = {column: _repeated([key[pos] for key in keys], k) for pos, column in enumerate(by)}
+    columns.update({column: base[column].take(rows).reset_index(drop=True) for column in base})
     est = np.concatenate([p[0] for p in parts]) if g else np.array([])
-    table["estimate"] = est
-    if parts and len(parts[0]) == 7:
-        se, t, pv, lo, hi, nb = (np.concatenate([p[i] for p in parts]) for i in range(1, 7))
-    else:
-        se = t = pv = lo = hi = nb = np.full(est.shape, np.nan)
-    for column, values in zip(INFERENCE, (se, t, pv, lo, hi, nb)):
-        table[column] = values
-    if name in ("indices", "r2"):
-        table["statistic"], table["p_value"] = np.nan, np.nan
-    if name == "indices":
-        table["note"] = [note for group in notes for note in group]
+    columns["estimate"] = est
     if name == "r2":
         size = np.repeat(np.asarray(ns, float), k)
         kk = np.tile(model.k_r2, g)
-        table.insert(len(by) + 2, "r2_adjusted", 1 - (1 - est) * (size - 1) / (size - kk - 1))
-    return table
+        columns["r2_adjusted"] = 1 - (1 - est) * (size - 1) / (size - kk - 1)
+    if parts and len(parts[0]) == 7:
+        inference = [np.concatenate([p[i] for p in parts]) for i in range(1, 7)]
+    else:
+        inference = [np.full(est.shape, np.nan)] * 6
+    columns.update(zip(INFERENCE, inference))
+    if name in ("indices", "r2"):
+        columns["statistic"] = columns["p_value"] = np.full(est.shape, np.nan)
+    if name == "indices":
+        columns["note"] = [note for group in notes for note in group]
+    return pd.DataFrame(columns)
+
+
+def _repeated(values: list, size) -> pd.Series:
+    """``values`` each repeated ``size`` times (a number, or one per value), typed by pandas
+    as a list of them would be, without a Python object per row."""
+    return pd.Series(values).take(np.repeat(np.arange(len(values)), size)).reset_index(drop=True)
 
 
 def fit_chunk(tasks, by: list) -> dict:
@@ -249,33 +277,37 @@ def fit_chunk(tasks, by: list) -> dict:
     n_boot = int(options.get("bootstrap") or 0)
     level = options.get("ci", 0.95)
     improper = options.get("improper", "keep")
-    fitted, slow, spent, seeds = {}, {}, {}, {}
+    arrays, seeds, slow = {}, {}, {}
     with threadpool_limits(1):          # as fit_group: the same rounding everywhere
-        for key, rows, _, _, _, seed, _ in tasks:
-            start = time.perf_counter()
-            X = model.values(rows) if len(rows) >= min_n else None
-            point = _point(model, X) if X is not None and model.clean(X) else None
-            if point is None:
-                slow[key] = fit_group(key, rows, spec, "pls", options, seed, min_n)
-            else:
-                fitted[key], seeds[key] = point, seed
-                spent[key] = time.perf_counter() - start
         start = time.perf_counter()
-        boots = _bootstraps(model, fitted, seeds, n_boot, level, improper) if n_boot and fitted else {}
-        shared = (time.perf_counter() - start) / max(len(fitted), 1)
+        for key, rows, _, _, _, seed, _ in tasks:
+            X = model.values(rows) if len(rows) >= min_n else None
+            if X is not None and model.clean(X):    # reverse coding, as data.prepare
+                arrays[key] = np.where(model.reverse, model.lo + model.hi - X, X)
+                seeds[key] = seed
+        fitted = _points(model, arrays)
+        boots = _bootstraps(model, arrays, fitted, seeds, n_boot, level, improper) \
+            if n_boot and fitted else {}
+        seconds = (time.perf_counter() - start) / max(len(fitted), 1)   # shared alike
         done = {}
         for key in fitted:
-            start = time.perf_counter()
-            result = _result(model, fitted[key], boots.get(key), level)
-            seconds = spent[key] + shared + time.perf_counter() - start
-            done[key] = (result, fitted[key][0].n, seeds[key], seconds)
+            _, point, notes = fitted[key]
+            draws, summaries, said = boots.get(key, (None, None, []))
+            result = summaries or {name: (point[kind][0],) for name, kind in KINDS.items()}
+            result.update(draws=draws, notes=notes,
+                          warnings=[f"IndexWarning: {note}" for note in notes if note] + said)
+            done[key] = (result, len(arrays[key]), seeds[key], seconds)
+        for key, rows, _, _, _, seed, _ in tasks:
+            if key not in done:
+                slow[key] = fit_group(key, rows, spec, "pls", options, seed, min_n)
     return _assemble(model, by, [t[0] for t in tasks], done, slow)
 
 
-def _keyed(frame: pd.DataFrame, by: list, keys: list, size: int) -> pd.DataFrame:
-    """``frame`` (``size`` rows per group of ``keys``) with the key columns first."""
+def _keyed(frame: pd.DataFrame, by: list, keys: list, size) -> pd.DataFrame:
+    """``frame`` (``size`` rows per group of ``keys``: a number, or one per group) with the
+    key columns first."""
     for pos, column in enumerate(by):
-        frame.insert(pos, column, [key[pos] for key in keys for _ in range(size)])
+        frame.insert(pos, column, _repeated([key[pos] for key in keys], size))
     return frame
 
 
@@ -290,9 +322,9 @@ def _assemble(model: _Model, by: list, keys: list, done: dict, slow: dict) -> di
               for name in KINDS}
     said = [(k, m) for k in fast for m in done[k][0]["warnings"]]
     if said:
-        tables["warnings"] = _keyed(pd.DataFrame({"warning": [m for _, m in said]}, dtype=object),
-                                    by, [k for k, _ in said], 1)
         sizes["warnings"] = np.array([len(done[k][0]["warnings"]) for k in fast])
+        tables["warnings"] = _keyed(pd.DataFrame({"warning": [m for _, m in said]}, dtype=object),
+                                    by, fast, sizes["warnings"])
     status = pd.DataFrame({"n": [done[k][1] for k in fast], "status": "ok", "converged": True,
                            "message": "",
                            "n_warnings": [len(done[k][0]["warnings"]) for k in fast],
@@ -306,13 +338,11 @@ def _assemble(model: _Model, by: list, keys: list, done: dict, slow: dict) -> di
     sizes["status"] = np.ones(len(fast), int)
     if fast and draws[0] is not None:
         m = np.array([d.shape[0] for d in draws])
+        construct = np.tile(np.arange(len(names)), int(m.sum()))
         frame = pd.DataFrame({"draw": np.concatenate([np.repeat(np.arange(b), len(names)) for b in m]),
-                              "construct": np.concatenate([np.tile(names, b) for b in m]).tolist(),
+                              "construct": pd.Series(names).take(construct).reset_index(drop=True),
                               "estimate": np.concatenate([d.ravel() for d in draws])})
-        for pos, column in enumerate(by):
-            frame.insert(pos, column, np.repeat(np.array([k[pos] for k in fast], dtype=object),
-                                                m * len(names)).tolist())
-        tables["draws"], sizes["draws"] = frame, m * len(names)
+        tables["draws"], sizes["draws"] = _keyed(frame, by, fast, m * len(names)), m * len(names)
     if not slow:
         return tables
     rank = {key: i for i, key in enumerate(keys)}

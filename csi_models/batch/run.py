@@ -98,10 +98,13 @@ class BatchResult:
 
 
 def _chunks(tasks: list, workers: int) -> list[list]:
-    """Tasks in chunks of about four per worker (at most 16 groups each), so workers stay
-    busy and finished groups reach the disk soon; results do not depend on the chunking."""
-    size = max(1, min(16, math.ceil(len(tasks) / (4 * workers))))
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    """Tasks in chunks of at most 16 groups, about four per worker and a multiple of the
+    workers in number, as even in size as can be, so workers stay busy to the end and
+    finished groups reach the disk soon; results do not depend on the chunking."""
+    count = max(4 * workers, math.ceil(len(tasks) / 16))
+    count = min(len(tasks), workers * math.ceil(count / workers))
+    bounds = [len(tasks) * k // max(count, 1) for k in range(count + 1)]
+    return [tasks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _work(chunk, by, fast):

@@ -26,7 +26,7 @@ import numpy as np
 
 from csi_models.engines.base import (Engine, Estimates, Layout, Option, Resamples, choice,
                                      positive_number, whole_number)
-from csi_models.engines.pls_kernel import SCHEMES, PLSBatch, estimate_batch
+from csi_models.engines.pls_kernel import CHUNK_BYTES, SCHEMES, PLSBatch, estimate_batch
 from csi_models.errors import ConvergenceWarning, EstimationError
 from csi_models.spec.validation import require_first_order
 from csi_models.statistics.moments import BatchMoments, full_moments
@@ -40,12 +40,23 @@ def correlation(values: np.ndarray) -> np.ndarray:
 def _resamples(batch: PLSBatch, layout: Layout, S, mean, sd) -> Resamples:
     """A PLSBatch (and the moments it was estimated from) as the engines' common stack."""
     M = layout.membership
-    reasons = tuple("" if ok else "not converged" if np.isfinite(w).all() else
-                    "singular data (e.g. an item constant in the resample)"
-                    for ok, w in zip(batch.ok, batch.weights))
+    finite = np.isfinite(batch.weights).all(axis=(1, 2))
+    reasons = tuple(np.where(batch.ok, "", np.where(
+        finite, "not converged", "singular data (e.g. an item constant in the resample)")).tolist())
     return Resamples(paths=batch.paths, weights=(batch.weights * M).sum(axis=2),
                      loadings=(batch.item_cor * M).sum(axis=2), r2=batch.r2, item_mean=mean,
                      item_sd=sd, item_cor=S, ok=batch.ok, reasons=reasons)
+
+
+def estimates(batch: PLSBatch, layout: Layout, S, mean, sd, k: int) -> Estimates:
+    """Member k of a batch (and the moments it was estimated from) as one fit's Estimates."""
+    M = layout.membership
+    return Estimates(
+        method="pls", layout=layout, weights=(batch.weights[k] * M).sum(axis=1),
+        loadings=(batch.item_cor[k] * M).sum(axis=1), cross_loadings=batch.item_cor[k],
+        paths=batch.paths[k], r2=batch.r2[k], construct_cor=batch.construct_cor[k],
+        converged=bool(batch.converged[k]), iterations=int(batch.iterations[k]),
+        item_mean=mean[k], item_sd=sd[k], item_cor=S[k])
 
 
 def _items(survey, layout: Layout) -> np.ndarray:
@@ -85,6 +96,20 @@ def _step(n_rows: int) -> int:
     return max(256, (GROUP_BYTES // (8 * n_rows)) // 256 * 256)
 
 
+def _bundles(pieces: list, size: int):
+    """Consecutive runs of ``pieces`` (sample, S, ...) of at most ``size`` matrices each (a
+    longer piece alone)."""
+    group, count = [], 0
+    for piece in pieces:
+        if group and count + len(piece[1]) > size:
+            yield group
+            group, count = [], 0
+        group.append(piece)
+        count += len(piece[1])
+    if group:
+        yield group
+
+
 class PLSEngine(Engine):
     """PLS path modelling (see the module docstring): every fit, resample, jackknife sample
     and permuted group is a member of a batch of correlation matrices."""
@@ -109,7 +134,9 @@ class PLSEngine(Engine):
     refused_missing = {"fiml": "missing='fiml' is a CB-SEM method; for PLS use missing='listwise' "
                                "or missing='mean'"}
 
-    def fit(self, spec, survey, options) -> Estimates:
+    def check(self, spec) -> Layout:
+        """The spec's layout, or EstimationError when PLS cannot estimate this model at all
+        (the same for any data)."""
         require_first_order(spec, "PLS")
         if spec.covariances:
             pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
@@ -121,6 +148,10 @@ class PLSEngine(Engine):
         if isolated:
             raise EstimationError(f"construct(s) {', '.join(isolated)} have no structural path: "
                                   "PLS needs every construct connected to another; add a path")
+        return layout
+
+    def fit(self, spec, survey, options) -> Estimates:
+        layout = self.check(spec)
         weights = getattr(survey, "weights", None)
         shared = getattr(survey, "moments", None)      # computed by the data check
         if (shared is not None and shared[0] is survey.values and weights is None
@@ -135,12 +166,7 @@ class PLSEngine(Engine):
             warnings.warn(f"PLS did not converge in {options['max_iter']} iterations (tolerance "
                           f"{options['tol']:g}); raise max_iter or check the model",
                           ConvergenceWarning, stacklevel=3)
-        one = _resamples(batch, layout, S, mean, sd)
-        return Estimates(
-            method="pls", layout=layout, weights=one.weights[0], loadings=one.loadings[0],
-            cross_loadings=batch.item_cor[0], paths=batch.paths[0], r2=batch.r2[0],
-            construct_cor=batch.construct_cor[0], converged=bool(batch.converged[0]),
-            iterations=int(batch.iterations[0]), item_mean=mean[0], item_sd=sd[0], item_cor=S[0])
+        return estimates(batch, layout, S, mean, sd, 0)
 
     def from_moments(self, layout, S, mean, sd, options) -> Resamples:
         """Estimates of a stack of correlation matrices with their item means and sds."""
@@ -159,27 +185,31 @@ class PLSEngine(Engine):
                 progress(last - first)
         return Resamples.stack(parts)
 
-    def resample_many(self, surveys: list, layout, options, rows_list: list) -> list:
-        """``resample`` of several samples (the groups of a batch) at once: each sample's
-        resample moments in the same chunks as ``resample``, then one ``estimate_batch``
-        over all of them, split back. A member's numbers do not depend on its neighbours
-        in a stack, so each sample's stack equals its own ``resample`` bit for bit."""
+    def resample_many(self, values: list, layout, options, rows_list: list) -> list:
+        """``resample`` of several samples (the groups of a batch: their items as arrays,
+        layout order) at once: each sample's resample moments in the same chunks as
+        ``resample``, then ``estimate_batch`` over them a kernel chunk at a time. A member's
+        numbers do not depend on its neighbours in a stack, so each sample's stack equals its
+        own ``resample`` bit for bit."""
         pieces = []                                    # (sample, S, mean, sd)
-        for k, (survey, rows) in enumerate(zip(surveys, rows_list)):
-            moments = BatchMoments(survey.values[list(layout.items)].to_numpy(float),
-                                   getattr(survey, "weights", None))
+        for k, (X, rows) in enumerate(zip(values, rows_list)):
+            moments = BatchMoments(X)
             step = _step(moments.n)
             for first in range(0, len(rows), step):
                 pieces.append((k, *moments.resamples(rows[first:first + step])))
-        if not pieces:
-            return []
-        batch = estimate_batch(np.concatenate([piece[1] for piece in pieces]), layout,
-                               options["scheme"], options["tol"], options["max_iter"])
-        out, at = [[] for _ in surveys], 0
-        for k, S, mean, sd in pieces:
-            part = PLSBatch(*(getattr(batch, f)[at:at + len(S)] for f in PLSBatch.__dataclass_fields__))
-            out[k].append(_resamples(part, layout, S, mean, sd))
-            at += len(S)
+        out = [[] for _ in values]
+        size = CHUNK_BYTES // (8 * len(layout.items) ** 2)
+        for group in _bundles(pieces, size):   # a kernel chunk each: no re-joining
+            # joined along the copies-last axis of BatchMoments' S: no transposed copy
+            joined = np.concatenate([piece[1].transpose(1, 2, 0) for piece in group], axis=2)
+            batch = estimate_batch(joined.transpose(2, 0, 1), layout, options["scheme"],
+                                   options["tol"], options["max_iter"])
+            at = 0
+            for k, S, mean, sd in group:
+                part = PLSBatch(*(getattr(batch, f)[at:at + len(S)]
+                                  for f in PLSBatch.__dataclass_fields__))
+                out[k].append(_resamples(part, layout, S, mean, sd))
+                at += len(S)
         return [Resamples.stack(parts) for parts in out]
 
     def resample(self, spec, survey, estimates, options, rows, n_jobs=1, progress=None):

@@ -97,6 +97,27 @@ class _Plan:
         self.modeb = np.flatnonzero(layout.formative)
         linked = (self.A + self.A.T) != 0
         self.neighbours = [list(np.flatnonzero(linked[:, j])) for j in range(J)]
+        # the iterations read the covariances of adjacent constructs (inner weights), of
+        # the predecessors of a construct (path weighting) and of each construct with itself
+        # (scaling): C[k, i] only for the items i of those blocks, as runs of item rows
+        need = linked | np.eye(J, dtype=bool)
+        for _, pred in self.endogenous:
+            need[np.ix_(pred, pred)] = True
+        rows = [np.arange(s.start, s.stop) for s in self.slices]
+        self.runs = [_runs(np.concatenate([rows[j] for j in np.flatnonzero(need[k])]))
+                     for k in range(J)]
+        self.every = [[slice(0, len(self.block))]] * J      # all of C (the final pass)
+
+
+def _runs(rows) -> list:
+    """Row numbers as maximal slices of consecutive rows."""
+    out = []
+    for i in sorted(int(r) for r in rows):
+        if out and out[-1].stop == i:
+            out[-1] = slice(out[-1].start, i + 1)
+        else:
+            out.append(slice(i, i + 1))
+    return out
 
 
 def _regressions(Rt: np.ndarray, plan: _Plan, out: np.ndarray, r2: np.ndarray | None = None):
@@ -123,10 +144,12 @@ def _inner_weights(Rt: np.ndarray, plan: _Plan, scheme: str) -> np.ndarray:
     return E
 
 
-def _moments(St: np.ndarray, w: np.ndarray, plan: _Plan):
+def _moments(St: np.ndarray, w: np.ndarray, plan: _Plan, runs: list, C=None):
     """For item weights w (items, N): C (J, items, N), the construct-item covariances
-    C[k, i] = sum_{l in block k} w_l S_li, and R (J, J, N), the construct covariances
-    R[k, j] = sum_{i in block j} C[k, i] w_i (W is block-diagonal: no product with zeros).
+    C[k, i] = sum_{l in block k} w_l S_li for the item rows ``runs[k]`` (``plan.runs``: those
+    the iterations read, zero elsewhere; ``plan.every``: all), and R (J, J, N), the construct
+    covariances R[k, j] = sum_{i in block j} C[k, i] w_i (W is block-diagonal: no product
+    with zeros). ``C``: an earlier result to overwrite (zero outside ``runs``).
 
     Everything runs with the batch axis last as vector operations of length N, term by
     term: each member's numbers are exactly those it gets in a batch of one (so a group's
@@ -134,13 +157,16 @@ def _moments(St: np.ndarray, w: np.ndarray, plan: _Plan):
     of PLS this is several times faster than a stack of small BLAS products."""
     p, N = w.shape
     J = len(plan.slices)
-    C = np.empty((J, p, N))
+    if C is None:
+        C = np.zeros((J, p, N)) if runs is not plan.every else np.empty((J, p, N))
     R = np.empty((J, J, N))
     term, small = np.empty((p, N)), np.empty((J, N))
     for k, rows in enumerate(plan.slices):
-        np.multiply(St[rows.start], w[rows.start], out=C[k])
-        for i in range(rows.start + 1, rows.stop):
-            C[k] += np.multiply(St[i], w[i], out=term)
+        for run in runs[k]:
+            c, t = C[k, run], term[:run.stop - run.start]
+            np.multiply(St[rows.start, run], w[rows.start], out=c)
+            for i in range(rows.start + 1, rows.stop):
+                c += np.multiply(St[i, run], w[i], out=t)
     for j, rows in enumerate(plan.slices):
         np.multiply(C[:, rows.start], w[rows.start], out=R[:, j])
         for i in range(rows.start + 1, rows.stop):
@@ -162,12 +188,14 @@ def _targets(C: np.ndarray, E: np.ndarray, plan: _Plan) -> np.ndarray:
     return target
 
 
-def _standardize(w, C, R, plan):
-    """Rescale each construct's weights to a unit-variance score (and C, R alike)."""
+def _standardize(w, C, R, plan, runs):
+    """Rescale each construct's weights to a unit-variance score (and C's rows ``runs``, R)."""
     var = np.diagonal(R).T                                                 # (J, N)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = 1.0 / np.sqrt(np.where(var > 0, var, np.nan))
-    C *= d[:, None, :]
+    for k, rows in enumerate(runs):
+        for run in rows:
+            C[k, run] *= d[k]
     R *= d[:, None, :]
     R *= d[None, :, :]
     return w * d[plan.block], C, R
@@ -185,13 +213,18 @@ def _mode_b_inverses(St: np.ndarray, plan: _Plan) -> list:
 
 
 def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
-    """PLS on correlation matrices ``St`` (items, items, N) in block order, batch last."""
+    """PLS on correlation matrices ``St`` (items, items, N) in block order, batch last.
+
+    The iterations compute only the parts of C the next step reads (``plan.runs``) and
+    keep only each stopped member's last unscaled weights; one full pass over those at the
+    end gives w, C and R exactly as the last iteration had them."""
     p, _, B = St.shape
     J = len(plan.slices)
+    full = St
     inv_b = _mode_b_inverses(St, plan)          # inverses of the mode-B blocks, computed once
     w = np.ones((p, B))                                            # unit weights
-    w, C, R = _standardize(w, *_moments(St, w, plan), plan)
-    out_w, out_C, out_R = np.empty_like(w), np.empty_like(C), np.empty_like(R)
+    w, C, R = _standardize(w, *_moments(St, w, plan, plan.runs), plan, plan.runs)
+    last = np.empty_like(w)          # each stopped member's last unscaled weights
     live = np.arange(B)              # members still iterating (last axis of St, w, C, R)
     stale = np.zeros(B, bool)        # stopped members still carried along in the arrays
     converged = np.zeros(B, bool)
@@ -201,7 +234,8 @@ def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
         for rows, inv in inv_b:      # mode B: w_j = S_jj^-1 cov(X_j, z_j)
             t = target[rows].copy()
             target[rows] = np.stack([_sum0(inv[i] * t) for i in range(inv.shape[0])])
-        w_new, C, R = _standardize(target, *_moments(St, target, plan), plan)
+        w_new, C, R = _standardize(target, *_moments(St, target, plan, plan.runs, C), plan,
+                                   plan.runs)
         with np.errstate(invalid="ignore"):
             change = np.abs(w_new - w).max(axis=0)
         w = w_new
@@ -211,8 +245,7 @@ def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
         if stop.any():
             members = live[stop]
             converged[members] = done[stop]
-            out_w[:, members], out_C[..., members], out_R[..., members] = \
-                w[:, stop], C[..., stop], R[..., stop]
+            last[:, members] = target[:, stop]
             stale |= stop
             if stale.all():
                 break
@@ -222,10 +255,8 @@ def _estimate_chunk(St, plan: _Plan, scheme, tol, max_iter):
                 inv_b = [(rows, inv[..., keep]) for rows, inv in inv_b]
                 stale = stale[keep]
     else:  # max_iter reached: the members still iterating are returned unconverged
-        members = live[~stale]
-        out_w[:, members], out_C[..., members], out_R[..., members] = \
-            w[:, ~stale], C[..., ~stale], R[..., ~stale]
-    w, C, R = out_w, out_C, out_R
+        last[:, live[~stale]] = target[:, ~stale]
+    w, C, R = _standardize(last, *_moments(full, last, plan, plan.every), plan, plan.every)
     # sign rule: each construct's loadings sum to a positive number
     flip = np.where(np.stack([_sum0(C[k, rows]) for k, rows in enumerate(plan.slices)]) < 0,
                     -1.0, 1.0)                                     # (J, N)
@@ -265,7 +296,7 @@ def estimate_batch(S: np.ndarray, layout: Layout, scheme: str = "path", tol: flo
     parts = []
     for a in range(0, B, size):
         part = S[a:a + size] if ordered else S[a:a + size][:, order[:, None], order[None, :]]
-        St = np.ascontiguousarray(part.transpose(1, 2, 0))
+        St = np.ascontiguousarray(part.transpose(1, 2, 0))   # free for BatchMoments' S
         parts.append(_estimate_chunk(St, plan, scheme, tol, max_iter))
     if len(parts) == 1:
         return parts[0]

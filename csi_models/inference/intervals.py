@@ -53,19 +53,28 @@ def quantile(ordered: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
     return np.where(valid, value, np.nan)
 
 
-def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs: int, level: float) -> dict:
-    """mean, se, t, p_value, percentile bounds and n_boot per column."""
+def _column_sums(values: np.ndarray) -> np.ndarray:
+    """Sums of the columns without their NaNs, each column summed pairwise as one contiguous
+    row: the same rounding whatever the draws' memory layout and however many columns are
+    summarized side by side (``batch.fast`` summarizes many groups at once)."""
+    return np.nansum(np.ascontiguousarray(values.T), axis=1)
+
+
+def summarize(estimate: np.ndarray, draws: np.ndarray, n_obs, level: float) -> dict:
+    """mean, se, t, p_value, percentile bounds and n_boot per column (``n_obs``: the sample
+    size, or one per column)."""
     draws = _usable(estimate, draws)
     ordered, counts = _sorted(draws)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(draws, axis=0) / counts
-        se = np.sqrt(np.nansum((draws - mean) ** 2, axis=0) / (counts - 1))
+        mean = _column_sums(draws) / counts
+        se = np.sqrt(_column_sums((draws - mean) ** 2) / (counts - 1))
         # a statistic fixed by construction (the loading of a single-item construct) has an
         # se of rounding noise: report 0, and no t
         se = np.where(se <= 1e-12 * np.maximum(1.0, np.abs(estimate)), 0.0, se)
         se = np.where(counts > 1, se, np.nan)
         t = np.where(se > 0, estimate / se, np.nan)
-    p = 2 * stdtr(max(n_obs - 1, 1), -np.abs(t))   # the t distribution's two tails
+    # the t distribution's two tails
+    p = 2 * stdtr(np.maximum(np.asarray(n_obs) - 1, 1), -np.abs(t))
     alpha = (1 - level) / 2
     return {"mean": mean, "se": se, "t": t, "p_value": p,
             "pct_lower": quantile(ordered, counts, alpha),

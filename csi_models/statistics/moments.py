@@ -26,11 +26,15 @@ class BatchMoments:
     """Means, sds and correlations of weighted copies of the complete data ``X`` (n x p),
     optionally with respondent ``weights`` (frequency weights, see ``data.weights``).
 
-    ``from_sums(F @ G, count)`` -> (S, mean, sd): correlation matrices (copies, p, p), item
-    means and sds (n - 1 divisor) (copies, p). A variance below 1e-12 of the full data's is
-    treated as zero: that item's sd and correlations are NaN (a constant item)."""
+    ``from_sums(F @ G, count)`` -> (S, mean, sd): correlation matrices (copies, p, p; a view
+    of copies-last memory), item means and sds (n - 1 divisor) (copies, p). A variance below
+    1e-12 of the full data's is treated as zero: that item's sd and correlations are NaN (a
+    constant item)."""
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None = None):
+        # column-major, as pandas hands out a survey's items: numpy's column means and
+        # variances round differently by memory layout, so every caller gets the same bits
+        X = np.asfortranarray(X, dtype=float)
         self.n, self.p = X.shape
         # respondent weights: row r of G carries w_r, and a copy's count is F @ w (a
         # resampled respondent brings its weight along; integer weights = repeated rows)
@@ -48,19 +52,23 @@ class BatchMoments:
         self.floor = 1e-12 * Xc.var(axis=0)                  # variance treated as zero
 
     def from_sums(self, sums: np.ndarray, count):
-        """(S, mean, sd) from column sums of G over each copy with ``count`` rows."""
+        """(S, mean, sd) from column sums of G over each copy with ``count`` rows. S is a
+        (copies, p, p) view of an array with the copies last, the layout the PLS kernel
+        iterates on (no transposed copy there); the arithmetic runs on rows of that layout."""
         p = self.p
-        count = np.asarray(count, float).reshape(-1, 1)
-        m1 = sums[:, :p] / count
         i, j = self.iu
-        cov = sums[:, p:] / count - m1[:, i] * m1[:, j]           # packed upper triangle
-        var = cov[:, self.diag]
+        count = np.asarray(count, float).reshape(1, -1)
+        sums = np.ascontiguousarray(np.reshape(sums, (-1, self.G.shape[1])).T)   # copies last
+        m1 = sums[:p] / count
+        cov = sums[p:] / count - m1[i] * m1[j]                     # packed upper triangle
+        var = cov[self.diag]
         with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(np.where(var > self.floor, var, np.nan))
+            sd = np.sqrt(np.where(var > self.floor[:, None], var, np.nan))
             inv = 1.0 / sd
-            cor = cov * inv[:, i] * inv[:, j]
-        S = np.take(cor, self.unpack, axis=1).reshape(-1, p, p)
-        return S, self.center + m1, sd * np.sqrt(count / (count - 1))
+            cor = cov * inv[i] * inv[j]
+        S = cor[self.unpack].reshape(p, p, -1).transpose(2, 0, 1)
+        return (S, np.ascontiguousarray((self.center[:, None] + m1).T),
+                np.ascontiguousarray((sd * np.sqrt(count / (count - 1))).T))
 
     def full(self):
         """(S, mean, sd) of the data itself (a batch of one)."""
