@@ -124,7 +124,8 @@ def _moments(values, weights, rows_list):
     F = counts(np.stack(rows_list), batch.n)
     size = F @ batch.w
     cor, mean, sd = batch.from_sums(F @ batch.G, size)
-    S = cor * sd[:, :, None] * sd[:, None, :] * ((size - 1) / size)[:, None, None]
+    S = np.ascontiguousarray(cor * sd[:, :, None] * sd[:, None, :]
+                             * ((size - 1) / size)[:, None, None])   # cor is copies-last
     sign, logdet = np.linalg.slogdet(np.where(np.isfinite(S), S, 0.0))
     logdet = np.where((sign > 0) & np.isfinite(S).all(axis=(1, 2)), logdet, np.nan)
     return S, logdet, (cor, mean, sd)
