@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from csi_models.errors import SpecError
 from csi_models.spec.scale import DEFAULT_SCALE, Scale  # noqa: F401 - part of the spec model
 from csi_models.spec.validation import MODES, is_number, validate_spec  # noqa: F401 - MODES is part of the spec model
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class ModelSpec:
     @property
     def graph(self) -> nx.DiGraph:
         """The structural model as a directed graph of construct names."""
+        import networkx as nx     # here, not at import: batch workers unpickle specs only
+
         g = nx.DiGraph()
         g.add_nodes_from(self.construct_names)
         g.add_edges_from(self.paths)

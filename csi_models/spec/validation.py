@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 
 from csi_models.errors import SpecError
 
@@ -167,6 +166,8 @@ def _validate_paths(spec, constructs: set[str]) -> None:
         if (source, target) in seen:
             raise SpecError(f"path {source} -> {target} is listed twice{where}")
         seen.add((source, target))
+    import networkx as nx         # here, not at import: batch workers never validate
+
     graph = nx.DiGraph(list(spec.paths))
     try:
         cycle = nx.find_cycle(graph)
