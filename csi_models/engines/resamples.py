@@ -7,10 +7,13 @@ processes. Each resample starts from its own data-based start (``engines.start``
 does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
 full-sample estimates); ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
-into an improper region (``mlfit``) says so in its reason. Converged solutions that are improper (negative variances, standardized
-paths beyond 1, latent correlations near 1: ``cbsem.improper_problems``) carry the problems
-in ``Estimates.extras['improper']``; with ``improper='drop'`` they count as failures.
-Identical numbers for any ``n_jobs`` and chunking: each resample's minimization is its own.
+into an improper region (``mlfit``) says so in its reason. Converged solutions that are
+improper (negative variances, standardized paths beyond 1, latent correlations near 1:
+``cbsem.improper_problems``) carry the problems in ``Estimates.extras['improper']``; with
+``improper='drop'`` they count as failures. Two outputs of the same minimization:
+``fit_resamples`` (an Estimates per resample, with its parameter table) and
+``resample_stack`` (what the bootstrap takes, for all resamples at once). Identical numbers
+for any ``n_jobs`` and chunking: each resample's minimization is its own.
 """
 
 from __future__ import annotations
