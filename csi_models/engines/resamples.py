@@ -118,7 +118,8 @@ def _moments(values, weights, rows_list):
     of ``with_moments``, in the columns' order of ``values``. Row sets of one length come from
     one product of their row counts with the centred items' pairwise products
     (``statistics.moments.BatchMoments``: a tenth of the time of centring a copy of every
-    set's rows); others one by one (moments None)."""
+    set's rows); other row sets through ``mk.sample_moments`` (weighted: one by one), with
+    moments None."""
     if len({len(r) for r in rows_list}) != 1:
         S, logdet = (mk.sample_moments(values, rows_list) if weights is None
                      else cbsem_weights.resample_moments(values, weights, rows_list))

@@ -231,7 +231,7 @@ def summarized(engine, spec, survey, estimates, options: dict, statistics: Stati
     n_boot = len(stack.ok)
     improper_mask = (stack.improper if stack.improper is not None
                      else np.zeros(n_boot, bool)) & stack.ok
-    use = stack.ok & ~(improper_mask if improper == "drop" else False)
+    use = stack.ok & ~improper_mask if improper == "drop" else stack.ok
     derived = statistics.derive(stack if use.all() else stack.select(use))
     failed = [(b, reason) for b, (ok, reason) in enumerate(zip(stack.ok, stack.reasons)) if not ok]
     return BootstrapResult(
