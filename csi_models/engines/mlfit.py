@@ -126,6 +126,15 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
     return st.x, st.F, st.gmax, iterations, status
 
 
+def minimize_detail(structure, x0, S, logdet_S, tol: float, newton_steps: int):
+    """``minimize``'s arrays plus detail's 'falling' and 'moved': the unit of work bootstrap
+    refits send to worker processes (this module imports numpy only, so a worker starts in a
+    fraction of a second instead of importing semopy and sympy)."""
+    detail = {}
+    out = minimize(structure, x0, S, logdet_S, tol=tol, newton_steps=newton_steps, detail=detail)
+    return (*out, detail["falling"], detail["moved"])
+
+
 def _newton(st, status, iterations, tol, steps):
     """Phase 2 (module docstring); returns per data set the index of a variance that keeps
     falling below 0 (-1 if none), and x as it was WINDOW to 2 WINDOW Newton steps ago (NaN

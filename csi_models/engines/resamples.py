@@ -29,22 +29,13 @@ from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout, Resamples
 from csi_models.engines.cbsem_solution import _Template, improper_mask, problem_texts, solution
-from csi_models.engines.mlfit import minimize, variance_parameters
+from csi_models.engines.mlfit import minimize_detail, variance_parameters
 from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
 from csi_models.statistics.moments import BatchMoments, counts
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
 NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where lavaan converges
-
-
-def _minimize(structure, x0, S, logdet):
-    """Polished as far as a single fit (``cbsem.POLISHED``): on a flat ridge, where many points
-    pass the 1e-6 gradient test, both then stop at the same point."""
-    detail = {}
-    out = minimize(structure, x0, S, logdet, tol=cbsem.POLISHED,
-                   newton_steps=NEWTON_STEPS, detail=detail)
-    return (*out, detail["falling"], detail["moved"])
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
@@ -54,11 +45,13 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs):
     count = -(-count // jobs) * jobs if len(S) >= jobs else 1   # every worker as busy
     edges = np.linspace(0, len(S), count + 1).round().astype(int)
     chunks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-    run = [(structure, starts[c], S[c], logdet[c]) for c in chunks]
+    # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
+    # pass the 1e-6 gradient test, both then stop at the same point
+    run = [(structure, starts[c], S[c], logdet[c], cbsem.POLISHED, NEWTON_STEPS) for c in chunks]
     if jobs == 1 or len(run) == 1:
-        parts = [_minimize(*args) for args in run]
-    else:
-        parts = Parallel(n_jobs=n_jobs)(delayed(_minimize)(*args) for args in run)
+        parts = [minimize_detail(*args) for args in run]
+    else:   # minimize_detail's module imports numpy only: workers start without semopy
+        parts = Parallel(n_jobs=n_jobs)(delayed(minimize_detail)(*args) for args in run)
     return [np.concatenate([p[i] for p in parts]) for i in range(7)]
 
 
