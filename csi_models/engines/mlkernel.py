@@ -168,21 +168,29 @@ def loss_and_gradient(structure, x, S, logdet_S):
 
 def _pairs(structure, parts):
     """dSigma/dx_k = s_k (a_k b_k' + b_k a_k') for every free location pair k, in parameter
-    order. Returns A, B (K, p, pairs), s (pairs,) and the owner parameter of each pair: a
-    loading lambda_rc gives a = e_r, b = G_c; a path b_rc gives a = L_r, b = G_c; a Psi entry
-    (r, c) (both symmetric locations at once: r <= c) gives a = L_r, b = L_c and a Theta
-    entry e_r, e_c, with s = 1/2 on the diagonal (a = b); G = Lambda M, L = Lambda A."""
+    order, with a_k and b_k columns of Z = [I, L, G] (G = Lambda M, L = Lambda A): a loading
+    lambda_rc gives a = e_r, b = G_c; a path b_rc gives a = L_r, b = G_c; a Psi entry (r, c)
+    (both symmetric locations at once: r <= c) gives a = L_r, b = L_c and a Theta entry
+    e_r, e_c, with s = 1/2 on the diagonal (a = b). Returns R = [L, G] (K, p, 2m) and
+    ``Pairs`` (the columns; a function of the structure only)."""
     lam, A, psi, M = parts
     K, p, m = lam.shape
-    a_cols, b_cols, owner, s = _pair_columns(structure, p, m)
-    sources = np.concatenate([np.broadcast_to(np.eye(p)[None], (K, p, p)), lam @ A, lam @ M],
-                             axis=2)            # columns: e_1..e_p, L_1..L_m, G_1..G_m
-    return np.take(sources, a_cols, axis=2), np.take(sources, b_cols, axis=2), s, owner
+    return np.concatenate([lam @ A, lam @ M], axis=2), _pair_columns(structure, p, m)
 
 
-def _pair_columns(structure, p, m):
-    """The columns of [I, L, G] (``_pairs``) that make a and b of each pair, the pairs' owner
-    parameters and scales, in parameter order (a function of the structure only)."""
+@dataclass(frozen=True)
+class Pairs:
+    """Where each pair's a and b sit in Z = [I, L, G] (``_pairs``): flat indices into
+    Z'XZ (n x n, n = p + 2m) of A'XA, B'XA and B'XB; the pairs' owner parameters and scales."""
+
+    aa: np.ndarray
+    ba: np.ndarray
+    bb: np.ndarray
+    owner: np.ndarray
+    s: np.ndarray
+
+
+def _pair_columns(structure, p, m) -> Pairs:
     offsets = {"e": 0, "L": p, "G": p + m}
     a_cols, b_cols, scales, owners = [], [], [], []
     for kind, (a, b) in (("lambda", ("e", "G")), ("beta", ("L", "G")), ("psi", ("L", "L")),
@@ -197,27 +205,39 @@ def _pair_columns(structure, p, m):
         owners.append(idx)
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")
-    return (np.concatenate(a_cols)[order], np.concatenate(b_cols)[order], owner[order],
-            np.concatenate(scales)[order])
+    a, b = np.concatenate(a_cols)[order], np.concatenate(b_cols)[order]
+    n = p + 2 * m
+
+    def flat(rows, cols):
+        return (rows[:, None] * n + cols[None, :]).ravel()
+
+    return Pairs(flat(a, a), flat(b, a), flat(b, b), owner[order],
+                 np.concatenate(scales)[order])
 
 
 def information(structure, inv, parts) -> np.ndarray:
     """Expected information of F: I_kl = tr(P D_k P D_l), P = Sigma^-1, (K, n_free, n_free).
     With D_k = s_k (a_k b_k' + b_k a_k') (``_pairs``) and X'PY written XPY:
     I_kl = 2 s_k s_l (BPA_kl BPA_lk + BPB_kl APA_kl), a few (pairs x pairs) products."""
-    A, B, s, owner = _pairs(structure, parts)
-    APA, BPA, BPB = _products(inv, A, B)
+    R, pairs = _pairs(structure, parts)
+    APA, BPA, BPB = _products(inv, R, pairs)
     T = BPA * BPA.transpose(0, 2, 1)
     T += BPB * APA
-    T *= 2 * np.outer(s, s)
-    return _pair_sum(T, owner, owner, structure.n_free)
+    T *= 2 * np.outer(pairs.s, pairs.s)
+    return _pair_sum(T, pairs.owner, pairs.owner, structure.n_free)
 
 
-def _products(P, A, B):
-    """A'PA, B'PA, B'PB for stacks of (p, pairs) matrices."""
-    PA, PB = P @ A, P @ B
-    At, Bt = (np.ascontiguousarray(X.transpose(0, 2, 1)) for X in (A, B))  # BLAS-friendly
-    return At @ PA, Bt @ PA, Bt @ PB
+def _products(X, R, pairs):
+    """A'XA, B'XA, B'XB (K, pairs, pairs), gathered from Z'XZ with Z = [I, R]: the pairs'
+    columns repeat few distinct columns of Z (p + 2m of them), so one small product and a
+    gather replace three (pairs x pairs) products."""
+    K, p, _ = X.shape
+    XR = X @ R
+    top = np.concatenate([X, XR], axis=2)                       # X Z
+    ZXZ = np.concatenate([top, R.transpose(0, 2, 1) @ top], axis=1).reshape(K, -1)
+    q = pairs.owner.size
+    return tuple(np.take(ZXZ, idx, axis=1, mode="clip").reshape(K, q, q)   # idx is valid
+                 for idx in (pairs.aa, pairs.ba, pairs.bb))
 
 
 def _pair_sum(T, owner_a, owner_b, n_free, out=None) -> np.ndarray:
@@ -269,9 +289,10 @@ def hessian(structure, S, inv, parts) -> np.ndarray:
     the expected information."""
     lam, A, psi, M = parts
     W = inv - inv @ S @ inv
-    Ap, Bp, s, owner = _pairs(structure, parts)
-    APA, BPA, BPB = _products(inv, Ap, Bp)
-    AWA, BWA, BWB = _products(W, Ap, Bp)
+    R, pairs = _pairs(structure, parts)
+    APA, BPA, BPB = _products(inv, R, pairs)
+    AWA, BWA, BWB = _products(W, R, pairs)
+    s, owner = pairs.s, pairs.owner
     # T = 2 (BPA BPA' + BPB APA) - 2 (BWA BPA' + BWB APA + AWA BPB + BWA' BPA), elementwise,
     # in place: T = 2 (BPA' (BPA - BWA) + APA (BPB - BWB) - AWA BPB - BWA' BPA)
     T = BPA - BWA
