@@ -103,7 +103,8 @@ def _kernel_fit(model, frame, start) -> tuple:
         [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy())]
     iterations = 0
     for label, x0 in tries:
-        x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=POLISHED)
+        x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=GRADIENT_TOLERANCE,
+                                      polish=POLISHED)
         iterations += int(its[0])
         if gmax[0] < GRADIENT_TOLERANCE:
             return x[0], label, iterations

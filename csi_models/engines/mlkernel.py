@@ -103,19 +103,37 @@ def implied(structure: Structure, x: np.ndarray):
     return sigma, (lam, A, mats["psi"], M)
 
 
-def _cholesky(sigma: np.ndarray):
-    """(inverse, log det, positive definite) of a stack of symmetric matrices."""
-    K, p, _ = sigma.shape
+def cholesky_stack(A: np.ndarray):
+    """(L, ok): the lower Cholesky factors of a stack of symmetric matrices and (K,) whether
+    each has one (where not, L holds NaN). numpy's stacked cholesky raises when one matrix
+    fails; its ufunc underneath marks that matrix with NaN and goes on, so that ufunc is
+    called directly (a matrix-by-matrix loop after a failure cost ~80 us a matrix); the loop
+    stays as the fallback where the ufunc is not there."""
+    try:
+        from numpy.linalg import _umath_linalg
+        with np.errstate(all="ignore"):
+            L = _umath_linalg.cholesky_lo(A, signature="d->d")
+        return L, np.isfinite(np.diagonal(L, axis1=1, axis2=2)).all(axis=1)
+    except (ImportError, AttributeError, TypeError):
+        pass
+    K, p, _ = A.shape
     ok = np.ones(K, bool)
     try:
-        L = np.linalg.cholesky(sigma)
+        return np.linalg.cholesky(A), ok
     except np.linalg.LinAlgError:
-        L = np.repeat(np.eye(p)[None], K, axis=0)
+        L = np.full(A.shape, np.nan)
         for k in range(K):
             try:
-                L[k] = np.linalg.cholesky(sigma[k])
+                L[k] = np.linalg.cholesky(A[k])
             except np.linalg.LinAlgError:
                 ok[k] = False
+        return L, ok
+
+
+def _cholesky(sigma: np.ndarray):
+    """(inverse, log det, positive definite) of a stack of symmetric matrices."""
+    L, ok = cholesky_stack(sigma)
+    L[~ok] = np.eye(sigma.shape[-1])
     with np.errstate(all="ignore"):
         Linv = _lower_inverse(L)
         inv = Linv.transpose(0, 2, 1) @ Linv

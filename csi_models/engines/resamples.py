@@ -36,7 +36,7 @@ from csi_models.errors import EstimationError
 from csi_models.statistics.moments import BatchMoments, counts
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
-NEWTON_STEPS = 200  # per start; with 100, ECSI resample 0 (seed 1) failed where lavaan converges
+NEWTON_STEPS = 100  # per start
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
@@ -48,7 +48,8 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs):
     chunks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
-    run = [(structure, starts[c], S[c], logdet[c], cbsem.POLISHED, NEWTON_STEPS) for c in chunks]
+    run = [(structure, starts[c], S[c], logdet[c], cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
+            NEWTON_STEPS) for c in chunks]
     if jobs == 1 or len(run) == 1:
         parts = [minimize_detail(*args) for args in run]
     else:   # minimize_detail's module imports numpy only: workers start without semopy
