@@ -25,7 +25,8 @@ from csi_models.data.moments_check import RESPONDENT_LEVEL, MomentFrame, check_m
 from csi_models.engines.base import Layout, get_engine
 from csi_models.errors import (CSIError, CSIWarning, DataError,
                                EstimationError, IndexWarning)
-from csi_models.result import FitResult, cached_table
+from csi_models.result import FitResult
+from csi_models.result_tables import cached_table
 from csi_models.spec import load_spec
 from csi_models.statistics.kernel import Statistics
 from csi_models.versions import package_versions

@@ -8,7 +8,8 @@ are views of it. Every estimate table speaks one vocabulary (README, "Table voca
 keys (``construct``, ``item``, ``source``/``target``), ``estimate`` (standardized),
 ``se``, ``statistic``, ``p_value``, ``ci_lower``, ``ci_upper``, ``n_boot`` (NaN when not
 computed); CB-SEM adds ``unstandardized`` and ``unstandardized_se``. Tables hold unrounded
-numbers and are handed out as copies; only ``csi_models.report`` rounds.
+numbers and are handed out as copies; only ``csi_models.report`` rounds. The tables
+read straight off the estimates (items, scores, quality, fit) are in ``result_tables``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import functools
 import numpy as np
 import pandas as pd
 
-from csi_models.statistics import indices as idx
 from csi_models.report.export import Exportable
-from csi_models.statistics import quality as q
+from csi_models.result_tables import EstimateTables, cached_table
 from csi_models.statistics.kernel import INFERENCE
-from csi_models.statistics.moments import full_moments
 
 UNSTANDARDIZED = ["unstandardized", "unstandardized_se"]
 #: the long table's kinds: (kind of derived statistic, key columns)
@@ -34,29 +33,7 @@ TABLE_COLUMNS = ["kind", "source", "target", "construct", "item", "effect", "est
                  "estimate_100", *INFERENCE, *UNSTANDARDIZED]
 
 
-class cached_table:
-    """A lazily computed, cached table that is handed out as a fresh copy on every access, so
-    a caller who edits what they got (``res.item_stats["mean"] /= 10``) changes neither the
-    result nor any table derived from it later."""
-
-    def __init__(self, func):
-        self.func = func
-        self.__doc__ = func.__doc__
-        self.key = "_table_" + func.__name__
-
-    def __set_name__(self, owner, name):
-        self.key = "_table_" + name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        cache = obj.__dict__
-        if self.key not in cache:
-            cache[self.key] = self.func(obj)
-        return cache[self.key].copy()
-
-
-class FitResult(Exportable):
+class FitResult(EstimateTables, Exportable):
     """A fitted CSI model: ``paths``, ``r2``, ``loadings``, ``weights``, ``indices``,
     ``effects``, ``impacts``, ``quality``, ``fit_indices``, ``scores``, ``summary()``.
 
@@ -250,66 +227,15 @@ class FitResult(Exportable):
         return self._view("impact", ["source", "target"])
 
     @cached_table
-    def construct_correlations(self) -> pd.DataFrame:
-        """Construct correlations (PLS: of the scores; CB-SEM: model-implied, latent)."""
-        names = list(self._layout.constructs)
-        return pd.DataFrame(self.estimates.construct_cor, index=names, columns=names)
-
-    # --- per item and per respondent ---------------------------------------------------------
-    @cached_table
-    def cross_loadings(self) -> pd.DataFrame:
-        """Correlations of every item with every construct (items x constructs)."""
-        lay = self._layout
-        table = pd.DataFrame(self.estimates.cross_loadings, index=list(lay.items),
-                             columns=list(lay.constructs))
-        table.index.name = "item"
+    def htmt(self) -> pd.DataFrame:
+        """Heterotrait-monotrait ratios, one row per construct pair: construct_1,
+        construct_2, estimate (from the sample item correlations, both engines) and the
+        inference columns (bootstrap intervals over the resamples used; p_value NaN)."""
+        table = self._inference("htmt")
+        table["statistic"], table["p_value"] = np.nan, np.nan
         return table
 
-    @cached_table
-    def item_stats(self) -> pd.DataFrame:
-        """item, mean and standard deviation (n - 1) of each item on its original scale, after
-        missing codes and reverse coding, over the rows used (with FIML: over the rows that
-        answered the item; the index then uses the model's means, see ``indices``). With
-        respondent weights: weighted, as the moments that enter the index."""
-        values = self.data.values
-        if getattr(self.data, "weights", None) is not None:
-            _, mean, sd = full_moments(values.to_numpy(float), self.data.weights)
-            return pd.DataFrame({"item": list(values.columns), "mean": mean[0], "sd": sd[0]})
-        return pd.DataFrame({"item": list(values.columns), "mean": values.mean().to_numpy(),
-                             "sd": values.std(ddof=1).to_numpy()})
-
-    @cached_table
-    def item_correlations(self) -> pd.DataFrame:
-        """Sample correlations of the items used (pairwise-complete with FIML data)."""
-        items = list(self._layout.items)
-        return pd.DataFrame(self.estimates.item_cor, index=items, columns=items)
-
-    @cached_table
-    def scores(self) -> pd.DataFrame:
-        """Construct scores, one row per respondent used: items z-scored with the index's
-        means and sds (``Estimates.item_mean``/``item_sd``) times the weights. With complete
-        data they have mean 0 and variance 1. With FIML (CB-SEM) the items are z-scored with
-        the model's means and implied sds, so the scores have mean 0 and variance 1 under the
-        model; a respondent missing an item of a construct has no score for it."""
-        lay, est = self._layout, self.estimates
-        values = self.data.values[list(lay.items)].to_numpy(float)
-        z = (values - est.item_mean) / est.item_sd
-        scores = np.nan_to_num(z) @ (lay.membership * est.weights[:, None])
-        scores[(np.isnan(z) @ lay.membership) > 0] = np.nan
-        return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
-
-    @cached_table
-    def scores_100(self) -> pd.DataFrame:
-        """Per-respondent construct scores on the 0-100 scale (the index formula with each
-        respondent's answers). With complete data their mean is the index; with FIML a
-        respondent missing an item of a construct has no score for it."""
-        lay, est = self._layout, self.estimates
-        values = self.data.values[list(lay.items)].to_numpy(float)
-        negative = (est.weights < 0) @ lay.membership > 0
-        scores = idx.respondent_scores_100(values, est.weights, est.item_sd, self.statistics.lo,
-                                           self.statistics.hi, lay.membership, negative)
-        return pd.DataFrame(scores, index=self.data.values.index, columns=list(lay.constructs))
-
+    # --- analyses of the fitted model ----------------------------------------------------------
     def indirect_effect(self, chain) -> pd.DataFrame:
         """The specific indirect effect through ``chain`` (e.g. ['Expectation', 'Quality',
         'Satisfaction']): one row with the estimate and the inference columns; see
@@ -355,72 +281,6 @@ class FitResult(Exportable):
         table = self.estimates.parameters
         return None if table is None else table.rename(columns={"z": "statistic",
                                                                 "pvalue": "p_value"})
-
-    # --- measurement quality and fit ---------------------------------------------------------
-    @cached_table
-    def quality(self) -> pd.DataFrame:
-        """Reliability and convergent validity per construct: construct, n_items, mode, alpha,
-        rho_a, rho_c, ave (definitions and references in ``statistics.quality``; rho_A,
-        rho_C and AVE are the engine's)."""
-        lay, est = self._layout, self.estimates
-        rho_a, rho_c, ave = self._engine.reliability(est)
-        return pd.DataFrame({
-            "construct": list(lay.constructs), "n_items": lay.membership.sum(axis=0).astype(int),
-            "mode": ["formative" if f else "reflective" for f in lay.formative],
-            "alpha": q.cronbach_alpha(est.item_cor, lay), "rho_a": rho_a, "rho_c": rho_c,
-            "ave": ave})
-
-    @cached_table
-    def htmt(self) -> pd.DataFrame:
-        """Heterotrait-monotrait ratios, one row per construct pair: construct_1,
-        construct_2, estimate (from the sample item correlations, both engines) and the
-        inference columns (bootstrap intervals over the resamples used; p_value NaN)."""
-        table = self._inference("htmt")
-        table["statistic"], table["p_value"] = np.nan, np.nan
-        return table
-
-    @cached_table
-    def fornell_larcker(self) -> pd.DataFrame:
-        """Fornell-Larcker table: sqrt(AVE) on the diagonal, construct correlations below."""
-        return q.fornell_larcker(self.quality["ave"].to_numpy(), self.estimates.construct_cor,
-                                 self._layout.constructs)
-
-    @cached_table
-    def vif(self) -> pd.DataFrame:
-        """Item VIFs within each block: construct, item, mode, vif (the usual check for
-        formative blocks; reflective blocks are listed too)."""
-        lay = self._layout
-        return pd.DataFrame({
-            "construct": [lay.constructs[j] for j in lay.block], "item": list(lay.items),
-            "mode": ["formative" if lay.formative[j] else "reflective" for j in lay.block],
-            "vif": q.item_vif(self.estimates.item_cor, lay)})
-
-    def _path_table(self, rows, column: str) -> pd.DataFrame:
-        """source, target, ``column`` from (i, j, value) rows, in the spec's path order."""
-        names = self._layout.constructs
-        table = pd.DataFrame([(names[i], names[j], v) for i, j, v in rows],
-                             columns=["source", "target", column])
-        order = {p: k for k, p in enumerate(self.spec.paths)}
-        key = [order[(s, t)] for s, t in zip(table.source, table.target)]
-        return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
-
-    @cached_table
-    def inner_vif(self) -> pd.DataFrame:
-        """VIF of each predecessor of each endogenous construct: source, target, vif."""
-        return self._path_table(q.inner_vif(self.estimates.construct_cor, self._layout), "vif")
-
-    @cached_table
-    def f2(self) -> pd.DataFrame:
-        """Cohen's f² of every path: source, target, f2 (PLS: re-estimated without the path,
-        as seminr; CB-SEM: from the implied latent correlations)."""
-        return self._path_table(self._engine.f_squared(self.estimates, self.options), "f2")
-
-    @cached_table
-    def fit_indices(self) -> pd.Series:
-        """Model fit. CB-SEM: lavaan's fitMeasures names and definitions (chisq, df, pvalue,
-        cfi, tli, rmsea, rmsea.ci.lower/upper, rmsea.pvalue, srmr, logl, aic, bic, bic2, ...);
-        PLS: srmr, d_uls, d_g (estimated and saturated model) and gof."""
-        return self._engine.fit_measures(self.data, self.estimates)
 
     # --- display -----------------------------------------------------------------------------
     def summary(self, lang: str = "en") -> str:
