@@ -36,7 +36,9 @@ from csi_models.errors import EstimationError
 from csi_models.statistics.moments import BatchMoments, counts
 
 CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
-NEWTON_STEPS = 200  # per start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that 200 converge, lavaan converging on 6 of them
+# Newton steps per start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that 200
+# converge, and lavaan converges on 6 of those 9
+NEWTON_STEPS = 200
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs):
