@@ -177,3 +177,39 @@ def test_a_fit_running_into_an_improper_region_says_so():
     assert j == ti[(tr == a) & (tc == a)][0] and x[0, j] < -1
     text = variance_text(structure, {"a": "a"}, j, x[0])
     assert text.startswith("the residual variance of a falls below 0 and keeps falling")
+
+
+def _ecsi_resamples(ecsi, which):
+    from csi_models.engines.start import data_start
+    from csi_models.inference.bootstrap import resample_rows
+
+    model, structure, values = ecsi
+    rows = resample_rows(len(values), range(max(which) + 1), 1)
+    S, logdet = mk.sample_moments(values, [rows[k] for k in which])
+    return structure, data_start(structure, S), S, logdet
+
+
+def test_a_polish_on_a_flat_ridge_stops_where_the_gradient_is_below_tolerance(ecsi):
+    """ECSI resample 35 (seed 1) reaches max |g| < 1e-6 after 67 iterations; polishing on
+    towards 1e-9 used to walk along the ridge into an improper region and fail (lavaan 0.6-14
+    converges there, chi-square 888.7834). Now the polish keeps max |g| < 1e-6."""
+    structure, x0, S, logdet = _ecsi_resamples(ecsi, [35])
+    x, F, gmax, iterations, status = mlfit.minimize(structure, x0, S, logdet, tol=1e-6,
+                                                    polish=1e-9)
+    assert status[0] == "converged" and gmax[0] < 1e-6
+    assert iterations[0] <= 67 + mlfit.POLISH_STEPS + 1
+    assert 250 * F[0] == pytest.approx(888.783438, abs=2e-3)    # a flat ridge: 1.7e-3 above
+
+
+def test_each_data_set_minimizes_as_if_alone(ecsi):
+    """A step never depends on the other data sets of the stack (chunking and n_jobs cannot
+    change a resample): ECSI resamples that converge, fail and run into an improper region
+    (indefinite Hessians on the way), stacked and one by one, bit for bit."""
+    structure, x0, S, logdet = _ecsi_resamples(ecsi, [35, 4, 28, 0, 1])
+    stacked = mlfit.minimize(structure, x0, S, logdet, tol=1e-6, polish=1e-9)
+    assert {"converged", "improper region"} <= set(stacked[4])
+    for k in range(len(S)):
+        alone = mlfit.minimize(structure, x0[k:k + 1], S[k:k + 1], logdet[k:k + 1], tol=1e-6,
+                               polish=1e-9)
+        for a, b in zip(alone, stacked):
+            np.testing.assert_array_equal(a[0], b[k])

@@ -100,3 +100,18 @@ def test_the_bootstrap_stack_equals_the_estimates_one_by_one(ecsi_fit, improper)
                                        atol=1e-12, err_msg=name)
     if improper == "drop":
         assert all(stack.reasons[k].startswith("improper solution: ") for k in converged)
+
+
+def test_a_proper_full_sample_solution_is_the_first_start(ecsi_fit):
+    """Resamples start from the full sample's estimates when those are proper (a simulated
+    CCSI sample), else from their own data-based start (ECSI, improper)."""
+    spec = csi.load_spec("ccsi").with_scale(-10, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ccsi = csi.fit(spec, csi.simulate(spec, 250, random_state=1), method="cbsem")
+    assert not ccsi.estimates.extras.get("improper")
+    rows = list(resample_rows(250, range(3), 1))
+    out = fit_resamples(ccsi.spec, ccsi.data, rows, start=ccsi.estimates.extras["x"])
+    assert [est.extras["start"] for est, _ in out] == ["given"] * 3
+    out = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows[:1], start=ecsi_fit.estimates.extras["x"])
+    assert out[0][0].extras["start"] == "data"

@@ -44,7 +44,7 @@ def _solve(I, g, lam, ridge=None):
     if ridge is not None:
         diag += ridge[:, None]
     L, ok = mk.cholesky_stack(A)
-    d = _substitute(L, A, g, ok)
+    d = _substitute(L, g, ok)
     for k in np.flatnonzero(~ok):             # not positive definite: LU
         try:
             d[k] = np.linalg.solve(A[k], g[k])
@@ -202,24 +202,20 @@ def _newton_steps(H, g, mu):
     A = H + ridge[:, None, None] * eye
     L, ok = mk.cholesky_stack(A)
     if ok.all():
-        return _substitute(L, A, g, ok)
+        return _substitute(L, g, ok)
     indefinite = np.isfinite(H).all(axis=(1, 2)) & ~ok
     low = np.zeros(len(H))
     low[indefinite] = np.linalg.eigvalsh(H[indefinite])[:, 0]
     return _solve(H, g, np.zeros(len(H)), ridge + np.maximum(-1.5 * low, 0))
 
 
-def _substitute(L, A, g, ok):
+def _substitute(L, g, ok):
     """d with A d = g where ``ok`` (L: A's Cholesky factors), NaN elsewhere: by forward and
     back substitution over the whole stack (a stacked LU solve took 3-4 times as long for
-    200 of 57 x 57); a small stack, where the loop's calls cost more than its arithmetic, by
-    LU."""
+    200 of 57 x 57). The same arithmetic for a stack of one, so a data set's steps do not
+    depend on the stack it is minimized in."""
     K, q, _ = L.shape
     d = np.full_like(g, np.nan)
-    if ok.sum() < 16:
-        if ok.any():
-            d[ok] = np.linalg.solve(A[ok], g[ok][:, :, None])[:, :, 0]
-        return d
     y = np.empty_like(g)
     with np.errstate(all="ignore"):
         for i in range(q):
