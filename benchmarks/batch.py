@@ -56,12 +56,8 @@ def batch(args):
     except ImportError:
         print("  dask.distributed not installed: pip install 'csi-models[dask]'")
         return
-    import dask
 
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which switches off glibc's
-    # adaptive mmap threshold: every numpy temporary over 128 kB is then mmap'ed, zeroed and
-    # unmapped again (the PLS kernel ran 2-5x slower there). A fixed 32 MB threshold undoes it.
-    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 2 ** 25})
+    # a cluster as users start it: fit_many fixes glibc's mmap threshold in its workers
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.run(lambda: __import__("csi_models.fitting"))      # warm the workers

@@ -15,6 +15,7 @@ import pytest
 import csi_models as csi
 from csi_models.batch import fit_many, read_batch
 from csi_models.batch.groups import group_seed
+from csi_models.batch.run import fixed_mmap_threshold
 from csi_models.errors import CSIWarning, DataError
 from csi_models.simulation import simulate
 
@@ -93,6 +94,8 @@ def test_same_numbers_with_processes_and_on_a_dask_cluster():
                 distributed.Client(cluster) as client:
             dask = fit_many("acsi", data, by="company", bootstrap=40, random_state=5,
                             client=client)
+            if sys.platform.startswith("linux"):     # glibc: the mmap threshold is fixed
+                assert all(client.run(fixed_mmap_threshold).values())
     finally:
         os.environ.clear()
         os.environ.update(environ)

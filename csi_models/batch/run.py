@@ -116,12 +116,32 @@ def _work(chunk, by, fast):
     return [(pos, [task[0]], frames(fit_group(*task), by)) for pos, task in chunk]
 
 
+MMAP_THRESHOLD = 2 ** 25
+
+
+def fixed_mmap_threshold() -> bool:
+    """Run in each Dask worker: glibc's mmap threshold fixed at 32 MB. Dask's nanny sets
+    MALLOC_TRIM_THRESHOLD_, which switches off glibc's adaptive threshold, so every numpy
+    temporary over 128 kB is mmap'ed, zeroed and unmapped again: 60 companies x 1000 PLS
+    resamples took 6.6 s on a 2-worker LocalCluster, 3.9 s with this (2.9 s on local
+    processes). False where the C library is not glibc (nothing changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))      # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def _run(tasks, by, fast, n_jobs, client):
     """(position, keys, tables) as chunks finish: serial, joblib processes, or Dask futures."""
     tasks = list(enumerate(tasks))
     if client is not None:
         from distributed import as_completed
 
+        client.run(fixed_mmap_threshold)
         workers = max(1, sum(client.nthreads().values()))
         futures = [client.submit(_work, chunk, by, fast, pure=False)
                    for chunk in _chunks(tasks, workers)]
