@@ -94,7 +94,8 @@ def _lower_or_flatter(tol):
     """Newton's acceptance: F lower, or as low and flatter; never leaving max |g| < tol."""
     def accept(Fc, gmc, F, gmax):
         noise = 1e-13 * np.maximum(1.0, F)
-        return ((Fc < F - noise) | ((Fc <= F + noise) & (gmc < gmax))) & ((gmax >= tol) | (gmc < tol))
+        better = (Fc < F - noise) | ((Fc <= F + noise) & (gmc < gmax))
+        return better & ((gmax >= tol) | (gmc < tol))
     return accept
 
 
@@ -162,7 +163,8 @@ def _newton(st, status, iterations, tol, polish, steps):
     accept = _lower_or_flatter(tol)
     for _ in range(steps):
         polished[todo[st.gmax[todo] < tol]] += 1
-        todo = todo[(st.gmax[todo] >= polish) & (falling[todo] < 0) & (polished[todo] <= POLISH_STEPS)]
+        todo = todo[(st.gmax[todo] >= polish) & (falling[todo] < 0)
+                    & (polished[todo] <= POLISH_STEPS)]
         if not todo.size:
             break
         H = mk.hessian(st.structure, st.S[todo], st.inv[todo], tuple(p[todo] for p in st.parts))
@@ -221,7 +223,8 @@ def _substitute(L, g, ok):
         for i in range(q):
             y[:, i] = (g[:, i] - np.einsum("kj,kj->k", L[:, i, :i], y[:, :i])) / L[:, i, i]
         for i in range(q - 1, -1, -1):
-            d[:, i] = (y[:, i] - np.einsum("kj,kj->k", L[:, i + 1:, i], d[:, i + 1:])) / L[:, i, i]
+            later = np.einsum("kj,kj->k", L[:, i + 1:, i], d[:, i + 1:])
+            d[:, i] = (y[:, i] - later) / L[:, i, i]
     d[~ok] = np.nan
     return d
 
