@@ -194,21 +194,23 @@ def _newton(st, status, iterations, tol, polish, steps):
 def _newton_steps(H, g, mu):
     """Steps solving (H + ridge I) d = g, ridge = 1e-10 + mu (relative to max diag H), plus
     1.5 |lowest eigenvalue of H| where H + ridge I is not positive definite. Each data set's
-    step is its own (never depending on the others in the stack): where the stack's Cholesky
-    factor fails, each matrix is tested on its own, and the eigenvalues are computed only for
-    those that fail (on ECSI resamples the eigenvalues of the whole stack were a third of the
+    step is its own (never depending on the others in the stack): one stacked Cholesky factor
+    marks the matrices that are not positive definite, and only theirs get eigenvalues and a
+    second solve (on ECSI resamples the eigenvalues of the whole stack were a third of the
     time)."""
     eye = np.eye(H.shape[-1])
     scale = np.abs(np.diagonal(H, axis1=1, axis2=2)).max(axis=1)
     ridge = (1e-10 + mu) * scale
     A = H + ridge[:, None, None] * eye
     L, ok = mk.cholesky_stack(A)
-    if ok.all():
-        return _substitute(L, g, ok)
-    indefinite = np.isfinite(H).all(axis=(1, 2)) & ~ok
-    low = np.zeros(len(H))
-    low[indefinite] = np.linalg.eigvalsh(H[indefinite])[:, 0]
-    return _solve(H, g, np.zeros(len(H)), ridge + np.maximum(-1.5 * low, 0))
+    d = _substitute(L, g, ok)
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        low = np.zeros(bad.size)
+        finite = np.isfinite(H[bad]).all(axis=(1, 2))
+        low[finite] = np.linalg.eigvalsh(H[bad[finite]])[:, 0]
+        d[bad] = _solve(H[bad], g[bad], np.zeros(bad.size), ridge[bad] + np.maximum(-1.5 * low, 0))
+    return d
 
 
 def _substitute(L, g, ok):

@@ -25,6 +25,7 @@ single fits and by ``fit_resamples`` for bootstrap resamples; the estimates equa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -80,6 +81,12 @@ class Structure:
             mats[:, r, c] = x[:, p]
             out[kind] = mats
         return out
+
+    @cached_property
+    def pairs(self) -> "Pairs":
+        """The pairs of ``_pairs`` (worked out once per structure: 0.3 ms for ECSI, as long
+        as a single fit's information for one data set)."""
+        return _pair_columns(self, len(self.observed), len(self.latent))
 
     def gather(self, grads: dict) -> np.ndarray:
         """Sum matrix-shaped derivatives over each parameter's locations -> (K, n_free)."""
@@ -192,8 +199,7 @@ def _pairs(structure, parts):
     e_r, e_c, with s = 1/2 on the diagonal (a = b). Returns R = [L, G] (K, p, 2m) and
     ``Pairs`` (the columns; a function of the structure only)."""
     lam, A, psi, M = parts
-    K, p, m = lam.shape
-    return np.concatenate([lam @ A, lam @ M], axis=2), _pair_columns(structure, p, m)
+    return np.concatenate([lam @ A, lam @ M], axis=2), structure.pairs
 
 
 @dataclass(frozen=True)
