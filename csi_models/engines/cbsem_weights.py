@@ -157,15 +157,6 @@ def sigma_jacobian(structure: mk.Structure, x: np.ndarray):
     return sigma, D.reshape(p * p, -1)
 
 
-def _gradient(structure, S):
-    """x -> dF_ML/dx at the sample covariance S: -D' vec(Sigma^-1 (S - Sigma) Sigma^-1)."""
-    def grad(x):
-        sigma, D = sigma_jacobian(structure, x)
-        inv = np.linalg.inv(sigma)
-        return -D.T @ (inv @ (S - sigma) @ inv).ravel()
-    return grad
-
-
 def _scores(D, sigma, Z):
     """Casewise scores of the normal log-likelihood, (n, q): 1/2 D' vec(P z z' P - P), P =
     Sigma^-1, z the case centred at the (weighted) mean."""
@@ -175,15 +166,20 @@ def _scores(D, sigma, Z):
     return outer @ D / 2
 
 
+def observed_information(structure, x: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Half the exact Hessian of F_ML at x for the sample covariance S (``mk.hessian``):
+    lavaan's observed information per case."""
+    sigma, parts = mk.implied(structure, x[None])
+    return mk.hessian(structure, S[None], np.linalg.inv(sigma), parts)[0] / 2
+
+
 def robust_vcov(structure, x, values: np.ndarray, weights: np.ndarray):
     """(vcov, A, B) of the free parameters: lavaan's robust.huber.white with observed
     information and sampling weights (module docstring); A, B per case."""
-    from csi_models.engines.optimize import numeric_hessian
-
     w = normalized(weights)
     n = len(w)
     mean, S = weighted_cov(values, w)
-    A = numeric_hessian(_gradient(structure, S), np.asarray(x, float)) / 2
+    A = observed_information(structure, np.asarray(x, float), S)
     sigma, D = sigma_jacobian(structure, x)
     scores = _scores(D, sigma, values - mean) * w[:, None]
     B = scores.T @ scores / n
