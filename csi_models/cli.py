@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
     p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="resamples per group")
     p.add_argument("--seed", type=int, default=None, help="random seed of the bootstraps")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (-1: every core)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes, this one included (-1: every core)")
     p.add_argument("--min-n", type=int, default=30, help="smallest group to fit (default 30)")
     p.add_argument("--out", help="folder for the Parquet output, written as groups finish")
     p.add_argument("--resume", action="store_true", help="fit only the groups not yet in --out")

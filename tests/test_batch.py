@@ -177,12 +177,13 @@ def test_the_callers_data_are_not_modified():
     pd.testing.assert_frame_equal(data, before)
 
 
-def test_chunks_are_even_a_multiple_of_the_workers_and_keep_the_task_order():
+def test_chunks_keep_the_task_order_and_shrink_towards_the_end():
     from csi_models.batch.run import _chunks
 
+    assert [len(c) for c in _chunks(list(range(200)), 2)] == \
+        [16, 16, 16, 16, 16, 15, 14, 12, 10, 9, 8, 7, 6, 5, 5, 4, 4, 4, 4, 4, 4, 4, 1]
     for tasks, workers in ((200, 2), (60, 2), (17, 1), (5, 8), (1000, 3), (0, 2)):
         chunks = _chunks(list(range(tasks)), workers)
         assert sum(chunks, []) == list(range(tasks))
         sizes = [len(c) for c in chunks]
-        assert all(0 < s <= 16 for s in sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
-        assert tasks < workers or len(chunks) % workers == 0
+        assert all(0 < s <= 16 for s in sizes) and sizes == sorted(sizes, reverse=True)

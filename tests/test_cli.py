@@ -303,26 +303,24 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
-def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once the workers
-    run: exit 130, one line, no traceback, no process of the group left."""
+def _interrupt_once_workers_run(args: list, workers: int) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once ``workers``
+    loky workers run ``csi args``: exit 130, one line, no traceback, no process left."""
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", "fit", "acsi", "--data",
-                             "demo", "--method", "cbsem", "--bootstrap", "5000", "--n-jobs", "2",
-                             "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, env=env,
                             preexec_fn=_default_sigint)
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
-            workers = [m for m in _group(proc.pid) if "LokyProcess" in m[2]]
-            if len(workers) == 2 and all(ignored for _, ignored, _ in workers):
+            running = [m for m in _group(proc.pid) if "LokyProcess" in m[2]]
+            if len(running) == workers and all(ignored for _, ignored, _ in running):
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.2)
         else:
-            pytest.fail("the bootstrap workers did not start")
+            pytest.fail("the workers did not start")
         main = [m for m in _group(proc.pid) if m[0] == proc.pid]
         assert main and not main[0][1], f"csi itself ignores SIGINT: {main}"
         os.killpg(proc.pid, signal.SIGINT)
@@ -341,6 +339,22 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap(tmp_path):
     assert "Traceback" not in err
     time.sleep(0.5)
     assert [m for m in _group(proc.pid) if "LokyProcess" in m[2]] == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap():
+    _interrupt_once_workers_run(["fit", "acsi", "--data", "demo", "--method", "cbsem",
+                                 "--bootstrap", "5000", "--n-jobs", "2", "--seed", "1"], 2)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_a_batch_and_its_worker(tmp_path):
+    """``csi batch --jobs 2``: this process fits chunks itself beside one loky worker."""
+    data = tmp_path / "companies.csv"
+    csi_models.simulate("acsi", 200, groups=60, random_state=1, discrete=True).to_csv(data,
+                                                                                     index=False)
+    _interrupt_once_workers_run(["batch", "acsi", "--data", str(data), "--by", "group",
+                                 "--bootstrap", "3000", "--jobs", "2", "--seed", "1"], 1)
 
 
 def test_ctrl_c_outside_joblib_abort_kills_the_queued_work():
