@@ -3,7 +3,7 @@
 PLS multi-group analysis by permutation (Chin & Dibbern 2010; Henseler, Ringle & Sarstedt
 2016): for each pair of groups the observed difference of every path, R^2 and 0-100 index is compared
 with its distribution when the pooled respondents are randomly re-assigned to two groups of
-the observed sizes; p = (1 + #{|d*| >= |d|}) / (1 + valid permutations), two-sided. Items are
+the observed sizes (with respondent weights, each respondent keeps its weight); p = (1 + #{|d*| >= |d|}) / (1 + valid permutations), two-sided. Items are
 standardized within each (permuted) group, as in the separate fits. The permutations run in
 chunks of correlation matrices through ``pls.estimate_batch`` (memory bounded, results
 independent of the chunk size); a permutation on which PLS fails is counted out
@@ -42,6 +42,16 @@ def split_groups(data: pd.DataFrame, by: str):
     return [(label, data[labels == label]) for label in pd.unique(labels.dropna())], int(labels.isna().sum())
 
 
+def pooled_weights(surveys: list):
+    """The respondent weights of the surveys' rows, one after another; None when no survey
+    has weights (a weighted group beside an unweighted one: the latter's rows weigh 1)."""
+    weights = [getattr(s, "weights", None) for s in surveys]
+    if all(w is None for w in weights):
+        return None
+    return np.concatenate([np.ones(len(s.values)) if w is None else np.asarray(w, float)
+                           for s, w in zip(surveys, weights)])
+
+
 def _parameters(layout, paths: np.ndarray, r2: np.ndarray, index: np.ndarray):
     """Names and values (..., k) of every path, every endogenous R^2 and every 0-100 index."""
     src, tgt = np.nonzero(layout.adjacency)
@@ -56,16 +66,17 @@ def permuted_estimates(res_1, res_2, moments, assignment: np.ndarray):
     """Every path, R^2 and 0-100 index of the two groups that ``assignment`` (copies x n, 1 =
     group 1) makes of the pooled respondents (res_1's rows, then res_2's): (names, values of
     group 1, values of group 2, ok). Each group's means, sds and correlations come from one
-    matrix product (``moments``, the bootstrap's machinery), the engine estimates both stacks
+    matrix product (``moments``, the bootstrap's machinery; with respondent weights each
+    respondent brings its weight into whichever group it is assigned), the engine estimates both stacks
     at once and the statistics kernel derives the index of each group from its own weights,
     means and sds, as the index of a separate fit would."""
     from csi_models.engines.base import get_engine
 
     layout = res_1.estimates.layout
-    n1, k = len(res_1.data.values), len(assignment)
-    sums = assignment @ moments.G
-    S1, mean1, sd1 = moments.from_sums(sums, n1)
-    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, moments.n - n1)
+    k = len(assignment)
+    sums, count = assignment @ moments.G, assignment @ moments.w
+    S1, mean1, sd1 = moments.from_sums(sums, count)
+    S2, mean2, sd2 = moments.from_sums(moments.G.sum(axis=0) - sums, moments.w.sum() - count)
     stack = get_engine(res_1.method).from_moments(
         layout, np.concatenate([S1, S2]), np.concatenate([mean1, mean2]),
         np.concatenate([sd1, sd2]), res_1.options)
@@ -86,7 +97,7 @@ def permutation_mga(res_1, res_2, labels, permutations: int, rng,
 
     X = np.vstack([res_1.data.values.to_numpy(float), res_2.data.values.to_numpy(float)])
     n1, n = len(res_1.data.values), len(X)
-    moments = BatchMoments(X)
+    moments = BatchMoments(X, pooled_weights([res_1.data, res_2.data]))
     chunk = max(1, int(chunk or GROUP_BYTES // (8 * n)))
     layout = res_1.estimates.layout
     (names, est_1), (_, est_2) = [
@@ -194,7 +205,8 @@ def compare_groups(spec, data, by: str, method: str, permutations: int, random_s
         fitted = list(results.values())
         invariance = micom(spec, pd.concat([r.data.values for r in fitted]),
                            np.repeat(list(results), [r.n for r in fitted]), permutations,
-                           child_seed(seed, "micom"), **fitted[0].options)
+                           child_seed(seed, "micom"), weights=pooled_weights(
+                               [r.data for r in fitted]), **fitted[0].options)
     status = pd.DataFrame(status, columns=["group", "n", "status", "converged", "message"])
     return Comparison(table=table, tests=with_adjusted(tests, adjust), status=status,
                       results=results, by="group", notes=notes, micom=invariance)

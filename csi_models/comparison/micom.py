@@ -83,16 +83,22 @@ def _check(labels, n, permutations, alpha, random_state) -> None:
 
 
 def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: float = 0.05,
-          scheme: str = "path", tol: float = 1e-7, max_iter: int = 300) -> Micom:
+          scheme: str = "path", tol: float = 1e-7, max_iter: int = 300,
+          weights=None) -> Micom:
     """MICOM for every pair of groups (in order of first appearance).
 
-    data: prepared survey data (``SurveyData``) or a DataFrame with one complete numeric
-    column per item; groups: one label per row (array-like)."""
+    data: prepared survey data (``SurveyData``, whose respondent weights are used) or a
+    DataFrame with one complete numeric column per item; groups: one label per row
+    (array-like); weights: respondent weights, one per row (frequency weights, as in
+    ``csi.fit``: each respondent keeps its weight in whichever group it is permuted to)."""
     layout = Layout.from_spec(spec)
     values = data if isinstance(data, pd.DataFrame) else data.values
+    if weights is None and not isinstance(data, pd.DataFrame):
+        weights = getattr(data, "weights", None)
     X = values[list(layout.items)].to_numpy(float)
     labels = pd.Series(np.asarray(groups, dtype=object))
     _check(labels, len(X), permutations, alpha, random_state)
+    w = _weights(weights, len(X))
     if not np.isfinite(X).all():
         raise DataError("MICOM needs complete item data: prepare it with missing='listwise' or "
                         "missing='mean'")
@@ -110,8 +116,8 @@ def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: f
         for b in range(a + 1, len(names)):
             rows = np.concatenate([np.flatnonzero(labels == names[a]),
                                    np.flatnonzero(labels == names[b])])
-            table = _pair(X[rows], int(sizes[names[a]]), layout, permutations, rng, alpha,
-                          (scheme, tol, max_iter))
+            table = _pair(X[rows], None if w is None else w[rows], int(sizes[names[a]]),
+                          layout, permutations, rng, alpha, (scheme, tol, max_iter))
             table.insert(0, "group_2", names[b])
             table.insert(0, "group_1", names[a])
             tables.append(table)
@@ -119,55 +125,65 @@ def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: f
     return Micom(table=table, invariance=_verdicts(table),
                  settings={"permutations": permutations, "random_state": random_state,
                            "alpha": alpha, "scheme": pls.SCHEMES.get(scheme, scheme),
-                           "tol": tol, "max_iter": max_iter})
+                           "tol": tol, "max_iter": max_iter, "weighted": w is not None})
 
 
-def _pair(X, n1, layout, permutations, rng, alpha, options) -> pd.DataFrame:
-    """The MICOM table of one pair: rows 0..n1-1 are group 1, the rest group 2."""
+def _weights(weights, n: int):
+    """The checked respondent weights as floats, or None."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+        raise DataError(f"weights: give one finite weight >= 0 per row ({n} rows), not all 0")
+    return w
+
+
+def _pair(X, w, n1, layout, permutations, rng, alpha, options) -> pd.DataFrame:
+    """The MICOM table of one pair: rows 0..n1-1 are group 1, the rest group 2; ``w`` the
+    rows' respondent weights or None. Weighted, every mean is sum w x / sum w and every
+    variance has the sum w - 1 divisor (frequency weights, as a fit's moments)."""
     n = len(X)
     M = np.asarray(layout.membership, float)
     J = M.shape[1]
-    moments = BatchMoments(X)
+    moments = BatchMoments(X, w)
+    w = moments.w                                                    # ones without weights
     total = moments.G.sum(axis=0)
     own = np.zeros((1, n))
     own[0, :n1] = 1.0
-    sums = own @ moments.G
-    S1, _, _ = moments.from_sums(sums, n1)
-    S2, _, _ = moments.from_sums(total[None] - sums, n - n1)
+    sums, count = own @ moments.G, own @ w
+    S1, _, _ = moments.from_sums(sums, count)
+    S2, _, _ = moments.from_sums(total[None] - sums, w.sum() - count)
     R, mean, sd = moments.full()
     fits = pls.estimate_batch(np.concatenate([S1, S2, R]), layout, *options)
     if not np.isfinite(fits.weights).all():
         raise EstimationError("PLS cannot be estimated in one of the groups (or pooled): "
                               "check for items that are constant within a group")
-    w = (fits.weights * M).sum(axis=2)                               # (3, items)
+    outer = (fits.weights * M).sum(axis=2)                           # (3, items)
     R = R[0]
-    c = _composite_cor(R, w[0], w[1], M)
-    scores = (X - mean[0]) / sd[0] @ (w[2][:, None] * M)              # (n, J) pooled scores
-    g1, g2 = scores[:n1], scores[n1:]
-    mean_diff = g1.mean(axis=0) - g2.mean(axis=0)
-    log_var = np.log(g1.var(axis=0, ddof=1) / g2.var(axis=0, ddof=1))
+    c = _composite_cor(R, outer[0], outer[1], M)
+    scores = (X - mean[0]) / sd[0] @ (outer[2][:, None] * M)          # (n, J) pooled scores
+    ws, ws2 = w[:, None] * scores, w[:, None] * scores ** 2
+    s0, s1, s2 = w.sum(), ws.sum(axis=0), ws2.sum(axis=0)
+    mean_diff, log_var = _score_moments(own, w, ws, ws2, s0, s1, s2)
+    mean_diff, log_var = mean_diff[0], log_var[0]
     c_perm, mean_perm, var_perm = [], [], []
     chunk = max(1, CHUNK_BYTES // (8 * n))
-    s1, s2 = scores.sum(axis=0), (scores ** 2).sum(axis=0)
     for first in range(0, permutations, chunk):
         G = np.zeros((min(chunk, permutations - first), n))
         for k in range(len(G)):
             G[k, rng.permutation(n)[:n1]] = 1.0
-        sums = G @ moments.G
-        P1, _, _ = moments.from_sums(sums, n1)
-        P2, _, _ = moments.from_sums(total[None] - sums, n - n1)
+        sums, count = G @ moments.G, G @ w
+        P1, _, _ = moments.from_sums(sums, count)
+        P2, _, _ = moments.from_sums(total[None] - sums, w.sum() - count)
         batch = pls.estimate_batch(np.concatenate([P1, P2]), layout, *options)
         k = len(G)
         wp = (batch.weights * M).sum(axis=2)
         cp = _composite_cor(R, wp[:k], wp[k:], M)
         cp[~(batch.ok[:k] & batch.ok[k:])] = np.nan
         c_perm.append(cp)
-        a1, a2 = G @ scores, G @ scores ** 2                        # group 1 sums
-        m1, m2 = a1 / n1, (s1 - a1) / (n - n1)
-        v1 = (a2 - n1 * m1 ** 2) / (n1 - 1)
-        v2 = (s2 - a2 - (n - n1) * m2 ** 2) / (n - n1 - 1)
-        mean_perm.append(m1 - m2)
-        var_perm.append(np.log(v1 / v2))
+        md, lv = _score_moments(G, w, ws, ws2, s0, s1, s2)
+        mean_perm.append(md)
+        var_perm.append(lv)
     rows = []
     names = layout.constructs
     for step, observed, perm in (("compositional", c, np.concatenate(c_perm)),
@@ -187,6 +203,18 @@ def _pair(X, n1, layout, permutations, rng, alpha, options) -> pd.DataFrame:
                          "ci_lower": lower, "ci_upper": upper, "p_value": p,
                          "permutations": draws.size, "invariant": bool(ok)})
     return pd.DataFrame(rows)
+
+
+def _score_moments(G, w, ws, ws2, s0, s1, s2):
+    """The difference of the score means (group 1 - group 2) and the log ratio of the score
+    variances for each assignment (rows of G, 1 = group 1), from the weighted sums of the
+    scores (``ws``) and of their squares (``ws2``) and their totals (s0: sum w)."""
+    w1, a1, a2 = G @ w, G @ ws, G @ ws2
+    w1, w2 = w1[:, None], s0 - w1[:, None]
+    m1, m2 = a1 / w1, (s1 - a1) / w2
+    v1 = (a2 - w1 * m1 ** 2) / (w1 - 1)
+    v2 = (s2 - a2 - w2 * m2 ** 2) / (w2 - 1)
+    return m1 - m2, np.log(v1 / v2)
 
 
 def _verdicts(table: pd.DataFrame) -> pd.DataFrame:
