@@ -49,6 +49,25 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     with their options (not se='robust', which needs casewise scores); ``weights``: a column
     of respondent weights (PLS). ``missing``: 'listwise' or (PLS) 'mean', which reads the data
     twice. No bootstrap (see module)."""
+    engine, options = check_options(method, weights, missing, bootstrap, options)
+    spec = load_spec(spec)
+    check_columns(spec, data, weights)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CSIWarning)
+        moments = _scan(spec, data, weights, batch_size)
+        if missing == "mean":   # a second pass with each item's mean answer for its gaps
+            if moments.errors or moments.bad:   # bad answers: no second pass
+                check_moments(spec, moments)
+            fill = moments.answer_sums / np.maximum(moments.answered, 1)
+            moments = _scan(spec, data, weights, batch_size, fill)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fit_scanned(spec, moments, engine, options, weights, missing,
+                       f"{moments.n_batches} chunk(s) of {_describe(data)}")
+
+
+def check_options(method, weights, missing, bootstrap, options):
+    """(engine, resolved options) of a fit from moments; a clear error for what it cannot do."""
     engine = get_engine(method)
     if engine.name not in METHODS:
         raise CSIError(f"method={method!r}: fits from moments are available for 'pls' and "
@@ -73,15 +92,15 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
     options = engine.resolve(options)
     if options.get("se") == "robust":
         raise CSIError(RESPONDENT_LEVEL.format(what="se='robust' (casewise scores)"))
-    spec = load_spec(spec)
+    return engine, options
+
+
+def fit_scanned(spec, moments, engine, options: dict, weights, missing: str,
+                source: str) -> "MomentsFitResult":
+    """The fit of scanned moments (``data.streaming.ChunkMoments``): checked as ``prepare``
+    checks a table (``check_moments``), then the engine; ``source`` says what was read."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
-        moments = _scan(spec, data, weights, batch_size)
-        if missing == "mean":   # a second pass with each item's mean answer for its gaps
-            if moments.errors or moments.bad:   # bad answers: no second pass
-                check_moments(spec, moments)
-            fill = moments.answer_sums / np.maximum(moments.answered, 1)
-            moments = _scan(spec, data, weights, batch_size, fill)
         survey = check_moments(spec, moments, missing)
         spec = survey.spec
         estimates = (_pls(spec, survey, options) if engine.name == "pls"
@@ -103,8 +122,8 @@ def fit_moments(spec, data, method: str = "pls", *, weights: str | None = None,
                 "rows_dropped": moments.n_dropped, "reverse_coded": list(survey.reversed_items),
                 "data_notes": list(survey.notes), "converged": estimates.converged,
                 **engine.settings(spec, survey, estimates, options),
-                "fitted_from": f"item moments, one pass over {moments.n_batches} chunk(s) of "
-                               f"{_describe(data)}", "versions": package_versions()}
+                "fitted_from": f"item moments, one pass over {source}",
+                "versions": package_versions()}
     if weights is not None:
         settings["respondent_weights"] = f"column {weights!r} (frequency weights)"
     return MomentsFitResult(spec, survey, estimates, options, settings, messages, statistics,
@@ -115,8 +134,9 @@ def _describe(data) -> str:
     return "a Dask DataFrame" if not isinstance(data, (str, os.PathLike)) else f"{str(data)!r}"
 
 
-def _scan(spec, data, weights, batch_size, fill=None):
-    """The one pass, after the column checks ``prepare`` makes (same messages)."""
+def check_columns(spec, data, weights=None, keys=()) -> None:
+    """The column checks ``prepare`` makes (same messages), on the source's column names;
+    ``keys``: the key columns of ``fit_many``, which must be there too."""
     from csi_models.data import streaming
     from csi_models.data.moments_check import _raise
     from csi_models.data.prepare import _locate
@@ -138,6 +158,16 @@ def _scan(spec, data, weights, batch_size, fill=None):
     if weights is not None and weights not in names:
         raise DataError(f"weights={weights!r} is not a column of the survey data: give the "
                           "name of the column holding each respondent's weight")
+    missing_keys = [k for k in keys if k not in names]
+    if missing_keys:
+        raise DataError(f"key column(s) {', '.join(map(repr, missing_keys))} not in the data; "
+                        f"columns are {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
+
+
+def _scan(spec, data, weights, batch_size, fill=None):
+    """The one pass over a source whose columns ``check_columns`` accepted."""
+    from csi_models.data import streaming
+
     if isinstance(data, (str, os.PathLike)):
         return streaming.scan_parquet(spec, data, weights, batch_size, fill)
     return streaming.scan_dask(spec, data, weights, fill)

@@ -73,10 +73,16 @@ class BatchResult:
                            "run fit_many(..., out=..., resume=True) and index that result")
         from threadpoolctl import threadpool_limits
 
+        from csi_models.data.streaming import ChunkMoments
         from csi_models.fitting import fit
 
+        rows = self._groups[key]
         with threadpool_limits(1):      # as in the workers: the batch's numbers bit for bit
-            return fit(self._spec, self._groups[key], method=self._method,
+            if isinstance(rows, ChunkMoments):      # a group of a Dask or Parquet source
+                from csi_models.batch.worker import _fit_scanned
+
+                return _fit_scanned(self._spec, rows, self._method, self._options)
+            return fit(self._spec, rows, method=self._method,
                        random_state=int(row["seed"]), progress=False, **self._options)
 
     def precision(self, max_width: float = 4.0) -> pd.DataFrame:
@@ -288,9 +294,16 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
 
     by = grp.key_columns(by)
     method, seed = _check(method, bootstrap, random_state, n_jobs, min_n, options)
+    from csi_models.moments_fit import is_large_source
+
     spec = load_spec(spec)
-    data = as_frame(data)
-    groups = grp.split(data, by)
+    large = is_large_source(data)
+    if large:
+        groups, without = _scan_groups(spec, data, by, method, bootstrap, options)
+    else:
+        data = as_frame(data)
+        groups = grp.split(data, by)
+        without = len(data) - sum(len(r) for r in groups.values())
     if not groups:
         raise DataError(f"the data have no rows with a value in every key column ({', '.join(by)})")
     fit_options = {**options, "bootstrap": bootstrap, "n_jobs": 1}
@@ -304,7 +317,7 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
     tasks = [(key, rows, spec, method, fit_options, grp.group_seed(seed, key), min_n)
              for key, rows in groups.items() if group_id(key) not in done]
     start = time.perf_counter()
-    fast = eligible(spec, method, fit_options)
+    fast = not large and eligible(spec, method, fit_options)
     collected = []
     for position, keys, tables in _run(tasks, by, fast, n_jobs, client):
         if store is not None:
@@ -319,10 +332,35 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
         tables = {name: _concat([t.get(name) for _, t in collected])
                   for name in ("status", "warnings", "draws", *TABLES)}
     settings.update(n_groups=len(groups), n_fitted_now=len(tasks),
-                    rows_without_key=int(len(data) - sum(len(r) for r in groups.values())),
+                    rows_without_key=int(without),
                     seconds=round(time.perf_counter() - start, 3))
     return BatchResult(by, settings, tables, spec, method, {k: v for k, v in fit_options.items()
                                                             if k != "n_jobs"}, groups)
+
+
+def _scan_groups(spec, data, by, method, bootstrap, options):
+    """({key: the group's scanned moments}, rows without a key) of a Dask DataFrame or a
+    Parquet file or folder, in one pass (``data.streaming.scan_groups``), each group then
+    fitted from its moments as ``csi.fit_moments`` fits a whole source; what such a fit
+    cannot do (a bootstrap, FIML, CB-SEM with weights) is refused before the pass."""
+    from csi_models.data.streaming import scan_groups
+    from csi_models.moments_fit import check_columns, check_options
+
+    weights, missing = options.get("weights"), options.get("missing", "listwise")
+    if missing != "listwise":
+        raise CSIError(f"missing={missing!r}: fit_many over a Dask DataFrame or Parquet source "
+                       "fits each group from the moments of its complete rows (listwise)")
+    check_options(method, weights, missing, bootstrap, {
+        k: v for k, v in options.items() if k not in ("ci", "interval", "improper", "missing",
+                                                      "weights")})
+    check_columns(spec, data, weights, keys=by)
+    scanned, without = scan_groups(spec, data, by, weights)
+    groups = {tuple(grp._plain(v) for v in key): moments for key, moments in scanned.items()}
+    try:
+        order = sorted(groups)
+    except TypeError:       # mixed key types: order of appearance
+        order = list(groups)
+    return {key: groups[key] for key in order}, without
 
 
 def _concat(parts: list):

@@ -65,14 +65,19 @@ def index_draws(res) -> pd.DataFrame:
 
 def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, seed: int,
               min_n: int) -> GroupOutcome:
-    """Fit one group (``csi.fit`` with the group's ``seed``); never raises."""
+    """Fit one group (``csi.fit`` with the group's ``seed``; or, when ``rows`` are the
+    group's scanned moments (``data.streaming.ChunkMoments``), ``moments_fit.fit_scanned``);
+    never raises."""
+    from csi_models.data.streaming import ChunkMoments
     from csi_models.fitting import fit
 
     start = time.perf_counter()
-    status = {"n": int(len(rows)), "status": "ok", "converged": None, "message": "",
+    scanned = isinstance(rows, ChunkMoments)
+    n = rows.n_input if scanned else len(rows)
+    status = {"n": int(n), "status": "ok", "converged": None, "message": "",
               "seed": int(seed)}
-    if len(rows) < min_n:
-        status.update(status="too small", message=f"{len(rows)} respondents, fewer than "
+    if n < min_n:
+        status.update(status="too small", message=f"{n} respondents, fewer than "
                       f"min_n={min_n}: collect more, or lower min_n")
         status["seconds"] = time.perf_counter() - start
         return GroupOutcome(key, status)
@@ -81,7 +86,8 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
     with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
         warnings.simplefilter("always")
         try:
-            res = fit(spec, rows, method=method, random_state=seed, progress=False, **options)
+            res = (_fit_scanned(spec, rows, method, options) if scanned else
+                   fit(spec, rows, method=method, random_state=seed, progress=False, **options))
         except Exception as exc:  # noqa: BLE001 - a group never stops the batch
             kind = "" if isinstance(exc, CSIError) else f"{type(exc).__name__}: "
             status.update(status="failed", message=f"{kind}{str(exc).strip()}")
@@ -100,6 +106,19 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
     status["n_warnings"] = len(messages)
     status["seconds"] = time.perf_counter() - start
     return outcome
+
+
+def _fit_scanned(spec, moments, method: str, options: dict):
+    from csi_models.moments_fit import check_options, fit_scanned
+    from csi_models.spec import load_spec
+
+    options = dict(options)
+    weights, missing = options.pop("weights", None), options.pop("missing", "listwise")
+    bootstrap = options.pop("bootstrap", 0)
+    engine, options = check_options(method, weights, missing, bootstrap, {
+        k: v for k, v in options.items() if k not in ("n_jobs", "ci", "interval", "improper")})
+    return fit_scanned(load_spec(spec), moments, engine, options, weights, missing,
+                       f"the group's rows of {moments.n_batches} chunk(s)")
 
 
 def frames(outcome, by) -> dict:

@@ -17,6 +17,7 @@ parallel. ``check_moments`` makes the checks of the prepared table from these su
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -236,3 +237,50 @@ def scan_dask(spec, frame, weights=None, fill=None) -> ChunkMoments:
     for part in results:
         total = total.merge(part)
     return total
+
+
+# --- per group (fit_many over a large source) ----------------------------------------------
+def group_moments(spec, frame: pd.DataFrame, by: list, weights=None) -> tuple[dict, int]:
+    """({key tuple: ChunkMoments} of one chunk's groups, rows without a key)."""
+    keyed = frame.dropna(subset=by)
+    out = {}
+    for key, part in keyed.groupby(by, sort=False, observed=True):
+        out[key if isinstance(key, tuple) else (key,)] = chunk_moments(spec, part, weights)
+    return out, len(frame) - len(keyed)
+
+
+def _merge_groups(total: dict, part: dict, p: int) -> None:
+    for key, moments in part.items():
+        total[key] = total.get(key, ChunkMoments(p)).merge(moments)
+
+
+def scan_groups(spec, data, by: list, weights=None, batch_size: int = 65536):
+    """({key: ChunkMoments}, rows without a key) of every group of a Parquet file or folder
+    (batch by batch) or a Dask DataFrame (partitions in parallel, added in partition
+    order): one pass, each group's sums as ``scan_parquet``/``scan_dask`` make a whole
+    source's (a group spread over many batches adds up as a source spread over them)."""
+    wanted = [spec.column_of(i) for i in spec.item_names] + ([weights] if weights else [])
+    wanted += [k for k in by if k not in wanted]
+    p = len(spec.item_names)
+    total, without = {}, 0
+    if isinstance(data, (str, os.PathLike)):
+        import pyarrow.dataset as ds
+
+        start = 0
+        for batch in ds.dataset(str(data), format="parquet").to_batches(columns=wanted,
+                                                                         batch_size=batch_size):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            part, none = group_moments(spec, frame, by, weights)
+            _merge_groups(total, part, p)
+            without += none
+        return total, without
+    import dask
+
+    parts = [dask.delayed(group_moments)(spec, part, by, weights)
+             for part in data[wanted].to_delayed()]
+    for part, none in dask.compute(*parts):
+        _merge_groups(total, part, p)
+        without += none
+    return total, without
