@@ -15,7 +15,7 @@ import pytest
 import csi_models as csi
 from csi_models.batch import fit_many, read_batch
 from csi_models.batch.groups import group_seed
-from csi_models.batch.run import fixed_mmap_threshold
+from csi_models.batch.parallel import fixed_mmap_threshold
 from csi_models.errors import CSIWarning, DataError
 from csi_models.simulation import simulate
 
@@ -178,7 +178,7 @@ def test_the_callers_data_are_not_modified():
 
 
 def test_chunks_keep_the_task_order_and_shrink_towards_the_end():
-    from csi_models.batch.run import _chunks
+    from csi_models.batch.parallel import _chunks
 
     assert [len(c) for c in _chunks(list(range(200)), 2)] == \
         [16, 16, 16, 16, 16, 15, 14, 12, 10, 9, 8, 7, 6, 5, 5, 4, 4, 4, 4, 4, 4, 4, 1]

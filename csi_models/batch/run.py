@@ -1,25 +1,26 @@
 """``fit_many``: one model fitted to every group (company, wave, region) of a survey.
 
 Groups run in local processes (this one beside loky workers, ``n_jobs`` in all) or on a
-``dask.distributed`` client (``client=``); each group's bootstrap is seeded from the run's
-seed and the group's key (``batch.groups.group_seed``), so the numbers are identical for
-any ``n_jobs``, locally and on Dask, in any completion order. A bad group becomes a status row (``batch.worker``).
+``dask.distributed`` client (``client=``; ``batch.parallel``); each group's bootstrap is
+seeded from the run's seed and the group's key (``batch.groups.group_seed``), so the
+numbers are identical for any ``n_jobs``, locally and on Dask, in any completion order. A
+bad group becomes a status row (``batch.worker``). A Dask DataFrame or a Parquet folder is
+read once for every group's moments, each group fitted from them (no bootstrap).
 With ``out=`` the tables are written as Parquet as each group finishes (``batch.store``) and
 ``resume=True`` fits only the groups not yet finished.
 """
 
 from __future__ import annotations
 
-import math
-import sys
 import time
 
 import pandas as pd
 
 from csi_models.batch import groups as grp
 from csi_models.batch.store import Store, read_tables
-from csi_models.batch.fast import eligible, fit_chunk
-from csi_models.batch.worker import TABLES, fit_group, frames
+from csi_models.batch.fast import eligible
+from csi_models.batch.parallel import run_tasks
+from csi_models.batch.worker import TABLES
 from csi_models.errors import CSIError, DataError
 
 class BatchResult:
@@ -104,144 +105,6 @@ class BatchResult:
                 f"({', '.join(f'{v} {k}' for k, v in counts.items()) or 'none'})>")
 
 
-def _chunks(tasks: list, workers: int) -> list[list]:
-    """Tasks in chunks, in order, of shrinking size: each a quarter of every worker's share
-    of what remains, 4 to 16 groups (200 groups on 2 workers: 16 x 5, 15, 14, 12, 10, 9, 8,
-    7, 6, 5, 5, 4 x 7, 1). Big chunks first keep the per-chunk cost low (~0.05 s a chunk), small
-    ones last keep no worker waiting long for another's last chunk; results do not depend
-    on the chunking."""
-    out, start = [], 0
-    while start < len(tasks):
-        size = min(16, max(4, math.ceil((len(tasks) - start) / (4 * workers))))
-        out.append(tasks[start:start + size])
-        start += size
-    return out
-
-
-def _work(chunk, by, fast):
-    """One chunk of tasks -> [(task position, keys, keyed tables)]: the fast PLS path for
-    the whole chunk, else each group through ``worker.fit_group``."""
-    positions, tasks = zip(*chunk)
-    if fast:
-        return [(positions[0], [t[0] for t in tasks], fit_chunk(list(tasks), by))]
-    return [(pos, [task[0]], frames(fit_group(*task), by)) for pos, task in chunk]
-
-
-MMAP_THRESHOLD = 2 ** 25
-TRIM_THRESHOLD = 2 ** 27
-
-
-def fixed_mmap_threshold() -> bool:
-    """Run in each worker: glibc's mmap threshold fixed at 32 MB and its trim threshold at
-    128 MB, so numpy's temporaries reuse heap memory instead of being mapped, zeroed and
-    returned to the system again and again. Dask's nanny sets MALLOC_TRIM_THRESHOLD_,
-    which switches off glibc's adaptive thresholds (every temporary over 128 kB is
-    mmap'ed): 60 companies x 1000 PLS resamples took 6.6 s on a 2-worker LocalCluster,
-    3.9 s with the mmap threshold fixed (2.9 s on local processes). A fresh local worker
-    starts with the adaptive thresholds low, which cost its first chunks ~10%. False where
-    the C library is not glibc (nothing changed)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-3, MMAP_THRESHOLD)       # -3: M_MMAP_THRESHOLD
-                    and libc.mallopt(-1, TRIM_THRESHOLD))  # -1: M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        return False
-
-
-def _run(tasks, by, fast, n_jobs, client):
-    """(position, keys, tables) as chunks finish: serial, local processes, or Dask futures."""
-    tasks = list(enumerate(tasks))
-    if client is not None:
-        from distributed import as_completed
-
-        client.run(fixed_mmap_threshold)
-        workers = max(1, sum(client.nthreads().values()))
-        futures = [client.submit(_work, chunk, by, fast, pure=False)
-                   for chunk in _chunks(tasks, workers)]
-        for future in as_completed(futures):
-            yield from future.result()
-            future.release()
-        return
-    from joblib import effective_n_jobs
-
-    workers = max(1, effective_n_jobs(n_jobs))
-    if workers == 1 or len(tasks) <= 1:
-        for chunk in _chunks(tasks, 1):
-            yield from _work(chunk, by, fast)
-        return
-    yield from _shared(tasks, by, fast, workers)
-
-
-def _start_worker() -> None:
-    """Worker initializer: Ctrl-C reaches every process of a terminal's group; the workers
-    leave it to this process, which stops them. And glibc's thresholds as on Dask."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fixed_mmap_threshold()
-
-
-def _shared(tasks, by, fast, workers: int):
-    """``_chunks`` of the tasks shared by ``workers`` processes, this one included: this
-    process and one thread per worker process (loky's reusable executor; the thread sends a
-    chunk and waits for it) take the next chunk from one queue. This process starts at once,
-    so the seconds a cold pool spends starting (spawn and imports, ~2 s on a 2-core machine)
-    are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
-    import queue
-    import threading
-    from collections import deque
-
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=workers - 1, timeout=300,
-                                     initializer=_start_worker)
-    todo, done, stop = deque(_chunks(tasks, workers)), queue.SimpleQueue(), threading.Event()
-
-    def take():     # deque.popleft is atomic: safe from every thread
-        try:
-            return todo.popleft()
-        except IndexError:
-            return None
-
-    def helper():
-        try:
-            while not stop.is_set() and (chunk := take()):
-                done.put(executor.submit(_work, chunk, by, fast).result())
-        except BaseException as exc:    # noqa: BLE001 - raised again in this process
-            done.put(exc)
-        done.put(None)
-
-    threads = [threading.Thread(target=helper, daemon=True) for _ in range(workers - 1)]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while chunk := take():
-            yield from _work(chunk, by, fast)
-            while not done.empty():
-                item = done.get()
-                running -= item is None
-                yield from _unpack(item)
-        while running:
-            item = done.get()
-            running -= item is None
-            yield from _unpack(item)
-    except BaseException:
-        stop.set()      # no further chunk goes out; on Ctrl-C the workers are stopped
-        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            executor.shutdown(wait=False, kill_workers=True)
-        raise
-
-
-def _unpack(item):
-    if isinstance(item, BaseException):
-        raise item
-    return item or ()
-
-
 def _per_group(tables: dict, by: list, keys: list) -> dict:
     """{key: its tables} from a chunk's tables (for the per-group Parquet files)."""
     if len(keys) == 1:
@@ -319,7 +182,7 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
     start = time.perf_counter()
     fast = not large and eligible(spec, method, fit_options)
     collected = []
-    for position, keys, tables in _run(tasks, by, fast, n_jobs, client):
+    for position, keys, tables in run_tasks(tasks, by, fast, n_jobs, client):
         if store is not None:
             for key, group_tables in _per_group(tables, by, keys).items():
                 store.write({"status": group_tables["status"], **group_tables}, key)
