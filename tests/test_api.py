@@ -32,3 +32,15 @@ def test_import_and_a_pls_fit_load_no_heavy_packages():
             "res.indices, res.effects, res.quality\n"
             "assert not [m for m in ('semopy', 'sympy', 'matplotlib') if m in sys.modules], 'fit'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_cli_fit_without_a_bootstrap_loads_no_heavy_packages():
+    """`csi fit ecsi --data demo --method pls` (the README's first command) imports neither
+    semopy, matplotlib nor joblib (0.4 s; only a bootstrap may start joblib workers)."""
+    code = ("import sys, io, contextlib\n"
+            "from csi_models.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['fit', 'ecsi', '--data', 'demo', '--method', 'pls']) == 0\n"
+            "heavy = ('semopy', 'sympy', 'matplotlib', 'joblib', 'scipy.stats')\n"
+            "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -307,6 +306,8 @@ def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray
     correlations, each endogenous construct is sum beta * predecessors plus a disturbance
     uncorrelated with everything before it, with the variance that makes its own variance 1.
     For the implied correlations of an *estimated* PLS model use ``implied_construct_cor``."""
+    import networkx as nx         # here, not at import: every summary imports this module
+
     J = len(layout.constructs)
     R = np.eye(J)
     graph = nx.DiGraph()
