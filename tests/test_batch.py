@@ -80,7 +80,7 @@ def test_seed_comes_from_the_group_key_not_its_position():
 
 def test_same_numbers_with_processes_and_on_a_dask_cluster():
     distributed = pytest.importorskip("distributed")
-    data = survey(groups=3, n=60)
+    data = survey(groups=9, n=60)       # chunks of 4, 4 and 1: work for every process
     serial = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=1)
     parallel = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=2)
     # distributed's nanny writes its worker settings (OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_,

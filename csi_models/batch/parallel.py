@@ -77,11 +77,12 @@ def run_tasks(tasks, by, fast, n_jobs, client):
     from joblib import effective_n_jobs
 
     workers = max(1, effective_n_jobs(n_jobs))
-    if workers == 1 or len(tasks) <= 1:
-        for chunk in _chunks(tasks, 1):
+    chunks = _chunks(tasks, workers)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
             yield from _work(chunk, by, fast)
         return
-    yield from _shared(tasks, by, fast, workers)
+    yield from _shared(chunks, by, fast, min(workers, len(chunks)))   # no idle process
 
 
 def _start_worker() -> None:
@@ -93,8 +94,8 @@ def _start_worker() -> None:
     fixed_mmap_threshold()
 
 
-def _shared(tasks, by, fast, workers: int):
-    """``_chunks`` of the tasks shared by ``workers`` processes, this one included: this
+def _shared(chunks, by, fast, workers: int):
+    """Chunks shared by ``workers`` processes, this one included: this
     process and one thread per worker process (loky's reusable executor; the thread sends a
     chunk and waits for it) take the next chunk from one queue. This process starts at once,
     so the seconds a cold pool spends starting (spawn and imports, ~2 s on a 2-core machine)
@@ -105,9 +106,10 @@ def _shared(tasks, by, fast, workers: int):
 
     from joblib.externals.loky import get_reusable_executor
 
-    executor = get_reusable_executor(max_workers=workers - 1, timeout=300,
+    todo, done, stop = deque(chunks), queue.SimpleQueue(), threading.Event()
+    helpers = workers - 1
+    executor = get_reusable_executor(max_workers=helpers, timeout=300,
                                      initializer=_start_worker)
-    todo, done, stop = deque(_chunks(tasks, workers)), queue.SimpleQueue(), threading.Event()
 
     def take():     # deque.popleft is atomic: safe from every thread
         try:
@@ -123,7 +125,7 @@ def _shared(tasks, by, fast, workers: int):
             done.put(exc)
         done.put(None)
 
-    threads = [threading.Thread(target=helper, daemon=True) for _ in range(workers - 1)]
+    threads = [threading.Thread(target=helper, daemon=True) for _ in range(helpers)]
     for thread in threads:
         thread.start()
     running = len(threads)
