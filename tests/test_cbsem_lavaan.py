@@ -95,6 +95,20 @@ def test_holzinger_swineford_fiml_matches_lavaan():
     assert res.estimates.gradient_norm < 1e-8
 
 
+def test_fiml_with_robust_standard_errors_matches_lavaan():
+    """se='robust' with missing='fiml': lavaan's se='robust.huber.white' with missing='ml'
+    (the sandwich on the respondents' scores, the observed information as its bread)."""
+    data = pd.read_csv(LAVAAN / "hs_missing.csv").drop(columns="id")
+    res = fit_quiet(hs_spec(), data, missing="fiml", se="robust")
+    plain = fit_quiet(hs_spec(), data, missing="fiml")
+    table = merged(res, "hs_fiml_robust")
+    close(table["est"], table["est_lav"], 1e-6)
+    free = table[table["free_lav"] > 0]
+    np.testing.assert_allclose(free["se"], free["se_lav"], rtol=1e-5)
+    # and they are not the observed-information SEs (which lavaan's hs_fiml fixture holds)
+    assert np.abs(res.parameters.se - plain.parameters.se).max() > 1e-3
+
+
 def test_ecsi_fiml_matches_lavaan():
     data = pd.read_csv(LAVAAN / "ecsi_missing.csv")
     res = fit_quiet("ecsi", data, missing="fiml")

@@ -241,9 +241,6 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     if se not in ("standard", "robust"):
         raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
     fiml = data.missing == "fiml"
-    if fiml and se == "robust":
-        raise EstimationError("robust standard errors are not available with FIML here; use "
-                              "se='standard' (observed information) or listwise deletion")
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)
     _check_identified(spec, model[0], len(layout.items), fiml)
@@ -332,9 +329,14 @@ def _vcov(model, grad, x, fiml: bool, robust: bool):
     Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
     variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
     the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
-    differenced from the analytic gradient."""
+    differenced from the analytic gradient; with ``robust`` the sandwich J^-1 B J^-1 with B
+    the outer products of the respondents' scores (half their ``FIML.scores``), as lavaan's
+    se='robust.huber.white' (estimator 'MLR') with missing='ml'."""
     if fiml:
         vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
+        if robust:
+            scores = grad.__self__.scores(x) / 2       # grad: the FIML objective's gradient
+            vcov = vcov @ (scores.T @ scores) @ vcov
         return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
     model.update_matrices(x)
     vcov = model.calc_fim(inverse=True)[1]

@@ -75,6 +75,20 @@ class FIML:
         except np.linalg.LinAlgError:
             return np.full(x.size, np.inf)
 
+    def scores(self, x) -> np.ndarray:
+        """Each respondent's gradient of its own term f_i of f (rows with anything observed,
+        pattern by pattern), (rows, k): tr(Sigma_o^-1 D) - a_i' D a_i - 2 dmu_o' a_i with
+        a_i = Sigma_o^-1 (x_i - mu_o). Their sum is ``gradient``; the robust (Huber-White)
+        standard errors take their outer products."""
+        out = []
+        for idx, resid, inv, sigma, dsigma, dmu in self._pattern_terms(x):
+            D = dsigma[:, idx][:, :, idx]                       # (k, p_o, p_o)
+            a = resid @ inv                                      # (n_k, p_o)
+            own = np.einsum("ab,kba->k", inv, D)                 # tr(Sigma_o^-1 D_k)
+            out.append(own[None] - np.einsum("na,kab,nb->nk", a, D, a)
+                       - 2 * a @ dmu[:, idx].T)
+        return np.concatenate(out)
+
     def information(self, x) -> np.ndarray:
         """Expected information of f (twice that of log L): Fisher scoring's matrix."""
         info = np.zeros((x.size, x.size))
