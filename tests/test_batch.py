@@ -187,3 +187,15 @@ def test_chunks_keep_the_task_order_and_shrink_towards_the_end():
         assert sum(chunks, []) == list(range(tasks))
         sizes = [len(c) for c in chunks]
         assert all(0 < s <= 16 for s in sizes) and sizes == sorted(sizes, reverse=True)
+
+
+def test_joblib_works_before_and_after_a_batch_on_processes():
+    """fit_many's worker processes are its own pool: a CB-SEM bootstrap on joblib's loky
+    executor before and after a batch still works (when the batch used loky's reusable
+    executor, joblib later took it for its own and failed: no _temp_folder_manager)."""
+    data = survey(groups=9, n=60)
+    one = data[data.company == "G01"]
+    first = csi.fit("acsi", one, method="cbsem", bootstrap=4, random_state=1, n_jobs=2)
+    fit_many("acsi", data, by="company", bootstrap=10, random_state=1, n_jobs=2)
+    again = csi.fit("acsi", one, method="cbsem", bootstrap=4, random_state=1, n_jobs=2)
+    pd.testing.assert_frame_equal(first.paths, again.paths)

@@ -96,7 +96,7 @@ def _start_worker() -> None:
 
 def _shared(chunks, by, fast, workers: int):
     """Chunks shared by ``workers`` processes, this one included: this
-    process and one thread per worker process (loky's reusable executor; the thread sends a
+    process and one thread per worker process (``_pool``; the thread sends a
     chunk and waits for it) take the next chunk from one queue. This process starts at once,
     so the seconds a cold pool spends starting (spawn and imports, ~2 s on a 2-core machine)
     are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
@@ -104,12 +104,9 @@ def _shared(chunks, by, fast, workers: int):
     import threading
     from collections import deque
 
-    from joblib.externals.loky import get_reusable_executor
-
     todo, done, stop = deque(chunks), queue.SimpleQueue(), threading.Event()
     helpers = workers - 1
-    executor = get_reusable_executor(max_workers=helpers, timeout=300,
-                                     initializer=_start_worker)
+    executor = _pool(helpers)
 
     def take():     # deque.popleft is atomic: safe from every thread
         try:
@@ -143,8 +140,34 @@ def _shared(chunks, by, fast, workers: int):
     except BaseException:
         stop.set()      # no further chunk goes out; on Ctrl-C the workers are stopped
         if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            _POOL.clear()
             executor.shutdown(wait=False, kill_workers=True)
         raise
+
+
+_POOL: dict = {}
+
+
+def _pool(workers: int):
+    """This module's own pool of ``workers`` loky processes, kept for the next batch (a warm
+    pool) and ended after 300 idle seconds. Not loky's reusable executor: joblib shares
+    that singleton with its own settings (memmapping, temporary folders), and a CB-SEM
+    bootstrap after a batch would find an executor joblib did not make."""
+    from joblib.externals.loky.process_executor import ProcessPoolExecutor, ShutdownExecutorError
+
+    executor = _POOL.get(workers)
+    flags = getattr(executor, "_flags", None)       # loky's state: shut down, or broken
+    if flags is not None and not flags.shutdown and flags.broken is None:
+        return executor
+    for old in _POOL.values():
+        try:
+            old.shutdown(wait=False)
+        except ShutdownExecutorError:
+            pass
+    _POOL.clear()
+    _POOL[workers] = ProcessPoolExecutor(max_workers=workers, timeout=300,
+                                         initializer=_start_worker)
+    return _POOL[workers]
 
 
 def _unpack(item):
