@@ -182,8 +182,10 @@ def _run(args) -> int:
 
 
 def _stop_workers() -> None:
-    """Stop the joblib (loky) worker processes a bootstrap may have started: none is left
-    running after Ctrl-C."""
+    """Stop the worker processes a bootstrap (joblib's loky executor) or a batch
+    (``batch.parallel``'s pool) may have started: none is left running after Ctrl-C."""
+    if "csi_models.batch.parallel" in sys.modules:
+        sys.modules["csi_models.batch.parallel"].stop_pool()
     try:
         from joblib.externals.loky import get_reusable_executor
     except ImportError:  # pragma: no cover - joblib is a dependency

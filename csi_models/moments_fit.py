@@ -99,6 +99,8 @@ def fit_scanned(spec, moments, engine, options: dict, weights, missing: str,
                 source: str) -> "MomentsFitResult":
     """The fit of scanned moments (``data.streaming.ChunkMoments``): checked as ``prepare``
     checks a table (``check_moments``), then the engine; ``source`` says what was read."""
+    if moments.failure:
+        raise DataError(moments.failure)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CSIWarning)
         survey = check_moments(spec, moments, missing)

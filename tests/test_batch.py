@@ -182,6 +182,9 @@ def test_chunks_keep_the_task_order_and_shrink_towards_the_end():
 
     assert [len(c) for c in _chunks(list(range(200)), 2)] == \
         [16, 16, 16, 16, 16, 15, 14, 12, 10, 9, 8, 7, 6, 5, 5, 4, 4, 4, 4, 4, 4, 4, 1]
+    # a small batch of slow groups still spreads over every worker
+    assert [len(c) for c in _chunks(list(range(4)), 4)] == [1, 1, 1, 1]
+    assert len(_chunks(list(range(16)), 16)) == 16
     for tasks, workers in ((200, 2), (60, 2), (17, 1), (5, 8), (1000, 3), (0, 2)):
         chunks = _chunks(list(range(tasks)), workers)
         assert sum(chunks, []) == list(range(tasks))
@@ -199,3 +202,27 @@ def test_joblib_works_before_and_after_a_batch_on_processes():
     fit_many("acsi", data, by="company", bootstrap=10, random_state=1, n_jobs=2)
     again = csi.fit("acsi", one, method="cbsem", bootstrap=4, random_state=1, n_jobs=2)
     pd.testing.assert_frame_equal(first.paths, again.paths)
+
+
+def test_an_interrupt_while_a_group_is_written_stops_the_workers(tmp_path, monkeypatch):
+    """Ctrl-C outside the chunk loop (here: while a finished group is written) still stops
+    the chunks running in worker processes at once, with their processes."""
+    from csi_models.batch import parallel
+    from csi_models.batch.store import Store
+
+    pools = []
+    original = parallel._pool
+    monkeypatch.setattr(parallel, "_pool", lambda n: pools.append(original(n)) or pools[-1])
+
+    def interrupted(self, tables, key):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Store, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_many("acsi", survey(groups=12, n=60), by="company", bootstrap=300,
+                 random_state=1, n_jobs=2, out=tmp_path / "out")
+    assert pools and not [p for p in parallel._POOL.values() if p in pools]
+    processes = list(pools[0]._processes.values())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.is_alive() for p in processes):
+        time.sleep(0.05)
+    assert not any(p.is_alive() for p in processes)

@@ -82,6 +82,16 @@ def test_a_bad_group_of_a_large_source_is_a_status_row(data, tmp_path):
     assert (status.loc[["G01", "G02", "G04"], "status"] == "ok").all()
 
 
+def test_a_bad_weight_fails_its_group_only(data, tmp_path):
+    weighted = data.assign(w=1.0)
+    weighted.loc[weighted.company == "G02", "w"] = -1.0
+    weighted.to_parquet(tmp_path / "survey.parquet")
+    batch = quiet("acsi", tmp_path / "survey.parquet", by="company", weights="w")
+    status = batch.status.set_index("company")
+    assert status.loc["G02", "status"] == "failed" and "weight" in status.loc["G02", "message"]
+    assert (status.loc[["G01", "G03", "G04"], "status"] == "ok").all()
+
+
 def test_what_moments_cannot_do_is_refused_before_the_pass(folder):
     with pytest.raises(CSIError, match="bootstrap"):
         fit_many("acsi", folder, by="company", bootstrap=100)

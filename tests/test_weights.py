@@ -67,6 +67,9 @@ def test_bad_weights_are_named(survey):
         csi.fit("acsi", survey.assign(w=-survey["w"] - 1), weights="w")
     with pytest.raises(DataError, match="every weight"):
         csi.fit("acsi", survey.assign(w=0), weights="w")
+    # shares summing to 1: the sds' divisor sum w - 1 would be 0 (NaN indices before)
+    with pytest.raises(DataError, match="sum to 1; .*rescale"):
+        csi.fit("acsi", survey.assign(w=survey["w"] / survey["w"].sum()), weights="w")
     with pytest.raises(EstimationError, match="missing='fiml'"):
         csi.fit("acsi", survey, method="cbsem", missing="fiml", weights="w")
     before = survey.copy()

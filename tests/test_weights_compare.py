@@ -84,7 +84,23 @@ def test_micom_with_integer_weights_observes_what_repeated_rows_observe(survey):
     copies = survey.loc[survey.index.repeat(survey["w"])]
     repeated = micom(spec, copies[items], copies["g"], permutations=50, random_state=1)
     plain = micom(spec, survey[items], survey["g"], permutations=50, random_state=1)
-    np.testing.assert_allclose(weighted.table.estimate, repeated.table.estimate, rtol=0, atol=1e-10)
+    # the compositional correlations are the weighted groups' own (the mean and variance
+    # steps' sum w - 1 divisors differ: weights are rescaled to sum to the rows)
+    step = weighted.table.step == "compositional"
+    np.testing.assert_allclose(weighted.table.estimate[step], repeated.table.estimate[step],
+                               rtol=0, atol=1e-10)
     assert np.abs(weighted.table.estimate - plain.table.estimate).max() > 1e-4
     with pytest.raises(csi.errors.DataError, match="one finite weight"):
         micom(spec, survey[items], survey["g"], permutations=5, weights=np.ones(3))
+
+
+def test_the_scale_of_the_weights_changes_nothing(survey):
+    """Weights scaled by 1/20 give what the same weights give (weights summing to 1 are
+    refused with a message: tests/test_weights.py)."""
+    shares = survey.assign(w=survey["w"] / 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        counts = csi.compare("acsi", survey, by="g", permutations=100, random_state=2, weights="w")
+        scaled = csi.compare("acsi", shares, by="g", permutations=100, random_state=2, weights="w")
+    pd.testing.assert_frame_equal(counts.tests, scaled.tests, atol=1e-9, rtol=0)
+    pd.testing.assert_frame_equal(counts.micom.table, scaled.micom.table, atol=1e-9, rtol=0)

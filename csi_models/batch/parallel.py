@@ -7,7 +7,7 @@ seeds by group key), so the results do not depend on the route or the chunking.
 from __future__ import annotations
 
 import math
-import sys
+import threading
 
 from csi_models.batch.fast import fit_chunk
 from csi_models.batch.worker import fit_group, frames
@@ -15,13 +15,16 @@ from csi_models.batch.worker import fit_group, frames
 
 def _chunks(tasks: list, workers: int) -> list[list]:
     """Tasks in chunks, in order, of shrinking size: each a quarter of every worker's share
-    of what remains, 4 to 16 groups (200 groups on 2 workers: 16 x 5, 15, 14, 12, 10, 9, 8,
-    7, 6, 5, 5, 4 x 7, 1). Big chunks first keep the per-chunk cost low (~0.05 s a chunk), small
-    ones last keep no worker waiting long for another's last chunk; results do not depend
-    on the chunking."""
+    of what remains, at most 16 groups and at least 4 where every worker gets 4 chunks of 4,
+    else fewer down to 1 (200 groups on 2 workers: 16 x 5, 15, 14, 12, 10, 9, 8, 7, 6, 5, 5,
+    4 x 7, 1; 4 groups on 4 workers: 1 each). Big chunks first keep the per-chunk cost low
+    (~0.05 s a chunk), small ones last keep no worker waiting long for another's last one,
+    and a small batch of slow groups (CB-SEM bootstraps) still spreads over every worker;
+    results do not depend on the chunking."""
+    floor = max(1, min(4, len(tasks) // (4 * workers)))
     out, start = [], 0
     while start < len(tasks):
-        size = min(16, max(4, math.ceil((len(tasks) - start) / (4 * workers))))
+        size = min(16, max(floor, math.ceil((len(tasks) - start) / (4 * workers))))
         out.append(tasks[start:start + size])
         start += size
     return out
@@ -82,7 +85,7 @@ def run_tasks(tasks, by, fast, n_jobs, client):
         for chunk in chunks:
             yield from _work(chunk, by, fast)
         return
-    yield from _shared(chunks, by, fast, min(workers, len(chunks)))   # no idle process
+    yield from _shared(chunks, by, fast, workers)
 
 
 def _start_worker() -> None:
@@ -101,12 +104,11 @@ def _shared(chunks, by, fast, workers: int):
     so the seconds a cold pool spends starting (spawn and imports, ~2 s on a 2-core machine)
     are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
     import queue
-    import threading
     from collections import deque
 
     todo, done, stop = deque(chunks), queue.SimpleQueue(), threading.Event()
-    helpers = workers - 1
-    executor = _pool(helpers)
+    executor = _pool(workers - 1)
+    helpers = min(workers, len(chunks)) - 1     # a thread (and a busy process) per chunk at most
 
     def take():     # deque.popleft is atomic: safe from every thread
         try:
@@ -122,11 +124,10 @@ def _shared(chunks, by, fast, workers: int):
             done.put(exc)
         done.put(None)
 
-    threads = [threading.Thread(target=helper, daemon=True) for _ in range(helpers)]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
+    running = helpers
     try:
+        for _ in range(helpers):
+            threading.Thread(target=helper, daemon=True).start()
         while chunk := take():
             yield from _work(chunk, by, fast)
             while not done.empty():
@@ -138,36 +139,45 @@ def _shared(chunks, by, fast, workers: int):
             running -= item is None
             yield from _unpack(item)
     except BaseException:
-        stop.set()      # no further chunk goes out; on Ctrl-C the workers are stopped
-        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            _POOL.clear()
-            executor.shutdown(wait=False, kill_workers=True)
+        # an error, Ctrl-C, or the caller stopping early (GeneratorExit, e.g. Ctrl-C while
+        # a finished group is written): no further chunk goes out, and the chunks still
+        # running are stopped at once with their processes (the next batch starts new ones)
+        stop.set()
+        stop_pool(executor)
         raise
 
 
 _POOL: dict = {}
+_POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int):
-    """This module's own pool of ``workers`` loky processes, kept for the next batch (a warm
-    pool) and ended after 300 idle seconds. Not loky's reusable executor: joblib shares
-    that singleton with its own settings (memmapping, temporary folders), and a CB-SEM
-    bootstrap after a batch would find an executor joblib did not make."""
-    from joblib.externals.loky.process_executor import ProcessPoolExecutor, ShutdownExecutorError
+    """This module's own pool of ``workers`` loky processes (one per size asked for), kept
+    for the next batch (a warm pool) and ended after 300 idle seconds. Not loky's reusable
+    executor: joblib shares that singleton with its own settings (memmapping, temporary
+    folders), and a CB-SEM bootstrap after a batch would find an executor joblib did not
+    make. Batches in several threads at once each get a usable pool."""
+    from joblib.externals.loky.process_executor import ProcessPoolExecutor
 
-    executor = _POOL.get(workers)
-    flags = getattr(executor, "_flags", None)       # loky's state: shut down, or broken
-    if flags is not None and not flags.shutdown and flags.broken is None:
+    with _POOL_LOCK:
+        executor = _POOL.get(workers)
+        flags = getattr(executor, "_flags", None)       # loky's state: shut down, or broken
+        if flags is None or flags.shutdown or flags.broken is not None:
+            executor = _POOL[workers] = ProcessPoolExecutor(max_workers=workers, timeout=300,
+                                                            initializer=_start_worker)
         return executor
-    for old in _POOL.values():
-        try:
-            old.shutdown(wait=False)
-        except ShutdownExecutorError:
-            pass
-    _POOL.clear()
-    _POOL[workers] = ProcessPoolExecutor(max_workers=workers, timeout=300,
-                                         initializer=_start_worker)
-    return _POOL[workers]
+
+
+def stop_pool(executor=None) -> None:
+    """Kill the processes of ``executor`` (default: every pool of this module) and forget
+    it: what Ctrl-C in ``csi batch`` calls, so no worker outlives the command."""
+    with _POOL_LOCK:
+        stopping = [executor] if executor is not None else list(_POOL.values())
+        for size, pool in list(_POOL.items()):
+            if pool in stopping:
+                del _POOL[size]
+    for pool in stopping:
+        pool.shutdown(wait=False, kill_workers=True)
 
 
 def _unpack(item):

@@ -43,13 +43,16 @@ def split_groups(data: pd.DataFrame, by: str):
 
 
 def pooled_weights(surveys: list):
-    """The respondent weights of the surveys' rows, one after another; None when no survey
-    has weights (a weighted group beside an unweighted one: the latter's rows weigh 1)."""
+    """The respondent weights of the surveys' rows, one after another, rescaled to sum to the
+    number of rows (paths, R^2 and indices do not depend on the weights' scale; a permuted
+    group's sds then never meet a summed weight below 1); None when no survey has weights
+    (a weighted group beside an unweighted one: the latter's rows weigh 1)."""
     weights = [getattr(s, "weights", None) for s in surveys]
     if all(w is None for w in weights):
         return None
-    return np.concatenate([np.ones(len(s.values)) if w is None else np.asarray(w, float)
-                           for s, w in zip(surveys, weights)])
+    w = np.concatenate([np.ones(len(s.values)) if w is None else np.asarray(w, float)
+                        for s, w in zip(surveys, weights)])
+    return w * (len(w) / w.sum())
 
 
 def _parameters(layout, paths: np.ndarray, r2: np.ndarray, index: np.ndarray):

@@ -89,8 +89,8 @@ def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: f
 
     data: prepared survey data (``SurveyData``, whose respondent weights are used) or a
     DataFrame with one complete numeric column per item; groups: one label per row
-    (array-like); weights: respondent weights, one per row (frequency weights, as in
-    ``csi.fit``: each respondent keeps its weight in whichever group it is permuted to)."""
+    (array-like); weights: respondent weights, one per row (rescaled to sum to the number of
+    rows; each respondent keeps its weight in whichever group it is permuted to)."""
     layout = Layout.from_spec(spec)
     values = data if isinstance(data, pd.DataFrame) else data.values
     if weights is None and not isinstance(data, pd.DataFrame):
@@ -129,13 +129,14 @@ def micom(spec, data, groups, permutations: int = 1000, random_state=1, alpha: f
 
 
 def _weights(weights, n: int):
-    """The checked respondent weights as floats, or None."""
+    """The checked respondent weights rescaled to sum to n, or None: MICOM's variances
+    (sum w - 1 divisor) then do not depend on the weights' scale."""
     if weights is None:
         return None
     w = np.asarray(weights, dtype=float)
     if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
         raise DataError(f"weights: give one finite weight >= 0 per row ({n} rows), not all 0")
-    return w
+    return w * (n / w.sum())
 
 
 def _pair(X, w, n1, layout, permutations, rng, alpha, options) -> pd.DataFrame:

@@ -59,6 +59,7 @@ class ChunkMoments:
     answer_sums: np.ndarray = None                      # (p,) sum of answers (reverse-coded)
     n_dropped: int = 0                                  # rows dropped (listwise)
     n_batches: int = 0                                  # chunks read
+    failure: str = ""                                   # a group's error (scan_groups)
 
     def __post_init__(self):
         p = self.p
@@ -93,6 +94,7 @@ class ChunkMoments:
         out.answer_sums = self.answer_sums + other.answer_sums
         out.n_dropped = self.n_dropped + other.n_dropped
         out.n_batches = self.n_batches + other.n_batches
+        out.failure = self.failure or other.failure
         return out
 
 
@@ -241,11 +243,20 @@ def scan_dask(spec, frame, weights=None, fill=None) -> ChunkMoments:
 
 # --- per group (fit_many over a large source) ----------------------------------------------
 def group_moments(spec, frame: pd.DataFrame, by: list, weights=None) -> tuple[dict, int]:
-    """({key tuple: ChunkMoments} of one chunk's groups, rows without a key)."""
+    """({key tuple: ChunkMoments} of one chunk's groups, rows without a key). A group whose
+    rows an error stops (a bad weight) carries it as ``failure``: that group fails, not the
+    batch."""
+    frame = frame.copy(deep=False)
+    frame.attrs = {}    # else pandas deep-copies a file's metadata into every group's column
     keyed = frame.dropna(subset=by)
     out = {}
     for key, part in keyed.groupby(by, sort=False, observed=True):
-        out[key if isinstance(key, tuple) else (key,)] = chunk_moments(spec, part, weights)
+        try:
+            moments = chunk_moments(spec, part, weights)
+        except DataError as exc:
+            moments = ChunkMoments(len(spec.item_names), n_input=len(part), n_batches=1,
+                                   failure=str(exc))
+        out[key if isinstance(key, tuple) else (key,)] = moments
     return out, len(frame) - len(keyed)
 
 

@@ -1,7 +1,8 @@
 """Respondent (sampling or frequency) weights: the checked weight column of a survey.
 
-``weights="w"`` names a column of the survey; it must be numeric, finite, >= 0 and not all
-zero. The weights follow the rows the missing-data rule keeps. For the estimates they are
+``weights="w"`` names a column of the survey; it must be numeric, finite, >= 0 and sum to
+more than 1 over the rows used (the sample size of frequency weights; shares summing to 1 are
+refused with a message asking to rescale them). The weights follow the rows the missing-data rule keeps. For the estimates they are
 frequency weights: a respondent with weight 3 counts as three identical respondents, so
 integer weights give exactly the estimates of the repeated rows (means sum w x / sum w,
 covariances with the sum w - 1 divisor), and scaling all weights by a constant changes no
@@ -39,4 +40,9 @@ def weight_column(data: pd.DataFrame, column, kept_rows: pd.Index) -> np.ndarray
     if not values.sum() > 0:
         raise DataError(f"weight column {column!r}: every weight of the rows used is 0; give "
                         "positive weights")
+    if not values.sum() > 1:
+        raise DataError(f"weight column {column!r}: the weights of the rows used sum to "
+                        f"{values.sum():.4g}; as frequency weights their sum is the sample size "
+                        "(item sds divide by sum w - 1): rescale them, e.g. to sum to the "
+                        f"number of respondents ({len(values)})")
     return values
