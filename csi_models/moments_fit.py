@@ -136,9 +136,9 @@ def _describe(data) -> str:
     return "a Dask DataFrame" if not isinstance(data, (str, os.PathLike)) else f"{str(data)!r}"
 
 
-def check_columns(spec, data, weights=None, keys=()) -> None:
+def check_columns(spec, data, weights=None) -> list[str]:
     """The column checks ``prepare`` makes (same messages), on the source's column names;
-    ``keys``: the key columns of ``fit_many``, which must be there too."""
+    returns those names."""
     from csi_models.data import streaming
     from csi_models.data.moments_check import _raise
     from csi_models.data.prepare import _locate
@@ -160,10 +160,7 @@ def check_columns(spec, data, weights=None, keys=()) -> None:
     if weights is not None and weights not in names:
         raise DataError(f"weights={weights!r} is not a column of the survey data: give the "
                           "name of the column holding each respondent's weight")
-    missing_keys = [k for k in keys if k not in names]
-    if missing_keys:
-        raise DataError(f"key column(s) {', '.join(map(repr, missing_keys))} not in the data; "
-                        f"columns are {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
+    return names
 
 
 def _scan(spec, data, weights, batch_size, fill=None):

@@ -33,14 +33,20 @@ def key_columns(by) -> list[str]:
     return columns
 
 
+def check_keys(columns, by: list[str]) -> None:
+    """A DataError naming the key columns of ``by`` that are not among ``columns``."""
+    columns = [str(c) for c in columns]
+    absent = [c for c in by if c not in columns]
+    if absent:
+        raise DataError(f"key column(s) {', '.join(map(repr, absent))} are not in the data "
+                        f"(columns: {', '.join(columns[:12])}"
+                        f"{', ...' if len(columns) > 12 else ''}): check the spelling of by=")
+
+
 def split(data: pd.DataFrame, by: list[str]) -> dict:
     """{key tuple: that group's rows (a copy)} in sorted key order; a row missing a key value
     belongs to no group (counted by the caller)."""
-    absent = [c for c in by if c not in data.columns]
-    if absent:
-        raise DataError(f"key column(s) {', '.join(map(repr, absent))} are not in the data "
-                        f"(columns: {', '.join(map(str, data.columns[:12]))}"
-                        f"{', ...' if len(data.columns) > 12 else ''}): check the spelling of by=")
+    check_keys(data.columns, by)
     data = data.copy(deep=False)
     data.attrs = {}     # else pandas deep-copies the survey's metadata into every group
     out = {}

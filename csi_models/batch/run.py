@@ -20,7 +20,7 @@ from csi_models.batch import groups as grp
 from csi_models.batch.store import Store, read_tables
 from csi_models.batch.fast import eligible
 from csi_models.batch.parallel import run_tasks
-from csi_models.batch.worker import TABLES
+from csi_models.batch.worker import TABLES, engine_only
 from csi_models.errors import CSIError, DataError
 
 class BatchResult:
@@ -127,8 +127,7 @@ def _check(method, bootstrap, random_state, n_jobs, min_n, options):
     from csi_models.inference.random import seed_entropy
 
     engine = get_engine(method)
-    engine.resolve({k: v for k, v in options.items()
-                    if k not in ("ci", "interval", "improper", "missing", "weights")})
+    engine.resolve(engine_only(options))
     fitting.check_bootstrap(bootstrap, random_state, options.get("ci", 0.95),
                              options.get("interval", "percentile"), n_jobs,
                              options.get("improper", "keep"))
@@ -213,10 +212,8 @@ def _scan_groups(spec, data, by, method, bootstrap, options):
     if missing != "listwise":
         raise CSIError(f"missing={missing!r}: fit_many over a Dask DataFrame or Parquet source "
                        "fits each group from the moments of its complete rows (listwise)")
-    check_options(method, weights, missing, bootstrap, {
-        k: v for k, v in options.items() if k not in ("ci", "interval", "improper", "missing",
-                                                      "weights")})
-    check_columns(spec, data, weights, keys=by)
+    check_options(method, weights, missing, bootstrap, engine_only(options))
+    grp.check_keys(check_columns(spec, data, weights), by)
     scanned, without = scan_groups(spec, data, by, weights)
     groups = {tuple(grp._plain(v) for v in key): moments for key, moments in scanned.items()}
     try:

@@ -27,6 +27,8 @@ from csi_models.errors import CSIError, CSIWarning
 
 #: the tables a batch collects from each group's FitResult
 TABLES = ("indices", "paths", "r2", "impacts")
+#: options ``csi.fit`` takes itself (bootstrap, intervals, data rules); the rest are the engine's
+FIT_LEVEL = ("n_jobs", "bootstrap", "ci", "interval", "improper", "missing", "weights")
 #: the columns of ``BatchResult.status`` after the key columns
 STATUS = ("n", "status", "converged", "message", "n_warnings", "seconds", "seed")
 
@@ -108,16 +110,19 @@ def fit_group(key: tuple, rows: pd.DataFrame, spec, method: str, options: dict, 
     return outcome
 
 
+def engine_only(options: dict) -> dict:
+    """The options that are the engine's (not ``FIT_LEVEL``)."""
+    return {k: v for k, v in options.items() if k not in FIT_LEVEL}
+
+
 def _fit_scanned(spec, moments, method: str, options: dict):
     from csi_models.moments_fit import check_options, fit_scanned
     from csi_models.spec import load_spec
 
-    options = dict(options)
-    weights, missing = options.pop("weights", None), options.pop("missing", "listwise")
-    bootstrap = options.pop("bootstrap", 0)
-    engine, options = check_options(method, weights, missing, bootstrap, {
-        k: v for k, v in options.items() if k not in ("n_jobs", "ci", "interval", "improper")})
-    return fit_scanned(load_spec(spec), moments, engine, options, weights, missing,
+    weights, missing = options.get("weights"), options.get("missing", "listwise")
+    engine, engine_options = check_options(method, weights, missing, options.get("bootstrap", 0),
+                                           engine_only(options))
+    return fit_scanned(load_spec(spec), moments, engine, engine_options, weights, missing,
                        f"the group's rows of {moments.n_batches} chunk(s)")
 
 
