@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import csi_models as csi
-from csi_models.errors import CSIWarning, DataError, EstimationError
+from csi_models.errors import CSIWarning, DataError
 from csi_models.simulation import simulate
 
 
@@ -70,8 +70,6 @@ def test_bad_weights_are_named(survey):
     # shares summing to 1: the sds' divisor sum w - 1 would be 0 (NaN indices before)
     with pytest.raises(DataError, match="sum to 1; .*rescale"):
         csi.fit("acsi", survey.assign(w=survey["w"] / survey["w"].sum()), weights="w")
-    with pytest.raises(EstimationError, match="missing='fiml'"):
-        csi.fit("acsi", survey, method="cbsem", missing="fiml", weights="w")
     before = survey.copy()
     csi.fit("acsi", survey, weights="w")
     pd.testing.assert_frame_equal(survey, before)

@@ -173,15 +173,20 @@ def _information(model):
     return information
 
 
-def _objective(model, frame, syntax: str, fiml: bool, start=None):
+def _objective(model, frame, syntax: str, fiml: bool, start=None, weights=None):
     """(fun, grad, information, start, start label, iterations so far) of the ML fit
     function for this data (``_complete_data_fit``). FIML starts
     from the complete-data ML fit to the pairwise covariances and the items' means; a given
-    ``start`` replaces both."""
+    ``start`` replaces both. FIML takes respondent ``weights`` (lavaan's sampling.weights:
+    normalized to sum to the rows; the start stays unweighted)."""
     if not fiml:
         return _complete_data_fit(model, frame, start=start)
     model.load(frame)
-    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float))  # semopy's order
+    if weights is not None:
+        from csi_models.engines.cbsem_weights import normalized
+
+        weights = normalized(weights)
+    objective = FIML(model, frame[model.vars["observed"]].to_numpy(float), weights)
     if start is not None:
         return objective.objective, objective.gradient, objective.information, start, None, 0
     base = semopy.Model(syntax)
@@ -218,8 +223,10 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
 
     ``se``: 'standard' = expected information for complete data (lavaan's default) and
-    observed information for FIML (lavaan's default with missing='ml'); 'robust' = semopy's
-    Huber-White sandwich on casewise scores (complete data only).
+    observed information for FIML (lavaan's default with missing='ml'); 'robust' = the
+    Huber-White sandwich on casewise scores (semopy's for complete data).
+    Respondent weights (``data.weights``) are taken here with FIML only (complete data
+    with weights: ``engines.cbsem_weights.fit``).
     ``start``: starting values of the free parameters in semopy's active-parameter order,
     as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
     include the item intercepts). Without it, complete data start from the data-based start
@@ -241,6 +248,9 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     if se not in ("standard", "robust"):
         raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
     fiml = data.missing == "fiml"
+    if getattr(data, "weights", None) is not None and not fiml:
+        raise EstimationError("cbsem.fit takes respondent weights with missing='fiml' only; "
+                              "complete weighted data go through engines.cbsem_weights.fit")
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)
     _check_identified(spec, model[0], len(layout.items), fiml)
@@ -299,8 +309,8 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x, found, iterations = _objective(model, frame, syntax, fiml,
-                                                                      start)
+            fun, grad, information, x, found, iterations = _objective(
+                model, frame, syntax, fiml, start, getattr(data, "weights", None))
             # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
             # rounding of the same gradient could slide along a flat ridge
             if found in (None, "semopy default (SLSQP)"):

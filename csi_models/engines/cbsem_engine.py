@@ -77,22 +77,50 @@ def with_moments(est: Estimates, survey) -> Estimates:
     """The estimates with the item moments that standardize scores and enter the index:
     sample means and sds (n - 1) of the rows used, or with FIML the model's means (the
     ``~1`` rows) and implied sds; and the sample item correlations (pairwise with FIML).
-    With respondent weights all three are weighted, as for PLS (``moments.full_moments``:
-    integer weights give the moments of the repeated rows)."""
+    With respondent weights the sample moments are weighted, as for PLS
+    (``moments.full_moments``: integer weights give the moments of the repeated rows);
+    with FIML and weights the model's means and sds come from the weighted fit and the
+    pairwise correlations are weighted."""
     items = list(est.layout.items)
     values = survey.values[items]
-    if getattr(survey, "weights", None) is not None:
-        from csi_models.statistics.moments import full_moments
-
-        cor, mean, sd = full_moments(values.to_numpy(float), survey.weights)
-        return replace(est, item_mean=mean[0], item_sd=sd[0], item_cor=cor[0])
+    weights = getattr(survey, "weights", None)
     if survey.missing == "fiml":
         table = est.parameters
         mean = table[table.op == "~1"].set_index("lhs")["est"].reindex(items).to_numpy(float)
         sd = np.sqrt(np.diag(est.implied_cov))
-    else:
-        mean, sd = values.mean().to_numpy(float), values.std(ddof=1).to_numpy(float)
+        cor = (values.corr() if weights is None
+               else pairwise_correlations(values.to_numpy(float), weights))
+        return replace(est, item_mean=mean, item_sd=sd, item_cor=np.asarray(cor, float))
+    if weights is not None:
+        from csi_models.statistics.moments import full_moments
+
+        cor, mean, sd = full_moments(values.to_numpy(float), weights)
+        return replace(est, item_mean=mean[0], item_sd=sd[0], item_cor=cor[0])
+    mean, sd = values.mean().to_numpy(float), values.std(ddof=1).to_numpy(float)
     return replace(est, item_mean=mean, item_sd=sd, item_cor=values.corr().to_numpy(float))
+
+
+def pairwise_correlations(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlations of the columns of X, each pair over the rows where both
+    are observed (pandas' pairwise ``corr`` when every weight is 1), from five products."""
+    observed = np.isfinite(X).astype(float)
+    X0 = np.where(observed > 0, X, 0.0)
+    w = np.asarray(weights, float)[:, None]
+    n = (observed * w).T @ observed                  # n[i, j]: weight of rows with both
+    sx = (X0 * w).T @ observed                       # sum of x_i over those rows
+    sxx = (X0 * X0 * w).T @ observed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mi, mj = sx / n, sx.T / n
+        cov = (X0 * w).T @ X0 / n - mi * mj
+        var_i, var_j = sxx / n - mi ** 2, sxx.T / n - mj ** 2
+        return cov / np.sqrt(var_i * var_j)
+
+
+_WEIGHTED_ML = ("lavaan's sampling.weights: normalized to sum to N; ML on the weighted covariance "
+                "(divisor N); robust SEs; Yuan-Bentler scaled test in fit_indices (chisq.scaled)")
+_WEIGHTED_FIML = ("lavaan's sampling.weights with missing='ml': normalized to sum to N; each "
+                  "row's log-likelihood counted w times; robust SEs; fit measures on the "
+                  "weighted log-likelihoods (no scaled test)")
 
 
 class CBSEMEngine(Engine):
@@ -176,10 +204,7 @@ class CBSEMEngine(Engine):
             "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
                               if fiml else "weighted sample means and covariance of the rows used"
                               if weighted else "sample means and covariance of the rows used"),
-            **({"respondent_weights": "lavaan's sampling.weights: normalized to sum to N; ML on "
-                                      "the weighted covariance (divisor N); robust SEs; "
-                                      "Yuan-Bentler scaled test in fit_indices (chisq.scaled)"}
-               if weighted else {})}
+            **({"respondent_weights": _WEIGHTED_FIML if fiml else _WEIGHTED_ML} if weighted else {})}
 
     def status(self, estimates, settings) -> str:
         state = "converged" if estimates.converged else "NOT converged"

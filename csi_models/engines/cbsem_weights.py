@@ -20,7 +20,12 @@ What lavaan does (read off its options and checked against it, tests/test_cbsem_
   (``statistics.fit_measures.ml_measures``) and the ``.scaled`` and ``.robust`` ones
   (``robust_measures``); all match lavaan to 1e-6.
 * The bootstrap resamples respondents with their weights (``resample_moments``, as PLS).
-Not implemented: weights with FIML (refused).
+* With missing data (``missing='fiml'``, lavaan's ``missing = "ml"``): FIML with each row's
+  log-likelihood counted w_i times (``engines.fiml``; ``cbsem.fit`` takes the weights),
+  robust SEs (the sandwich of the observed information and the weighted casewise scores,
+  lavaan's default there too), fit measures on the weighted H0 and H1 (EM) log-likelihoods
+  (``fit_measures.fiml_measures``). Not given there: lavaan's scaled test (``chisq.scaled``
+  and the ``.scaled`` / ``.robust`` measures), as for unweighted robust FIML.
 """
 
 from __future__ import annotations
@@ -85,13 +90,13 @@ def resample_moments(values: np.ndarray, weights: np.ndarray, rows_list):
 def fit(spec, survey) -> Estimates:
     """The ML estimates of weighted complete data with lavaan's robust standard errors:
     ``cbsem.fit`` of the moment frame, its parameter table rebuilt with ``robust_vcov``
-    (``extras['sandwich']`` keeps A and B for the scaled test)."""
+    (``extras['sandwich']`` keeps A and B for the scaled test). With FIML: ``cbsem.fit``
+    of the weighted casewise likelihood, robust SEs."""
     from csi_models.engines import cbsem
     from csi_models.engines.cbsem_solution import _estimates
 
     if survey.missing == "fiml":
-        raise EstimationError("respondent weights with missing='fiml' are not implemented for "
-                              "CB-SEM; use missing='listwise' (or impute first)")
+        return cbsem.fit(spec, survey, se="robust")
     layout = Layout.from_spec(spec)
     items = list(layout.items)
     view = replace(survey, values=moment_frame(survey.values[items], survey.weights),
@@ -120,6 +125,9 @@ def fit_measures(survey, estimates) -> pd.Series:
 
     layout = estimates.layout
     values = survey.values[list(layout.items)].to_numpy(float)
+    if survey.missing == "fiml":
+        return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean,
+                                int(estimates.extras["n_free"]), normalized(survey.weights))
     out = fm.ml_measures([fm.Moments(estimates.sample_cov, estimates.implied_cov, len(values))],
                          int(estimates.extras["n_free"]))
     if out["df"] > 0:

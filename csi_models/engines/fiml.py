@@ -9,7 +9,9 @@ information, then Newton steps (``engines.optimize``).
 
 f(theta) = sum_k [ tr(Sigma_k^-1 S_k) + n_k log|Sigma_k| ]  (= -2 log L up to a constant),
 with Sigma_k, mu_k the moments of pattern k's observed items and
-S_k = sum over its rows of (x - mu_k)(x - mu_k)'. The same function semopy minimizes;
+S_k = sum over its rows of (x - mu_k)(x - mu_k)'. The same function semopy minimizes; with
+respondent weights (lavaan's sampling.weights with missing = "ml") every row's term counts
+w_i times (``statistics.likelihood``);
 ``statistics.likelihood.casewise_loglik`` adds the constant back for the fit measures (lavaan's logl with
 missing = "ml"; tests/test_fit_indices.py).
 """
@@ -24,9 +26,9 @@ from csi_models.statistics.likelihood import discrepancy, observed_blocks
 class FIML:
     """Objective, gradient and expected information of incomplete data (see module doc)."""
 
-    def __init__(self, model, data: np.ndarray):
+    def __init__(self, model, data: np.ndarray, weights: np.ndarray | None = None):
         self.model = model
-        self.patterns = observed_blocks(data)
+        self.patterns = observed_blocks(data, weights)
         self.n = len(data)
 
     def _implied(self, x):
@@ -50,10 +52,12 @@ class FIML:
         return sigma, mu, dsigma, dmu
 
     def _pattern_terms(self, x):
+        """Per pattern: (observed items, residuals, Sigma_o^-1, the rows' weights (ones
+        without weights), Sigma, dSigma, dmu)."""
         sigma, mu, dsigma, dmu = self._moments(x)
-        for idx, X in self.patterns:
+        for idx, X, w in self.patterns:
             inv = np.linalg.inv(sigma[np.ix_(idx, idx)])
-            yield idx, X - mu[idx], inv, sigma, dsigma, dmu
+            yield idx, X - mu[idx], inv, (np.ones(len(X)) if w is None else w), dsigma, dmu
 
     def objective(self, x) -> float:
         try:
@@ -65,12 +69,11 @@ class FIML:
     def gradient(self, x) -> np.ndarray:
         try:
             g = np.zeros(x.size)
-            for idx, resid, inv, sigma, dsigma, dmu in self._pattern_terms(x):
-                n_k = len(resid)
+            for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
                 a = inv @ resid.T                       # (p_o, n_k)
-                A = n_k * inv - a @ a.T                  # derivative of f wrt Sigma_o
+                A = w.sum() * inv - (a * w) @ a.T        # derivative of f wrt Sigma_o
                 g += np.einsum("ab,iab->i", A, dsigma[:, idx][:, :, idx])
-                g -= 2 * dmu[:, idx] @ a.sum(axis=1)
+                g -= 2 * dmu[:, idx] @ (a @ w)
             return g
         except np.linalg.LinAlgError:
             return np.full(x.size, np.inf)
@@ -78,22 +81,23 @@ class FIML:
     def scores(self, x) -> np.ndarray:
         """Each respondent's gradient of its own term f_i of f (rows with anything observed,
         pattern by pattern), (rows, k): tr(Sigma_o^-1 D) - a_i' D a_i - 2 dmu_o' a_i with
-        a_i = Sigma_o^-1 (x_i - mu_o). Their sum is ``gradient``; the robust (Huber-White)
-        standard errors take their outer products."""
+        a_i = Sigma_o^-1 (x_i - mu_o), times the row's weight. Their sum is ``gradient``; the
+        robust (Huber-White) standard errors take their outer products (with weights
+        sum w_i^2 s_i s_i', as lavaan's sampling.weights)."""
         out = []
-        for idx, resid, inv, sigma, dsigma, dmu in self._pattern_terms(x):
+        for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
             D = dsigma[:, idx][:, :, idx]                       # (k, p_o, p_o)
             a = resid @ inv                                      # (n_k, p_o)
             own = np.einsum("ab,kba->k", inv, D)                 # tr(Sigma_o^-1 D_k)
-            out.append(own[None] - np.einsum("na,kab,nb->nk", a, D, a)
-                       - 2 * a @ dmu[:, idx].T)
+            out.append((own[None] - np.einsum("na,kab,nb->nk", a, D, a)
+                        - 2 * a @ dmu[:, idx].T) * w[:, None])
         return np.concatenate(out)
 
     def information(self, x) -> np.ndarray:
         """Expected information of f (twice that of log L): Fisher scoring's matrix."""
         info = np.zeros((x.size, x.size))
-        for idx, resid, inv, sigma, dsigma, dmu in self._pattern_terms(x):
-            n_k = len(resid)
+        for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
+            n_k = w.sum()
             B = inv @ dsigma[:, idx][:, :, idx]          # (k, p_o, p_o)
             info += n_k * np.einsum("iab,jba->ij", B, B)
             info += 2 * n_k * dmu[:, idx] @ inv @ dmu[:, idx].T

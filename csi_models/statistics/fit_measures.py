@@ -249,10 +249,14 @@ def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
 
 
 # --- missing data (FIML) ----------------------------------------------------------------------
-def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
+def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000,
+               weights: np.ndarray | None = None):
     """ML mean and covariance (N divisor) of incomplete normal data by EM (Dempster, Laird &
-    Rubin 1977): the unrestricted H1 model of FIML. Returns (mean, cov, iterations)."""
+    Rubin 1977): the unrestricted H1 model of FIML; with respondent ``weights`` (summing to
+    N) each row counts w_i times. Returns (mean, cov, iterations)."""
     n, p = X.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    total = w.sum()
     mu = np.nanmean(X, axis=0)
     Sigma = np.diag(np.nanvar(X, axis=0))
     patterns = missing_patterns(X)
@@ -270,10 +274,15 @@ def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
                 else:
                     Xr[:, mis] = mu[mis]
                     C = Sigma.copy()
-            T1 += Xr.sum(axis=0)
-            T2 += Xr.T @ Xr + len(rows) * C
-        mu_new = T1 / n
-        Sigma_new = T2 / n - np.outer(mu_new, mu_new)
+            if weights is None:
+                T1 += Xr.sum(axis=0)
+                T2 += Xr.T @ Xr + len(rows) * C
+            else:
+                wr = w[rows]
+                T1 += wr @ Xr
+                T2 += (Xr * wr[:, None]).T @ Xr + wr.sum() * C
+        mu_new = T1 / total
+        Sigma_new = T2 / total - np.outer(mu_new, mu_new)
         change = max(np.abs(mu_new - mu).max(), np.abs(Sigma_new - Sigma).max())
         mu, Sigma = mu_new, Sigma_new
         if change < tol:
@@ -281,15 +290,23 @@ def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000):
     return mu, Sigma, it
 
 
-def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int) -> pd.Series:
+def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
+                  weights: np.ndarray | None = None) -> pd.Series:
     """lavaan's fit measures for FIML (missing = "ml"): H0 and H1 casewise log-likelihoods,
-    H1 by EM; residual-based measures use the EM moments as the sample moments."""
-    m, S, _ = em_moments(X)
-    logl = casewise_loglik(X, Sigma, mu)
-    h1 = casewise_loglik(X, S, m)
+    H1 by EM; residual-based measures use the EM moments as the sample moments. With
+    respondent ``weights`` (normalized to sum to the rows, as lavaan's sampling.weights)
+    every log-likelihood and the EM moments are weighted."""
+    m, S, _ = em_moments(X, weights=weights)
+    logl = casewise_loglik(X, Sigma, mu, weights)
+    h1 = casewise_loglik(X, S, m, weights)
     # independence model: each item's ML mean and variance over its observed rows
-    base_mu, base_var = np.nanmean(X, axis=0), np.nanvar(X, axis=0)
-    base = sum(casewise_loglik(X[:, [k]], np.array([[base_var[k]]]), base_mu[[k]])
+    if weights is None:
+        base_mu, base_var = np.nanmean(X, axis=0), np.nanvar(X, axis=0)
+    else:
+        w = np.asarray(weights, float)[:, None] * np.isfinite(X)
+        base_mu = np.nansum(X * w, axis=0) / w.sum(axis=0)
+        base_var = np.nansum(w * (X - base_mu) ** 2, axis=0) / w.sum(axis=0)
+    base = sum(casewise_loglik(X[:, [k]], np.array([[base_var[k]]]), base_mu[[k]], weights)
                for k in range(X.shape[1]))
     out = ml_measures([Moments(S, Sigma, len(X), m, mu)], npar, logl=logl, unrestricted_logl=h1,
                       baseline_chisq=2 * (h1 - base))
