@@ -198,6 +198,13 @@ def test_weights_with_fiml_match_lavaan(hs_weighted_missing):
     # differs from ours (on the EM moments) in the 8th digit
     for key in ("rmsea.ci.lower", "rmsea.ci.upper", "srmr"):
         assert ours[key] == pytest.approx(lav[key], abs=1e-6), key
+    # the Yuan-Bentler scaled test lavaan reports by default with sampling.weights
+    for key in ("chisq.scaled", "pvalue.scaled", "chisq.scaling.factor", "scaling.factor.h1",
+                "scaling.factor.h0", "baseline.chisq.scaled", "baseline.chisq.scaling.factor",
+                "cfi.scaled", "tli.scaled", "rmsea.scaled", "rmsea.ci.lower.scaled",
+                "rmsea.ci.upper.scaled", "rmsea.pvalue.scaled"):
+        assert ours[key] == pytest.approx(lav[key], rel=1e-6, abs=1e-8), key
+    assert np.isnan(ours["cfi.robust"]) and np.isnan(ours["rmsea.robust"])   # not lavaan's
     # the weights matter: the unweighted FIML fit is elsewhere
     plain = quiet_fit(hs_spec(), hs_weighted_missing.drop(columns="w"), method="cbsem",
                       missing="fiml")

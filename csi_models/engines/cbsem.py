@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.cbsem_solution import NEAR_ONE, _estimates, improper_problems  # noqa: F401 - used as cbsem.*
-from csi_models.engines.fiml import FIML
+from csi_models.engines.fiml import FIML, sandwich
 from csi_models.engines.mlfit import minimize
 from csi_models.engines.start import data_start
 from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
@@ -321,7 +321,7 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            vcov, se_values = _vcov(model, grad, x, fiml, se == "robust")
+            vcov, se_values, bread_meat = _vcov(model, grad, x, fiml, se == "robust")
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -329,11 +329,14 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
                               "not positive definite at every point the optimizer tried")
     estimates = _estimates(model, layout, names, (vcov, se_values), x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
-    return replace(estimates, extras={**estimates.extras, "start": found or label})
+    extra = {"start": found or label} if bread_meat is None else \
+        {"start": found or label, "sandwich": bread_meat}    # robust FIML: the scaled test's
+    return replace(estimates, extras={**estimates.extras, **extra})
 
 
 def _vcov(model, grad, x, fiml: bool, robust: bool):
-    """(covariance matrix of the free parameters, their standard errors).
+    """(covariance matrix of the free parameters, their standard errors, and with robust
+    FIML the sandwich's (A, B) for the scaled test, else None).
 
     Complete data: the inverse expected information (lavaan's default), with ``robust`` the
     Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
@@ -343,11 +346,13 @@ def _vcov(model, grad, x, fiml: bool, robust: bool):
     the outer products of the respondents' scores (half their ``FIML.scores``), as lavaan's
     se='robust.huber.white' (estimator 'MLR') with missing='ml'."""
     if fiml:
-        vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
-        if robust:
-            scores = grad.__self__.scores(x) / 2       # grad: the FIML objective's gradient
-            vcov = vcov @ (scores.T @ scores) @ vcov
-        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan))
+        if not robust:
+            vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
+            return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), None
+        A, B = sandwich(grad.__self__, x)          # grad: the FIML objective's gradient
+        bread = np.linalg.pinv(A)
+        vcov = bread @ B @ bread
+        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
     model.update_matrices(x)
     vcov = model.calc_fim(inverse=True)[1]
     if robust:
@@ -355,7 +360,7 @@ def _vcov(model, grad, x, fiml: bool, robust: bool):
         vcov = vcov @ meat @ vcov
     variances = vcov.diagonal().copy()
     variances[(variances < 0) & (variances > -1e-1)] = 1e-12
-    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan))
+    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan)), None
 
 
 def _check_identified(spec, model, p: int, fiml: bool) -> None:

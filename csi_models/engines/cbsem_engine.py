@@ -120,7 +120,8 @@ _WEIGHTED_ML = ("lavaan's sampling.weights: normalized to sum to N; ML on the we
                 "(divisor N); robust SEs; Yuan-Bentler scaled test in fit_indices (chisq.scaled)")
 _WEIGHTED_FIML = ("lavaan's sampling.weights with missing='ml': normalized to sum to N; each "
                   "row's log-likelihood counted w times; robust SEs; fit measures on the "
-                  "weighted log-likelihoods (no scaled test)")
+                  "weighted log-likelihoods; Yuan-Bentler scaled test in fit_indices "
+                  "(chisq.scaled; no .robust measures)")
 
 
 class CBSEMEngine(Engine):

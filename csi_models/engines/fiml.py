@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from csi_models.engines.optimize import numeric_hessian
 from csi_models.statistics.likelihood import discrepancy, observed_blocks
 
 
@@ -102,3 +103,79 @@ class FIML:
             info += n_k * np.einsum("iab,jba->ij", B, B)
             info += 2 * n_k * dmu[:, idx] @ inv @ dmu[:, idx].T
         return info
+
+
+def sandwich(objective: FIML, x: np.ndarray):
+    """(A, B) at x: the observed information (half the Hessian of f, differenced from the
+    analytic gradient) and the outer products of the respondents' scores (halves of
+    ``FIML.scores``, weighted), both summed over respondents: lavaan's robust.huber.white
+    with missing = "ml" is A^-1 B A^-1."""
+    A = numeric_hessian(objective.gradient, x) / 2
+    scores = objective.scores(x) / 2
+    return A, scores.T @ scores
+
+
+class FreeMoments:
+    """A model whose parameters are the item means and the given covariance entries
+    (``pairs`` (i, j), i >= j), offering what ``FIML`` reads of a semopy model: the
+    unrestricted model (every entry, H1) and the independence model (the variances) of
+    lavaan's scaled test with missing data."""
+
+    def __init__(self, p: int, pairs: list):
+        self.p, self.pairs = p, list(pairs)
+        self.mu, self.sigma = np.zeros(p), np.zeros((p, p))
+
+    def vector(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        return np.concatenate([mu, [sigma[i, j] for i, j in self.pairs]])
+
+    def update_matrices(self, x):
+        self.mu = np.asarray(x[:self.p], float)
+        self.sigma = np.zeros((self.p, self.p))
+        for k, (i, j) in enumerate(self.pairs):
+            self.sigma[i, j] = self.sigma[j, i] = x[self.p + k]
+
+    def calc_sigma(self):
+        return self.sigma, (None, None)
+
+    def calc_mean(self, _):
+        return self.mu[:, None]
+
+    def calc_sigma_grad(self, *_):
+        out = [0] * self.p
+        for i, j in self.pairs:
+            unit = np.zeros((self.p, self.p))
+            unit[i, j] = unit[j, i] = 1.0
+            out.append(unit)
+        return out
+
+    def calc_mean_grad(self, *_):
+        return list(np.eye(self.p)[:, :, None]) + [0] * len(self.pairs)
+
+
+def _trace_ratio(model: FreeMoments, mu, sigma, X, weights) -> float:
+    """tr(A^-1 B) / parameters of ``model`` at (mu, sigma)."""
+    x = model.vector(mu, sigma)
+    A, B = sandwich(FIML(model, X, weights), x)
+    return float(np.trace(np.linalg.solve(A, B))) / x.size
+
+
+def scaling_factors(A: np.ndarray, B: np.ndarray, X: np.ndarray, weights, h1: tuple,
+                    baseline: tuple) -> dict:
+    """lavaan's Yuan-Bentler (Mplus) scaling of the chi-square with missing data:
+    c0 = tr(A^-1 B) / q of the model (A, B: ``sandwich`` at its estimates), c1 the same of
+    the unrestricted model (p means and p(p+1)/2 covariances) at its EM estimates ``h1``
+    (unstructured, as lavaan), c = (p1 c1 - q c0) / df; the baseline's factor from the
+    independence model (means and variances) at ``baseline`` with the same c1."""
+    p = X.shape[1]
+    q = A.shape[0]
+    c0 = float(np.trace(np.linalg.solve(A, B))) / q
+    full = FreeMoments(p, [(i, j) for j in range(p) for i in range(j, p)])
+    c1 = _trace_ratio(full, *h1, X, weights)
+    p1 = p + len(full.pairs)
+    independence = FreeMoments(p, [(j, j) for j in range(p)])
+    base_mu, base_var = baseline
+    c0_base = _trace_ratio(independence, base_mu, np.diag(base_var), X, weights)
+    df, df_base = p1 - q, p1 - 2 * p
+    return {"c": (p1 * c1 - q * c0) / df if df > 0 else np.nan,
+            "c_base": (p1 * c1 - 2 * p * c0_base) / df_base,
+            "scaling.factor.h1": c1, "scaling.factor.h0": c0}

@@ -290,6 +290,16 @@ def em_moments(X: np.ndarray, tol: float = 1e-10, max_iter: int = 5000,
     return mu, Sigma, it
 
 
+def independence_moments(X: np.ndarray, weights: np.ndarray | None = None):
+    """The independence (baseline) model of FIML: each item's ML mean and variance over its
+    observed rows (weighted with respondent weights)."""
+    if weights is None:
+        return np.nanmean(X, axis=0), np.nanvar(X, axis=0)
+    w = np.asarray(weights, float)[:, None] * np.isfinite(X)
+    mean = np.nansum(X * w, axis=0) / w.sum(axis=0)
+    return mean, np.nansum(w * (X - mean) ** 2, axis=0) / w.sum(axis=0)
+
+
 def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
                   weights: np.ndarray | None = None) -> pd.Series:
     """lavaan's fit measures for FIML (missing = "ml"): H0 and H1 casewise log-likelihoods,
@@ -299,13 +309,7 @@ def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
     m, S, _ = em_moments(X, weights=weights)
     logl = casewise_loglik(X, Sigma, mu, weights)
     h1 = casewise_loglik(X, S, m, weights)
-    # independence model: each item's ML mean and variance over its observed rows
-    if weights is None:
-        base_mu, base_var = np.nanmean(X, axis=0), np.nanvar(X, axis=0)
-    else:
-        w = np.asarray(weights, float)[:, None] * np.isfinite(X)
-        base_mu = np.nansum(X * w, axis=0) / w.sum(axis=0)
-        base_var = np.nansum(w * (X - base_mu) ** 2, axis=0) / w.sum(axis=0)
+    base_mu, base_var = independence_moments(X, weights)
     base = sum(casewise_loglik(X[:, [k]], np.array([[base_var[k]]]), base_mu[[k]], weights)
                for k in range(X.shape[1]))
     out = ml_measures([Moments(S, Sigma, len(X), m, mu)], npar, logl=logl, unrestricted_logl=h1,
