@@ -226,3 +226,43 @@ def test_an_interrupt_while_a_group_is_written_stops_the_workers(tmp_path, monke
     while time.monotonic() < deadline and any(p.is_alive() for p in processes):
         time.sleep(0.05)
     assert not any(p.is_alive() for p in processes)
+
+
+def test_a_batch_stopped_in_one_thread_leaves_a_batch_in_another_its_workers():
+    """Pools are per thread: stopping one thread's batch (an error, Ctrl-C) kills its own
+    worker processes only; a batch of the same size running in another thread keeps going
+    (with one shared pool it lost its workers and raised)."""
+    import threading
+
+    from csi_models.batch import parallel
+
+    pools = {}
+
+    def take(name):
+        pools[name] = parallel._pool(1)
+    threads = [threading.Thread(target=take, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert pools["a"] is not pools["b"]
+    # the threads have finished: the next call retires their pools
+    parallel.stop_pool(parallel._pool(1))
+    assert pools["a"]._flags.shutdown and pools["b"]._flags.shutdown
+
+    # one batch stopped early while another, in a second thread, runs to the end
+    data = survey(groups=12, n=60)
+    done = {}
+
+    def full():
+        done["batch"] = fit_many("acsi", data, by="company", bootstrap=200, random_state=1,
+                                 n_jobs=2)
+    runner = threading.Thread(target=full)
+    runner.start()
+    stopped = parallel.run_tasks(
+        [(key, rows, csi.load_spec("acsi"), "pls", {"bootstrap": 200, "n_jobs": 1}, 1, 30)
+         for key, rows in data.groupby("company")], ["company"], True, 2, None)
+    next(stopped)
+    stopped.close()                     # GeneratorExit: this thread's pool is killed
+    runner.join()
+    assert (done["batch"].status["status"] == "ok").all() and len(done["batch"].status) == 12

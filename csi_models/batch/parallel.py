@@ -152,19 +152,25 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int):
-    """This module's own pool of ``workers`` loky processes (one per size asked for), kept
-    for the next batch (a warm pool) and ended after 300 idle seconds. Not loky's reusable
+    """This thread's own pool of ``workers`` loky processes (one per size asked for), kept
+    for its next batch (a warm pool) and ended after 300 idle seconds. Per thread: a batch
+    stopped by an error or Ctrl-C kills its pool's processes, and a batch running at the same
+    time in another thread must not lose its workers with them. Not loky's reusable
     executor: joblib shares that singleton with its own settings (memmapping, temporary
     folders), and a CB-SEM bootstrap after a batch would find an executor joblib did not
-    make. Batches in several threads at once each get a usable pool."""
+    make."""
     from joblib.externals.loky.process_executor import ProcessPoolExecutor
 
+    key = (workers, threading.get_ident())
     with _POOL_LOCK:
-        executor = _POOL.get(workers)
+        alive = {t.ident for t in threading.enumerate()}
+        for old in [k for k in _POOL if k[1] not in alive]:     # pools of finished threads
+            _POOL.pop(old).shutdown(wait=False)
+        executor = _POOL.get(key)
         flags = getattr(executor, "_flags", None)       # loky's state: shut down, or broken
         if flags is None or flags.shutdown or flags.broken is not None:
-            executor = _POOL[workers] = ProcessPoolExecutor(max_workers=workers, timeout=300,
-                                                            initializer=_start_worker)
+            executor = _POOL[key] = ProcessPoolExecutor(max_workers=workers, timeout=300,
+                                                        initializer=_start_worker)
         return executor
 
 
@@ -173,9 +179,9 @@ def stop_pool(executor=None) -> None:
     it: what Ctrl-C in ``csi batch`` calls, so no worker outlives the command."""
     with _POOL_LOCK:
         stopping = [executor] if executor is not None else list(_POOL.values())
-        for size, pool in list(_POOL.items()):
+        for key, pool in list(_POOL.items()):
             if pool in stopping:
-                del _POOL[size]
+                del _POOL[key]
     for pool in stopping:
         pool.shutdown(wait=False, kill_workers=True)
 
