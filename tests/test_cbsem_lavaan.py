@@ -109,6 +109,27 @@ def test_fiml_with_robust_standard_errors_matches_lavaan():
     assert np.abs(res.parameters.se - plain.parameters.se).max() > 1e-3
 
 
+def test_fiml_with_robust_se_gives_lavaan_mlr_scaled_test():
+    """se='robust' with missing='fiml' is lavaan's estimator='MLR' with missing='ml': its
+    SEs and the Yuan-Bentler (Mplus) scaled chi-square with its scaled fit measures."""
+    from conftest import lavaan_fit
+
+    data = pd.read_csv(LAVAAN / "hs_missing.csv").drop(columns="id")
+    res = fit_quiet(hs_spec(), data, missing="fiml", se="robust")
+    table = merged(res, "hs_fiml_mlr")
+    free = table[table["free_lav"] > 0]
+    np.testing.assert_allclose(free["se"], free["se_lav"], rtol=1e-6)
+    ours, lav = res.fit_indices, lavaan_fit("hs_fiml_mlr")
+    for key in ("chisq", "chisq.scaled", "pvalue.scaled", "chisq.scaling.factor",
+                "scaling.factor.h1", "scaling.factor.h0", "baseline.chisq.scaled",
+                "baseline.chisq.scaling.factor", "cfi.scaled", "tli.scaled", "rmsea.scaled",
+                "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled"):
+        assert ours[key] == pytest.approx(lav[key], rel=1e-6, abs=1e-8), key
+    assert ours["chisq.scaled"] != pytest.approx(ours["chisq"], rel=1e-3)
+    # without se='robust' the test stays the unscaled one, as lavaan's default
+    assert "chisq.scaled" not in fit_quiet(hs_spec(), data, missing="fiml").fit_indices
+
+
 def test_ecsi_fiml_matches_lavaan():
     data = pd.read_csv(LAVAAN / "ecsi_missing.csv")
     res = fit_quiet("ecsi", data, missing="fiml")

@@ -186,7 +186,10 @@ class CBSEMEngine(Engine):
         weighted = getattr(survey, "weights", None) is not None
         se = ("robust (Huber-White sandwich on weighted casewise scores, observed information: "
               "lavaan's default with sampling.weights)" if weighted else
+              "robust (Huber-White sandwich on the observed information, lavaan's MLR; "
+              "Yuan-Bentler scaled test in fit_indices)" if options["se"] == "robust" and fiml else
               "robust (Huber-White sandwich)" if options["se"] == "robust" else
+              "observed information (lavaan's default with missing='ml')" if fiml else
               "expected information")
         return {
             "algorithm": ("maximum likelihood: semopy's objective and Newton steps (FIML)" if fiml
@@ -223,6 +226,10 @@ class CBSEMEngine(Engine):
             return cbsem_weights.fit_measures(survey, estimates)
         npar = int(estimates.extras["n_free"])
         values = survey.values[list(estimates.layout.items)].to_numpy(float)
+        if survey.missing == "fiml" and "sandwich" in estimates.extras:   # se="robust"
+            from csi_models.engines.fiml import robust_fit_measures
+
+            return robust_fit_measures(values, estimates)       # lavaan's MLR, scaled test
         if survey.missing == "fiml":
             return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean, npar)
         S = np.cov(values, rowvar=False, bias=True)
