@@ -315,7 +315,9 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
             # rounding of the same gradient could slide along a flat ridge
             if found in (None, "semopy default (SLSQP)"):
                 x = fisher_scoring(fun, grad, information, x)
-                x, polish = newton(grad, x, tol=1e-12 if fiml else POLISHED)
+                # FIML's gradient sums over rows: 1e-12 per row (its rounding floor; a
+                # tolerance below it spent Newton steps, each a differenced Hessian, on noise)
+                x, polish = newton(grad, x, tol=1e-12 * len(frame) if fiml else POLISHED)
                 iterations += polish
             model.param_vals = x
             model.update_matrices(x)

@@ -31,6 +31,12 @@ class FIML:
         self.model = model
         self.patterns = observed_blocks(data, weights)
         self.n = len(data)
+        p = data.shape[1]
+        # per pattern: its rows' weights (ones without) and the flat positions of its
+        # observed block in a p x p matrix
+        self._blocks = [(idx, X, np.ones(len(X)) if w is None else w,
+                         (idx[:, None] * p + idx[None, :]).ravel())
+                        for idx, X, w in self.patterns]
 
     def _implied(self, x):
         """Sigma, mu and semopy's intermediate matrices (m, c) at x."""
@@ -40,7 +46,11 @@ class FIML:
         return sigma, np.asarray(model.calc_mean(m))[:, 0], m, c
 
     def _moments(self, x):
+        """(Sigma, mu, dSigma (k, p, p), dmu (k, p)) at x: from semopy's derivative lists, or
+        from the model's own ``derivatives`` (``FreeMoments``: constant ones)."""
         model = self.model
+        if hasattr(model, "derivatives"):
+            return model.derivatives(x)
         sigma, mu, m, c = self._implied(x)
         p, k = sigma.shape[0], x.size
         dsigma = np.zeros((k, p, p))
@@ -54,11 +64,12 @@ class FIML:
 
     def _pattern_terms(self, x):
         """Per pattern: (observed items, residuals, Sigma_o^-1, the rows' weights (ones
-        without weights), Sigma, dSigma, dmu)."""
+        without weights), the block's flat positions in p x p, dSigma (k, p*p), dmu (k, p))."""
         sigma, mu, dsigma, dmu = self._moments(x)
-        for idx, X, w in self.patterns:
-            inv = np.linalg.inv(sigma[np.ix_(idx, idx)])
-            yield idx, X - mu[idx], inv, (np.ones(len(X)) if w is None else w), dsigma, dmu
+        flat = dsigma.reshape(len(dsigma), -1)
+        for idx, X, w, cells in self._blocks:
+            inv = np.linalg.inv(sigma.ravel()[cells].reshape(idx.size, idx.size))
+            yield idx, X - mu[idx], inv, w, cells, flat, dmu
 
     def objective(self, x) -> float:
         try:
@@ -68,14 +79,18 @@ class FIML:
         return discrepancy(self.patterns, sigma, mu)
 
     def gradient(self, x) -> np.ndarray:
+        """df/dtheta = dSigma/dtheta : G + dmu/dtheta . h, with G and h the derivatives of f
+        with respect to Sigma and mu summed over the patterns (each on its observed items):
+        one product with the parameters' derivatives instead of one per pattern."""
         try:
-            g = np.zeros(x.size)
-            for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
+            G = h = None
+            for idx, resid, inv, w, cells, flat, dmu in self._pattern_terms(x):
+                if G is None:
+                    G, h = np.zeros(dmu.shape[1] ** 2), np.zeros(dmu.shape[1])
                 a = inv @ resid.T                       # (p_o, n_k)
-                A = w.sum() * inv - (a * w) @ a.T        # derivative of f wrt Sigma_o
-                g += np.einsum("ab,iab->i", A, dsigma[:, idx][:, :, idx])
-                g -= 2 * dmu[:, idx] @ (a @ w)
-            return g
+                G[cells] += (w.sum() * inv - (a * w) @ a.T).ravel()
+                h[idx] -= 2 * (a @ w)
+            return np.zeros(x.size) if G is None else flat @ G + dmu @ h
         except np.linalg.LinAlgError:
             return np.full(x.size, np.inf)
 
@@ -86,21 +101,24 @@ class FIML:
         robust (Huber-White) standard errors take their outer products (with weights
         sum w_i^2 s_i s_i', as lavaan's sampling.weights)."""
         out = []
-        for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
-            D = dsigma[:, idx][:, :, idx]                       # (k, p_o, p_o)
+        for idx, resid, inv, w, cells, flat, dmu in self._pattern_terms(x):
+            D = flat[:, cells]                                   # (k, p_o * p_o)
             a = resid @ inv                                      # (n_k, p_o)
-            own = np.einsum("ab,kba->k", inv, D)                 # tr(Sigma_o^-1 D_k)
-            out.append((own[None] - np.einsum("na,kab,nb->nk", a, D, a)
+            pairs = (a[:, :, None] * a[:, None, :]).reshape(len(a), -1)
+            out.append(((D @ inv.ravel())[None] - pairs @ D.T
                         - 2 * a @ dmu[:, idx].T) * w[:, None])
         return np.concatenate(out)
 
     def information(self, x) -> np.ndarray:
-        """Expected information of f (twice that of log L): Fisher scoring's matrix."""
+        """Expected information of f (twice that of log L): Fisher scoring's matrix,
+        sum_k n_k [tr(Sigma_o^-1 D_i Sigma_o^-1 D_j) + 2 dmu_i' Sigma_o^-1 dmu_j]."""
         info = np.zeros((x.size, x.size))
-        for idx, resid, inv, w, dsigma, dmu in self._pattern_terms(x):
+        for idx, resid, inv, w, cells, flat, dmu in self._pattern_terms(x):
+            q, m = x.size, len(idx)
             n_k = w.sum()
-            B = inv @ dsigma[:, idx][:, :, idx]          # (k, p_o, p_o)
-            info += n_k * np.einsum("iab,jba->ij", B, B)
+            D = flat[:, cells].reshape(q, m, m)
+            B = inv @ D                                          # (k, p_o, p_o)
+            info += n_k * (B.reshape(q, -1) @ B.transpose(0, 2, 1).reshape(q, -1).T)
             info += 2 * n_k * dmu[:, idx] @ inv @ dmu[:, idx].T
         return info
 
@@ -117,22 +135,27 @@ def sandwich(objective: FIML, x: np.ndarray):
 
 class FreeMoments:
     """A model whose parameters are the item means and the given covariance entries
-    (``pairs`` (i, j), i >= j), offering what ``FIML`` reads of a semopy model: the
-    unrestricted model (every entry, H1) and the independence model (the variances) of
-    lavaan's scaled test with missing data."""
+    (``pairs`` (i, j), i >= j), offering what ``FIML`` reads of a semopy model (and its
+    constant derivatives): the unrestricted model (every entry, H1) and the independence
+    model (the variances) of lavaan's scaled test with missing data."""
 
     def __init__(self, p: int, pairs: list):
-        self.p, self.pairs = p, list(pairs)
-        self.mu, self.sigma = np.zeros(p), np.zeros((p, p))
+        self.p = p
+        self.rows, self.cols = (np.array(v, int) for v in zip(*pairs))
+        k = p + len(self.rows)
+        self.dsigma, self.dmu = np.zeros((k, p, p)), np.zeros((k, p))
+        self.dmu[np.arange(p), np.arange(p)] = 1.0
+        at = p + np.arange(len(self.rows))
+        self.dsigma[at, self.rows, self.cols] = self.dsigma[at, self.cols, self.rows] = 1.0
+        self.update_matrices(np.zeros(k))
 
     def vector(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        return np.concatenate([mu, [sigma[i, j] for i, j in self.pairs]])
+        return np.concatenate([mu, sigma[self.rows, self.cols]])
 
     def update_matrices(self, x):
         self.mu = np.asarray(x[:self.p], float)
         self.sigma = np.zeros((self.p, self.p))
-        for k, (i, j) in enumerate(self.pairs):
-            self.sigma[i, j] = self.sigma[j, i] = x[self.p + k]
+        self.sigma[self.rows, self.cols] = self.sigma[self.cols, self.rows] = x[self.p:]
 
     def calc_sigma(self):
         return self.sigma, (None, None)
@@ -140,16 +163,10 @@ class FreeMoments:
     def calc_mean(self, _):
         return self.mu[:, None]
 
-    def calc_sigma_grad(self, *_):
-        out = [0] * self.p
-        for i, j in self.pairs:
-            unit = np.zeros((self.p, self.p))
-            unit[i, j] = unit[j, i] = 1.0
-            out.append(unit)
-        return out
-
-    def calc_mean_grad(self, *_):
-        return list(np.eye(self.p)[:, :, None]) + [0] * len(self.pairs)
+    def derivatives(self, x):
+        """(Sigma, mu, dSigma, dmu) at x."""
+        self.update_matrices(x)
+        return self.sigma, self.mu, self.dsigma, self.dmu
 
 
 def _trace_ratio(model: FreeMoments, mu, sigma, X, weights) -> float:
@@ -171,7 +188,7 @@ def scaling_factors(A: np.ndarray, B: np.ndarray, X: np.ndarray, weights, h1: tu
     c0 = float(np.trace(np.linalg.solve(A, B))) / q
     full = FreeMoments(p, [(i, j) for j in range(p) for i in range(j, p)])
     c1 = _trace_ratio(full, *h1, X, weights)
-    p1 = p + len(full.pairs)
+    p1 = p + p * (p + 1) // 2
     independence = FreeMoments(p, [(j, j) for j in range(p)])
     base_mu, base_var = baseline
     c0_base = _trace_ratio(independence, base_mu, np.diag(base_var), X, weights)

@@ -56,30 +56,42 @@ def fisher_scoring(fun, grad, information, x: np.ndarray, tol: float = 1e-7,
 
 def newton(grad, x: np.ndarray, hessian=None, tol: float = 1e-12,
            max_steps: int = 20) -> tuple[np.ndarray, int]:
-    """Newton steps x <- x - H(x)^-1 g(x) while they shrink max |g| (a step is halved up to
+    """Newton steps x <- x - H^-1 g(x) while they shrink max |g| (a step is halved up to
     30 times), until max |g| < ``tol``; stops where H is not positive definite (Newton would
-    head for a saddle). ``hessian`` defaults to ``numeric_hessian(grad, .)``. Returns
-    (x, number of steps taken)."""
+    head for a saddle). ``hessian`` defaults to ``numeric_hessian(grad, .)``. H is kept
+    while full steps shrink max |g| at least tenfold (near the optimum, where these polishing
+    steps run, the old H is as good; a differenced Hessian costs 2q gradients) and
+    recomputed otherwise. Returns (x, number of steps taken)."""
     hessian = hessian or (lambda z: numeric_hessian(grad, z))
-    steps = 0
+    steps, H = 0, None
+    g = grad(x)
     for _ in range(max_steps):
-        g = grad(x)
         size = np.abs(g).max()
         if not np.isfinite(size) or size < tol:
             break
-        H = hessian(x)
-        try:
-            if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
+        if H is None:
+            H = hessian(x)
+            try:
+                if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
+                    break
+            except np.linalg.LinAlgError:
                 break
+        try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
             break
-        for _ in range(30):
+        for halvings in range(30):
             candidate = x - step
-            if np.abs(grad(candidate)).max() < size:
+            g_new = grad(candidate)
+            if np.abs(g_new).max() < size:
                 break
             step = step / 2
         else:
+            if steps and H is not None:     # an old H: try once more with a fresh one
+                H = None
+                continue
             break
-        x, steps = candidate, steps + 1
+        if halvings or not np.abs(g_new).max() < size / 10:
+            H = None
+        x, g, steps = candidate, g_new, steps + 1
     return x, steps
