@@ -246,3 +246,29 @@ def test_factor_score_weights_follow_lavaan(mobi, name):
         w = raw * mobi[items].std(ddof=1).to_numpy()
         w = w / np.sqrt(w @ mobi[items].corr().to_numpy() @ w)
         np.testing.assert_allclose(ours[items].to_numpy(), w, rtol=1e-5, atol=1e-8, err_msg=construct)
+
+
+def test_fiml_derivatives_equal_semopys():
+    """engines.fiml.SemopyDerivatives (all parameters at once) gives semopy's own
+    calc_sigma_grad / calc_mean_grad, on models with latent and residual covariances."""
+    from csi_models.data.prepare import prepare
+    from csi_models.engines import cbsem
+    from csi_models.engines.base import Layout
+    from csi_models.engines.fiml import SemopyDerivatives
+    from test_covariances import pd_data, pd_spec
+
+    hs = pd.read_csv(LAVAAN / "hs_missing.csv").drop(columns="id")
+    for spec, data in ((hs_spec(), hs), (pd_spec(), pd_data()), (csi.load_spec("ecsi"), None)):
+        data = pd.read_csv(LAVAAN / "ecsi_missing.csv") if data is None else data
+        survey = prepare(spec, data, missing="fiml")
+        model, frame, _, _ = cbsem._build(spec, Layout.from_spec(spec), survey, "fiml")
+        model.load(frame)
+        x = model.param_vals + np.random.default_rng(0).normal(0, 0.1, model.param_vals.size)
+        model.update_matrices(x)
+        sigma, (m, c) = model.calc_sigma()
+        dsigma, dmu = SemopyDerivatives(model)(model, m, c, len(sigma), x.size)
+        ref_sigma = [v if np.ndim(v) else np.zeros_like(sigma) for v in model.calc_sigma_grad(m, c)]
+        ref_mu = [np.asarray(v)[:, 0] if np.ndim(v) else np.zeros(len(sigma))
+                  for v in model.calc_mean_grad(m, c)]
+        np.testing.assert_allclose(dsigma, np.array(ref_sigma), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(dmu, np.array(ref_mu), rtol=0, atol=1e-14)
