@@ -271,3 +271,28 @@ def test_group_comparison_with_weights_says_invariance_is_not_tested(weighted_mo
         comparison = csi.compare("acsi", data, by="g", method="cbsem", weights="w")
     assert comparison.tests.empty
     assert any("respondent weights" in note for note in comparison.notes)
+
+
+def test_nested_models_with_weights_and_fiml_get_lavaans_scaled_difference(hs_weighted_missing):
+    """compare()'s chi-square difference of two nested weighted FIML fits is lavaan's
+    lavTestLRT there: the Satorra-Bentler (2001) scaled difference (make_lavaan_weights.R;
+    lavaan's fits at its default convergence, hence 1e-5)."""
+    from csi_models.spec import spec_from_dict
+
+    def spec(paths):
+        return spec_from_dict({"name": f"hs{len(paths)}", "scale": {"min": -100, "max": 100},
+                               "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
+                                              "textual": {"items": ["x4", "x5", "x6"]},
+                                              "speed": {"items": ["x7", "x8", "x9"]}},
+                               "paths": paths})
+    restricted = spec(["visual -> textual", "textual -> speed"])
+    general = spec(["visual -> textual", "textual -> speed", "visual -> speed"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        tests = csi.compare({"restricted": restricted, "general": general}, hs_weighted_missing,
+                            method="cbsem", missing="fiml", weights="w").tests
+    row = tests[tests.test == "chisq_difference"].iloc[0]
+    lav = pd.read_csv(LAVAAN / "hs_fiml_weighted_lrt.csv").iloc[0]
+    assert row["df_diff"] == lav["df_diff"] == 1
+    assert row["chisq_diff"] == pytest.approx(lav["chisq_diff"], rel=1e-5)
+    assert row["p_value"] == pytest.approx(lav["p_value"], rel=1e-5)

@@ -38,3 +38,22 @@ def test_scoring_and_newton_reach_a_quadratic_minimum():
     x = fisher_scoring(fun, grad, lambda x: A, np.zeros(2))
     x, steps = newton(grad, x)
     np.testing.assert_allclose(x, np.linalg.solve(A, b), atol=1e-12)
+
+
+def test_newton_stops_at_a_noise_floor_without_recomputing_the_same_hessian():
+    """Below the gradient's rounding floor no step helps: Newton stops after one fresh
+    Hessian fails there, instead of recomputing the same one until max_steps (each a
+    differenced Hessian: 2q gradients)."""
+    H0 = np.array([[3.0, 1.0], [1.0, 2.0]])
+    calls = {"h": 0}
+
+    def grad(x):
+        return H0 @ (x - 1.0) + (x - 1.0) ** 3 + 1e-8 * np.sin(1e9 * x)   # a floor ~1e-8
+
+    def hess(x):
+        calls["h"] += 1
+        return H0 + np.diag(3 * (x - 1.0) ** 2)
+
+    x, steps = newton(grad, np.array([1.5, 0.3]), hessian=hess, tol=1e-14, max_steps=20)
+    assert np.abs(x - 1.0).max() < 1e-7 and 3 <= steps < 20
+    assert calls["h"] <= steps + 1

@@ -6,7 +6,8 @@ sample, index (0-100), r2, path, fit) whose
 ``wide()`` view has a column per model; constructs or paths a model lacks are NaN. For
 CB-SEM, every pair of models with the same measurement model where one's paths are a subset
 of the other's (e.g. ``spec.drop_path(...)``) gets a chi-square difference test in ``tests``
-(lavaan's ``lavTestLRT`` for ML: delta chisq on delta df; columns ``NESTED_COLUMNS``).
+(lavaan's ``lavTestLRT``: delta chisq on delta df, Satorra-Bentler scaled for robust
+fits; columns ``NESTED_COLUMNS``).
 Every test table names its p-value column ``p_value``.
 
 ``compare("acsi", data, by="industry")`` fits each group (see ``csi_models.comparison.groups``) and adds

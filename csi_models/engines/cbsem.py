@@ -85,13 +85,18 @@ def _ml_discrepancy(model):
     return fun
 
 
-def _kernel_fit(model, frame, start) -> tuple:
+def _kernel_fit(model, frame, start, cov=None) -> tuple:
     """(x, start label, iterations) of the ML optimum by the batched kernel
     (``engines.mlfit``; the iterations of every start tried), or (None, None, iterations)
     where it converges from no start. Tried in turn: ``start`` when given, else
-    the data-based start (``engines.start``, as lavaan's) and then semopy's default start."""
+    the data-based start (``engines.start``, as lavaan's) and then semopy's default start.
+    ``cov``: a covariance matrix (divisor n) standing for the rows."""
     structure = mk.Structure.from_semopy(model)
-    if isinstance(frame, pd.DataFrame):
+    if cov is not None:
+        S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy(float)[None]
+        sign, logdet_S = np.linalg.slogdet(S)
+        logdet_S = np.where(sign > 0, logdet_S, np.nan)
+    elif isinstance(frame, pd.DataFrame):
         S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
                                         [np.arange(len(frame))])
     else:   # a fit from moments: their covariance (divisor n) stands for the rows
@@ -112,14 +117,18 @@ def _kernel_fit(model, frame, start) -> tuple:
 
 
 def _complete_data_fit(model, frame, cov=None, start=None):
-    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance.
-    Complete data first go through the batched kernel (``_kernel_fit``); only where that does
-    not converge does semopy's SLSQP from its default starting values look for the basin.
+    """ML (Wishart) fit polished by Fisher scoring; ``cov`` replaces the sample covariance
+    (FIML's start: the pairwise covariances). First through the batched kernel
+    (``_kernel_fit``); only where that does not converge does semopy's SLSQP from its
+    default starting values look for the basin.
     Returns (fun, grad, information, x, start label or None, the kernel's iterations)."""
     label, iterations = None, 0
     if cov is None:
         _load(model, frame)
-        x, label, iterations = _kernel_fit(model, frame, start)
+    else:
+        model.load(cov=cov, n_samples=len(frame))
+    if cov is None or np.isfinite(cov.to_numpy(float)).all():
+        x, label, iterations = _kernel_fit(model, frame, start, cov)
         if x is not None:
             fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
             return fun, grad, _information(model), x, label, iterations

@@ -63,14 +63,14 @@ def newton(grad, x: np.ndarray, hessian=None, tol: float = 1e-12,
     steps run, the old H is as good; a differenced Hessian costs 2q gradients) and
     recomputed otherwise. Returns (x, number of steps taken)."""
     hessian = hessian or (lambda z: numeric_hessian(grad, z))
-    steps, H = 0, None
+    steps, H, fresh = 0, None, False       # fresh: H was computed at this x
     g = grad(x)
     for _ in range(max_steps):
         size = np.abs(g).max()
         if not np.isfinite(size) or size < tol:
             break
         if H is None:
-            H = hessian(x)
+            H, fresh = hessian(x), True
             try:
                 if not np.isfinite(H).all() or np.linalg.eigvalsh(H)[0] <= 0:
                     break
@@ -87,11 +87,11 @@ def newton(grad, x: np.ndarray, hessian=None, tol: float = 1e-12,
                 break
             step = step / 2
         else:
-            if steps and H is not None:     # an old H: try once more with a fresh one
+            if not fresh:                   # an old H: try once more with one at this x
                 H = None
                 continue
             break
         if halvings or not np.abs(g_new).max() < size / 10:
             H = None
-        x, g, steps = candidate, g_new, steps + 1
+        x, g, steps, fresh = candidate, g_new, steps + 1, False
     return x, steps

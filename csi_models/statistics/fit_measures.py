@@ -239,12 +239,17 @@ def ml_measures(groups: list[Moments], npar: int, chisq: float | None = None,
 
 def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
     """Likelihood-ratio (chi-square difference) test of two nested ML fits, lavaan's
-    ``lavTestLRT`` for standard ML: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g,
-    p_value = P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Takes fit-measure
-    Series (``ml_measures``)."""
+    ``lavTestLRT``: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g, p_value =
+    P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Where both fits carry a
+    Yuan-Bentler scaling factor (respondent weights, MLR with FIML) the difference is scaled
+    as lavaan's default there, Satorra & Bentler (2001): divided by
+    c_d = (df_r c_r - df_g c_g) / df_diff. Takes fit-measure Series (``ml_measures``)."""
     from scipy.stats import chi2
 
     diff, ddf = restricted["chisq"] - general["chisq"], restricted["df"] - general["df"]
+    c_r, c_g = (m.get("chisq.scaling.factor", np.nan) for m in (restricted, general))
+    if ddf > 0 and np.isfinite(c_r) and np.isfinite(c_g):
+        diff = diff / ((restricted["df"] * c_r - general["df"] * c_g) / ddf)
     return {"chisq_diff": diff, "df_diff": ddf, "p_value": chi2.sf(diff, ddf) if ddf > 0 else np.nan}
 
 
