@@ -296,3 +296,28 @@ def test_nested_models_with_weights_and_fiml_get_lavaans_scaled_difference(hs_we
     assert row["df_diff"] == lav["df_diff"] == 1
     assert row["chisq_diff"] == pytest.approx(lav["chisq_diff"], rel=1e-5)
     assert row["p_value"] == pytest.approx(lav["p_value"], rel=1e-5)
+
+
+def test_fiml_bootstrap_refits_start_where_the_full_sample_solution_is_proper(
+        hs_weighted_missing, monkeypatch):
+    """FIML resamples are refitted without standard errors, from the full-sample estimates
+    when they are a proper solution, else from each resample's own start (on ECSI, whose
+    solution is improper, the full-sample start cost a resample 22 s instead of 4 s)."""
+    from dataclasses import replace
+
+    from csi_models.engines import cbsem_engine
+
+    seen = []
+
+    def spy(spec, survey, rows, start, n_jobs, se, progress):
+        seen.append((start, se))
+        return [(None, "skipped")] * len(rows)
+    monkeypatch.setattr(cbsem_engine, "refit_each", spy)
+    res = quiet_fit(hs_spec(), hs_weighted_missing.drop(columns="w"), method="cbsem",
+                    missing="fiml")
+    engine, rows = res._engine, [np.arange(len(res.data.values))]
+    engine.resample(res.spec, res.data, res.estimates, engine.resolve({}), rows)
+    improper = replace(res.estimates, extras={**res.estimates.extras, "improper": ["a problem"]})
+    engine.resample(res.spec, res.data, improper, engine.resolve({}), rows)
+    np.testing.assert_array_equal(seen[0][0], res.estimates.extras["x"])
+    assert seen[1][0] is None and seen[0][1] == seen[1][1] == "none"

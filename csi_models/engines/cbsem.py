@@ -254,7 +254,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     if data.missing == "mean":
         raise EstimationError("missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
                               "missing='fiml' (full-information ML)")
-    if se not in ("standard", "robust"):
+    if se not in ("standard", "robust", "none"):     # "none": no SEs (bootstrap refits)
         raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
     fiml = data.missing == "fiml"
     if getattr(data, "weights", None) is not None and not fiml:
@@ -332,7 +332,8 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            vcov, se_values, bread_meat = _vcov(model, grad, x, fiml, se == "robust")
+            vcov, se_values, bread_meat = (_vcov(model, grad, x, fiml, se == "robust")
+                                           if se != "none" else _no_vcov(x.size))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -343,6 +344,11 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
     extra = {"start": found or label} if bread_meat is None else \
         {"start": found or label, "sandwich": bread_meat}    # robust FIML: the scaled test's
     return replace(estimates, extras={**estimates.extras, **extra})
+
+
+def _no_vcov(q: int):
+    """_vcov's answer where no standard errors are wanted (bootstrap refits)."""
+    return np.full((q, q), np.nan), np.full(q, np.nan), None
 
 
 def _vcov(model, grad, x, fiml: bool, robust: bool):
