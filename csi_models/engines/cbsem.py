@@ -186,15 +186,11 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None, weights=None):
     """(fun, grad, information, start, start label, iterations so far) of the ML fit
     function for this data (``_complete_data_fit``). FIML starts
     from the complete-data ML fit to the pairwise covariances and the items' means; a given
-    ``start`` replaces both. FIML takes respondent ``weights`` (lavaan's sampling.weights:
-    normalized to sum to the rows; the start stays unweighted)."""
+    ``start`` replaces both. FIML takes respondent ``weights`` (lavaan's sampling.weights,
+    which ``FIML`` normalizes to sum to the rows; the start stays unweighted)."""
     if not fiml:
         return _complete_data_fit(model, frame, start=start)
     model.load(frame)
-    if weights is not None:
-        from csi_models.engines.cbsem_weights import normalized
-
-        weights = normalized(weights)
     objective = FIML(model, frame[model.vars["observed"]].to_numpy(float), weights)
     if start is not None:
         return objective.objective, objective.gradient, objective.information, start, None, 0

@@ -232,9 +232,7 @@ class CBSEMEngine(Engine):
         npar = int(estimates.extras["n_free"])
         values = survey.values[list(estimates.layout.items)].to_numpy(float)
         if survey.missing == "fiml" and "sandwich" in estimates.extras:   # se="robust"
-            from csi_models.engines.fiml import robust_fit_measures
-
-            return robust_fit_measures(values, estimates)       # lavaan's MLR, scaled test
+            return cbsem_weights.robust_fit_measures(values, estimates)   # lavaan's MLR
         if survey.missing == "fiml":
             return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean, npar)
         S = np.cov(values, rowvar=False, bias=True)

@@ -127,8 +127,6 @@ def fit_measures(survey, estimates) -> pd.Series:
     layout = estimates.layout
     values = survey.values[list(layout.items)].to_numpy(float)
     if survey.missing == "fiml":
-        from csi_models.engines.fiml import robust_fit_measures
-
         return robust_fit_measures(values, estimates, normalized(survey.weights))
     out = fm.ml_measures([fm.Moments(estimates.sample_cov, estimates.implied_cov, len(values))],
                          int(estimates.extras["n_free"]))
@@ -138,6 +136,29 @@ def fit_measures(survey, estimates) -> pd.Series:
         extra = robust_measures(out, c["chisq.scaling.factor"],
                                 baseline_scaling(values, survey.weights))
         extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+        out = pd.concat([out, pd.Series(extra, dtype=float)])
+    return out
+
+
+def robust_fit_measures(values: np.ndarray, estimates, weights=None):
+    """lavaan's fitMeasures of FIML with robust SEs (estimator MLR, or respondent weights):
+    those of the (weighted) H0 and H1 log-likelihoods (``fiml_measures``), then with df > 0
+    the Yuan-Bentler scaled test and the ``.scaled`` measures (``fiml.scaling_factors``,
+    ``robust_measures``). The ``.robust`` CFI, TLI and
+    RMSEA are NaN: lavaan 0.6-14 computes them otherwise with missing data (ours, from the
+    complete-data formulas, were 0.1-2% off), so rather than a different number we give none."""
+    from csi_models.engines.fiml import scaling_factors
+    from csi_models.statistics import fit_measures as fm
+
+    out = fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean,
+                           int(estimates.extras["n_free"]), weights)
+    if out["df"] > 0:
+        A, B = estimates.extras["sandwich"]
+        h1 = fm.em_moments(values, weights=weights)[:2]
+        c = scaling_factors(A, B, values, weights, h1, fm.independence_moments(values, weights))
+        extra = robust_measures(out, c["c"], c["c_base"])
+        extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+        extra.update({k: np.nan for k in extra if k.endswith(".robust")})
         out = pd.concat([out, pd.Series(extra, dtype=float)])
     return out
 

@@ -29,6 +29,8 @@ class FIML:
 
     def __init__(self, model, data: np.ndarray, weights: np.ndarray | None = None):
         self.model = model
+        if weights is not None:     # lavaan's sampling.weights: normalized to sum to the rows
+            weights = np.asarray(weights, float) * (len(data) / np.sum(weights))
         self.patterns = observed_blocks(data, weights)
         self.n = len(data)
         p = data.shape[1]
@@ -236,28 +238,3 @@ def scaling_factors(A: np.ndarray, B: np.ndarray, X: np.ndarray, weights, h1: tu
     return {"c": (p1 * c1 - q * c0) / df if df > 0 else np.nan,
             "c_base": (p1 * c1 - 2 * p * c0_base) / df_base,
             "scaling.factor.h1": c1, "scaling.factor.h0": c0}
-
-
-def robust_fit_measures(values: np.ndarray, estimates, weights=None):
-    """lavaan's fitMeasures of FIML with robust SEs (estimator MLR, or respondent weights):
-    those of the (weighted) H0 and H1 log-likelihoods (``fiml_measures``), then with df > 0
-    the Yuan-Bentler scaled test and the ``.scaled`` measures (``scaling_factors``,
-    ``cbsem_weights.robust_measures``). The ``.robust`` CFI, TLI and
-    RMSEA are NaN: lavaan 0.6-14 computes them otherwise with missing data (ours, from the
-    complete-data formulas, were 0.1-2% off), so rather than a different number we give none."""
-    import pandas as pd
-
-    from csi_models.engines.cbsem_weights import robust_measures
-    from csi_models.statistics import fit_measures as fm
-
-    out = fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean,
-                           int(estimates.extras["n_free"]), weights)
-    if out["df"] > 0:
-        A, B = estimates.extras["sandwich"]
-        h1 = fm.em_moments(values, weights=weights)[:2]
-        c = scaling_factors(A, B, values, weights, h1, fm.independence_moments(values, weights))
-        extra = robust_measures(out, c["c"], c["c_base"])
-        extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
-        extra.update({k: np.nan for k in extra if k.endswith(".robust")})
-        out = pd.concat([out, pd.Series(extra, dtype=float)])
-    return out
