@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import csi_models as csi
-from csi_models.errors import CSIWarning
+from csi_models.errors import CSIWarning, EstimationError
 
 from conftest import LAVAAN, lavaan_fit, lavaan_matrix, lavaan_params
 from csi_models.inference.bootstrap import resample_rows
@@ -321,3 +321,11 @@ def test_fiml_bootstrap_refits_start_where_the_full_sample_solution_is_proper(
     engine.resample(res.spec, res.data, improper, engine.resolve({}), rows)
     np.testing.assert_array_equal(seen[0][0], res.estimates.extras["x"])
     assert seen[1][0] is None and seen[0][1] == seen[1][1] == "none"
+
+
+def test_weighted_fiml_with_too_few_weighted_respondents_says_so(hs_weighted_missing):
+    """Rows with weight 0 do not count: 5 weighted respondents for 9 items is a clear error
+    (not a fit that does not converge with numpy warnings)."""
+    data = hs_weighted_missing.assign(w=np.where(np.arange(len(hs_weighted_missing)) < 5, 1.0, 0.0))
+    with pytest.raises(EstimationError, match=r"fewer respondents with a positive weight \(5\)"):
+        quiet_fit(hs_spec(), data, method="cbsem", missing="fiml", weights="w")

@@ -397,16 +397,20 @@ def _check_identified(spec, model, p: int, fiml: bool) -> None:
 
 
 def _check_covariance(data, layout) -> None:
-    """A positive-definite (pairwise, for FIML) item covariance matrix, or a clear error."""
-    values = data.values
+    """A positive-definite (pairwise, for FIML) item covariance matrix of the rows the fit
+    sees (with respondent weights: those with a positive weight), or a clear error."""
+    values, who = data.values, "respondents"
+    if getattr(data, "weights", None) is not None:
+        values, who = values[np.asarray(data.weights) > 0], "respondents with a positive weight"
     if data.missing != "fiml" and len(values) <= len(layout.items):
         raise EstimationError(f"CB-SEM needs more rows ({len(values)}) than items "
                               f"({len(layout.items)}) for a positive-definite covariance matrix")
     eig = np.linalg.eigvalsh(values.cov().to_numpy(float))
     if not np.isfinite(eig).all() or eig[0] <= 1e-10 * max(eig[-1], 1e-300):
-        raise EstimationError("the items' covariance matrix is singular: some items are exact "
-                              "linear combinations of others (duplicated or summed columns) or "
-                              "there are fewer respondents than items; drop the redundant items")
+        raise EstimationError(f"the items' covariance matrix is singular: some items are exact "
+                              f"linear combinations of others (duplicated or summed columns) or "
+                              f"there are fewer {who} ({len(values)}) than items "
+                              f"({len(layout.items)}); drop the redundant items")
 
 
 class _quiet_semopy:
