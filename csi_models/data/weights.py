@@ -46,3 +46,10 @@ def weight_column(data: pd.DataFrame, column, kept_rows: pd.Index) -> np.ndarray
                         "(item sds divide by sum w - 1): rescale them, e.g. to sum to the "
                         f"number of respondents ({len(values)})")
     return values
+
+
+def normalized(weights: np.ndarray) -> np.ndarray:
+    """Weights rescaled to sum to the number of rows (lavaan's "total" normalization of
+    sampling.weights; CB-SEM with weights, FIML included)."""
+    w = np.asarray(weights, float)
+    return w * (w.size / w.sum())

@@ -92,16 +92,13 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
     the data-based start (``engines.start``, as lavaan's) and then semopy's default start.
     ``cov``: a covariance matrix (divisor n) standing for the rows."""
     structure = mk.Structure.from_semopy(model)
-    if cov is not None:
-        S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy(float)[None]
-        sign, logdet_S = np.linalg.slogdet(S)
-        logdet_S = np.where(sign > 0, logdet_S, np.nan)
-    elif isinstance(frame, pd.DataFrame):
+    if cov is None and not isinstance(frame, pd.DataFrame):
+        cov = frame.cov(ddof=0)     # a fit from moments: their covariance stands for the rows
+    if cov is None:
         S, logdet_S = mk.sample_moments(frame[list(structure.observed)].to_numpy(float),
                                         [np.arange(len(frame))])
-    else:   # a fit from moments: their covariance (divisor n) stands for the rows
-        S = frame.cov(ddof=0).loc[list(structure.observed), list(structure.observed)]
-        S = S.to_numpy(float)[None]
+    else:
+        S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy(float)[None]
         sign, logdet_S = np.linalg.slogdet(S)
         logdet_S = np.where(sign > 0, logdet_S, np.nan)
     tries = [("given", np.asarray(start, float)[None])] if start is not None else \

@@ -88,8 +88,12 @@ def with_moments(est: Estimates, survey) -> Estimates:
         table = est.parameters
         mean = table[table.op == "~1"].set_index("lhs")["est"].reindex(items).to_numpy(float)
         sd = np.sqrt(np.diag(est.implied_cov))
-        cor = (values.corr() if weights is None
-               else pairwise_correlations(values.to_numpy(float), weights))
+        if weights is None:
+            cor = values.corr()
+        else:
+            from csi_models.statistics.moments import pairwise_correlations
+
+            cor = pairwise_correlations(values.to_numpy(float), weights)
         return replace(est, item_mean=mean, item_sd=sd, item_cor=np.asarray(cor, float))
     if weights is not None:
         from csi_models.statistics.moments import full_moments
@@ -98,22 +102,6 @@ def with_moments(est: Estimates, survey) -> Estimates:
         return replace(est, item_mean=mean[0], item_sd=sd[0], item_cor=cor[0])
     mean, sd = values.mean().to_numpy(float), values.std(ddof=1).to_numpy(float)
     return replace(est, item_mean=mean, item_sd=sd, item_cor=values.corr().to_numpy(float))
-
-
-def pairwise_correlations(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted Pearson correlations of the columns of X, each pair over the rows where both
-    are observed (pandas' pairwise ``corr`` when every weight is 1), from five products."""
-    observed = np.isfinite(X).astype(float)
-    X0 = np.where(observed > 0, X, 0.0)
-    w = np.asarray(weights, float)[:, None]
-    n = (observed * w).T @ observed                  # n[i, j]: weight of rows with both
-    sx = (X0 * w).T @ observed                       # sum of x_i over those rows
-    sxx = (X0 * X0 * w).T @ observed
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mi, mj = sx / n, sx.T / n
-        cov = (X0 * w).T @ X0 / n - mi * mj
-        var_i, var_j = sxx / n - mi ** 2, sxx.T / n - mj ** 2
-        return cov / np.sqrt(var_i * var_j)
 
 
 _WEIGHTED_ML = ("lavaan's sampling.weights: normalized to sum to N; ML on the weighted covariance "

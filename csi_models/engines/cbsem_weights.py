@@ -38,14 +38,9 @@ import numpy as np
 import pandas as pd
 
 from csi_models.engines import mlkernel as mk
+from csi_models.data.weights import normalized
 from csi_models.engines.base import Estimates, Layout
 from csi_models.errors import EstimationError
-
-
-def normalized(weights: np.ndarray) -> np.ndarray:
-    """Weights rescaled to sum to the number of rows (lavaan's "total" normalization)."""
-    w = np.asarray(weights, float)
-    return w * (w.size / w.sum())
 
 
 def weighted_cov(values: np.ndarray, weights: np.ndarray):

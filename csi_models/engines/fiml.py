@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from csi_models.data.weights import normalized
 from csi_models.engines.optimize import numeric_hessian
 from csi_models.statistics.likelihood import discrepancy, observed_blocks
 
@@ -28,10 +29,12 @@ class FIML:
     """Objective, gradient and expected information of incomplete data (see module doc)."""
 
     def __init__(self, model, data: np.ndarray, weights: np.ndarray | None = None):
+        """``model``: a loaded semopy ModelMeans, or a ``FreeMoments``; ``weights``: lavaan's
+        sampling.weights, normalized here to sum to the rows."""
         self.model = model
-        if weights is not None:     # lavaan's sampling.weights: normalized to sum to the rows
-            weights = np.asarray(weights, float) * (len(data) / np.sum(weights))
-        self.patterns = observed_blocks(data, weights)
+        # semopy's derivatives, or the model's own (FreeMoments)
+        self._derivatives = None if hasattr(model, "derivatives") else SemopyDerivatives(model)
+        self.patterns = observed_blocks(data, None if weights is None else normalized(weights))
         self.n = len(data)
         p = data.shape[1]
         # per pattern: its rows' weights (ones without) and the flat positions of its
@@ -51,10 +54,8 @@ class FIML:
         """(Sigma, mu, dSigma (k, p, p), dmu (k, p)) at x: semopy's derivatives
         (``SemopyDerivatives``), or the model's own (``FreeMoments``: constant ones)."""
         model = self.model
-        if hasattr(model, "derivatives"):
+        if self._derivatives is None:
             return model.derivatives(x)
-        if not hasattr(self, "_derivatives"):
-            self._derivatives = SemopyDerivatives(model)
         sigma, mu, m, c = self._implied(x)
         return (sigma, mu, *self._derivatives(model, m, c, sigma.shape[0], x.size))
 

@@ -116,3 +116,19 @@ def full_moments(values: np.ndarray, weights: np.ndarray | None = None):
         S = cov / np.outer(root, root)
         sd = root / np.sqrt(total - 1)
     return S[None], mean[None], sd[None]
+
+
+def pairwise_correlations(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlations of the columns of X, each pair over the rows where both
+    are observed (pandas' pairwise ``corr`` when every weight is 1), from five products."""
+    observed = np.isfinite(X).astype(float)
+    X0 = np.where(observed > 0, X, 0.0)
+    w = np.asarray(weights, float)[:, None]
+    n = (observed * w).T @ observed                  # n[i, j]: weight of rows with both
+    sx = (X0 * w).T @ observed                       # sum of x_i over those rows
+    sxx = (X0 * X0 * w).T @ observed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mi, mj = sx / n, sx.T / n
+        cov = (X0 * w).T @ X0 / n - mi * mj
+        var_i, var_j = sxx / n - mi ** 2, sxx.T / n - mj ** 2
+        return cov / np.sqrt(var_i * var_j)
