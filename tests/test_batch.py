@@ -204,7 +204,72 @@ def test_joblib_works_before_and_after_a_batch_on_processes():
     pd.testing.assert_frame_equal(first.paths, again.paths)
 
 
-def test_an_interrupt_while_a_group_is_written_stops_the_workers(tmp_path, monkeypatch):
+@pytest.fixture(params=["fork", "loky"])
+def pool_kind(request, monkeypatch):
+    """fit_many's workers forked from this process (a script: no other thread) or spawned
+    by loky (Jupyter, threaded callers): each test runs on a new pool of that kind."""
+    from csi_models.batch import parallel
+
+    if request.param == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("workers are forked on Linux only")
+    monkeypatch.setattr(parallel, "_can_fork", lambda: request.param == "fork")
+    parallel.stop_pool()
+    yield request.param
+    parallel.stop_pool()
+
+
+def test_workers_are_forked_only_where_this_process_has_no_other_thread():
+    """A script (one thread) gets forked workers, which start without importing anything;
+    with another thread alive (Jupyter, a Dask client) forking could leave a child with a
+    lock that thread held: loky spawns them instead."""
+    import threading
+
+    from csi_models.batch import parallel
+
+    script = ("import warnings; warnings.simplefilter('ignore')\n"
+              "import csi_models as csi\n"
+              "from csi_models.batch import fit_many, parallel\n"
+              "data = csi.simulate('acsi', 60, groups=4, random_state=1, discrete=True)\n"
+              "fit_many('acsi', data, by='group', bootstrap=20, random_state=1, n_jobs=2)\n"
+              "print(*[type(p).__module__ for p in parallel._POOL.values()])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    expected = "concurrent.futures.process" if sys.platform.startswith("linux") else "loky"
+    assert expected in out.stdout.strip()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not parallel._can_fork()
+    finally:
+        release.set()
+        other.join()
+
+
+def test_forked_and_spawned_workers_give_the_numbers_of_one_process(pool_kind):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from csi_models.batch import parallel
+
+    data = survey(groups=9, n=60)
+    serial = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=1)
+    two = fit_many("acsi", data, by="company", bootstrap=40, random_state=5, n_jobs=2)
+    forked = [isinstance(p, ProcessPoolExecutor) for p in parallel._POOL.values()]
+    assert forked == [pool_kind == "fork"]
+    for name in ("indices", "paths", "r2", "impacts", "draws"):
+        pd.testing.assert_frame_equal(getattr(serial, name), getattr(two, name),
+                                      check_exact=True)
+    # groups that take the general route (one fit_group each), a failing one among them
+    cb = dict(by="company", method="cbsem", random_state=5)
+    small = data[data.company.isin(["G01", "G02", "G03"])].copy()
+    small.loc[small.company == "G02", "CUSA1"] = 5.0       # a constant item: a failed group
+    one, both = fit_many("acsi", small, n_jobs=1, **cb), fit_many("acsi", small, n_jobs=2, **cb)
+    pd.testing.assert_frame_equal(one.paths, both.paths, check_exact=True)
+    assert list(both.status["status"]) == ["ok", "failed", "ok"]
+
+
+def test_an_interrupt_while_a_group_is_written_stops_the_workers(tmp_path, monkeypatch, pool_kind):
     """Ctrl-C outside the chunk loop (here: while a finished group is written) still stops
     the chunks running in worker processes at once, with their processes."""
     from csi_models.batch import parallel
@@ -214,14 +279,16 @@ def test_an_interrupt_while_a_group_is_written_stops_the_workers(tmp_path, monke
     original = parallel._pool
     monkeypatch.setattr(parallel, "_pool", lambda n: pools.append(original(n)) or pools[-1])
 
-    def interrupted(self, tables, key):
+    processes = []
+
+    def interrupted(self, tables, key):     # the pool's processes, then Ctrl-C
+        processes.extend(pools[0]._processes.values())
         raise KeyboardInterrupt
     monkeypatch.setattr(Store, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fit_many("acsi", survey(groups=12, n=60), by="company", bootstrap=300,
                  random_state=1, n_jobs=2, out=tmp_path / "out")
-    assert pools and not [p for p in parallel._POOL.values() if p in pools]
-    processes = list(pools[0]._processes.values())
+    assert pools and processes and not [p for p in parallel._POOL.values() if p in pools]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(p.is_alive() for p in processes):
         time.sleep(0.05)

@@ -295,6 +295,12 @@ def _group(pgid: int) -> list:
     return members
 
 
+def _workers(pgid: int) -> list:
+    """The worker processes of process group ``pgid``: every member but csi itself and
+    loky's resource tracker."""
+    return [m for m in _group(pgid) if m[0] != pgid and "resource_tracker" not in m[2]]
+
+
 def _default_sigint() -> None:
     """csi as a terminal starts it in the foreground: Ctrl-C at its default. A test run
     started as a background job of a non-interactive shell (``pytest &``, as some CI runners
@@ -305,7 +311,8 @@ def _default_sigint() -> None:
 
 def _interrupt_once_workers_run(args: list, workers: int) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once ``workers``
-    loky workers run ``csi args``: exit 130, one line, no traceback, no process left."""
+    worker processes (loky's, or forked by a batch) run ``csi args``: exit 130, one line, no
+    traceback, no process left."""
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -314,7 +321,7 @@ def _interrupt_once_workers_run(args: list, workers: int) -> None:
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
-            running = [m for m in _group(proc.pid) if "LokyProcess" in m[2]]
+            running = _workers(proc.pid)
             if len(running) == workers and all(ignored for _, ignored, _ in running):
                 break
             assert proc.poll() is None, proc.communicate()
@@ -338,7 +345,7 @@ def _interrupt_once_workers_run(args: list, workers: int) -> None:
     assert proc.returncode == 130 and err.strip().endswith("csi: interrupted"), err[-1000:]
     assert "Traceback" not in err
     time.sleep(0.5)
-    assert [m for m in _group(proc.pid) if "LokyProcess" in m[2]] == []
+    assert _workers(proc.pid) == []
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
@@ -349,7 +356,8 @@ def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap():
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
 def test_ctrl_c_stops_a_batch_and_its_worker(tmp_path):
-    """``csi batch --jobs 2``: this process fits chunks itself beside one loky worker."""
+    """``csi batch --jobs 2``: this process fits chunks itself beside one worker (forked:
+    csi has no other thread)."""
     data = tmp_path / "companies.csv"
     csi_models.simulate("acsi", 200, groups=60, random_state=1, discrete=True).to_csv(data,
                                                                                      index=False)

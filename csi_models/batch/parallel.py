@@ -1,5 +1,5 @@
-"""Where ``fit_many``'s groups run: serially, on local processes (this one beside loky
-workers), or on a ``dask.distributed`` client; in chunks of groups, each chunk's tables
+"""Where ``fit_many``'s groups run: serially, on local processes (this one beside worker
+processes, forked or loky's: ``_pool``), or on a ``dask.distributed`` client; in chunks of groups, each chunk's tables
 yielded as it finishes. A chunk's arithmetic is the same wherever it runs (one BLAS thread,
 seeds by group key), so the results do not depend on the route or the chunking.
 """
@@ -7,6 +7,7 @@ seeds by group key), so the results do not depend on the route or the chunking.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 
 from csi_models.batch.fast import fit_chunk
@@ -101,8 +102,8 @@ def _shared(chunks, by, fast, workers: int):
     """Chunks shared by ``workers`` processes, this one included: this
     process and one thread per worker process (``_pool``; the thread sends a
     chunk and waits for it) take the next chunk from one queue. This process starts at once,
-    so the seconds a cold pool spends starting (spawn and imports, ~2 s on a 2-core machine)
-    are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
+    so the seconds a cold pool of spawned workers spends starting (imports, ~1.3 s on a
+    2-core machine) are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
     import queue
     from collections import deque
 
@@ -152,26 +153,83 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int):
-    """This thread's own pool of ``workers`` loky processes (one per size asked for), kept
-    for its next batch (a warm pool) and ended after 300 idle seconds. Per thread: a batch
-    stopped by an error or Ctrl-C kills its pool's processes, and a batch running at the same
-    time in another thread must not lose its workers with them. Not loky's reusable
-    executor: joblib shares that singleton with its own settings (memmapping, temporary
-    folders), and a CB-SEM bootstrap after a batch would find an executor joblib did not
-    make."""
-    from joblib.externals.loky.process_executor import ProcessPoolExecutor
-
+    """This thread's own pool of ``workers`` processes (one per size asked for), kept for its
+    next batch (a warm pool). Per thread: a batch stopped by an error or Ctrl-C kills its
+    pool's processes, and a batch running at the same time in another thread must not lose
+    its workers with them. Not loky's reusable executor: joblib shares that singleton with
+    its own settings (memmapping, temporary folders), and a CB-SEM bootstrap after a batch
+    would find an executor joblib did not make."""
     key = (workers, threading.get_ident())
+    fork = _can_fork()          # asked before this batch's helper threads exist
     with _POOL_LOCK:
         alive = {t.ident for t in threading.enumerate()}
         for old in [k for k in _POOL if k[1] not in alive]:     # pools of finished threads
             _POOL.pop(old).shutdown(wait=False)
         executor = _POOL.get(key)
-        flags = getattr(executor, "_flags", None)       # loky's state: shut down, or broken
-        if flags is None or flags.shutdown or flags.broken is not None:
-            executor = _POOL[key] = ProcessPoolExecutor(max_workers=workers, timeout=300,
-                                                        initializer=_start_worker)
-        return executor
+        if not _usable(executor):
+            executor = _POOL[key] = _new_pool(workers, fork)
+            launch = fork
+        else:
+            launch = False
+    if launch:      # fork now, from this thread, the only one (never while holding a lock)
+        executor.submit(int)
+    return executor
+
+
+def _can_fork() -> bool:
+    """Whether new workers can be forked from this process: on Linux, with no thread but
+    this one (forking a process with other threads can leave a child with a lock another
+    thread held). A forked worker has every module this process imported and starts in
+    milliseconds; a spawned one imports joblib, pandas and this package first (~1.3 s on a
+    2-core machine, where a 200-company batch takes ~9 s)."""
+    import multiprocessing
+
+    return (sys.platform.startswith("linux") and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _new_pool(workers: int, fork: bool):
+    """Forked workers where ``fork`` (``_can_fork``), which live until this process ends;
+    else loky's spawned workers (what Jupyter, Dask clients and threaded callers get), which
+    end after 300 idle seconds."""
+    if fork:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                   mp_context=multiprocessing.get_context("fork"))
+    from joblib.externals.loky.process_executor import ProcessPoolExecutor as LokyExecutor
+
+    return LokyExecutor(max_workers=workers, timeout=300, initializer=_start_worker)
+
+
+def _usable(executor) -> bool:
+    """A pool that exists and is neither shut down nor broken (a worker died)."""
+    if executor is None:
+        return False
+    flags = getattr(executor, "_flags", None)       # loky's state
+    if flags is not None:
+        return not flags.shutdown and flags.broken is None
+    return not executor._shutdown_thread and not executor._broken
+
+
+def _kill(executor) -> None:
+    """Shut ``executor`` down and kill its processes, the chunks they run with them."""
+    if hasattr(executor, "_flags"):                 # loky
+        executor.shutdown(wait=False, kill_workers=True)
+        return
+    processes = list((executor._processes or {}).values())
+    results = executor._result_queue            # shutdown() forgets it
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join()
+    if results is not None:
+        # A worker killed while it wrote a result leaves the executor's thread waiting for
+        # the rest of it (and this process's exit waiting for that thread): this process
+        # holds the pipe's last writing end, and closing it ends that read.
+        results._writer.close()
 
 
 def stop_pool(executor=None) -> None:
@@ -183,7 +241,7 @@ def stop_pool(executor=None) -> None:
             if pool in stopping:
                 del _POOL[key]
     for pool in stopping:
-        pool.shutdown(wait=False, kill_workers=True)
+        _kill(pool)
 
 
 def _unpack(item):
