@@ -21,7 +21,7 @@ import csi_models as csi
 from csi_models.statistics import fit_measures as fi
 from csi_models.engines import pls
 from csi_models.spec.layout import Layout
-from csi_models.simulation import population
+from csi_models.simulation import population, structural_correlations
 from csi_models.spec.loading import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
@@ -162,7 +162,7 @@ def test_pls_srmr_is_csems_not_unit_variance_endogenous():
     est, lay = res.estimates, res.estimates.layout
     S = res.item_correlations.to_numpy()
     unit = fi.pls_implied(lay, S, est.loadings,
-                          fi.structural_correlations(lay, est.paths, est.construct_cor))
+                          structural_correlations(lay, est.paths, est.construct_cor))
     assert abs(fi.discrepancies(S, unit)["srmr"] - res.fit_indices["srmr"]) > 1e-4
     resid = S - _implied_by_hand(res, False)
     low = np.tril_indices(len(S))

@@ -326,33 +326,6 @@ def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
 
 
 # --- PLS ---------------------------------------------------------------------------------------
-def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
-    """Population construct correlations of a recursive structural model whose constructs all
-    have variance 1 by construction (``simulate``): exogenous constructs keep their
-    correlations, each endogenous construct is sum beta * predecessors plus a disturbance
-    uncorrelated with everything before it, with the variance that makes its own variance 1.
-    For the implied correlations of an *estimated* PLS model use ``implied_construct_cor``."""
-    import networkx as nx         # here, not at import: every summary imports this module
-
-    J = len(layout.constructs)
-    R = np.eye(J)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(J))
-    graph.add_edges_from(zip(*np.nonzero(layout.adjacency)))
-    exo = [j for j in range(J) if not layout.adjacency[:, j].any()]
-    R[np.ix_(exo, exo)] = construct_cor[np.ix_(exo, exo)]
-    placed = list(exo)
-    for j in nx.topological_sort(graph):
-        pred = layout.predecessors(j)
-        if pred.size == 0:
-            continue
-        beta = paths[pred, j]
-        for k in placed:
-            R[j, k] = R[k, j] = beta @ R[pred, k]
-        placed.append(j)
-    return R
-
-
 def implied_construct_cor(layout, paths: np.ndarray, construct_cor: np.ndarray,
                           r2: np.ndarray) -> np.ndarray:
     """Construct correlations implied by an estimated structural model, as cSEM (``fit()``,
