@@ -60,7 +60,7 @@ def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray
     correlations, each endogenous construct is sum beta * predecessors plus a disturbance
     uncorrelated with everything before it, with the variance that makes its own variance 1.
     For the implied correlations of an *estimated* PLS model use
-    ``statistics.fit_measures.implied_construct_cor``."""
+    ``statistics.pls_fit_measures.implied_construct_cor``."""
     J = len(layout.constructs)
     R = np.eye(J)
     graph = nx.DiGraph()
