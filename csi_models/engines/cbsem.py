@@ -9,7 +9,8 @@ uses semopy's objective and ``engines.fiml``. The final max |gradient| is report
 Like lavaan, variances are not bounded at zero (a negative variance is reported as an
 improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
 fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
-(tests/test_cbsem_lavaan.py).
+(tests/test_cbsem_lavaan.py). Beside the fit: its input checks (``engines.cbsem_checks``), its
+standard errors (``engines.cbsem_standard_errors``) and its solution (``engines.cbsem_solution``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
                                              check_identified, checked_start)
 from csi_models.engines.cbsem_solution import NEAR_ONE, _estimates, improper_problems  # noqa: F401 - used as cbsem.*
-from csi_models.engines.fiml import FIML, sandwich
+from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
+from csi_models.engines.fiml import FIML
 from csi_models.engines.mlfit import minimize
 from csi_models.engines.start import data_start
-from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
+from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -295,8 +297,9 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            vcov, se_values, bread_meat = (_vcov(model, grad, x, fiml, se == "robust")
-                                           if se != "none" else _no_vcov(x.size))
+            vcov, se_values, bread_meat = (
+                standard_errors(model, grad, x, fiml, se == "robust") if se != "none"
+                else no_standard_errors(x.size))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -307,40 +310,6 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
     extra = {"start": found or label} if bread_meat is None else \
         {"start": found or label, "sandwich": bread_meat}    # robust FIML: the scaled test's
     return replace(estimates, extras={**estimates.extras, **extra})
-
-
-def _no_vcov(q: int):
-    """_vcov's answer where no standard errors are wanted (bootstrap refits)."""
-    return np.full((q, q), np.nan), np.full(q, np.nan), None
-
-
-def _vcov(model, grad, x, fiml: bool, robust: bool):
-    """(covariance matrix of the free parameters, their standard errors, and with robust
-    FIML the sandwich's (A, B) for the scaled test, else None).
-
-    Complete data: the inverse expected information (lavaan's default), with ``robust`` the
-    Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
-    variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
-    the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
-    differenced from the analytic gradient; with ``robust`` the sandwich J^-1 B J^-1 with B
-    the outer products of the respondents' scores (half their ``FIML.scores``), as lavaan's
-    se='robust.huber.white' (estimator 'MLR') with missing='ml'."""
-    if fiml:
-        if not robust:
-            vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
-            return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), None
-        A, B = sandwich(grad.__self__, x)          # grad: the FIML objective's gradient
-        bread = np.linalg.pinv(A)
-        vcov = bread @ B @ bread
-        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
-    model.update_matrices(x)
-    vcov = model.calc_fim(inverse=True)[1]
-    if robust:
-        meat = sum(np.outer(g, g) for g in model.grad_se_g(x))
-        vcov = vcov @ meat @ vcov
-    variances = vcov.diagonal().copy()
-    variances[(variances < 0) & (variances > -1e-1)] = 1e-12
-    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan)), None
 
 
 class _quiet_semopy:
