@@ -25,7 +25,6 @@ import pandas as pd
 
 from csi_models.spec.layout import Layout
 from csi_models.errors import DataError, SpecError
-from csi_models.statistics.fit_measures import structural_correlations
 from csi_models.spec import load_spec
 from csi_models.spec.validation import is_number
 
@@ -55,10 +54,35 @@ class Population:
         return pd.Series(out, name="r2")
 
 
+def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
+    """Population construct correlations of a recursive structural model whose constructs all
+    have variance 1 by construction (``simulate``): exogenous constructs keep their
+    correlations, each endogenous construct is sum beta * predecessors plus a disturbance
+    uncorrelated with everything before it, with the variance that makes its own variance 1.
+    For the implied correlations of an *estimated* PLS model use
+    ``statistics.pls_fit_measures.implied_construct_cor``."""
+    J = len(layout.constructs)
+    R = np.eye(J)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(J))
+    graph.add_edges_from(zip(*np.nonzero(layout.adjacency)))
+    exo = [j for j in range(J) if not layout.adjacency[:, j].any()]
+    R[np.ix_(exo, exo)] = construct_cor[np.ix_(exo, exo)]
+    placed = list(exo)
+    for j in nx.topological_sort(graph):
+        pred = layout.predecessors(j)
+        if pred.size == 0:
+            continue
+        beta = paths[pred, j]
+        for k in placed:
+            R[j, k] = R[k, j] = beta @ R[pred, k]
+        placed.append(j)
+    return R
+
+
 def _construct_cor(spec, paths: dict, exogenous_cor: float) -> np.ndarray:
-    """Construct correlations implied by the structural model (the same computation as the
-    PLS fit measures: ``fit_indices.structural_correlations``), exogenous constructs
-    correlated ``exogenous_cor``; every endogenous R^2 must stay below 1."""
+    """Construct correlations implied by the structural model (``structural_correlations``),
+    exogenous constructs correlated ``exogenous_cor``; every endogenous R^2 must stay below 1."""
     layout = Layout.from_spec(spec)
     J = len(layout.constructs)
     B = np.zeros((J, J))

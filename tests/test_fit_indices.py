@@ -19,9 +19,10 @@ from conftest import hs_data, hs_spec
 
 import csi_models as csi
 from csi_models.statistics import fit_measures as fi
+from csi_models.statistics.pls_fit_measures import discrepancies, pls_implied, pls_measures
 from csi_models.engines import pls
 from csi_models.spec.layout import Layout
-from csi_models.simulation import population
+from csi_models.simulation import population, structural_correlations
 from csi_models.spec.loading import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
@@ -161,9 +162,9 @@ def test_pls_srmr_is_csems_not_unit_variance_endogenous():
     res = csi.fit(s, csi.datasets.load_ecsi_mobi(), method="pls")
     est, lay = res.estimates, res.estimates.layout
     S = res.item_correlations.to_numpy()
-    unit = fi.pls_implied(lay, S, est.loadings,
-                          fi.structural_correlations(lay, est.paths, est.construct_cor))
-    assert abs(fi.discrepancies(S, unit)["srmr"] - res.fit_indices["srmr"]) > 1e-4
+    unit = pls_implied(lay, S, est.loadings,
+                   structural_correlations(lay, est.paths, est.construct_cor))
+    assert abs(discrepancies(S, unit)["srmr"] - res.fit_indices["srmr"]) > 1e-4
     resid = S - _implied_by_hand(res, False)
     low = np.tril_indices(len(S))
     assert res.fit_indices["srmr"] == pytest.approx(np.sqrt(np.mean(resid[low] ** 2)), abs=1e-12)
@@ -188,7 +189,7 @@ def test_composite_population_fits_exactly():
     batch = pls.estimate_batch(S[None], layout, tol=1e-12, max_iter=1000)
     M = layout.membership
     loadings = (batch.item_cor[0] * M).sum(axis=1)
-    got = fi.pls_measures(layout, S, loadings, batch.paths[0], batch.construct_cor[0], batch.r2[0])
+    got = pls_measures(layout, S, loadings, batch.paths[0], batch.construct_cor[0], batch.r2[0])
     for key in ("srmr", "d_uls", "d_g", "srmr_saturated", "d_uls_saturated", "d_g_saturated"):
         assert abs(got[key]) < 1e-8, key
 

@@ -9,7 +9,8 @@ uses semopy's objective and ``engines.fiml``. The final max |gradient| is report
 Like lavaan, variances are not bounded at zero (a negative variance is reported as an
 improper solution, not hidden at a bound). A fresh semopy Model is built for every fit, so
 fits cannot contaminate each other. Matches lavaan 0.6 (polished) to 1e-6 on the ECSI model
-(tests/test_cbsem_lavaan.py).
+(tests/test_cbsem_lavaan.py). Beside the fit: its input checks (``engines.cbsem_checks``), its
+standard errors (``engines.cbsem_standard_errors``) and its solution (``engines.cbsem_solution``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from threadpoolctl import threadpool_limits
 
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Estimates, Layout
+from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
+                                             check_identified, checked_start)
 from csi_models.engines.cbsem_solution import NEAR_ONE, _estimates, improper_problems  # noqa: F401 - used as cbsem.*
-from csi_models.engines.fiml import FIML, sandwich
+from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
+from csi_models.engines.fiml import FIML
 from csi_models.engines.mlfit import minimize
 from csi_models.engines.start import data_start
-from csi_models.engines.optimize import fisher_scoring, newton, numeric_hessian
+from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -205,22 +209,6 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None, weights=None):
     return objective.objective, objective.gradient, objective.information, x, None, 0
 
 
-def _start_vector(start, model) -> np.ndarray | None:
-    """``start`` as a float vector of the model's free parameters, or a clear error."""
-    if start is None:
-        return None
-    k = sum(param.active for param in model.parameters.values())
-    try:
-        x = np.array(start, dtype=float).ravel()
-    except (TypeError, ValueError):
-        x = np.array([np.nan])
-    if x.size != k or not np.isfinite(x).all():
-        raise EstimationError(f"start: give the {k} finite free-parameter values of this model in "
-                              "semopy's order (Estimates.extras['x'] of a fit of the same spec "
-                              f"and missing-data rule); got {np.size(start)} value(s)")
-    return x
-
-
 def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     """Estimate the spec as a CB-SEM by ML (FIML when ``data.missing == 'fiml'``).
 
@@ -236,28 +224,12 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     that not converge, is repeated from the default starts (``_warm``).
     ``extras["start"]`` says which start gave the estimates: 'data', 'semopy default',
     'given', 'semopy default (SLSQP)' (the last resort)."""
-    from csi_models.spec.validation import require_first_order
-
-    require_first_order(spec, "CB-SEM")
-    formative = [c.name for c in spec.constructs if c.mode == "formative"]
-    if formative:
-        raise EstimationError(f"CB-SEM models every construct as a common factor, but "
-                              f"{', '.join(formative)} is formative (mode B): fit with "
-                              "method='pls', or set its mode to reflective")
-    if data.missing == "mean":
-        raise EstimationError("missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
-                              "missing='fiml' (full-information ML)")
-    if se not in ("standard", "robust", "none"):     # "none": no SEs (bootstrap refits)
-        raise EstimationError(f"se={se!r}: use 'standard' or 'robust'")
-    fiml = data.missing == "fiml"
-    if getattr(data, "weights", None) is not None and not fiml:
-        raise EstimationError("cbsem.fit takes respondent weights with missing='fiml' only; "
-                              "complete weighted data go through engines.cbsem_weights.fit")
+    check_arguments(spec, data, se)
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)
-    _check_identified(spec, model[0], len(layout.items), fiml)
-    start = _start_vector(start, model[0])
-    _check_covariance(data, layout)
+    check_identified(spec, model[0], len(layout.items), data.missing == "fiml")
+    start = checked_start(start, model[0])
+    check_covariance(data, layout)
     if start is None:
         estimates = _estimate(model, layout, data, se, None)
     else:
@@ -325,8 +297,9 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
             model.update_matrices(x)
             # FIML's objective sums over rows: compare its gradient per respondent
             gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
-            vcov, se_values, bread_meat = (_vcov(model, grad, x, fiml, se == "robust")
-                                           if se != "none" else _no_vcov(x.size))
+            vcov, se_values, bread_meat = (
+                standard_errors(model, grad, x, fiml, se == "robust") if se != "none"
+                else no_standard_errors(x.size))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -337,77 +310,6 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
     extra = {"start": found or label} if bread_meat is None else \
         {"start": found or label, "sandwich": bread_meat}    # robust FIML: the scaled test's
     return replace(estimates, extras={**estimates.extras, **extra})
-
-
-def _no_vcov(q: int):
-    """_vcov's answer where no standard errors are wanted (bootstrap refits)."""
-    return np.full((q, q), np.nan), np.full(q, np.nan), None
-
-
-def _vcov(model, grad, x, fiml: bool, robust: bool):
-    """(covariance matrix of the free parameters, their standard errors, and with robust
-    FIML the sandwich's (A, B) for the scaled test, else None).
-
-    Complete data: the inverse expected information (lavaan's default), with ``robust`` the
-    Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
-    variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
-    the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
-    differenced from the analytic gradient; with ``robust`` the sandwich J^-1 B J^-1 with B
-    the outer products of the respondents' scores (half their ``FIML.scores``), as lavaan's
-    se='robust.huber.white' (estimator 'MLR') with missing='ml'."""
-    if fiml:
-        if not robust:
-            vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
-            return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), None
-        A, B = sandwich(grad.__self__, x)          # grad: the FIML objective's gradient
-        bread = np.linalg.pinv(A)
-        vcov = bread @ B @ bread
-        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
-    model.update_matrices(x)
-    vcov = model.calc_fim(inverse=True)[1]
-    if robust:
-        meat = sum(np.outer(g, g) for g in model.grad_se_g(x))
-        vcov = vcov @ meat @ vcov
-    variances = vcov.diagonal().copy()
-    variances[(variances < 0) & (variances > -1e-1)] = 1e-12
-    return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan)), None
-
-
-def _check_identified(spec, model, p: int, fiml: bool) -> None:
-    """Counting rule (Bollen 1989, t-rule): no more free parameters than the p(p+1)/2 item
-    variances and covariances (+ p means with FIML's mean structure), i.e. df >= 0; as
-    lavaan's npar and df. A reflective construct with 2 items is identified only through its
-    correlation or path to another construct, so those are named as the usual cause."""
-    npar = sum(param.active for param in model.parameters.values())
-    moments = p * (p + 1) // 2 + (p if fiml else 0)
-    if npar <= moments:
-        return
-    two = [f"{c.name} ({len(c.items)} items)" for c in spec.constructs if len(c.items) == 2]
-    cause = (f"constructs with fewer than 3 items carry too little information of their own: "
-             f"{', '.join(two)}. Add items to them (3 or more each), link them by paths to other "
-             "constructs, or fit with method='pls'" if two else
-             "remove structural paths, or fit with method='pls'")
-    what = "variances, covariances and means" if fiml else "variances and covariances"
-    raise EstimationError(f"the CB-SEM model is not identified: it has {npar} free parameters but "
-                          f"its {p} items give only {moments} {what} (df = {moments - npar}); "
-                          f"{cause}")
-
-
-def _check_covariance(data, layout) -> None:
-    """A positive-definite (pairwise, for FIML) item covariance matrix of the rows the fit
-    sees (with respondent weights: those with a positive weight), or a clear error."""
-    values, who = data.values, "respondents"
-    if getattr(data, "weights", None) is not None:
-        values, who = values[np.asarray(data.weights) > 0], "respondents with a positive weight"
-    if data.missing != "fiml" and len(values) <= len(layout.items):
-        raise EstimationError(f"CB-SEM needs more rows ({len(values)}) than items "
-                              f"({len(layout.items)}) for a positive-definite covariance matrix")
-    eig = np.linalg.eigvalsh(values.cov().to_numpy(float))
-    if not np.isfinite(eig).all() or eig[0] <= 1e-10 * max(eig[-1], 1e-300):
-        raise EstimationError(f"the items' covariance matrix is singular: some items are exact "
-                              f"linear combinations of others (duplicated or summed columns) or "
-                              f"there are fewer {who} ({len(values)}) than items "
-                              f"({len(layout.items)}); drop the redundant items")
 
 
 class _quiet_semopy:

@@ -249,7 +249,7 @@ class PLSEngine(Engine):
         return q.rho_a(estimates.item_cor, lay, estimates.weights), rho_c, ave
 
     def fit_measures(self, survey, estimates):
-        from csi_models.statistics.fit_measures import pls_measures
+        from csi_models.statistics.pls_fit_measures import pls_measures
 
         return pls_measures(estimates.layout, estimates.item_cor, estimates.loadings,
                             estimates.paths, estimates.construct_cor, estimates.r2)

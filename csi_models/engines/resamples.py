@@ -30,6 +30,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout, Resamples
+from csi_models.engines.cbsem_checks import checked_start
 from csi_models.engines.cbsem_solution import _Template, improper_mask, problem_texts, solution
 from csi_models.engines.mlfit import minimize_detail, variance_parameters
 from csi_models.engines.start import data_start
@@ -83,7 +84,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         warnings.simplefilter("ignore")
         model.load(frame)
     structure = mk.Structure.from_semopy(model)
-    start = cbsem._start_vector(start, model)
+    start = checked_start(start, model)
     values = frame[list(structure.observed)].to_numpy(float)
     S, logdet, moments = _moments(values, getattr(survey, "weights", None), rows_list)
     K = len(S)

@@ -1,11 +1,11 @@
-"""Model fit: lavaan's ML fit measures for CB-SEM, SRMR / d_ULS / d_G / GoF for PLS.
+"""Model fit of a CB-SEM (ML, FIML): lavaan's fit measures (PLS: ``statistics.pls_fit_measures``).
 
-CB-SEM (``ml_measures``, ``fiml_measures``): computed by us from the implied and sample
-moments, because semopy's ``calc_stats`` differs from lavaan (its LogLik is the fit-function
-value, its RMSEA uses N - 1, its GFI is the NFI formula, it has no SRMR, and a fixed zero
-residual breaks its baseline model). Keys and definitions are lavaan 0.6's ``fitMeasures``
-(normal likelihood: moments with the N divisor); they match the committed lavaan fixtures
-to 1e-6 (tests/test_fit_indices.py). With G groups of sizes n_g (N = sum n_g), p items and
+``ml_measures`` and ``fiml_measures`` are computed by us from the implied and sample moments,
+because semopy's ``calc_stats`` differs from lavaan (its LogLik is the fit-function value, its
+RMSEA uses N - 1, its GFI is the NFI formula, it has no SRMR, and a fixed zero residual breaks
+its baseline model). Keys and definitions are lavaan 0.6's ``fitMeasures`` (normal
+likelihood: moments with the N divisor); they match the committed lavaan fixtures to 1e-6
+(tests/test_fit_indices.py). With G groups of sizes n_g (N = sum n_g), p items and
 F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-1 (m_g - mu_g):
 
 * chisq = sum n_g F_g, df = G (p(p+1)/2 [+ p with a mean structure]) - npar, fmin = chisq/2N;
@@ -26,22 +26,6 @@ F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-
 * gfi = 1 - tr((Sigma^-1 (S - Sigma))^2) / tr((Sigma^-1 S)^2), agfi, pgfi, mfi, ecvi, cn_05/01.
   With FIML, gfi/agfi/pgfi are NaN (lavaan weights them by a missing-data information matrix
   that we do not reproduce); the robust (.robust) FIML variants are not computed.
-
-PLS (``pls_measures``; Dijkstra & Henseler 2015, Henseler et al. 2014): the model-implied
-item correlations are 1 on the diagonal; within a block lambda_a lambda_b (reflective: common
-factor) or the sample correlations (formative: composite); between blocks lambda_a lambda_b
-r_ij. r_ij are the construct correlations (``*_saturated``) or those implied by the estimated
-structural model (estimated model, cSEM's and ADANCO's definition, ``implied_construct_cor``):
-with exogenous constructs xi (correlations Phi from the estimates), endogenous eta = B eta +
-Gamma xi + zeta and Psi = diag(1 - R^2), Cov(eta) = (I - B)^-1 (Gamma Phi Gamma' + Psi)
-(I - B)^-T, Cov(eta, xi) = (I - B)^-1 Gamma Phi; only then is the diagonal set to 1 (the
-off-diagonal entries are not rescaled; an endogenous construct's implied variance differs
-from 1 when its predecessors' implied correlations differ from the estimated ones). srmr = sqrt(mean over i <= j of (s_ij - sigma_ij)^2), d_uls = 1/2 sum_ij
-(s_ij - sigma_ij)^2, d_g = 1/2 sum_k log(phi_k)^2 with phi_k the eigenvalues of S^-1 Sigma.
-gof = sqrt(mean communality x mean R^2) (Tenenhaus et al. 2005): communalities are the squared
-loadings of the items of reflective blocks with more than one item, R^2 over endogenous
-constructs. No peer tool with a PLS SRMR was available as an oracle; the tests compute
-these by hand and check that a composite population fits exactly.
 """
 
 from __future__ import annotations
@@ -323,105 +307,3 @@ def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
     # reproduce that, so rather than a different number we give none
     out[["gfi", "agfi", "pgfi"]] = np.nan
     return out
-
-
-# --- PLS ---------------------------------------------------------------------------------------
-def structural_correlations(layout, paths: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
-    """Population construct correlations of a recursive structural model whose constructs all
-    have variance 1 by construction (``simulate``): exogenous constructs keep their
-    correlations, each endogenous construct is sum beta * predecessors plus a disturbance
-    uncorrelated with everything before it, with the variance that makes its own variance 1.
-    For the implied correlations of an *estimated* PLS model use ``implied_construct_cor``."""
-    import networkx as nx         # here, not at import: every summary imports this module
-
-    J = len(layout.constructs)
-    R = np.eye(J)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(J))
-    graph.add_edges_from(zip(*np.nonzero(layout.adjacency)))
-    exo = [j for j in range(J) if not layout.adjacency[:, j].any()]
-    R[np.ix_(exo, exo)] = construct_cor[np.ix_(exo, exo)]
-    placed = list(exo)
-    for j in nx.topological_sort(graph):
-        pred = layout.predecessors(j)
-        if pred.size == 0:
-            continue
-        beta = paths[pred, j]
-        for k in placed:
-            R[j, k] = R[k, j] = beta @ R[pred, k]
-        placed.append(j)
-    return R
-
-
-def implied_construct_cor(layout, paths: np.ndarray, construct_cor: np.ndarray,
-                          r2: np.ndarray) -> np.ndarray:
-    """Construct correlations implied by an estimated structural model, as cSEM (``fit()``,
-    the SRMR of the estimated model) and ADANCO define them.
-
-    Order the constructs exogenous (xi) then endogenous (eta), eta = B eta + Gamma xi + zeta,
-    Phi = the estimated correlations of the exogenous constructs, Psi = diag(1 - R^2) with the
-    estimated R^2. Then Cov(eta) = (I - B)^-1 (Gamma Phi Gamma' + Psi) (I - B)^-T and
-    Cov(eta, xi) = (I - B)^-1 Gamma Phi; finally the diagonal is set to 1. ``paths[i, j]`` is
-    the coefficient of construct i in the equation of j. An exogenous construct without
-    paths keeps its estimated correlations."""
-    J = len(layout.constructs)
-    endo = np.array(layout.endogenous, dtype=int)
-    exo = np.setdiff1d(np.arange(J), endo)
-    B = np.asarray(paths, float)[np.ix_(endo, endo)].T        # B[t, s]: s -> t
-    Gamma = np.asarray(paths, float)[np.ix_(exo, endo)].T     # Gamma[t, s]: s -> t
-    Phi = np.asarray(construct_cor, float)[np.ix_(exo, exo)]
-    Psi = np.diag(1.0 - np.asarray(r2, float)[endo])
-    inv = np.linalg.inv(np.eye(endo.size) - B)
-    R = np.empty((J, J))
-    R[np.ix_(exo, exo)] = Phi
-    R[np.ix_(endo, endo)] = inv @ (Gamma @ Phi @ Gamma.T + Psi) @ inv.T
-    R[np.ix_(endo, exo)] = inv @ Gamma @ Phi
-    R[np.ix_(exo, endo)] = R[np.ix_(endo, exo)].T
-    np.fill_diagonal(R, 1.0)
-    return R
-
-
-def pls_implied(layout, S: np.ndarray, loadings: np.ndarray, construct_cor: np.ndarray) -> np.ndarray:
-    """Model-implied item correlations of a PLS model for given construct correlations."""
-    block = layout.block
-    implied = np.outer(loadings, loadings) * construct_cor[np.ix_(block, block)]
-    for j in range(len(layout.constructs)):
-        idx = np.flatnonzero(layout.membership[:, j])
-        if layout.formative[j]:
-            implied[np.ix_(idx, idx)] = S[np.ix_(idx, idx)]
-    np.fill_diagonal(implied, 1.0)
-    return implied
-
-
-def discrepancies(S: np.ndarray, implied: np.ndarray) -> dict:
-    """srmr, d_uls and d_g between two correlation matrices."""
-    low = np.tril_indices(len(S))
-    resid = S - implied
-    try:  # d_G needs both matrices positive definite; otherwise it is undefined (NaN)
-        eig = np.linalg.eigvals(np.linalg.solve(S, implied)).real
-    except np.linalg.LinAlgError:
-        eig = np.array([np.nan])
-    d_g = float(0.5 * (np.log(eig) ** 2).sum()) if (eig > 0).all() else np.nan
-    return {"srmr": float(np.sqrt(np.mean(resid[low] ** 2))), "d_uls": float(0.5 * (resid ** 2).sum()),
-            "d_g": d_g}
-
-
-def gof(layout, loadings: np.ndarray, r2: np.ndarray) -> float:
-    """Tenenhaus et al. (2005) GoF = sqrt(mean communality x mean R^2)."""
-    sizes = layout.membership.sum(axis=0)
-    keep = [i for i, j in enumerate(layout.block) if sizes[j] > 1 and not layout.formative[j]]
-    endo = layout.endogenous
-    if not keep or not endo:
-        return np.nan
-    return float(np.sqrt(np.mean(loadings[keep] ** 2) * np.mean(r2[endo])))
-
-
-def pls_measures(layout, S: np.ndarray, loadings: np.ndarray, paths: np.ndarray,
-                 construct_cor: np.ndarray, r2: np.ndarray) -> pd.Series:
-    """srmr, d_uls, d_g (estimated model), the same with suffix _saturated, and gof."""
-    estimated = pls_implied(layout, S, loadings, implied_construct_cor(layout, paths, construct_cor, r2))
-    saturated = pls_implied(layout, S, loadings, construct_cor)
-    out = discrepancies(S, estimated)
-    out.update({f"{k}_saturated": v for k, v in discrepancies(S, saturated).items()})
-    out["gof"] = gof(layout, loadings, r2)
-    return pd.Series(out, name="value", dtype=float)
