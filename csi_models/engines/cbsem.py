@@ -29,7 +29,7 @@ from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
                                              check_identified, checked_start)
-from csi_models.engines.cbsem_solution import NEAR_ONE, _estimates, improper_problems  # noqa: F401 - used as cbsem.*
+from csi_models.engines.cbsem_solution import _estimates, improper_problems
 from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
 from csi_models.engines.fiml import FIML
 from csi_models.engines.mlfit import minimize

@@ -11,7 +11,7 @@ later start with at most ``RETRY_NEWTON_STEPS`` Newton steps;
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
 improper (negative variances, standardized paths beyond 1, latent correlations near 1:
-``cbsem.improper_problems``) carry the problems in ``Estimates.extras['improper']``; with
+``cbsem_solution.improper_problems``) carry the problems in ``Estimates.extras['improper']``; with
 ``improper='drop'`` they count as failures. Two outputs of the same minimization:
 ``fit_resamples`` (an Estimates per resample, with its parameter table) and
 ``resample_stack`` (what the bootstrap takes, for all resamples at once). Identical numbers
@@ -31,7 +31,8 @@ from csi_models.engines import cbsem, cbsem_weights
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout, Resamples
 from csi_models.engines.cbsem_checks import checked_start
-from csi_models.engines.cbsem_solution import _Template, improper_mask, problem_texts, solution
+from csi_models.engines.cbsem_solution import (_estimates, _Template, improper_mask,
+                                               improper_problems, problem_texts, solution)
 from csi_models.engines.mlfit import minimize_detail, variance_parameters
 from csi_models.engines.start import data_start
 from csi_models.errors import EstimationError
@@ -189,7 +190,7 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
             continue
         est = _resample_estimates(sol.model, sol.layout, sol.names, survey, rows, sol.x[k],
                                   sol.F[k], sol.gmax[k], sol.iters[k], sol.S[k], sol.labels[k])
-        problems = cbsem.improper_problems(est)
+        problems = improper_problems(est)
         if problems:
             if improper == "drop":
                 out.append((None, "improper solution: " + "; ".join(problems)))
@@ -296,6 +297,6 @@ def variance_text(structure, names, j, x) -> str:
 def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S, label):
     data = types.SimpleNamespace(values=None, missing=survey.missing)  # S stands for the rows
     with np.errstate(all="ignore"):
-        est = cbsem._estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
-                               n_obs=len(rows), sample=S)
+        est = _estimates(model, layout, names, None, x, F, gmax, True, int(iters), data,
+                         n_obs=len(rows), sample=S)
     return replace(est, extras={**est.extras, "start": label})
