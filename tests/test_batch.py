@@ -247,6 +247,40 @@ def test_workers_are_forked_only_where_this_process_has_no_other_thread():
         other.join()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_a_forked_worker_ends_when_its_parent_is_killed():
+    """kill -9 (or the OOM killer) gives the batch process no time to stop its pool: its
+    forked worker, waiting for work on a pipe it holds itself, stayed forever."""
+    script = ("import warnings; warnings.simplefilter('ignore')\n"
+              "import csi_models as csi\n"
+              "from csi_models.batch import fit_many\n"
+              "data = csi.simulate('acsi', 60, groups=16, random_state=1, discrete=True)\n"
+              "fit_many('acsi', data, by='group', bootstrap=20000, random_state=1, n_jobs=2)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+
+    def children():
+        found = []
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            found += (task / "children").read_text().split()
+        return [int(pid) for pid in found]
+    try:
+        deadline = time.monotonic() + 120
+        while not children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = children()
+        assert workers, "the batch started no worker"
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert not alive
+
+
 def test_forked_and_spawned_workers_give_the_numbers_of_one_process(pool_kind):
     from concurrent.futures import ProcessPoolExecutor
 

@@ -89,13 +89,40 @@ def run_tasks(tasks, by, fast, n_jobs, client):
     yield from _shared(chunks, by, fast, workers)
 
 
-def _start_worker() -> None:
+def _start_worker(forked: bool = False) -> None:
     """Worker initializer: Ctrl-C reaches every process of a terminal's group; the workers
-    leave it to this process, which stops them. And glibc's thresholds as on Dask."""
+    leave it to this process, which stops them. And glibc's thresholds as on Dask; a forked
+    worker ends with this process."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fixed_mmap_threshold()
+    if forked:
+        _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """A forked worker ends when this process does, however it ends (kill -9, the OOM
+    killer): it holds its own task pipe's writing end, so it would wait for work forever
+    (loky's workers end after 300 idle seconds). Linux's parent-death signal; nothing
+    elsewhere (workers are forked on Linux only)."""
+    import multiprocessing
+    import os
+
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    import ctypes
+    import ctypes.util
+    import signal
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))          # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent.pid:                  # the parent died before prctl
+        os._exit(1)
 
 
 def _shared(chunks, by, fast, workers: int):
@@ -108,7 +135,7 @@ def _shared(chunks, by, fast, workers: int):
     from collections import deque
 
     todo, done, stop = deque(chunks), queue.SimpleQueue(), threading.Event()
-    executor = _pool(workers - 1)
+    executor = None             # set first thing in the try below (Ctrl-C while forking)
     helpers = min(workers, len(chunks)) - 1     # a thread (and a busy process) per chunk at most
 
     def take():     # deque.popleft is atomic: safe from every thread
@@ -127,6 +154,7 @@ def _shared(chunks, by, fast, workers: int):
 
     running = helpers
     try:
+        executor = _pool(workers - 1)
         for _ in range(helpers):
             threading.Thread(target=helper, daemon=True).start()
         while chunk := take():
@@ -144,7 +172,8 @@ def _shared(chunks, by, fast, workers: int):
         # a finished group is written): no further chunk goes out, and the chunks still
         # running are stopped at once with their processes (the next batch starts new ones)
         stop.set()
-        stop_pool(executor)
+        if executor is not None:
+            stop_pool(executor)
         raise
 
 
@@ -153,27 +182,58 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int):
-    """This thread's own pool of ``workers`` processes (one per size asked for), kept for its
-    next batch (a warm pool). Per thread: a batch stopped by an error or Ctrl-C kills its
-    pool's processes, and a batch running at the same time in another thread must not lose
-    its workers with them. Not loky's reusable executor: joblib shares that singleton with
-    its own settings (memmapping, temporary folders), and a CB-SEM bootstrap after a batch
-    would find an executor joblib did not make."""
-    key = (workers, threading.get_ident())
-    fork = _can_fork()          # asked before this batch's helper threads exist
+    """This thread's own pool of ``workers`` processes, kept for its next batch (a warm
+    pool); a pool of another size this thread kept is shut down first. Per thread: a batch
+    stopped by an error or Ctrl-C kills its pool's processes, and a batch running at the
+    same time in another thread must not lose its workers with them. Not loky's reusable
+    executor: joblib shares that singleton with its own settings (memmapping, temporary
+    folders), and a CB-SEM bootstrap after a batch would find an executor joblib did not
+    make."""
+    me = threading.get_ident()
     with _POOL_LOCK:
         alive = {t.ident for t in threading.enumerate()}
-        for old in [k for k in _POOL if k[1] not in alive]:     # pools of finished threads
-            _POOL.pop(old).shutdown(wait=False)
-        executor = _POOL.get(key)
-        if not _usable(executor):
-            executor = _POOL[key] = _new_pool(workers, fork)
-            launch = fork
-        else:
-            launch = False
-    if launch:      # fork now, from this thread, the only one (never while holding a lock)
-        executor.submit(int)
+        executor = _POOL.get((workers, me))
+        if _usable(executor):
+            return executor
+        retired = [_POOL.pop(k) for k in list(_POOL) if k[1] not in alive or k[1] == me]
+    for old in retired:         # idle: pools of finished threads, this thread's other sizes
+        old.shutdown(wait=True)
+    fork = _can_fork()          # asked with those pools' threads gone, before the helpers'
+    executor = _new_pool(workers, fork)
+    if fork:
+        _fork_workers(executor)
+    with _POOL_LOCK:
+        _POOL[(workers, me)] = executor
     return executor
+
+
+def _fork_workers(executor) -> None:
+    """Fork ``executor``'s workers now, from this thread (the only one; never while holding
+    a lock). Ctrl-C is held off until the children exist (an interrupt inside the fork's
+    after-fork hooks was lost: the batch then ran to the end). This process never writes to
+    the result pipe: it closes its writing end, so the pipe ends when the workers do (a
+    worker killed while it sends a result no longer leaves the executor waiting for the rest
+    of it once the other workers are gone). CPython 3.12+ warns about forking a process
+    with threads, and OpenBLAS's idle threads count; OpenBLAS re-initializes itself in a
+    forked child (pthread_atfork), and the chunks run with one BLAS thread."""
+    import signal
+    import warnings
+
+    hit = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: hit.append(1)) if main else None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks",
+                                    DeprecationWarning)
+            executor.submit(int)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    executor._result_queue._writer.close()
+    if hit:
+        _kill(executor)
+        raise KeyboardInterrupt
 
 
 def _can_fork() -> bool:
@@ -189,7 +249,7 @@ def _can_fork() -> bool:
 
 
 def _new_pool(workers: int, fork: bool):
-    """Forked workers where ``fork`` (``_can_fork``), which live until this process ends;
+    """Forked workers where ``fork`` (``_can_fork``), which end with this process;
     else loky's spawned workers (what Jupyter, Dask clients and threaded callers get), which
     end after 300 idle seconds."""
     if fork:
@@ -197,6 +257,7 @@ def _new_pool(workers: int, fork: bool):
         from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                   initargs=(True,),
                                    mp_context=multiprocessing.get_context("fork"))
     from joblib.externals.loky.process_executor import ProcessPoolExecutor as LokyExecutor
 
@@ -219,7 +280,8 @@ def _kill(executor) -> None:
         executor.shutdown(wait=False, kill_workers=True)
         return
     processes = list((executor._processes or {}).values())
-    results = executor._result_queue            # shutdown() forgets it
+    results = executor._result_queue            # shutdown() forgets these two
+    manager = executor._executor_manager_thread
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.kill()
@@ -227,9 +289,14 @@ def _kill(executor) -> None:
         process.join()
     if results is not None:
         # A worker killed while it wrote a result leaves the executor's thread waiting for
-        # the rest of it (and this process's exit waiting for that thread): this process
-        # holds the pipe's last writing end, and closing it ends that read.
+        # the rest of it (and this process's exit waiting for that thread): closing this
+        # process's writing end (``_fork_workers`` already did) ends that read.
         results._writer.close()
+    if manager is not None:
+        # the executor's thread, seeing its workers dead, closes its wake-up pipe; joined
+        # here so that it is done before this process exits, where concurrent.futures
+        # writes to that pipe (racing with the close: "Bad file descriptor" at exit)
+        manager.join(timeout=10)
 
 
 def stop_pool(executor=None) -> None:
