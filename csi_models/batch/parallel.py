@@ -279,19 +279,15 @@ def _kill(executor) -> None:
     if hasattr(executor, "_flags"):                 # loky
         executor.shutdown(wait=False, kill_workers=True)
         return
+    # a forked pool (``_fork_workers`` closed this process's end of its result pipe, so a
+    # worker killed while it sends a result does not leave the executor's thread waiting)
     processes = list((executor._processes or {}).values())
-    results = executor._result_queue            # shutdown() forgets these two
-    manager = executor._executor_manager_thread
+    manager = executor._executor_manager_thread     # shutdown() forgets it
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.kill()
     for process in processes:
         process.join()
-    if results is not None:
-        # A worker killed while it wrote a result leaves the executor's thread waiting for
-        # the rest of it (and this process's exit waiting for that thread): closing this
-        # process's writing end (``_fork_workers`` already did) ends that read.
-        results._writer.close()
     if manager is not None:
         # the executor's thread, seeing its workers dead, closes its wake-up pipe; joined
         # here so that it is done before this process exits, where concurrent.futures
