@@ -239,9 +239,11 @@ def _draw(pop, n, rng, discrete, shift: float = 0.0) -> pd.DataFrame:
     """``n`` respondents of population ``pop``, every item shifted by ``shift`` sds."""
     Sigma = pop.item_cov.to_numpy()
     values = rng.multivariate_normal(np.zeros(len(Sigma)), Sigma, size=int(n), method="cholesky")
-    frame = pd.DataFrame(values + shift, columns=pop.item_cov.columns)
-    if discrete:
-        for item in pop.spec.items:
-            lo, hi = item.scale.min, item.scale.max
-            frame[item.name] = np.clip(np.round((lo + hi) / 2 + frame[item.name] * (hi - lo) / 6), lo, hi)
-    return frame.rename(columns={i: pop.spec.column_of(i) for i in frame.columns})
+    values = values + shift
+    names = pop.item_cov.columns
+    if discrete:    # all items at once: one pandas clip per item took ~60 ms a group
+        scale = {item.name: item.scale for item in pop.spec.items}
+        lo = np.array([scale[i].min for i in names], float)
+        hi = np.array([scale[i].max for i in names], float)
+        values = np.clip(np.round((lo + hi) / 2 + values * (hi - lo) / 6), lo, hi)
+    return pd.DataFrame(values, columns=[pop.spec.column_of(i) for i in names])
