@@ -163,7 +163,7 @@ def test_pls_srmr_is_csems_not_unit_variance_endogenous():
     est, lay = res.estimates, res.estimates.layout
     S = res.item_correlations.to_numpy()
     unit = pls_implied(lay, S, est.loadings,
-                   structural_correlations(lay, est.paths, est.construct_cor))
+                       structural_correlations(lay, est.paths, est.construct_cor))
     assert abs(discrepancies(S, unit)["srmr"] - res.fit_indices["srmr"]) > 1e-4
     resid = S - _implied_by_hand(res, False)
     low = np.tril_indices(len(S))

@@ -1,6 +1,6 @@
 """Where ``fit_many``'s groups run: serially, on local processes (this one beside worker
-processes, forked or loky's: ``_pool``), or on a ``dask.distributed`` client; in chunks of groups, each chunk's tables
-yielded as it finishes. A chunk's arithmetic is the same wherever it runs (one BLAS thread,
+processes, forked or loky's: ``_pool``), or on a ``dask.distributed`` client; in chunks of
+groups, each chunk's tables yielded as it finishes. A chunk's arithmetic is the same wherever it runs (one BLAS thread,
 seeds by group key), so the results do not depend on the route or the chunking.
 """
 
@@ -130,7 +130,8 @@ def _shared(chunks, by, fast, workers: int):
     process and one thread per worker process (``_pool``; the thread sends a
     chunk and waits for it) take the next chunk from one queue. This process starts at once,
     so the seconds a cold pool of spawned workers spends starting (imports, ~1.3 s on a
-    2-core machine) are not idle. Results are identical: a chunk's arithmetic is the same anywhere."""
+    2-core machine) are not idle. Results are identical: a chunk's arithmetic is the same
+    anywhere."""
     import queue
     from collections import deque
 
