@@ -69,7 +69,8 @@ def ours(spec, data, n_boot: int, jobs: int, chi_squares: bool):
             chisq = np.array([np.nan if est is None else len(data) * est.objective
                               for est, _ in out])
     counts = {"converged": int(stack.ok.sum()), "improper": int(stack.improper.sum()),
-              "improper region": sum(r.startswith("runs into an improper") for r in stack.reasons)}
+              "improper region": sum(r.startswith("runs into an improper") for r in stack.reasons),
+              "given up": sum(r.endswith("given up") for r in stack.reasons)}
     return single, boot, counts, rows, chisq
 
 
@@ -127,7 +128,8 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
     print(f"{title}, {n_boot} resamples, {jobs} process(es): ours {boot:.2f} s "
           f"({boot / n_boot * 1000:.1f} ms each), "
           f"{counts['converged']} converged ({counts['improper']} of them improper), {failed} "
-          f"failed ({counts['improper region']} of them run into an improper region)")
+          f"failed ({counts['improper region']} of them run into an improper region; "
+          f"{counts['given up']} given up for want of progress)")
     lav = lavaan(spec, data, rows) if with_lavaan else None
     if lav is None:
         print("lavaan: skipped" + ("" if with_lavaan else " (--no-lavaan)"))

@@ -223,3 +223,41 @@ def test_each_data_set_minimizes_as_if_alone(ecsi):
     half = mlfit.minimize(structure, x0[::2], S[::2], logdet[::2], tol=1e-6, polish=1e-9)
     for k in range(20):
         same([a[k] for a in half], [a[2 * k] for a in every])
+
+
+def test_give_up_stops_fits_that_make_no_progress_and_leaves_the_others_alone(ecsi):
+    """Bootstrap refits (``give_up=True``) stop a resample whose Newton steps no longer lower
+    F: ECSI resamples 6 and 9 (seed 1) drift along a ridge, paths between near-collinear
+    constructs growing with a disturbance variance below 0, and used the whole iteration cap
+    (60 scoring + 200 Newton steps); given up, they stop after STALL_AFTER + 1 Newton steps.
+    Resamples that converge (0-3, 35) do so bit for bit as without the rule, and a stack
+    gives each data set the same result as alone."""
+    structure, x0, S, logdet = _ecsi_resamples(ecsi, [6, 9, 0, 1, 2, 3, 35])
+    kept, given = {}, {}
+    on = mlfit.minimize(structure, x0, S, logdet, tol=1e-6, polish=1e-9, detail=kept)
+    off = mlfit.minimize(structure, x0, S, logdet, tol=1e-6, polish=1e-9, detail=given,
+                         give_up=True)
+    assert list(on[4][:2]) == ["failed", "failed"] and (on[3][:2] >= 260).all()
+    assert list(off[4][:2]) == ["improper region"] * 2 and given["stalled"][:2].all()
+    assert (off[3][:2] <= 60 + mlfit.STALL_AFTER + 1).all()
+    assert not kept["stalled"].any() and not given["stalled"][2:].any()
+    assert (off[1][:2] > 0).all() and (given["falling"][:2] >= 0).all()
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(a[2:], b[2:])
+    alone = mlfit.minimize(structure, x0[:1], S[:1], logdet[:1], tol=1e-6, polish=1e-9,
+                           give_up=True)
+    for a, b in zip(alone, off):
+        np.testing.assert_array_equal(a, b[:1])
+
+
+def test_stalled_needs_both_a_flat_fit_function_and_a_gradient_away_from_zero():
+    w = mlfit.STALL_WINDOW + 1
+    steps = np.arange(w, dtype=float)
+    F = np.stack([3.0 - 1e-6 * steps,             # drifting: stalled
+                  3.0 - 1e-3 * steps,             # still descending
+                  3.0 - 1e-6 * steps])            # flat, but the gradient touched 1e-7
+    g = np.full((3, w), 1e-2)
+    g[2, 5] = 1e-7
+    assert mlfit._stalled(F, g, slot=w - 1).tolist() == [True, False, False]
+    rolled = mlfit._stalled(np.roll(F, 3, axis=1), np.roll(g, 3, axis=1), slot=2)
+    assert rolled.tolist() == [True, False, False]     # a ring buffer: the newest at slot

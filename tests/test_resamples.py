@@ -115,3 +115,14 @@ def test_a_proper_full_sample_solution_is_the_first_start(ecsi_fit):
     assert [est.extras["start"] for est, _ in out] == ["given"] * 3
     out = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows[:1], start=ecsi_fit.estimates.extras["x"])
     assert out[0][0].extras["start"] == "data"
+
+
+def test_a_resample_given_up_says_why(ecsi_fit):
+    """ECSI resample 6 (seed 1) drifts along a ridge from every start; each start is given up
+    after a few dozen Newton steps (mlfit's give_up) and the reason says so."""
+    rows = list(resample_rows(250, range(7), 1))[6:]
+    (est, reason), = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows,
+                                   start=ecsi_fit.estimates.extras["x"])
+    assert est is None
+    assert reason.startswith("runs into an improper region: the disturbance variance of ")
+    assert reason.endswith("over the last 20 Newton steps: given up")

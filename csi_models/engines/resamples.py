@@ -27,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from csi_models.engines import cbsem, cbsem_weights
+from csi_models.engines import cbsem, cbsem_weights, mlfit
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout, Resamples
 from csi_models.engines.cbsem_checks import checked_start
@@ -58,12 +58,12 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs, newton_steps=NEWTON_S
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
     run = [(structure, starts[c], S[c], logdet[c], cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
-            newton_steps) for c in chunks]
+            newton_steps, True) for c in chunks]
     if jobs == 1 or len(run) == 1:
         parts = [minimize_detail(*args) for args in run]
     else:   # minimize_detail's module imports numpy only: workers start without semopy
         parts = Parallel(n_jobs=n_jobs)(delayed(minimize_detail)(*args) for args in run)
-    return [np.concatenate([p[i] for p in parts]) for i in range(7)]
+    return [np.concatenate([p[i] for p in parts]) for i in range(8)]
 
 
 def _solve(spec, survey, rows_list, start, n_jobs, improper):
@@ -93,6 +93,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         model=model, layout=layout, names=names, structure=structure, S=S, moments=moments,
         usable=np.isfinite(logdet), x=np.zeros((K, structure.n_free)), F=np.full(K, np.inf),
         gmax=np.full(K, np.inf), iters=np.zeros(K, int), falling=np.full(K, -1),
+        stalled=np.zeros(K, bool),
         moved=np.full((K, structure.n_free), np.nan), labels=np.full(K, "", dtype=object))
     tries = [("data", lambda idx: data_start(structure, S[idx])),
              ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
@@ -107,7 +108,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         for attempt, (label, make) in enumerate(tries):
             if not todo.size:
                 break
-            xs, Fs, gs, its, _, fall, mov = _minimize_chunks(
+            xs, Fs, gs, its, _, fall, mov, stall = _minimize_chunks(
                 structure, make(todo), S[todo], logdet[todo], n_jobs,
                 RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS)
             out.iters[todo] += its
@@ -116,6 +117,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             sel = todo[better]
             out.x[sel], out.F[sel], out.gmax[sel] = xs[better], Fs[better], gs[better]
             out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
+            out.stalled[sel] = stall[better]
             todo = todo[~conv]
     return out
 
@@ -165,7 +167,7 @@ def _reason(sol, k) -> str | None:
         return SINGULAR
     if sol.gmax[k] >= cbsem.GRADIENT_TOLERANCE:
         return _failure(sol.structure, sol.names, sol.x[k], sol.gmax[k], sol.iters[k],
-                        sol.falling[k], sol.moved[k])
+                        sol.falling[k], sol.moved[k], sol.stalled[k])
     return None
 
 
@@ -246,14 +248,22 @@ def resample_stack(spec, survey, rows_list, start=None, n_jobs: int = 1,
                      reasons=tuple(reasons), improper=improper_flags & keep)
 
 
-def _failure(structure, names, x, gmax, iters, falling, moved) -> str:
+def _failure(structure, names, x, gmax, iters, falling, moved, stalled=False) -> str:
     """Why a resample has no estimates: it runs into an improper region, or did not converge
     (naming what still moved most over the last Newton steps: on ECSI a ridge where paths from
-    near-collinear constructs run off while the fit function keeps falling)."""
+    near-collinear constructs run off while the fit function keeps falling), or was given up
+    for want of progress (``stalled``: ``mlfit``'s give_up)."""
+    stall = (f"the fit function fell by less than {mlfit.STALL_DROP:g} over the last "
+             f"{mlfit.STALL_WINDOW} Newton steps")
+    if falling >= 0 and stalled:
+        return (f"runs into an improper region: {variance_name(structure, names, falling)} is "
+                f"below 0 (now {x[falling]:.3g}) and {stall}: given up")
     if falling >= 0:
         return "runs into an improper region: " + variance_text(structure, names, falling, x)
     text = (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
             f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
+    if stalled:
+        return f"{text}; {stall}: given up"
     if np.isfinite(moved).all() and np.abs(moved).max() > 1e-3:
         j = int(np.argmax(np.abs(moved)))
         text += (f"; still moving: {parameter_text(structure, names, j)} from "
@@ -278,8 +288,13 @@ def parameter_text(structure, names, j) -> str:
 
 
 def variance_text(structure, names, j, x) -> str:
-    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)' (a
-    construct with paths into it: its disturbance variance)."""
+    """'the residual variance of CUSCO falls below 0 and keeps falling (now -1.2)'."""
+    return f"{variance_name(structure, names, j)} falls below 0 and keeps falling (now {x[j]:.3g})"
+
+
+def variance_name(structure, names, j) -> str:
+    """'the residual variance of CUSCO' (a construct with paths into it: its disturbance
+    variance)."""
     back = {v: k for k, v in names.items()}
     for kind, labels in (("theta", structure.observed), ("psi", structure.latent)):
         idx, r, c = structure.free[kind]
@@ -290,8 +305,8 @@ def variance_text(structure, names, j, x) -> str:
             what = ("residual variance" if kind == "theta" else
                     "disturbance variance" if endogenous else "variance")
             name = back.get(labels[row], labels[row])
-            return f"the {what} of {name} falls below 0 and keeps falling (now {x[j]:.3g})"
-    return f"free parameter {j} keeps falling"
+            return f"the {what} of {name}"
+    return f"free parameter {j}"
 
 
 def _resample_estimates(model, layout, names, survey, rows, x, F, gmax, iters, S, label):
