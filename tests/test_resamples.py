@@ -126,3 +126,24 @@ def test_a_resample_given_up_says_why(ecsi_fit):
     assert est is None
     assert reason.startswith("runs into an improper region: the disturbance variance of ")
     assert reason.endswith("over the last 20 Newton steps: given up")
+
+
+def test_variance_names_of_items_and_constructs(ecsi_fit):
+    """An item's residual variance is named as such whatever its position (an item beyond
+    the number of constructs used to index the paths' rows and fail)."""
+    from csi_models.engines import mlkernel as mk
+    from csi_models.engines.base import Layout
+    from csi_models.engines.cbsem import _build
+    from csi_models.engines.resamples import variance_name
+
+    layout = Layout.from_spec(ecsi_fit.spec)
+    model, frame, names, _ = _build(ecsi_fit.spec, layout, ecsi_fit.data, "listwise")
+    structure = mk.Structure.from_semopy(model)
+    ti, tr, tc = structure.free["theta"]
+    last = ti[(tr == tc) & (tr == len(structure.observed) - 1)][0]
+    item = {v: k for k, v in names.items()}.get(structure.observed[-1], structure.observed[-1])
+    assert variance_name(structure, names, last) == f"the residual variance of {item}"
+    si, sr, sc = structure.free["psi"]
+    texts = {variance_name(structure, names, j) for j in si[sr == sc]}
+    assert "the variance of Image" in texts
+    assert "the disturbance variance of Loyalty" in texts

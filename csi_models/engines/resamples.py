@@ -6,7 +6,9 @@ Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over 
 processes. Each resample starts from its own data-based start (``engines.start``); where that
 does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
 full-sample estimates; first, before the other two, when it is a proper solution), each
-later start with at most ``RETRY_NEWTON_STEPS`` Newton steps;
+later start with at most ``RETRY_NEWTON_STEPS`` Newton steps; every start whose Newton
+steps stop making progress is given up early (``mlfit``'s ``give_up``), so a resample that
+converges from no start costs about three short minimizations instead of three to the cap;
 ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
@@ -301,9 +303,12 @@ def variance_name(structure, names, j) -> str:
         hit = np.flatnonzero((idx == j) & (r == c))
         if hit.size:
             row = r[hit[0]]
-            endogenous = (structure.free["beta"][1] == row).any() or structure.base["beta"][row].any()
-            what = ("residual variance" if kind == "theta" else
-                    "disturbance variance" if endogenous else "variance")
+            if kind == "theta":
+                what = "residual variance"
+            else:   # beta's rows are the constructs a path points to
+                endogenous = ((structure.free["beta"][1] == row).any()
+                              or structure.base["beta"][row].any())
+                what = "disturbance variance" if endogenous else "variance"
             name = back.get(labels[row], labels[row])
             return f"the {what} of {name}"
     return f"free parameter {j}"
