@@ -255,9 +255,12 @@ def test_stalled_needs_both_a_flat_fit_function_and_a_gradient_away_from_zero():
     steps = np.arange(w, dtype=float)
     F = np.stack([3.0 - 1e-6 * steps,             # drifting: stalled
                   3.0 - 1e-3 * steps,             # still descending
-                  3.0 - 1e-6 * steps])            # flat, but the gradient touched 1e-7
-    g = np.full((3, w), 1e-2)
+                  3.0 - 1e-6 * steps,             # flat, but the gradient touched 1e-7
+                  3.0 - 1e-6 * steps])            # flat, the gradient halving every 5 steps
+    g = np.full((4, w), 1e-2)
     g[2, 5] = 1e-7
-    assert mlfit._stalled(F, g, slot=w - 1).tolist() == [True, False, False]
+    g[3] = 1e-2 * 0.5 ** (steps / 5)
+    expected = [True, False, False, False]
+    assert mlfit._stalled(F, g, slot=w - 1).tolist() == expected
     rolled = mlfit._stalled(np.roll(F, 3, axis=1), np.roll(g, 3, axis=1), slot=2)
-    assert rolled.tolist() == [True, False, False]     # a ring buffer: the newest at slot
+    assert rolled.tolist() == expected                 # a ring buffer: the newest at slot

@@ -27,8 +27,9 @@ variances either, and converges to improper optima where they exist; so do we.
 With ``give_up`` (bootstrap refits, where every start of every resample is one of thousands),
 a data set whose Newton steps make no progress is stopped early: after ``STALL_AFTER`` Newton
 steps, F fell by less than ``STALL_DROP`` over the last ``STALL_WINDOW`` of them while max |g|
-stayed above ``STALL_GRADIENT`` (Newton near an optimum shrinks it by orders of magnitude in
-a few steps). On 1000 ECSI resamples such fits drift along a ridge: paths between
+stayed above ``STALL_GRADIENT`` and did not shrink steadily (the largest of its last five
+values is not below 0.3 times the largest of its first five: a slow linear approach to an
+optimum goes on; Newton near one shrinks it by orders of magnitude in a few steps). On 1000 ECSI resamples such fits drift along a ridge: paths between
 near-collinear constructs grow without bound with a disturbance variance below 0, F falling
 by ~1e-6 a step; they used ~85% of the refits' iterations. It is 'improper region' when a
 variance is already below 0 (the lowest one in ``detail['falling']``), else 'failed';
@@ -225,10 +226,11 @@ def _newton(st, status, iterations, tol, polish, steps, lu, give_up=False):
 def _stalled(recent_F, recent_g, slot) -> np.ndarray:
     """Which data sets made no progress over the last STALL_WINDOW Newton steps
     (``give_up`` in the module docstring); ``slot``: the newest column of the ring buffers."""
-    oldest = (slot + 1) % (STALL_WINDOW + 1)
+    order = (slot + 1 + np.arange(STALL_WINDOW + 1)) % (STALL_WINDOW + 1)    # oldest first
+    F, g = recent_F[:, order], recent_g[:, order]
     with np.errstate(invalid="ignore"):
-        drop = recent_F[:, oldest] - recent_F[:, slot]
-        return (drop < STALL_DROP) & (np.nanmin(recent_g, axis=1) > STALL_GRADIENT)
+        shrinking = g[:, -5:].max(axis=1) < 0.3 * g[:, :5].max(axis=1)   # linear convergence
+        return (F[:, 0] - F[:, -1] < STALL_DROP) & (g.min(axis=1) > STALL_GRADIENT) & ~shrinking
 
 
 def _give_up(st, stuck, variances, status, falling):
