@@ -70,7 +70,7 @@ def ours(spec, data, n_boot: int, jobs: int, chi_squares: bool):
                               for est, _ in out])
     counts = {"converged": int(stack.ok.sum()), "improper": int(stack.improper.sum()),
               "improper region": sum(r.startswith("runs into an improper") for r in stack.reasons),
-              "given up": sum(r.endswith("given up") for r in stack.reasons)}
+              "given up": sum("; given up: " in r for r in stack.reasons)}
     return single, boot, counts, rows, chisq
 
 

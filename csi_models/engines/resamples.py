@@ -51,7 +51,8 @@ RETRY_NEWTON_STEPS = 100
 
 
 def _minimize_chunks(structure, starts, S, logdet, n_jobs, newton_steps=NEWTON_STEPS):
-    """minimize's (x, F, max|g|, iterations, status) and the falling variance, chunk by chunk."""
+    """minimize_detail's (x, F, max|g|, iterations, status, falling, moved, given_up), chunk
+    by chunk."""
     jobs = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
     count = -(-len(S) // CHUNK)
     count = -(-count // jobs) * jobs if len(S) >= jobs else 1   # every worker as busy
@@ -71,7 +72,8 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs, newton_steps=NEWTON_S
 def _solve(spec, survey, rows_list, start, n_jobs, improper):
     """Minimize every row set (module docstring): a namespace with the semopy model, layout,
     names, kernel structure, sample covariances S, and per set x, F, max|g|, iterations,
-    falling variance, what moved, the winning start's label and whether S was usable."""
+    falling variance, what moved, whether it was given up, the winning start's label and
+    whether S was usable."""
     if improper not in ("keep", "drop"):
         raise EstimationError(f"improper={improper!r}: use 'keep' or 'drop'")
     if survey.missing == "fiml":
@@ -95,7 +97,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         model=model, layout=layout, names=names, structure=structure, S=S, moments=moments,
         usable=np.isfinite(logdet), x=np.zeros((K, structure.n_free)), F=np.full(K, np.inf),
         gmax=np.full(K, np.inf), iters=np.zeros(K, int), falling=np.full(K, -1),
-        stalled=np.zeros(K, bool),
+        given_up=np.zeros(K, bool),
         moved=np.full((K, structure.n_free), np.nan), labels=np.full(K, "", dtype=object))
     tries = [("data", lambda idx: data_start(structure, S[idx])),
              ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
@@ -110,7 +112,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         for attempt, (label, make) in enumerate(tries):
             if not todo.size:
                 break
-            xs, Fs, gs, its, _, fall, mov, stall = _minimize_chunks(
+            xs, Fs, gs, its, _, fall, mov, gave_up = _minimize_chunks(
                 structure, make(todo), S[todo], logdet[todo], n_jobs,
                 RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS)
             out.iters[todo] += its
@@ -119,7 +121,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             sel = todo[better]
             out.x[sel], out.F[sel], out.gmax[sel] = xs[better], Fs[better], gs[better]
             out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
-            out.stalled[sel] = stall[better]
+            out.given_up[sel] = gave_up[better]
             todo = todo[~conv]
     return out
 
@@ -169,7 +171,7 @@ def _reason(sol, k) -> str | None:
         return SINGULAR
     if sol.gmax[k] >= cbsem.GRADIENT_TOLERANCE:
         return _failure(sol.structure, sol.names, sol.x[k], sol.gmax[k], sol.iters[k],
-                        sol.falling[k], sol.moved[k], sol.stalled[k])
+                        sol.falling[k], sol.moved[k], sol.given_up[k])
     return None
 
 
@@ -250,22 +252,23 @@ def resample_stack(spec, survey, rows_list, start=None, n_jobs: int = 1,
                      reasons=tuple(reasons), improper=improper_flags & keep)
 
 
-def _failure(structure, names, x, gmax, iters, falling, moved, stalled=False) -> str:
+def _failure(structure, names, x, gmax, iters, falling, moved, given_up=False) -> str:
     """Why a resample has no estimates: it runs into an improper region, or did not converge
     (naming what still moved most over the last Newton steps: on ECSI a ridge where paths from
-    near-collinear constructs run off while the fit function keeps falling), or was given up
-    for want of progress (``stalled``: ``mlfit``'s give_up)."""
-    stall = (f"the fit function fell by less than {mlfit.STALL_DROP:g} over the last "
-             f"{mlfit.STALL_WINDOW} Newton steps")
-    if falling >= 0 and stalled:
-        return (f"runs into an improper region: {variance_name(structure, names, falling)} is "
-                f"below 0 (now {x[falling]:.3g}) and {stall}: given up")
+    near-collinear constructs run off while the fit function keeps falling; or, ``given_up``
+    by ``mlfit``'s give_up, the rule and the lowest variance where one is below 0)."""
     if falling >= 0:
         return "runs into an improper region: " + variance_text(structure, names, falling, x)
     text = (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
             f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
-    if stalled:
-        return f"{text}; {stall}: given up"
+    if given_up:
+        text += (f"; given up: the fit function fell by less than {mlfit.STALL_DROP:g} over "
+                 f"{mlfit.STALL_WINDOW} Newton steps")
+        variances = variance_parameters(structure)
+        j = variances[np.argmin(x[variances])] if variances.size else None
+        if j is not None and x[j] < 0:
+            text += f", with {variance_name(structure, names, j)} below 0 (now {x[j]:.3g})"
+        return text
     if np.isfinite(moved).all() and np.abs(moved).max() > 1e-3:
         j = int(np.argmax(np.abs(moved)))
         text += (f"; still moving: {parameter_text(structure, names, j)} from "
