@@ -1,6 +1,7 @@
 """The batched PLS bootstrap: every resample is a real fit, streams are reproducible, failures
 are counted, and the intervals are the textbook ones (scipy's BCa on the same resamples)."""
 
+import types
 import warnings
 
 import numpy as np
@@ -135,7 +136,7 @@ def test_failed_resamples_are_counted_not_dropped_silently(mobi):
     frame = mobi.copy()
     frame["CUSCO"] = 5.0
     frame.loc[[3, 100], "CUSCO"] = [9.0, 2.0]   # CUSCO varies in only two rows
-    with pytest.warns(BootstrapWarning, match=r"of 60 bootstrap resamples failed \(singular data"):
+    with pytest.warns(BootstrapWarning, match=r"of 60 bootstrap resamples failed \(\d+ singular data"):
         res = csi.fit("ecsi", frame, bootstrap=60, random_state=2)
     boot = res.bootstrap
     rows = bs.resample_rows(250, np.arange(60), boot.seed)
@@ -383,3 +384,31 @@ def test_summaries_are_the_same_alone_side_by_side_and_in_any_memory_layout():
             alone = intervals.summarize(est[g], layout, n[g], 0.9)
             for name, values in alone.items():
                 np.testing.assert_array_equal(values, together[name][at[g]:at[g + 1]])
+
+
+def test_the_failure_warning_counts_kinds_of_failure_not_every_resample():
+    """Hundreds of failed CB-SEM resamples used to list every one's gradient in the warning;
+    it now counts the kinds (and the Chinese report translates them)."""
+    from csi_models.report.messages_zh import warning_zh
+
+    reasons = ["did not converge: max |gradient| = 1.68e-03 after 273 iterations (tolerance "
+               "1e-06); given up: the fit function fell by less than 0.0001 over 20 Newton "
+               "steps, with the disturbance variance of Quality below 0 (now -0.00461)",
+               "did not converge: max |gradient| = 2.20e-03 after 280 iterations (tolerance "
+               "1e-06); given up: the fit function fell by less than 0.0001 over 20 Newton steps",
+               "did not converge: max |gradient| = 2.43e-04 after 440 iterations (tolerance 1e-06)",
+               "runs into an improper region: the disturbance variance of Loyalty falls below 0 "
+               "and keeps falling (now -8.58)",
+               "singular data (e.g. an item constant in the resample)"]
+    assert [bs.failure_kind(r) for r in reasons] == [
+        "given up for want of progress", "given up for want of progress", "did not converge",
+        "runs into an improper region", "singular data"]
+    failed = pd.DataFrame({"resample": range(5), "reason": reasons})
+    boot = types.SimpleNamespace(failed=failed, n_failed=5, n_requested=40, n_improper=0,
+                                 incomplete=lambda kind: pd.DataFrame(columns=["construct"]))
+    text = bs.BootstrapResult.messages(boot)[0]
+    assert text.startswith("5 of 40 bootstrap resamples failed (2 given up for want of "
+                           "progress; 1 did not converge; 1 runs into an improper region; "
+                           "1 singular data) and are left out")
+    assert "（2 个因无进展而提前放弃；1 个未收敛；1 个陷入不当解区域；1 个数据奇异）" in \
+        warning_zh("BootstrapWarning: " + text)

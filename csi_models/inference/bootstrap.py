@@ -27,6 +27,8 @@ jackknife); they are computed by the engine when first asked for.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +46,15 @@ IMPROPER = ("keep", "drop")
 
 
 # --- random streams ------------------------------------------------------------------------
+def failure_kind(reason: str) -> str:
+    """A failed resample's reason without its numbers, so that the warning counts kinds
+    ('did not converge', 'given up for want of progress', 'singular data', ...) instead of
+    listing every resample's gradient."""
+    if "; given up: " in reason:
+        return "given up for want of progress"
+    return reason.split(" (")[0].split(":")[0]
+
+
 def resample_rows(n: int, ids, seed: int) -> np.ndarray:
     """Row numbers (len(ids), n) of resamples ``ids`` of a bootstrap seeded with ``seed``."""
     ids = np.asarray(ids, int)
@@ -150,9 +161,10 @@ class BootstrapResult:
         draws: their n_boot)."""
         out = []
         if self.n_failed:
-            reasons = sorted(set(r.split(" (")[0] for r in self.failed.reason))
+            kinds = Counter(failure_kind(r) for r in self.failed.reason)
+            counted = "; ".join(f"{n} {kind}" for kind, n in kinds.most_common())
             out.append(f"{self.n_failed} of {self.n_requested} bootstrap resamples failed "
-                       f"({', '.join(reasons)}) and are left out of the standard errors and "
+                       f"({counted}) and are left out of the standard errors and "
                        "intervals; see res.bootstrap.failed")
         if self.n_improper:
             what = ("left out" if self.improper == "drop" else

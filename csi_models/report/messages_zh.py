@@ -44,7 +44,11 @@ TEMPLATES = [
 _COMPILED = [(re.compile(p, re.S), t) for p, t in TEMPLATES]
 #: phrases inside the captured parts (the improper-solution list)
 PHRASES = {"negative variance of ": "负方差：", "standardized paths beyond +-1: ": "标准化路径系数超出 ±1：",
-           "latent correlations near 1: ": "潜变量相关接近 1：", "; ": "；"}
+           "latent correlations near 1: ": "潜变量相关接近 1：", "; ": "；",
+           # the kinds of failed bootstrap resamples (inference.bootstrap.failure_kind)
+           " given up for want of progress": " 个因无进展而提前放弃", " did not converge": " 个未收敛",
+           " runs into an improper region": " 个陷入不当解区域", " singular data": " 个数据奇异",
+           " not converged": " 个未收敛"}
 
 
 def _zh_part(text: str, labels: dict | None) -> str:
