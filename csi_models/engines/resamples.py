@@ -46,7 +46,8 @@ CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q 
 NEWTON_STEPS = 200
 # from the other starts: 1000 ECSI resamples took 43.2 s instead of 65.5 s and 706 converged
 # instead of 708 (lavaan converges on one of the two; on resamples 0-299 lavaan converged on
-# 210, we on 218 with this cap and on 219 without it); 130 steps: 48.4 s, 707 converged
+# 210, we on 218 with this cap and on 219 without it); 130 steps: 48.4 s, 707 converged.
+# (Measured before mlfit's give_up, which now ends most failing starts long before either cap.)
 RETRY_NEWTON_STEPS = 100
 
 
