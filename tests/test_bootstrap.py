@@ -412,3 +412,12 @@ def test_the_failure_warning_counts_kinds_of_failure_not_every_resample():
                            "1 singular data) and are left out")
     assert "（2 个因无进展而提前放弃；1 个未收敛；1 个陷入不当解区域；1 个数据奇异）" in \
         warning_zh("BootstrapWarning: " + text)
+    from csi_models.engines.resamples import SINGULAR
+
+    assert bs.failure_kind(SINGULAR) == "singular data"                     # CB-SEM
+    assert bs.failure_kind("failed: the items' covariance matrix is singular: x5 and x6 "
+                           "(r = 1.000)") == "failed: the items' covariance matrix is singular"
+    assert bs.failure_kind("not converged (max |gradient| 2.1e-03)") == "not converged"  # FIML
+    zh = warning_zh("BootstrapWarning: 3 of 9 bootstrap resamples failed (2 failed: "
+                    "LinAlgError; 1 singular data) and are left out of the standard errors")
+    assert "（2 个失败：LinAlgError；1 个数据奇异）" in zh

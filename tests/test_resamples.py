@@ -161,3 +161,21 @@ def test_the_repaired_best_point_is_the_last_start(ecsi_fit):
     assert reason is None and est.extras["start"] == "repaired"
     assert est.converged and est.gradient_norm < 1e-6 and est.extras["improper"]
     assert 250 * est.objective == pytest.approx(788.70104, abs=1e-3)
+
+
+def test_refits_are_identical_for_any_number_of_processes(ecsi_fit, monkeypatch):
+    """Each attempt chooses its linear solver once for all its chunks (mlfit._substitute):
+    a late attempt with few resamples left, split over two processes into chunks below
+    SUBSTITUTE_FROM, used to solve by LU where one process solved by substitution, and
+    resamples converging from that start differed (1.8e-9 in x). SUBSTITUTE_FROM is lowered
+    here so that 40 resamples show it (the processes receive the choice as an argument)."""
+    from csi_models.engines import mlfit, resamples
+
+    monkeypatch.setattr(mlfit, "SUBSTITUTE_FROM", 8)
+    rows = list(resample_rows(250, range(40), 1))
+    start = ecsi_fit.estimates.extras["x"]
+    one = resamples._solve(ecsi_fit.spec, ecsi_fit.data, rows, start, 1, "keep")
+    two = resamples._solve(ecsi_fit.spec, ecsi_fit.data, rows, start, 2, "keep")
+    for name in ("x", "F", "gmax", "iters", "falling", "given_up", "labels"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    assert "repaired" in set(one.labels)

@@ -118,7 +118,7 @@ def _lower_or_flatter(tol):
 
 def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
              newton_steps: int = 200, scoring_steps: int = 60, detail: dict | None = None,
-             polish: float | None = None, give_up: bool = False):
+             polish: float | None = None, give_up: bool = False, lu: bool | None = None):
     """Fit every data set k (sample covariance S[k]) from x0[k]. Returns (x, F, max|g|,
     iterations, status) arrays over k; see the module docstring for the statuses,
     ``polish`` (a max |g| below ``tol``) and ``give_up``. ``max_iter`` caps the scoring steps
@@ -126,7 +126,8 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
     ``newton_steps`` is 0); ``detail``, a dict, receives 'falling', 'moved' and 'given_up'."""
     st = _State(structure, x0, S, logdet_S)
     K = len(st.x)
-    lu = K < SUBSTITUTE_FROM        # fixed for the whole call: see _substitute
+    if lu is None:                  # fixed for the whole call: see _substitute
+        lu = K < SUBSTITUTE_FROM
     lam = np.full(K, 1e-3)
     iterations = np.zeros(K, int)
     status = np.where(np.isfinite(st.F), "", "failed").astype(object)
@@ -155,13 +156,13 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
 
 
 def minimize_detail(structure, x0, S, logdet_S, tol: float, polish: float, newton_steps: int,
-                    give_up: bool = False):
+                    give_up: bool = False, lu: bool | None = None):
     """``minimize``'s arrays plus detail's 'falling', 'moved' and 'given_up': the unit of work
     bootstrap refits send to worker processes (this module imports numpy only, so a worker starts in a
     fraction of a second instead of importing semopy and sympy)."""
     detail = {}
     out = minimize(structure, x0, S, logdet_S, tol=tol, newton_steps=newton_steps, detail=detail,
-                   polish=polish, give_up=give_up)
+                   polish=polish, give_up=give_up, lu=lu)
     return (*out, detail["falling"], detail["moved"], detail["given_up"])
 
 
@@ -270,7 +271,9 @@ def _substitute(L, A, g, ok, lu: bool):
     stack (for 200 of 59 x 59: 8 ms, a stacked LU solve 27 ms); for fewer (``lu``: a single
     fit) by LU, 0.18 ms against 1.6 ms for one matrix. Either is each matrix's own
     arithmetic, so a data set's steps do not depend on the others of its stack; ``minimize``
-    fixes the choice for the whole call, from the number of data sets it was given."""
+    fixes the choice for the whole call, from the number of data sets it was given or from
+    its ``lu`` (bootstrap refits choose once for all chunks of an attempt, so that the
+    chunking, i.e. ``n_jobs``, cannot change a resample's numbers)."""
     d = np.full_like(g, np.nan)
     if lu:
         if ok.any():

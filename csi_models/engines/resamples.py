@@ -62,8 +62,9 @@ def _minimize_chunks(structure, starts, S, logdet, n_jobs, newton_steps=NEWTON_S
     chunks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
+    lu = len(S) < mlfit.SUBSTITUTE_FROM     # one solver for every chunk: see mlfit._substitute
     run = [(structure, starts[c], S[c], logdet[c], cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
-            newton_steps, True) for c in chunks]
+            newton_steps, True, lu) for c in chunks]
     if jobs == 1 or len(run) == 1:
         parts = [minimize_detail(*args) for args in run]
     else:   # minimize_detail's module imports numpy only: workers start without semopy
@@ -109,36 +110,40 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             tries.insert(0, given)
         else:
             tries.append(given)
-    tries.append(("repaired", lambda idx: _repaired(structure, out.x[idx], out.F[idx], S[idx])))
+    tries.append(("repaired", lambda idx: _repaired(structure, out.x[idx], S[idx])))
     todo = np.flatnonzero(out.usable)
+    variances = variance_parameters(structure)
     with np.errstate(all="ignore"):
         for attempt, (label, make) in enumerate(tries):
-            if not todo.size:
-                break
+            run = todo
+            if label == "repaired":   # only best points with a variance below 0 to reset
+                run = todo[np.isfinite(out.F[todo]) & (out.x[todo][:, variances] < 0).any(axis=1)]
+            if not run.size:
+                continue
             xs, Fs, gs, its, _, fall, mov, gave_up = _minimize_chunks(
-                structure, make(todo), S[todo], logdet[todo], n_jobs,
+                structure, make(run), S[run], logdet[run], n_jobs,
                 RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS)
-            out.iters[todo] += its
+            out.iters[run] += its
             conv = gs < cbsem.GRADIENT_TOLERANCE
-            better = conv | (Fs < out.F[todo])
-            sel = todo[better]
+            better = conv | (Fs < out.F[run])
+            sel = run[better]
             out.x[sel], out.F[sel], out.gmax[sel] = xs[better], Fs[better], gs[better]
             out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
             out.given_up[sel] = gave_up[better]
-            todo = todo[~conv]
+            todo = np.setdiff1d(todo, run[conv])
     return out
 
 
-def _repaired(structure, best, F, S) -> np.ndarray:
+def _repaired(structure, best, S) -> np.ndarray:
     """The last start: each resample's best point so far (where the other starts stopped,
     mostly along a ridge into an improper region) with every negative variance reset to its
-    data-based start value. On 1000 ECSI resamples (seed 1) 31 of the 297 that no other start
-    brings to convergence converge from it (734 in all; lavaan 0.6-14 converges on 716), for
-    ~12% more time. Rows without a finite best point take the data-based start."""
+    data-based start value; ``_solve`` runs it only where a variance is below 0. On 1000
+    ECSI resamples (seed 1) 31 of the 297 that no other start brings to convergence converge
+    from it (734 in all; lavaan 0.6-14 converges on 716)."""
     fresh = data_start(structure, S)
     variances = variance_parameters(structure)
-    out = np.where(np.isfinite(F)[:, None], best, fresh)
-    out[:, variances] = np.where(out[:, variances] < 0, fresh[:, variances], out[:, variances])
+    out = best.copy()
+    out[:, variances] = np.where(best[:, variances] < 0, fresh[:, variances], best[:, variances])
     return out
 
 
@@ -196,7 +201,7 @@ def fit_resamples(spec, survey, rows_list, start=None, n_jobs: int = 1,
     """One (Estimates, None) or (None, reason) per row set in ``rows_list`` (arrays of row
     positions into ``survey.values``); complete data only (FIML refits go through
     ``cbsem.fit``). ``start``: free-parameter values in semopy's order
-    (``Estimates.extras['x']``), a third start where the first two do not converge.
+    (``Estimates.extras['x']``), one more start where the first two do not converge.
     ``improper``: 'keep' (as lavaan's bootstrap) or 'drop' (an improper solution counts as a
     failure whose reason names the problems). Estimates carry no standard errors. What a
     bootstrap needs of them comes faster, for all row sets at once, from ``resample_stack``."""

@@ -52,6 +52,10 @@ def failure_kind(reason: str) -> str:
     listing every resample's gradient."""
     if "; given up: " in reason:
         return "given up for want of progress"
+    if reason.startswith("failed: "):             # a refit that raised (FIML): its error
+        return "failed: " + failure_kind(reason[len("failed: "):])
+    if reason.startswith("the resample's item covariance matrix is singular"):   # CB-SEM
+        return "singular data"
     return reason.split(" (")[0].split(":")[0]
 
 

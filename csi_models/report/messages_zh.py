@@ -34,7 +34,8 @@ TEMPLATES = [
      r"bootstrap resamples; .* use the other (?P<m>\d+) or fewer.*",
      "在 {n} 个自助样本中有 {k} 个 {c} 的指数无法计算（权重为负）；其标准误、置信区间及相关影响值"
      "只使用其余不超过 {m} 个样本（见 res.indices 与 res.impacts 的 n_boot 列）"),
-    (r"(?P<k>\d+) of (?P<n>\d+) bootstrap resamples failed \((?P<why>[^)]*)\).*",
+    (r"(?P<k>\d+) of (?P<n>\d+) bootstrap resamples failed \((?P<why>.*?)\) and are left "
+     r"out.*",
      "{n} 个自助样本中有 {k} 个估计失败（{why}），未计入标准误和置信区间；详见 res.bootstrap.failed"),
     (r"(?P<k>\d+) items have no declared scale and were assumed (?P<s>\S+): (?P<items>.*?); "
      r"declare `scale:`.*",
@@ -48,7 +49,8 @@ PHRASES = {"negative variance of ": "负方差：", "standardized paths beyond +
            # the kinds of failed bootstrap resamples (inference.bootstrap.failure_kind)
            " given up for want of progress": " 个因无进展而提前放弃", " did not converge": " 个未收敛",
            " runs into an improper region": " 个陷入不当解区域", " singular data": " 个数据奇异",
-           " not converged": " 个未收敛"}
+           " not converged": " 个未收敛", " improper solution": " 个不当解", " failed: ": " 个失败：",
+           "singular data": "数据奇异"}
 
 
 def _zh_part(text: str, labels: dict | None) -> str:
