@@ -136,7 +136,8 @@ def test_failed_resamples_are_counted_not_dropped_silently(mobi):
     frame = mobi.copy()
     frame["CUSCO"] = 5.0
     frame.loc[[3, 100], "CUSCO"] = [9.0, 2.0]   # CUSCO varies in only two rows
-    with pytest.warns(BootstrapWarning, match=r"of 60 bootstrap resamples failed \(\d+ singular data"):
+    with pytest.warns(BootstrapWarning,
+                      match=r"of 60 bootstrap resamples failed \(\d+ singular data"):
         res = csi.fit("ecsi", frame, bootstrap=60, random_state=2)
     boot = res.bootstrap
     rows = bs.resample_rows(250, np.arange(60), boot.seed)

@@ -33,8 +33,8 @@ values not below 0.3 times the largest of its first five) and, at the rate it sh
 window, would not reach ``tol`` within the Newton steps left. On ECSI resamples such fits
 mostly drift along a ridge, paths between near-collinear constructs growing without bound
 with a disturbance variance below 0 and F falling by ~1e-6 a step, up to the iteration cap.
-It is a heuristic, and a trade-off: on 1000 ECSI resamples (seed 1) the refits took 36-43%
-fewer iterations and 4 resamples that converge without the rule (to improper optima, slowly)
+It is a heuristic, and a trade-off: on 1000 ECSI resamples (seed 1) the refits took 36%
+fewer iterations and 3 resamples that converge without the rule (to improper optima, slowly)
 did not; a few others converge from a later start instead.
 """
 
@@ -158,8 +158,8 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
 def minimize_detail(structure, x0, S, logdet_S, tol: float, polish: float, newton_steps: int,
                     give_up: bool = False, lu: bool | None = None):
     """``minimize``'s arrays plus detail's 'falling', 'moved' and 'given_up': the unit of work
-    bootstrap refits send to worker processes (this module imports numpy only, so a worker starts in a
-    fraction of a second instead of importing semopy and sympy)."""
+    bootstrap refits send to worker processes (this module imports numpy only, so a worker
+    starts in a fraction of a second instead of importing semopy and sympy)."""
     detail = {}
     out = minimize(structure, x0, S, logdet_S, tol=tol, newton_steps=newton_steps, detail=detail,
                    polish=polish, give_up=give_up, lu=lu)
