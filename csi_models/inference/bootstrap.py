@@ -27,9 +27,8 @@ jackknife); they are computed by the engine when first asked for.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,19 +45,6 @@ IMPROPER = ("keep", "drop")
 
 
 # --- random streams ------------------------------------------------------------------------
-def failure_kind(reason: str) -> str:
-    """A failed resample's reason without its numbers, so that the warning counts kinds
-    ('did not converge', 'given up for want of progress', 'singular data', ...) instead of
-    listing every resample's gradient."""
-    if "; given up: " in reason:
-        return "given up for want of progress"
-    if reason.startswith("failed: "):             # a refit that raised (FIML): its error
-        return "failed: " + failure_kind(reason[len("failed: "):])
-    if reason.startswith("the resample's item covariance matrix is singular"):   # CB-SEM
-        return "singular data"
-    return reason.split(" (")[0].split(":")[0]
-
-
 def resample_rows(n: int, ids, seed: int) -> np.ndarray:
     """Row numbers (len(ids), n) of resamples ``ids`` of a bootstrap seeded with ``seed``."""
     ids = np.asarray(ids, int)
@@ -73,6 +59,19 @@ def resample_rows(n: int, ids, seed: int) -> np.ndarray:
 
 
 # --- results -------------------------------------------------------------------------------
+def failure_kind(reason: str) -> str:
+    """A failed resample's reason without its numbers, so that the warning counts kinds
+    ('did not converge', 'given up for want of progress', 'singular data', ...) instead of
+    listing every resample's gradient."""
+    if "; given up: " in reason:
+        return "given up for want of progress"
+    if reason.startswith("failed: "):             # a refit that raised (FIML): its error
+        return "failed: " + failure_kind(reason[len("failed: "):])
+    if reason.startswith("the resample's item covariance matrix is singular"):   # CB-SEM
+        return "singular data"
+    return reason.split(" (")[0].split(":")[0]
+
+
 @dataclass
 class BootstrapResult:
     """Draws and summaries of a bootstrap; ``table(kind)`` for every kind of
