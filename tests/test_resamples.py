@@ -164,8 +164,8 @@ def test_the_repaired_best_point_is_the_last_start(ecsi_fit):
 
 
 def test_refits_are_identical_for_any_number_of_processes(ecsi_fit, monkeypatch):
-    """Each attempt chooses its linear solver once for all its chunks (mlfit._substitute):
-    a late attempt with few resamples left, split over two processes into chunks below
+    """The linear solver is chosen once for all chunks and starts (mlfit._substitute): a late
+    attempt with few resamples left, split over two processes into chunks below
     SUBSTITUTE_FROM, used to solve by LU where one process solved by substitution, and
     resamples converging from that start differed (1.8e-9 in x). SUBSTITUTE_FROM is lowered
     here so that 40 resamples show it (the processes receive the choice as an argument)."""

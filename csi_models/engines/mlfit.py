@@ -155,17 +155,6 @@ def minimize(structure, x0, S, logdet_S, tol: float = 1e-6, max_iter: int = 300,
     return st.x, st.F, st.gmax, iterations, status
 
 
-def minimize_detail(structure, x0, S, logdet_S, tol: float, polish: float, newton_steps: int,
-                    give_up: bool = False, lu: bool | None = None):
-    """``minimize``'s arrays plus detail's 'falling', 'moved' and 'given_up': the unit of work
-    bootstrap refits send to worker processes (this module imports numpy only, so a worker
-    starts in a fraction of a second instead of importing semopy and sympy)."""
-    detail = {}
-    out = minimize(structure, x0, S, logdet_S, tol=tol, newton_steps=newton_steps, detail=detail,
-                   polish=polish, give_up=give_up, lu=lu)
-    return (*out, detail["falling"], detail["moved"], detail["given_up"])
-
-
 def _newton(st, status, iterations, tol, polish, steps, lu, give_up=False):
     """Phase 2 (module docstring); returns per data set the index of a variance that keeps
     falling below 0 (-1 if none), x as it was WINDOW to 2 WINDOW Newton steps ago (NaN

@@ -1,15 +1,15 @@
 """CB-SEM refits of many row sets at once (bootstrap resamples) through the batched ML kernel.
 
 The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
-one stacked product, and all resamples are minimized together (``engines.mlfit``: damped
-Fisher scoring, then Newton steps), in chunks of ``CHUNK`` (memory) spread over ``n_jobs``
-processes. Each resample starts from its own data-based start (``engines.start``); where that
-does not converge, from semopy's default start, and then from ``start`` when given (e.g. the
-full-sample estimates; first, before the other two, when it is a proper solution), and last
-from its best point so far with the negative variances reset (``_repaired``), each later
-start with at most ``RETRY_NEWTON_STEPS`` Newton steps; every start whose Newton steps stop
-making progress is given up early (``mlfit``'s ``give_up``), so a resample that converges
-from no start costs about four short minimizations instead of three to the cap;
+one stacked product, and the resamples are minimized together (``engines.mlfit``: damped
+Fisher scoring, then Newton steps) in chunks (``engines.multistart``), each chunk through all
+its starts in one job of ``n_jobs`` processes. Each resample starts from its own data-based
+start (``engines.start``); where that does not converge, from semopy's default start, and
+then from ``start`` when given (e.g. the full-sample estimates; first, before the other two,
+when it is a proper solution), and last from its best point so far with the negative
+variances reset (``multistart.repaired``); every start whose Newton steps stop making
+progress is given up early (``mlfit``'s ``give_up``), so a resample that converges from no
+start costs about four short minimizations instead of four to the cap;
 ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
@@ -30,46 +30,33 @@ from dataclasses import replace
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from csi_models.engines import cbsem, cbsem_weights, mlfit
+from csi_models.engines import cbsem, cbsem_weights, mlfit, multistart
 from csi_models.engines import mlkernel as mk
 from csi_models.engines.base import Layout, Resamples
 from csi_models.engines.cbsem_checks import checked_start
 from csi_models.engines.cbsem_solution import (_estimates, _Template, improper_mask,
                                                improper_problems, problem_texts, solution)
-from csi_models.engines.mlfit import minimize_detail, variance_parameters
-from csi_models.engines.start import data_start
+from csi_models.engines.mlfit import variance_parameters
 from csi_models.errors import EstimationError
 from csi_models.statistics.moments import BatchMoments, counts
 
-CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
-# Newton steps from the first start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that
-# 200 converge, and lavaan converges on 6 of those 9
-NEWTON_STEPS = 200
-# from the other starts: 1000 ECSI resamples took 43.2 s instead of 65.5 s and 706 converged
-# instead of 708 (lavaan converges on one of the two; on resamples 0-299 lavaan converged on
-# 210, we on 218 with this cap and on 219 without it); 130 steps: 48.4 s, 707 converged.
-# (Measured before mlfit's give_up, which now ends most failing starts long before either cap.)
-RETRY_NEWTON_STEPS = 100
-
-
-def _minimize_chunks(structure, starts, S, logdet, n_jobs, newton_steps=NEWTON_STEPS):
-    """minimize_detail's (x, F, max|g|, iterations, status, falling, moved, given_up), chunk
-    by chunk."""
+def _refit_chunks(structure, S, logdet, starts, n_jobs) -> multistart.Refits:
+    """``multistart.refit`` of every resample, one job per chunk (``multistart.chunks``)."""
     jobs = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
-    count = -(-len(S) // CHUNK)
-    count = -(-count // jobs) * jobs if len(S) >= jobs else 1   # every worker as busy
-    edges = np.linspace(0, len(S), count + 1).round().astype(int)
-    chunks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
-    lu = len(S) < mlfit.SUBSTITUTE_FROM     # one solver for every chunk: see mlfit._substitute
-    run = [(structure, starts[c], S[c], logdet[c], cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
-            newton_steps, True, lu) for c in chunks]
+    args = (starts, cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
+            len(S) < mlfit.SUBSTITUTE_FROM)   # one solver for every chunk: mlfit._substitute
+    parts = multistart.chunks(len(S), jobs)
+    run = [(structure, S[c], logdet[c], *args) for c in parts]
     if jobs == 1 or len(run) == 1:
-        parts = [minimize_detail(*args) for args in run]
-    else:   # minimize_detail's module imports numpy only: workers start without semopy
-        parts = Parallel(n_jobs=n_jobs)(delayed(minimize_detail)(*args) for args in run)
-    return [np.concatenate([p[i] for p in parts]) for i in range(8)]
+        done = [multistart.refit(*a) for a in run]
+    else:   # multistart imports numpy only: workers start without semopy
+        done = Parallel(n_jobs=n_jobs)(delayed(multistart.refit)(*a) for a in run)
+    out = multistart.Refits.empty(len(S), structure.n_free)
+    for c, part in zip(parts, done):
+        out.put(c, part)
+    return out
 
 
 def _solve(spec, survey, rows_list, start, n_jobs, improper):
@@ -95,56 +82,20 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
     start = checked_start(start, model)
     values = frame[list(structure.observed)].to_numpy(float)
     S, logdet, moments = _moments(values, getattr(survey, "weights", None), rows_list)
-    K = len(S)
-    out = types.SimpleNamespace(
-        model=model, layout=layout, names=names, structure=structure, S=S, moments=moments,
-        usable=np.isfinite(logdet), x=np.zeros((K, structure.n_free)), F=np.full(K, np.inf),
-        gmax=np.full(K, np.inf), iters=np.zeros(K, int), falling=np.full(K, -1),
-        given_up=np.zeros(K, bool),
-        moved=np.full((K, structure.n_free), np.nan), labels=np.full(K, "", dtype=object))
-    tries = [("data", lambda idx: data_start(structure, S[idx])),
-             ("semopy default", lambda idx: np.repeat(model.param_vals[None], idx.size, 0))]
+    starts = [("data", None), ("semopy default", model.param_vals)]
     if start is not None:
-        given = ("given", lambda idx: np.repeat(start[None], idx.size, 0))
         if _proper(model, layout, names, structure, start):
-            tries.insert(0, given)
+            starts.insert(0, ("given", start))
         else:
-            tries.append(given)
-    tries.append(("repaired", lambda idx: _repaired(structure, out.x[idx], S[idx])))
-    todo = np.flatnonzero(out.usable)
-    variances = variance_parameters(structure)
-    with np.errstate(all="ignore"):
-        for attempt, (label, make) in enumerate(tries):
-            run = todo
-            if label == "repaired":   # only best points with a variance below 0 to reset
-                run = todo[np.isfinite(out.F[todo]) & (out.x[todo][:, variances] < 0).any(axis=1)]
-            if not run.size:
-                continue
-            xs, Fs, gs, its, _, fall, mov, gave_up = _minimize_chunks(
-                structure, make(run), S[run], logdet[run], n_jobs,
-                RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS)
-            out.iters[run] += its
-            conv = gs < cbsem.GRADIENT_TOLERANCE
-            better = conv | (Fs < out.F[run])
-            sel = run[better]
-            out.x[sel], out.F[sel], out.gmax[sel] = xs[better], Fs[better], gs[better]
-            out.falling[sel], out.moved[sel], out.labels[sel] = fall[better], mov[better], label
-            out.given_up[sel] = gave_up[better]
-            todo = np.setdiff1d(todo, run[conv])
-    return out
-
-
-def _repaired(structure, best, S) -> np.ndarray:
-    """The last start: each resample's best point so far (where the other starts stopped,
-    mostly along a ridge into an improper region) with every negative variance reset to its
-    data-based start value; ``_solve`` runs it only where a variance is below 0. On 1000
-    ECSI resamples (seed 1) 31 of the 297 that no other start brings to convergence converge
-    from it (734 in all; lavaan 0.6-14 converges on 716)."""
-    fresh = data_start(structure, S)
-    variances = variance_parameters(structure)
-    out = best.copy()
-    out[:, variances] = np.where(best[:, variances] < 0, fresh[:, variances], best[:, variances])
-    return out
+            starts.append(("given", start))
+    starts.append(("repaired", None))
+    usable = np.isfinite(logdet)
+    refits = multistart.Refits.empty(len(S), structure.n_free)
+    if usable.any():
+        refits.put(usable, _refit_chunks(structure, S[usable], logdet[usable], starts, n_jobs))
+    return types.SimpleNamespace(model=model, layout=layout, names=names, structure=structure,
+                                 S=S, moments=moments, usable=usable,
+                                 **{k: getattr(refits, k) for k in refits.__dataclass_fields__})
 
 
 def _proper(model, layout, names, structure, x) -> bool:
