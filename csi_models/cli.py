@@ -146,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="one model fitted to every group (company, wave, ...)")
     p.add_argument("spec", help="shipped spec name (acsi, ecsi, ccsi) or YAML file")
-    p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
+    p.add_argument("--data", required=True,
+                   help="survey file, a folder of Parquet files (read in one pass over each "
+                        "group's moments, no bootstrap), or 'demo' for the bundled data")
     p.add_argument("--by", required=True, help="key column(s), comma-separated: industry,company")
     p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
     p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="resamples per group")
@@ -155,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes, this one included (-1: every core)")
     p.add_argument("--min-n", type=int, default=30, help="smallest group to fit (default 30)")
     p.add_argument("--out", help="folder for the Parquet output, written as groups finish")
-    p.add_argument("--resume", action="store_true", help="fit only the groups not yet in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="fit only the groups not yet in --out (with that run's seed unless --seed)")
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.set_defaults(func=cmd_batch)
     return parser

@@ -8,6 +8,7 @@ its arguments there, and neither file grows into the other.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -199,15 +200,21 @@ def cmd_batch(args) -> int:
     indices as CSV on stdout (or the Parquet folder with --out)."""
     from csi_models.batch import fit_many
 
+    # a folder of Parquet files goes to fit_many as a path: one pass over its groups' moments
+    data = args.data if os.path.isdir(args.data) else _data(args.data, args.sheet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # collected per group in batch.warnings
-        batch = fit_many(args.spec, _data(args.data, args.sheet), by=args.by.split(","),
+        batch = fit_many(args.spec, data, by=args.by.split(","),
                          method=args.method, bootstrap=args.bootstrap, random_state=args.seed,
                          n_jobs=args.jobs, out=args.out, resume=args.resume, min_n=args.min_n)
     status = batch.status
     counts = status["status"].value_counts()
     print(f"{len(status)} groups: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
           f"; {len(batch.warnings)} warnings", file=sys.stderr)
+    if args.resume:
+        now = batch.settings["n_fitted_now"]
+        print(f"resumed: {now} fitted now, {len(status) - now} from the earlier run",
+              file=sys.stderr)
     for row in status[status["status"] != "ok"].itertuples(index=False):
         key = "/".join(str(getattr(row, c)) for c in batch.by)
         print(f"  {key}: {row.status}: {row.message}", file=sys.stderr)

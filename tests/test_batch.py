@@ -158,6 +158,35 @@ def test_resume_after_a_killed_run_refits_only_the_missing_groups(tmp_path):
     assert list(resumed.status.company) == [f"G0{k}" for k in range(1, 7)]
 
 
+FINISHED_RUN = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+from csi_models.batch import fit_many
+data = pd.read_parquet(sys.argv[1])
+first = fit_many("acsi", data, by="company", bootstrap=20, out=sys.argv[2], n_jobs=2)
+again = fit_many("acsi", data, by="company", bootstrap=20, out=sys.argv[2], n_jobs=2,
+                 resume=True)
+print(again.settings["n_fitted_now"], first.settings["seed"] == again.settings["seed"])
+"""
+
+
+def test_resuming_a_finished_run_fits_nothing_and_keeps_its_seed(tmp_path):
+    """With every group written there is nothing to fit: with two processes that once waited
+    forever for a worker it never started. Without random_state the resumed run takes the
+    seed of the run in out= (a fresh random seed never matched its settings)."""
+    data = survey(groups=3, n=60)
+    data.to_parquet(tmp_path / "data.parquet")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", FINISHED_RUN, str(tmp_path / "data.parquet"),
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"]
+    with pytest.raises(DataError, match="give out="):
+        fit_many("acsi", data, by="company", resume=True)
+
+
 def test_bad_arguments_are_named():
     data = survey(groups=2)
     with pytest.raises(DataError, match="'firm'"):

@@ -25,7 +25,30 @@ def test_csi_batch_writes_parquet_and_resumes(capsys, tmp_path):
     pd.testing.assert_frame_equal(batch.indices, direct.indices)
     assert main(["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "group",
                  "--bootstrap", "20", "--seed", "1", "--out", str(out), "--resume"]) == 3
-    assert "3 groups" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "3 groups" in err and "resumed: 0 fitted now, 3 from the earlier run" in err
+
+
+def test_csi_batch_resumes_without_a_seed_and_reads_a_parquet_folder(capsys, tmp_path):
+    """--resume without --seed continues with the seed of the run in --out; --data may be a
+    folder of Parquet files (one pass over each group's moments)."""
+    data = simulate("acsi", 60, groups=3, random_state=4, discrete=True)
+    (tmp_path / "survey").mkdir()
+    data.iloc[::2].to_parquet(tmp_path / "survey" / "part-0.parquet")
+    data.iloc[1::2].to_parquet(tmp_path / "survey" / "part-1.parquet")
+    args = ["batch", "acsi", "--data", str(tmp_path / "survey"), "--by", "group",
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "resumed: 0 fitted now, 3 from the earlier run" in capsys.readouterr().err
+    batch = read_batch(tmp_path / "out")
+    assert list(batch.status.n) == [60] * 3
+    direct = fit_many("acsi", data, by="group")
+    pd.testing.assert_frame_equal(batch.indices.drop(columns=batch.indices.select_dtypes(
+        "number").columns), direct.indices.drop(columns=direct.indices.select_dtypes(
+            "number").columns))
+    assert abs(batch.indices.estimate.to_numpy() - direct.indices.estimate.to_numpy()).max() < 1e-9
 
 
 def test_csi_batch_prints_the_indices_as_csv(capsys, tmp_path):

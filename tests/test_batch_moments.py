@@ -33,6 +33,15 @@ def folder(data, tmp_path_factory):
     return path
 
 
+def in_folder(frame, path):
+    """``frame``'s rows alternately in two Parquet files of the folder ``path`` (a large
+    source: fit_many reads a folder in one pass; a single file it reads into memory)."""
+    path.mkdir()
+    frame.iloc[::2].to_parquet(path / "part-0.parquet")
+    frame.iloc[1::2].to_parquet(path / "part-1.parquet")
+    return path
+
+
 def quiet(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -74,8 +83,7 @@ def test_a_bad_group_of_a_large_source_is_a_status_row(data, tmp_path):
     broken.loc[broken.company == "G03", "CUSA1"] = 4         # a constant item in G03
     broken.loc[len(broken)] = broken.iloc[0]                 # G05: one respondent
     broken.loc[len(broken) - 1, "company"] = "G05"
-    broken.to_parquet(tmp_path / "survey.parquet")
-    batch = quiet("acsi", tmp_path / "survey.parquet", by="company")
+    batch = quiet("acsi", in_folder(broken, tmp_path / "survey"), by="company")
     status = batch.status.set_index("company")
     assert status.loc["G03", "status"] == "failed" and "CUSA1" in status.loc["G03", "message"]
     assert status.loc["G05", "status"] == "too small"
@@ -85,10 +93,10 @@ def test_a_bad_group_of_a_large_source_is_a_status_row(data, tmp_path):
 def test_a_bad_weight_fails_its_group_only(data, tmp_path):
     weighted = data.assign(w=1.0)
     weighted.loc[weighted.company == "G02", "w"] = -1.0
-    weighted.to_parquet(tmp_path / "survey.parquet")
-    batch = quiet("acsi", tmp_path / "survey.parquet", by="company", weights="w")
+    batch = quiet("acsi", in_folder(weighted, tmp_path / "survey"), by="company", weights="w")
     status = batch.status.set_index("company")
     assert status.loc["G02", "status"] == "failed" and "weight" in status.loc["G02", "message"]
+    assert "200 rows" in status.loc["G02", "message"]     # counted over both files
     assert (status.loc[["G01", "G03", "G04"], "status"] == "ok").all()
 
 

@@ -214,3 +214,13 @@ def test_an_error_counts_every_bad_cell_beyond_those_kept(data, tmp_path, monkey
     expected = _message(lambda: csi.fit("ecsi", pd.read_parquet(folder)))
     assert "has 50 answer(s)" in expected and "and 45 more" in expected
     assert _message(lambda: csi.fit("ecsi", str(folder))) == expected
+
+
+def test_unusable_weights_are_counted_over_the_whole_source(data, tmp_path):
+    """Negative weights spread over three files: the error counts and names them as the
+    in-memory fit does (each chunk's count alone said 'N rows' for its own rows only)."""
+    bad = data.assign(w=data.w.where(data.index % 10 > 0, -1.0))
+    folder = _folder(bad, tmp_path / "bad")
+    message = _message(lambda: csi.fit("ecsi", str(folder), weights="w"))
+    assert f"{int((bad.w < 0).sum())} rows have no usable weight" in message
+    assert message == _message(lambda: csi.fit("ecsi", pd.read_parquet(folder), weights="w"))

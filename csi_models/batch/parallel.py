@@ -82,7 +82,7 @@ def run_tasks(tasks, by, fast, n_jobs, client):
 
     workers = max(1, effective_n_jobs(n_jobs))
     chunks = _chunks(tasks, workers)
-    if workers == 1 or len(chunks) == 1:
+    if workers == 1 or len(chunks) <= 1:      # nothing left to fit (resume): no pool
         for chunk in chunks:
             yield from _work(chunk, by, fast)
         return

@@ -17,7 +17,7 @@ import time
 import pandas as pd
 
 from csi_models.batch import groups as grp
-from csi_models.batch.store import Store, read_tables
+from csi_models.batch.store import Store, read_tables, saved_settings
 from csi_models.batch.fast import eligible
 from csi_models.batch.parallel import run_tasks
 from csi_models.batch.worker import TABLES, engine_only
@@ -147,7 +147,8 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
         workers; -1 = every core); ``client``: a ``dask.distributed.Client`` instead
         (install ``csi-models[dask]``).
     out, resume: a folder for Parquet output written as each group finishes; ``resume=True``
-        skips the groups already there (same settings required).
+        skips the groups already there (same settings required; without ``random_state``,
+        the seed of the run there: the groups fitted now get the seeds they would have got).
     min_n: groups with fewer respondents are not fitted (status 'too small').
     options: passed to ``csi.fit`` (missing, weights, scheme, tol, max_iter, se, ci, interval).
     """
@@ -156,6 +157,11 @@ def fit_many(spec, data, by, method: str = "pls", *, bootstrap: int = 0, random_
 
     by = grp.key_columns(by)
     method, seed = _check(method, bootstrap, random_state, n_jobs, min_n, options)
+    if resume and out is None:
+        raise DataError("resume=True fits the groups a run has not yet written to its out= "
+                        "folder: give out=")
+    if resume and random_state is None and (saved := saved_settings(out)) is not None:
+        seed = saved.get("seed", seed)     # a new random seed would never match the run's
     from csi_models.moments_fit import is_large_source
 
     spec = load_spec(spec)

@@ -40,14 +40,20 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def saved_settings(path) -> dict | None:
+    """The settings a batch run wrote to ``path`` (None where there is none)."""
+    meta = Path(path) / "batch.json"
+    return json.loads(meta.read_text()) if meta.exists() else None
+
+
 class Store:
     """The output folder of one batch run."""
 
     def __init__(self, path, settings: dict, resume: bool):
         self.path = Path(path)
         meta = self.path / "batch.json"
-        if meta.exists():
-            saved = json.loads(meta.read_text())
+        saved = saved_settings(self.path)
+        if saved is not None:
             if not resume:
                 raise DataError(f"{self.path} already holds batch output: pass resume=True to "
                                 "fit only the groups not yet finished, or choose an empty folder")

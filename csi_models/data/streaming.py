@@ -59,7 +59,7 @@ class ChunkMoments:
     answer_sums: np.ndarray = None                      # (p,) sum of answers (reverse-coded)
     n_dropped: int = 0                                  # rows dropped (listwise)
     n_batches: int = 0                                  # chunks read
-    failure: str = ""                                   # a group's error (scan_groups)
+    bad_weights: tuple = ()                             # (column, rows, first labels)
 
     def __post_init__(self):
         p = self.p
@@ -94,8 +94,28 @@ class ChunkMoments:
         out.answer_sums = self.answer_sums + other.answer_sums
         out.n_dropped = self.n_dropped + other.n_dropped
         out.n_batches = self.n_batches + other.n_batches
-        out.failure = self.failure or other.failure
+        out.bad_weights = _add_bad_weights(self.bad_weights, other.bad_weights)
         return out
+
+    @property
+    def failure(self) -> str:
+        """Why these rows cannot be fitted ('' if nothing stops them): unusable weights,
+        counted over every chunk read."""
+        if not self.bad_weights:
+            return ""
+        from csi_models.data.check import rows_text
+
+        column, n, labels = self.bad_weights
+        more = f" (and {n - len(labels)} more)" if n > len(labels) else ""
+        return (f"weight column {column!r}: {n} rows have no usable weight (missing, not a "
+                f"number, or negative): rows {rows_text(labels)}{more}; weights must be "
+                "numbers >= 0")
+
+
+def _add_bad_weights(a: tuple, b: tuple) -> tuple:
+    if not (a and b):
+        return a or b
+    return a[0], a[1] + b[1], (a[2] + b[2])[:5]
 
 
 def _add_counts(a, b):
@@ -169,7 +189,11 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None,
     if weights is None:
         out.weight, out.sums, out.cross = float(out.n_complete), Y.sum(axis=1), Y @ Y.T
     else:
-        w = _weights(frame, weights)[complete]
+        w, bad = _weights(frame, weights)
+        if bad.any():     # counted with the other chunks' (``failure``): no sums
+            out.bad_weights = (weights, int(bad.sum()), list(frame.index[bad][:5]))
+            return out
+        w = w[complete]
         out.weight, out.sums, out.cross = float(w.sum()), Y @ w, (Y * w) @ Y.T
     if out.n_complete:
         out.clow, out.chigh = Xc.min(axis=1), Xc.max(axis=1)
@@ -180,20 +204,14 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None,
     return out
 
 
-def _weights(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """The chunk's respondent weights: numeric, finite, >= 0 (``data.weights``' rule)."""
-    from csi_models.data.check import rows_text
-
+def _weights(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, unusable) of the chunk's rows: a weight is usable when numeric, finite and
+    >= 0 (``data.weights``' rule)."""
     if column not in frame.columns:
         raise DataError(f"weights={column!r} is not a column of the survey data: give the name "
                         "of the column holding each respondent's weight")
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        raise DataError(f"weight column {column!r}: {int(bad.sum())} rows have no usable weight "
-                        f"(missing, not a number, or negative): rows "
-                        f"{rows_text(list(frame.index[bad]), 5)}; weights must be numbers >= 0")
-    return values
+    return values, ~np.isfinite(values) | (values < 0)
 
 
 # --- sources: Parquet (row group by row group) and Dask (partitions in parallel) -----------
@@ -243,20 +261,15 @@ def scan_dask(spec, frame, weights=None, fill=None) -> ChunkMoments:
 
 # --- per group (fit_many over a large source) ----------------------------------------------
 def group_moments(spec, frame: pd.DataFrame, by: list, weights=None) -> tuple[dict, int]:
-    """({key tuple: ChunkMoments} of one chunk's groups, rows without a key). A group whose
-    rows an error stops (a bad weight) carries it as ``failure``: that group fails, not the
+    """({key tuple: ChunkMoments} of one chunk's groups, rows without a key). A group with
+    unusable weights carries them (``ChunkMoments.failure``): that group fails, not the
     batch."""
     frame = frame.copy(deep=False)
     frame.attrs = {}    # else pandas deep-copies a file's metadata into every group's column
     keyed = frame.dropna(subset=by)
     out = {}
     for key, part in keyed.groupby(by, sort=False, observed=True):
-        try:
-            moments = chunk_moments(spec, part, weights)
-        except DataError as exc:
-            moments = ChunkMoments(len(spec.item_names), n_input=len(part), n_batches=1,
-                                   failure=str(exc))
-        out[key if isinstance(key, tuple) else (key,)] = moments
+        out[key if isinstance(key, tuple) else (key,)] = chunk_moments(spec, part, weights)
     return out, len(frame) - len(keyed)
 
 
