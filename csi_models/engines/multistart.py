@@ -7,9 +7,9 @@ converges. Run as one job per chunk of resamples, a chunk goes through all its s
 without waiting for the other chunks: with one parallel round per start, a worker that had
 drawn fewer hard resamples sat idle at each round's end (1000 ECSI resamples: 2 processes
 took 31.7 s against 47.9 s for one, a speed-up of 1.5). Each resample's numbers are its
-own (``mlfit``: no step depends on the other data sets of a stack, and the solver is chosen
-once for the whole call), so the chunking, i.e. ``n_jobs``, cannot change them. This module
-imports numpy only, so worker processes start without semopy and sympy.
+own (``mlfit``: no step depends on the other data sets of a stack), so the chunking, i.e.
+``n_jobs``, cannot change them. This module imports numpy only (scipy's LAPACK wrappers on
+the first step), so worker processes start without semopy and sympy.
 """
 
 from __future__ import annotations
@@ -60,15 +60,14 @@ class Refits:
             getattr(self, name)[idx] = getattr(other, name)
 
 
-def refit(structure, S, logdet, starts, tol: float, polish: float, lu: bool) -> Refits:
+def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
     """Minimize every data set (S, log|S|) from ``starts`` in turn until it converges
     (max |g| < ``tol``, polished towards ``polish``). ``starts``: (label, x0) pairs, x0 a
     parameter vector shared by every data set, or None for the computed starts 'data'
     (``start.data_start``) and 'repaired' (``repaired``, run only where the best point so far
     has a variance below 0). The first start has ``NEWTON_STEPS`` Newton steps, the others
     ``RETRY_NEWTON_STEPS``; every start is given up when its Newton steps stop making
-    progress (``mlfit``'s ``give_up``). ``lu``: the solver of every step (``mlfit._substitute``),
-    fixed by the caller for the whole set of resamples."""
+    progress (``mlfit``'s ``give_up``)."""
     out = Refits.empty(len(S), structure.n_free)
     variances = mlfit.variance_parameters(structure)
     todo = np.arange(len(S))
@@ -88,8 +87,7 @@ def refit(structure, S, logdet, starts, tol: float, polish: float, lu: bool) -> 
             detail = {}
             x, F, gmax, iters, _ = mlfit.minimize(
                 structure, x0, S[run], logdet[run], tol=tol, polish=polish, detail=detail,
-                newton_steps=RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS, give_up=True,
-                lu=lu)
+                newton_steps=RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS, give_up=True)
             out.iters[run] += iters
             conv = gmax < tol
             better = conv | (F < out.F[run])

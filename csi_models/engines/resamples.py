@@ -45,8 +45,7 @@ def _refit_chunks(structure, S, logdet, starts, n_jobs) -> multistart.Refits:
     jobs = 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
-    args = (starts, cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED,
-            len(S) < mlfit.SUBSTITUTE_FROM)   # one solver for every chunk: mlfit._substitute
+    args = (starts, cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED)
     parts = multistart.chunks(len(S), jobs)
     run = [(structure, S[c], logdet[c], *args) for c in parts]
     if jobs == 1 or len(run) == 1:
