@@ -73,8 +73,8 @@ def solve_positive(A, g):
     data set's step is its own arithmetic, whatever the stack (chunking and n_jobs cannot
     change a resample). For 59 x 59 matrices this costs half to a fifth of numpy's stacked
     Cholesky plus a substitution vectorized over the stack (200 matrices: 13.5 ms against
-    24 ms; 10: 0.6 ms against 2.9 ms, where the substitution's 118 numpy calls dominated). scipy.linalg
-    is imported here, on the first CB-SEM step (~0.5 s in a fresh process)."""
+    24 ms; 10: 0.6 ms against 2.9 ms, where the substitution's 118 numpy calls dominated).
+    scipy.linalg is imported here, on the first CB-SEM step (~0.5 s in a fresh process)."""
     from scipy.linalg.lapack import dposv
 
     d = np.full_like(g, np.nan)
