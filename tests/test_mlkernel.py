@@ -285,3 +285,25 @@ def test_stalled_needs_both_a_flat_fit_function_and_a_gradient_away_from_zero():
     F[0], g[0] = 3.0 - 1e-6 * steps, 1e-2 * 0.95 ** (steps + 70)
     assert mlfit._stalled(F[:1], g[:1], w - 1, 1e-6, 100).tolist() == [False]
     assert mlfit._stalled(F[:1], g[:1], w - 1, 1e-6, 50).tolist() == [True]
+
+
+def test_a_resample_refits_alone_as_in_its_chunk(ecsi):
+    """multistart.refit builds each chunk's starts itself, so a resample's start must not
+    depend on the others of its chunk: a construct's start variance was averaged over the
+    strided rows of a stack in another order than for one data set (4e-16), and a chunk of
+    one (how n_jobs splits a late start) then refitted differently. Bit for bit, resamples
+    that converge, fail and run into an improper region, through the data and repaired
+    starts; and inf in a step's matrix is refused, not solved."""
+    from csi_models.engines import multistart
+
+    structure, _, S, logdet = _ecsi_resamples(ecsi, [35, 4, 28, 6, 9])
+    starts = [("data", None), ("repaired", None)]
+    stacked = multistart.refit(structure, S, logdet, starts, 1e-6, 1e-9)
+    assert {"data", "repaired"} <= set(stacked.labels)
+    for k in range(len(S)):
+        alone = multistart.refit(structure, S[k:k + 1], logdet[k:k + 1], starts, 1e-6, 1e-9)
+        for name in ("x", "F", "gmax", "iters", "falling", "given_up", "labels"):
+            np.testing.assert_array_equal(getattr(alone, name)[0], getattr(stacked, name)[k],
+                                          err_msg=f"{name} of data set {k}")
+    d, ok = mlfit.solve_positive(np.array([[[np.inf, 0.5], [0.5, 1.0]]]), np.ones((1, 2)))
+    assert not ok[0] and np.isnan(d).all()

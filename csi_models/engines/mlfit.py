@@ -79,7 +79,7 @@ def solve_positive(A, g):
 
     d = np.full_like(g, np.nan)
     ok = np.zeros(len(A), bool)
-    for k in range(len(A)):
+    for k in np.flatnonzero(np.isfinite(A).all(axis=(1, 2))):   # posv takes inf for a number
         _, x, info = dposv(A[k].T, g[k], lower=1)     # A symmetric: .T is its Fortran view
         if info == 0 and np.isfinite(x).all():
             d[k], ok[k] = x, True

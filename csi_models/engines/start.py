@@ -52,7 +52,10 @@ def data_start(structure, S: np.ndarray) -> np.ndarray:
 
 
 def _construct_variance(S, lam) -> np.ndarray:
-    """Average of s_ij / (lambda_i lambda_j) over the construct's item pairs i < j (K,)."""
+    """Average of s_ij / (lambda_i lambda_j) over the construct's item pairs i < j (K,),
+    summed in one order for any stack (a contiguous copy: over the strided rows of a stack
+    numpy summed in another order than for one data set, and a resample's start, and so its
+    refit, depended on the chunk it fell in)."""
     items = np.flatnonzero(np.abs(lam).max(axis=0) > 0)
     if items.size == 1:
         i = items[0]
@@ -60,6 +63,6 @@ def _construct_variance(S, lam) -> np.ndarray:
     i, j = np.triu_indices(items.size, 1)
     a, b = items[i], items[j]
     with np.errstate(all="ignore"):
-        est = (S[:, a, b] / (lam[:, a] * lam[:, b])).mean(axis=1)
+        est = np.ascontiguousarray(S[:, a, b] / (lam[:, a] * lam[:, b])).mean(axis=1)
     floor = FLOOR * S[:, items[0], items[0]]
     return np.where(np.isfinite(est) & (est > floor), est, floor)
