@@ -367,9 +367,11 @@ def test_a_batch_stopped_in_one_thread_leaves_a_batch_in_another_its_workers():
     from csi_models.batch import parallel
 
     pools = {}
+    both = threading.Barrier(2)
 
     def take(name):
         pools[name] = parallel._pool(1)
+        both.wait(timeout=60)   # both alive at once: a finished thread's id can be reused
     threads = [threading.Thread(target=take, args=(name,)) for name in ("a", "b")]
     for t in threads:
         t.start()
