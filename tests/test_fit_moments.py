@@ -200,6 +200,9 @@ def test_respondent_level_things_refuse_clearly(data, tmp_path):
     data.to_csv(tmp_path / "csv" / "a.csv")
     with pytest.raises(DataError, match="could not be read as Parquet"):
         csi.fit("ecsi", str(tmp_path / "csv"))
+    (tmp_path / "empty").mkdir()      # not 'item columns not in the data'
+    with pytest.raises(DataError, match="holds no Parquet files"):
+        csi.fit("ecsi", str(tmp_path / "empty"))
     assert "fitted from moments" not in res.summary()   # the summary still prints
 
 

@@ -221,10 +221,14 @@ def parquet_columns(path) -> list[str]:
     import pyarrow.dataset as ds
 
     try:
-        return list(ds.dataset(str(path), format="parquet").schema.names)
+        dataset = ds.dataset(str(path), format="parquet")
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{str(path)!r} could not be read as Parquet ({exc}); give a Parquet "
                         "file or a folder of Parquet files") from None
+    if not dataset.files:
+        raise DataError(f"the folder {str(path)!r} holds no Parquet files: give a Parquet file "
+                        "or a folder of Parquet files")
+    return list(dataset.schema.names)
 
 
 def scan_parquet(spec, path, weights=None, batch_size: int = 65536, fill=None) -> ChunkMoments:
