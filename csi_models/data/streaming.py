@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from csi_models.data.items import ItemCheck, inspect_item
+from csi_models.data.weights import unusable_message, usable_weights
 from csi_models.errors import DataError
 
 MAX_DISTINCT = 256   # answer counts kept per item (near-constant check); beyond: not counted
@@ -101,15 +102,7 @@ class ChunkMoments:
     def failure(self) -> str:
         """Why these rows cannot be fitted ('' if nothing stops them): unusable weights,
         counted over every chunk read."""
-        if not self.bad_weights:
-            return ""
-        from csi_models.data.check import rows_text
-
-        column, n, labels = self.bad_weights
-        more = f" (and {n - len(labels)} more)" if n > len(labels) else ""
-        return (f"weight column {column!r}: {n} rows have no usable weight (missing, not a "
-                f"number, or negative): rows {rows_text(labels)}{more}; weights must be "
-                "numbers >= 0")
+        return unusable_message(*self.bad_weights) if self.bad_weights else ""
 
 
 def _add_bad_weights(a: tuple, b: tuple) -> tuple:
@@ -189,7 +182,7 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None,
     if weights is None:
         out.weight, out.sums, out.cross = float(out.n_complete), Y.sum(axis=1), Y @ Y.T
     else:
-        w, bad = _weights(frame, weights)
+        w, bad = usable_weights(frame, weights)
         if bad.any():     # counted with the other chunks' (``failure``): no sums
             out.bad_weights = (weights, int(bad.sum()), list(frame.index[bad][:5]))
             return out
@@ -202,16 +195,6 @@ def chunk_moments(spec, frame: pd.DataFrame, weights: str | None = None,
         out.counts[k] = dict(zip(values.tolist(), counts.tolist())) \
             if values.size <= MAX_DISTINCT else None
     return out
-
-
-def _weights(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, unusable) of the chunk's rows: a weight is usable when numeric, finite and
-    >= 0 (``data.weights``' rule)."""
-    if column not in frame.columns:
-        raise DataError(f"weights={column!r} is not a column of the survey data: give the name "
-                        "of the column holding each respondent's weight")
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
-    return values, ~np.isfinite(values) | (values < 0)
 
 
 # --- sources: Parquet (row group by row group) and Dask (partitions in parallel) -----------

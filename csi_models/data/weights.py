@@ -19,19 +19,30 @@ from csi_models.data.check import rows_text
 from csi_models.errors import DataError
 
 
-def weight_column(data: pd.DataFrame, column, kept_rows: pd.Index) -> np.ndarray:
-    """The checked weights of the rows ``kept_rows`` (labels of the rows used)."""
+def usable_weights(data: pd.DataFrame, column) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, unusable) of ``data``'s rows: a weight is usable when numeric, finite and
+    >= 0 (the one rule, for a table in memory and for each chunk of a large source)."""
     if not isinstance(column, str) or column not in data.columns:
         raise DataError(f"weights={column!r} is not a column of the survey data: give the name "
                         "of the column holding each respondent's weight")
-    raw = data[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(values) | (values < 0)
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(float)
+    return values, ~np.isfinite(values) | (values < 0)
+
+
+def unusable_message(column: str, n_bad: int, first_rows: list) -> str:
+    """The error for ``n_bad`` rows with unusable weights, of which ``first_rows`` (at most
+    five labels) are named."""
+    more = f" (and {n_bad - len(first_rows)} more)" if n_bad > len(first_rows) else ""
+    return (f"weight column {column!r}: {n_bad} rows have no usable weight (missing, not a "
+            f"number, or negative): rows {rows_text(first_rows)}{more}; weights must be "
+            "numbers >= 0")
+
+
+def weight_column(data: pd.DataFrame, column, kept_rows: pd.Index) -> np.ndarray:
+    """The checked weights of the rows ``kept_rows`` (labels of the rows used)."""
+    values, bad = usable_weights(data, column)
     if bad.any():
-        rows = rows_text(list(data.index[bad]), 5)
-        raise DataError(f"weight column {column!r}: {int(bad.sum())} rows have no usable weight "
-                        f"(missing, not a number, or negative): rows {rows}; weights must be "
-                        "numbers >= 0")
+        raise DataError(unusable_message(column, int(bad.sum()), list(data.index[bad][:5])))
     keep = data.index.isin(kept_rows)
     if keep.sum() != len(kept_rows):
         raise DataError(f"weights={column!r} with rows dropped needs a unique row index: "

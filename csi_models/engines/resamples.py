@@ -94,7 +94,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
         refits.put(usable, _refit_chunks(structure, S[usable], logdet[usable], starts, n_jobs))
     return types.SimpleNamespace(model=model, layout=layout, names=names, structure=structure,
                                  S=S, moments=moments, usable=usable,
-                                 **{k: getattr(refits, k) for k in refits.__dataclass_fields__})
+                                 **vars(refits))
 
 
 def _proper(model, layout, names, structure, x) -> bool:
