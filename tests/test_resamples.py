@@ -118,14 +118,19 @@ def test_a_proper_full_sample_solution_is_the_first_start(ecsi_fit):
 
 
 def test_a_resample_given_up_says_why(ecsi_fit):
-    """ECSI resample 6 (seed 1) drifts along a ridge from every start; each start is given up
-    after a few dozen Newton steps (mlfit's give_up) and the reason says so."""
-    rows = list(resample_rows(250, range(7), 1))[6:]
-    (est, reason), = fit_resamples(ecsi_fit.spec, ecsi_fit.data, rows,
-                                   start=ecsi_fit.estimates.extras["x"])
-    assert est is None and reason.startswith("did not converge: max |gradient| = ")
+    """ECSI resample 13 (seed 1) drifts along a ridge from every start; each start is given
+    up after a few dozen Newton steps (mlfit's give_up) and the reason says so. Resample 4's
+    best start ended its scoring steps far from an optimum (mlfit.HOPELESS_GRADIENT), and
+    its reason says that."""
+    rows = list(resample_rows(250, range(14), 1))
+    (est, stalled), (far_est, far) = fit_resamples(ecsi_fit.spec, ecsi_fit.data,
+                                                    [rows[13], rows[4]],
+                                                    start=ecsi_fit.estimates.extras["x"])
+    assert est is None and stalled.startswith("did not converge: max |gradient| = ")
     assert "; given up: the fit function fell by less than 0.0001 over 20 Newton steps, " \
-           "with the disturbance variance of " in reason
+           "with the disturbance variance of " in stalled
+    assert far_est is None and "; given up: max |gradient| was still above 1 after the " \
+           "scoring steps, with the disturbance variance of Loyalty below 0" in far
 
 
 def test_variance_names_of_items_and_constructs(ecsi_fit):

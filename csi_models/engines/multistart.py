@@ -21,7 +21,13 @@ import numpy as np
 from csi_models.engines import mlfit
 from csi_models.engines.start import data_start
 
-CHUNK = 200  # resamples minimized together (the information stack is CHUNK x q x q)
+# resamples minimized together. Each Newton or scoring step costs a few dozen numpy calls
+# whatever the stack, so the few resamples still running at a chunk's end cost ~3-10 times
+# as much a step as a full stack (ECSI: 470 us a data set for the loss and gradient of 1-4
+# of them, 66 us for 120 or more); fewer, larger chunks have fewer such tails. 1000 ECSI
+# resamples, 2 processes: 19.2-19.6 s with 500 (2 chunks), 19.9-20.2 s with 250 (4 chunks),
+# against 22.9-31.0 s with 200 (6 chunks), same minutes
+CHUNK = 500
 # Newton steps from the first start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that
 # 200 converge, and lavaan converges on 6 of those 9
 NEWTON_STEPS = 200
@@ -36,8 +42,9 @@ RETRY_NEWTON_STEPS = 100
 class Refits:
     """Per resample: the best point over its starts (the converged one where one converged),
     F, max |g|, iterations summed over its starts, the variance that keeps falling (-1),
-    what moved over the last Newton steps, whether the best start was given up, and its
-    label ('' when no start was run)."""
+    what moved over the last Newton steps, whether and why the best start was given up
+    (``mlfit.STALLED``, ``mlfit.FAR_AFTER_SCORING``, else 0), and its label ('' when no
+    start was run)."""
 
     x: np.ndarray
     F: np.ndarray
@@ -52,7 +59,7 @@ class Refits:
     def empty(cls, K: int, n_free: int) -> "Refits":
         return cls(np.zeros((K, n_free)), np.full(K, np.inf), np.full(K, np.inf),
                    np.zeros(K, int), np.full(K, -1), np.full((K, n_free), np.nan),
-                   np.zeros(K, bool), np.full(K, "", dtype=object))
+                   np.zeros(K, int), np.full(K, "", dtype=object))
 
     def put(self, idx, other: "Refits") -> None:
         """Write ``other``'s rows at positions ``idx``."""

@@ -223,7 +223,7 @@ def resample_stack(spec, survey, rows_list, start=None, n_jobs: int = 1,
                      reasons=tuple(reasons), improper=improper_flags & keep)
 
 
-def _failure(structure, names, x, gmax, iters, falling, moved, given_up=False) -> str:
+def _failure(structure, names, x, gmax, iters, falling, moved, given_up=0) -> str:
     """Why a resample has no estimates: it runs into an improper region, or did not converge
     (naming what still moved most over the last Newton steps: on ECSI a ridge where paths from
     near-collinear constructs run off while the fit function keeps falling; or, ``given_up``
@@ -234,7 +234,9 @@ def _failure(structure, names, x, gmax, iters, falling, moved, given_up=False) -
             f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
     if given_up:
         text += (f"; given up: the fit function fell by less than {mlfit.STALL_DROP:g} over "
-                 f"{mlfit.STALL_WINDOW} Newton steps")
+                 f"{mlfit.STALL_WINDOW} Newton steps" if given_up == mlfit.STALLED else
+                 f"; given up: max |gradient| was still above {mlfit.HOPELESS_GRADIENT:g} "
+                 f"after the scoring steps")
         variances = variance_parameters(structure)
         j = variances[np.argmin(x[variances])] if variances.size else None
         if j is not None and x[j] < 0:
