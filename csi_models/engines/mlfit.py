@@ -62,9 +62,9 @@ STALLED, FAR_AFTER_SCORING = 1, 2
 RIDGE = 1e-13
 
 
-def _solve(I, g, lam, ridge=None):
-    """Damped steps for a stack: (I + lam diag(I) + ridge) d = g, NaN where singular."""
-    A = I.copy()
+def _solve(A, g, lam, ridge=None):
+    """Damped steps for a stack: (A + lam diag(A) + ridge) d = g, NaN where singular. A is
+    damped in place: callers pass their own copy (a fancy-indexed stack)."""
     diag = np.einsum("kii->ki", A)            # a writable view of the diagonals
     diag += lam[:, None] * (diag + 1e-12)
     if ridge is not None:
@@ -296,10 +296,11 @@ def _newton_steps(H, g, mu):
     1.5 |lowest eigenvalue of H| where H + ridge I is not positive definite: only those
     matrices get eigenvalues and a second solve (on ECSI resamples the eigenvalues of the
     whole stack were a third of the time)."""
-    eye = np.eye(H.shape[-1])
     scale = np.abs(np.diagonal(H, axis1=1, axis2=2)).max(axis=1)
     ridge = (RIDGE + mu) * scale
-    d, ok = solve_positive(H + ridge[:, None, None] * eye, g)
+    A = H.copy()
+    np.einsum("kii->ki", A)[...] += ridge[:, None]
+    d, ok = solve_positive(A, g)
     bad = np.flatnonzero(~ok)
     if bad.size:
         low = np.zeros(bad.size)

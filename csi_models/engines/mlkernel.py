@@ -95,14 +95,25 @@ class Structure:
         """``hessian``'s terms (a function of the structure only: worked out once)."""
         return mlterms.hessian_terms(self)
 
+    @cached_property
+    def _owners(self) -> dict:
+        """kind -> (locations x n_free) 0/1 matrix: which parameter each free location is."""
+        out = {}
+        for kind, (p, _, _) in self.free.items():
+            if p.size:
+                out[kind] = np.zeros((p.size, self.n_free))
+                out[kind][np.arange(p.size), p] = 1.0
+        return out
+
     def gather(self, grads: dict) -> np.ndarray:
-        """Sum matrix-shaped derivatives over each parameter's locations -> (K, n_free)."""
+        """Sum matrix-shaped derivatives over each parameter's locations -> (K, n_free), as
+        a product with the 0/1 ``_owners`` matrices (np.add.at took ~8% of a refit)."""
         K = len(next(iter(grads.values())))
         g = np.zeros((K, self.n_free))
         for kind, mats in grads.items():
-            p, r, c = self.free[kind]
-            if p.size:
-                np.add.at(g.T, p, mats[:, r, c].T)
+            if kind in self._owners:
+                _, r, c = self.free[kind]
+                g += mats[:, r, c] @ self._owners[kind]
         return g
 
 
