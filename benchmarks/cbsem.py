@@ -70,7 +70,9 @@ def ours(spec, data, n_boot: int, jobs: int, chi_squares: bool):
                               for est, _ in out])
     counts = {"converged": int(stack.ok.sum()), "improper": int(stack.improper.sum()),
               "improper region": sum(r.startswith("runs into an improper") for r in stack.reasons),
-              "given up": sum("; given up: " in r for r in stack.reasons)}
+              "given up": sum("; given up: " in r for r in stack.reasons),
+              "far": sum("; given up: max |gradient| was still above " in r
+                         for r in stack.reasons)}
     return single, boot, counts, rows, chisq
 
 
@@ -129,7 +131,8 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
           f"({boot / n_boot * 1000:.1f} ms each), "
           f"{counts['converged']} converged ({counts['improper']} of them improper), {failed} "
           f"failed ({counts['improper region']} of them run into an improper region; "
-          f"{counts['given up']} given up for want of progress)")
+          f"{counts['given up']} given up: {counts['given up'] - counts['far']} for want of "
+          f"progress, {counts['far']} far from an optimum after the scoring steps)")
     lav = lavaan(spec, data, rows) if with_lavaan else None
     if lav is None:
         print("lavaan: skipped" + ("" if with_lavaan else " (--no-lavaan)"))

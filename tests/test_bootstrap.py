@@ -398,21 +398,24 @@ def test_the_failure_warning_counts_kinds_of_failure_not_every_resample():
                "did not converge: max |gradient| = 2.20e-03 after 280 iterations (tolerance "
                "1e-06); given up: the fit function fell by less than 0.0001 over 20 Newton steps",
                "did not converge: max |gradient| = 2.43e-04 after 440 iterations (tolerance 1e-06)",
+               "did not converge: max |gradient| = 7.37e+00 after 271 iterations (tolerance "
+               "1e-06); given up: max |gradient| was still above 1 after the scoring steps, "
+               "with the disturbance variance of Loyalty below 0 (now -14.3)",
                "runs into an improper region: the disturbance variance of Loyalty falls below 0 "
                "and keeps falling (now -8.58)",
                "singular data (e.g. an item constant in the resample)"]
     assert [bs.failure_kind(r) for r in reasons] == [
         "given up for want of progress", "given up for want of progress", "did not converge",
-        "runs into an improper region", "singular data"]
-    failed = pd.DataFrame({"resample": range(5), "reason": reasons})
-    boot = types.SimpleNamespace(failed=failed, n_failed=5, n_requested=40, n_improper=0,
+        "given up far from an optimum", "runs into an improper region", "singular data"]
+    failed = pd.DataFrame({"resample": range(6), "reason": reasons})
+    boot = types.SimpleNamespace(failed=failed, n_failed=6, n_requested=40, n_improper=0,
                                  incomplete=lambda kind: pd.DataFrame(columns=["construct"]))
     text = bs.BootstrapResult.messages(boot)[0]
-    assert text.startswith("5 of 40 bootstrap resamples failed (2 given up for want of "
-                           "progress; 1 did not converge; 1 runs into an improper region; "
-                           "1 singular data) and are left out")
-    assert "（2 个因无进展而提前放弃；1 个未收敛；1 个陷入不当解区域；1 个数据奇异）" in \
-        warning_zh("BootstrapWarning: " + text)
+    assert text.startswith("6 of 40 bootstrap resamples failed (2 given up for want of "
+                           "progress; 1 did not converge; 1 given up far from an optimum; "
+                           "1 runs into an improper region; 1 singular data) and are left out")
+    assert "（2 个因无进展而提前放弃；1 个未收敛；1 个因远离最优解而提前放弃；1 个陷入不当解区域；" \
+        "1 个数据奇异）" in warning_zh("BootstrapWarning: " + text)
     from csi_models.engines.resamples import SINGULAR
 
     assert bs.failure_kind(SINGULAR) == "singular data"                     # CB-SEM

@@ -118,10 +118,10 @@ def test_a_proper_full_sample_solution_is_the_first_start(ecsi_fit):
 
 
 def test_a_resample_given_up_says_why(ecsi_fit):
-    """ECSI resample 13 (seed 1) drifts along a ridge from every start; each start is given
-    up after a few dozen Newton steps (mlfit's give_up) and the reason says so. Resample 4's
-    best start ended its scoring steps far from an optimum (mlfit.HOPELESS_GRADIENT), and
-    its reason says that."""
+    """ECSI resample 13 (seed 1) converges from no start; its best start (the lowest F) was
+    given up after a few dozen Newton steps (mlfit's give_up: F fell too little) and the
+    reason says so. Resample 4's best start ended its scoring steps far from an optimum
+    (mlfit.HOPELESS_GRADIENT), and its reason says that."""
     rows = list(resample_rows(250, range(14), 1))
     (est, stalled), (far_est, far) = fit_resamples(ecsi_fit.spec, ecsi_fit.data,
                                                     [rows[13], rows[4]],

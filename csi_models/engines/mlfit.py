@@ -36,9 +36,10 @@ with a disturbance variance below 0 and F falling by ~1e-6 a step, up to the ite
 It is a heuristic, and a trade-off: on 1000 ECSI resamples (seed 1) the refits took 36%
 fewer iterations and 3 resamples that converge without the rule (to improper optima, slowly)
 did not; a few others converge from a later start instead. Also with ``give_up``, a data set
-whose scoring phase ends (at its cap) with max |g| >= ``HOPELESS_GRADIENT`` gets no Newton
-steps: on 1000 ECSI resamples 3 of the ~550 such minimizations went on to converge, and the
-other ~30 Newton steps each were 14% of the refits' iterations.
+whose scoring phase runs to its cap and ends with max |g| >= ``HOPELESS_GRADIENT`` gets no
+Newton steps (one whose scoring stalled, no step lowering F, still gets them): on 1000 ECSI
+resamples about 550 starts ended their scoring there; 3 of them went on to converge, and
+the Newton steps of the others (~30 each) were 14% of the refits' iterations.
 """
 
 from __future__ import annotations

@@ -97,12 +97,18 @@ class Structure:
 
     @cached_property
     def _owners(self) -> dict:
-        """kind -> (locations x n_free) 0/1 matrix: which parameter each free location is."""
+        """kind -> (locations x n_free) 0/1 matrix: which parameter each free location is;
+        None for a kind where a parameter has more than two locations (an equality label),
+        whose sum a matrix product would order differently for one data set (BLAS gemv) than
+        for a stack (gemm): a sum of one or two numbers is the same in any order."""
         out = {}
         for kind, (p, _, _) in self.free.items():
             if p.size:
-                out[kind] = np.zeros((p.size, self.n_free))
-                out[kind][np.arange(p.size), p] = 1.0
+                if np.bincount(p).max() > 2:
+                    out[kind] = None
+                else:
+                    out[kind] = np.zeros((p.size, self.n_free))
+                    out[kind][np.arange(p.size), p] = 1.0
         return out
 
     def gather(self, grads: dict) -> np.ndarray:
@@ -111,9 +117,14 @@ class Structure:
         K = len(next(iter(grads.values())))
         g = np.zeros((K, self.n_free))
         for kind, mats in grads.items():
-            if kind in self._owners:
-                _, r, c = self.free[kind]
-                g += mats[:, r, c] @ self._owners[kind]
+            p, r, c = self.free[kind]
+            if not p.size:
+                continue
+            owners = self._owners[kind]
+            if owners is None:
+                np.add.at(g.T, p, mats[:, r, c].T)
+            else:
+                g += mats[:, r, c] @ owners
         return g
 
 

@@ -26,7 +26,9 @@ from csi_models.engines.start import data_start
 # as much a step as a full stack (ECSI: 470 us a data set for the loss and gradient of 1-4
 # of them, 66 us for 120 or more); fewer, larger chunks have fewer such tails. 1000 ECSI
 # resamples, 2 processes: 19.2-19.6 s with 500 (2 chunks), 19.9-20.2 s with 250 (4 chunks),
-# against 22.9-31.0 s with 200 (6 chunks), same minutes
+# 22.9 s and 31.0 s with 200 (6 chunks), alternating. Memory: a chunk keeps a few stacks of
+# CHUNK x q x q (information, Hessian, their damped copies): 14 MB each for ECSI's q = 59,
+# growing with q squared
 CHUNK = 500
 # Newton steps from the first start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that
 # 200 converge, and lavaan converges on 6 of those 9
@@ -112,7 +114,7 @@ def repaired(structure, best, S) -> np.ndarray:
     data-based start value; ``refit`` runs it only where a variance is below 0. On 1000
     ECSI resamples (seed 1) 31 of the 297 that no other start brings to convergence converged
     from it when it came in (734 in all; lavaan 0.6-14 converges on 716). With the Newton
-    ridge of 1e-13 (``mlfit.RIDGE``) it brings 49 more, 751 in all."""
+    ridge of 1e-13 (``mlfit.RIDGE``) 49 converge from it, 751 in all."""
     fresh = data_start(structure, S)
     variances = mlfit.variance_parameters(structure)
     out = best.copy()

@@ -8,8 +8,9 @@ start (``engines.start``); where that does not converge, from semopy's default s
 then from ``start`` when given (e.g. the full-sample estimates; first, before the other two,
 when it is a proper solution), and last from its best point so far with the negative
 variances reset (``multistart.repaired``); every start whose Newton steps stop making
-progress is given up early (``mlfit``'s ``give_up``), so a resample that converges from no
-start costs about four short minimizations instead of four to the cap;
+progress, or whose scoring steps end far from an optimum, is given up early (``mlfit``'s
+``give_up``), so a resample that converges from no start costs about four short
+minimizations instead of four to the cap;
 ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
@@ -61,8 +62,8 @@ def _refit_chunks(structure, S, logdet, starts, n_jobs) -> multistart.Refits:
 def _solve(spec, survey, rows_list, start, n_jobs, improper):
     """Minimize every row set (module docstring): a namespace with the semopy model, layout,
     names, kernel structure, sample covariances S, and per set x, F, max|g|, iterations,
-    falling variance, what moved, whether it was given up, the winning start's label and
-    whether S was usable."""
+    falling variance, what moved, whether and why it was given up (``mlfit.STALLED``,
+    ``mlfit.FAR_AFTER_SCORING`` or 0), the winning start's label and whether S was usable."""
     if improper not in ("keep", "drop"):
         raise EstimationError(f"improper={improper!r}: use 'keep' or 'drop'")
     if survey.missing == "fiml":

@@ -61,8 +61,10 @@ def resample_rows(n: int, ids, seed: int) -> np.ndarray:
 # --- results -------------------------------------------------------------------------------
 def failure_kind(reason: str) -> str:
     """A failed resample's reason without its numbers, so that the warning counts kinds
-    ('did not converge', 'given up for want of progress', 'singular data', ...) instead of
-    listing every resample's gradient."""
+    ('did not converge', 'given up for want of progress', 'given up far from an optimum',
+    'singular data', ...) instead of listing every resample's gradient."""
+    if "; given up: max |gradient| was still above " in reason:     # mlfit.FAR_AFTER_SCORING
+        return "given up far from an optimum"
     if "; given up: " in reason:
         return "given up for want of progress"
     if reason.startswith("failed: "):             # a refit that raised (FIML): its error

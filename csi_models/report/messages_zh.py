@@ -48,6 +48,7 @@ PHRASES = {"negative variance of ": "负方差：", "standardized paths beyond +
            "latent correlations near 1: ": "潜变量相关接近 1：", "; ": "；",
            # the kinds of failed bootstrap resamples (inference.bootstrap.failure_kind)
            " given up for want of progress": " 个因无进展而提前放弃", " did not converge": " 个未收敛",
+           " given up far from an optimum": " 个因远离最优解而提前放弃",
            " runs into an improper region": " 个陷入不当解区域", " singular data": " 个数据奇异",
            " not converged": " 个未收敛", " improper solution": " 个不当解", " failed: ": " 个失败：",
            "singular data": "数据奇异"}
