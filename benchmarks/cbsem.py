@@ -27,13 +27,14 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 import csi_models as csi
 from csi_models.engines.resamples import fit_resamples, resample_stack
-from csi_models.inference.bootstrap import resample_rows
+from csi_models.inference.bootstrap import failure_kind, resample_rows
 from csi_models.spec.lavaan import to_lavaan
 
 
@@ -68,11 +69,11 @@ def ours(spec, data, n_boot: int, jobs: int, chi_squares: bool):
             out = fit_resamples(res.spec, res.data, rows, start=start)
             chisq = np.array([np.nan if est is None else len(data) * est.objective
                               for est, _ in out])
+    kinds = Counter(failure_kind(r) for r in stack.reasons if r)   # the warning's kinds
     counts = {"converged": int(stack.ok.sum()), "improper": int(stack.improper.sum()),
-              "improper region": sum(r.startswith("runs into an improper") for r in stack.reasons),
-              "given up": sum("; given up: " in r for r in stack.reasons),
-              "far": sum("; given up: max |gradient| was still above " in r
-                         for r in stack.reasons)}
+              "improper region": kinds["runs into an improper region"],
+              "stalled": kinds["given up for want of progress"],
+              "far": kinds["given up far from an optimum"]}
     return single, boot, counts, rows, chisq
 
 
@@ -131,7 +132,7 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
           f"({boot / n_boot * 1000:.1f} ms each), "
           f"{counts['converged']} converged ({counts['improper']} of them improper), {failed} "
           f"failed ({counts['improper region']} of them run into an improper region; "
-          f"{counts['given up']} given up: {counts['given up'] - counts['far']} for want of "
+          f"{counts['stalled'] + counts['far']} given up: {counts['stalled']} for want of "
           f"progress, {counts['far']} far from an optimum after the scoring steps)")
     lav = lavaan(spec, data, rows) if with_lavaan else None
     if lav is None:
