@@ -358,6 +358,19 @@ def test_blocks_and_stacks_change_no_number(ecsi):
         np.testing.assert_array_equal(mk.information(structure, inv1, parts1)[0], info[k])
 
 
+
+def test_hessian_takes_one_covariance_matrix_shared_by_a_stack(ecsi):
+    """S of shape (1, p, p) stands for every data set, also past the first block (it was
+    sliced block by block, and the second block found no rows of it)."""
+    model, structure, values = ecsi
+    S, logdet = mk.sample_moments(values, [np.arange(len(values))])
+    K = 2 * mk.BLOCK + 2
+    x = model.param_vals[None] * np.linspace(0.9, 1.1, K)[:, None]
+    _, _, inv, parts = mk.loss_and_gradient(structure, x, np.repeat(S, K, 0), logdet.repeat(K))
+    stacked = mk.hessian(structure, np.repeat(S, K, 0), inv, parts)
+    np.testing.assert_allclose(mk.hessian(structure, S, inv, parts), stacked, rtol=1e-13,
+                               atol=1e-13 * np.abs(stacked).max())
+
 def test_gather_sums_an_equality_label_in_one_order_for_any_stack():
     """A label shared by three residual covariances (six locations of Theta) is summed in
     location order, alone as in a stack (a product with a 0/1 matrix would sum it in BLAS's

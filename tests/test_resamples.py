@@ -183,3 +183,20 @@ def test_refits_are_identical_for_any_number_of_processes(ecsi_fit):
     for name in ("x", "F", "gmax", "iters", "falling", "given_up", "labels"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
     assert "repaired" in set(one.labels)
+
+
+def test_chunks_shrink_for_models_with_many_parameters():
+    """A chunk keeps stacks of chunk x q x q: ECSI's q = 59 keeps the 500 resamples a chunk
+    that were measured fastest, a model with 150 free parameters gets chunks of at most 93
+    (16 MB a stack), and every resample falls in exactly one chunk, as many chunks as a
+    multiple of the processes."""
+    from csi_models.engines import multistart
+
+    assert multistart.chunk_size(59) == multistart.CHUNK == 500
+    assert multistart.chunk_size(150) == 93
+    for K, jobs, q in ((1000, 2, 59), (1000, 2, 150), (7, 2, 150), (1000, 1, 2000)):
+        parts = multistart.chunks(K, jobs, q)
+        covered = np.concatenate([np.arange(K)[c] for c in parts])
+        np.testing.assert_array_equal(covered, np.arange(K))
+        assert max(c.stop - c.start for c in parts) <= max(multistart.chunk_size(q), 1)
+        assert K < jobs or len(parts) % jobs == 0

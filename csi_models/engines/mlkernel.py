@@ -250,7 +250,10 @@ def hessian(structure, S, inv, parts) -> np.ndarray:
     of the upper triangle is a fixed sum of products of two numbers of Z'PZ, Z'VZ, Z'WZ, M
     and A (``mlterms.hessian_terms``), worked out as one gather and product over all terms
     (a third of the time of (pairs x pairs) arrays, their placement and symmetrization). At
-    S = Sigma it is the expected information."""
+    S = Sigma it is the expected information. S is (K, p, p), or (1, p, p) shared by every
+    data set (broadcast, also block by block)."""
+    S = np.broadcast_to(S, inv.shape)
+
     def block(rows):
         P = inv[rows]
         return structure.hessian_terms.evaluate(

@@ -27,9 +27,11 @@ from csi_models.engines.start import data_start
 # of them, 66 us for 120 or more); fewer, larger chunks have fewer such tails. 1000 ECSI
 # resamples, 2 processes: 19.2-19.6 s with 500 (2 chunks), 19.9-20.2 s with 250 (4 chunks),
 # 22.9 s and 31.0 s with 200 (6 chunks), alternating. Memory: a chunk keeps a few stacks of
-# CHUNK x q x q (information, Hessian, their damped copies): 14 MB each for ECSI's q = 59,
-# growing with q squared
+# chunk x q x q (information, Hessian, their damped copies): 14 MB each for ECSI's q = 59
+# free parameters. A model with more of them gets smaller chunks, each such stack at most
+# STACK_BYTES (q = 150: 93 resamples a chunk)
 CHUNK = 500
+STACK_BYTES = 16 * 2**20
 # Newton steps from the first start: with 100, 9 of 1000 ECSI resamples (seed 1) failed that
 # 200 converge, and lavaan converges on 6 of those 9
 NEWTON_STEPS = 200
@@ -122,10 +124,16 @@ def repaired(structure, best, S) -> np.ndarray:
     return out
 
 
-def chunks(K: int, jobs: int) -> list[slice]:
-    """Slices of about ``CHUNK`` resamples, as many as a multiple of ``jobs`` (every worker
-    busy)."""
-    count = -(-K // CHUNK)
+def chunk_size(n_free: int) -> int:
+    """Resamples a chunk: ``CHUNK``, fewer where a chunk x n_free x n_free stack would
+    exceed ``STACK_BYTES``."""
+    return int(max(8, min(CHUNK, STACK_BYTES // (8 * max(n_free, 1) ** 2))))
+
+
+def chunks(K: int, jobs: int, n_free: int = 0) -> list[slice]:
+    """Slices of about ``chunk_size(n_free)`` resamples, as many as a multiple of ``jobs``
+    (every worker busy)."""
+    count = -(-K // chunk_size(n_free))
     count = -(-count // jobs) * jobs if K >= jobs else 1
     edges = np.linspace(0, K, count + 1).round().astype(int)
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]

@@ -47,7 +47,7 @@ def _refit_chunks(structure, S, logdet, starts, n_jobs) -> multistart.Refits:
     # polished as far as a single fit (cbsem.POLISHED): on a flat ridge, where many points
     # pass the 1e-6 gradient test, both then stop at the same point
     args = (starts, cbsem.GRADIENT_TOLERANCE, cbsem.POLISHED)
-    parts = multistart.chunks(len(S), jobs)
+    parts = multistart.chunks(len(S), jobs, structure.n_free)
     run = [(structure, S[c], logdet[c], *args) for c in parts]
     if jobs == 1 or len(run) == 1:
         done = [multistart.refit(*a) for a in run]
