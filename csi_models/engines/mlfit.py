@@ -56,6 +56,10 @@ STALL_WINDOW, STALL_AFTER, STALL_DROP, STALL_GRADIENT = 20, 30, 1e-4, 1e-5
 HOPELESS_GRADIENT = 1.0   # ``give_up``: max |g| at the end of the scoring phase
 # detail['given_up']: 0, or why ``give_up`` stopped the data set
 STALLED, FAR_AFTER_SCORING = 1, 2
+# how a failed resample's reason names each give-up: ``engines.resamples`` writes it, and
+# ``inference.bootstrap.failure_kind`` counts the reasons by it
+GIVEN_UP_TEXT = {STALLED: "given up: the fit function fell by less than",
+                 FAR_AFTER_SCORING: "given up: max |gradient| was still above"}
 # the Newton steps' least ridge, relative to max diag H. ECSI resamples' Hessians have
 # eigenvalues from 1e-5 to 7e6: a ridge of 1e-10 x 7e6 shortened the steps along the valley
 # the fit follows ~70-fold, and 1000 resamples (seed 1) converged on 733; with 1e-13, on 751

@@ -234,10 +234,10 @@ def _failure(structure, names, x, gmax, iters, falling, moved, given_up=0) -> st
     text = (f"did not converge: max |gradient| = {gmax:.2e} after {iters} iterations "
             f"(tolerance {cbsem.GRADIENT_TOLERANCE:g})")
     if given_up:
-        text += (f"; given up: the fit function fell by less than {mlfit.STALL_DROP:g} over "
-                 f"{mlfit.STALL_WINDOW} Newton steps" if given_up == mlfit.STALLED else
-                 f"; given up: max |gradient| was still above {mlfit.HOPELESS_GRADIENT:g} "
-                 f"after the scoring steps")
+        text += f"; {mlfit.GIVEN_UP_TEXT[given_up]} " + (
+            f"{mlfit.STALL_DROP:g} over {mlfit.STALL_WINDOW} Newton steps"
+            if given_up == mlfit.STALLED else
+            f"{mlfit.HOPELESS_GRADIENT:g} after the scoring steps")
         variances = variance_parameters(structure)
         j = variances[np.argmin(x[variances])] if variances.size else None
         if j is not None and x[j] < 0:

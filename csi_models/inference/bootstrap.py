@@ -63,9 +63,11 @@ def failure_kind(reason: str) -> str:
     """A failed resample's reason without its numbers, so that the warning counts kinds
     ('did not converge', 'given up for want of progress', 'given up far from an optimum',
     'singular data', ...) instead of listing every resample's gradient."""
-    if "; given up: max |gradient| was still above " in reason:     # mlfit.FAR_AFTER_SCORING
+    from csi_models.engines.mlfit import FAR_AFTER_SCORING, GIVEN_UP_TEXT, STALLED
+
+    if "; " + GIVEN_UP_TEXT[FAR_AFTER_SCORING] in reason:
         return "given up far from an optimum"
-    if "; given up: " in reason:
+    if "; " + GIVEN_UP_TEXT[STALLED] in reason:
         return "given up for want of progress"
     if reason.startswith("failed: "):             # a refit that raised (FIML): its error
         return "failed: " + failure_kind(reason[len("failed: "):])
