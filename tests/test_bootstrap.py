@@ -399,7 +399,8 @@ def test_the_failure_warning_counts_kinds_of_failure_not_every_resample():
                "1e-06); given up: the fit function fell by less than 0.0001 over 20 Newton steps",
                "did not converge: max |gradient| = 2.43e-04 after 440 iterations (tolerance 1e-06)",
                "did not converge: max |gradient| = 7.37e+00 after 271 iterations (tolerance "
-               "1e-06); given up: max |gradient| was still above 1 after the scoring steps, "
+               "1e-06); given up: max |gradient| was still above 1 after the scoring (or "
+               "quasi-Newton) steps, "
                "with the disturbance variance of Loyalty below 0 (now -14.3)",
                "runs into an improper region: the disturbance variance of Loyalty falls below 0 "
                "and keeps falling (now -8.58)",

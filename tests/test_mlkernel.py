@@ -97,6 +97,23 @@ def test_hard_resamples_reach_lavaans_chisq(mobi, which):
     assert res.n * res.estimates.objective == pytest.approx(hard["lavaan_chisq"], abs=1e-3)
 
 
+
+def test_a_resample_in_another_valley_reaches_lavaans_optimum_in_a_single_fit(mobi):
+    """csi.fit on the rows of one such resample (tests/fixtures/ecsi_valley_resamples.csv):
+    the data-based and semopy's start fail, BFGS steps from the data-based start reach the
+    optimum lavaan's nlminb reaches."""
+    from csi_models.engines import multistart
+
+    valley = pd.read_csv(FIXTURES / "ecsi_valley_resamples.csv").iloc[0]
+    chisq = pd.read_csv(FIXTURES / "lavaan" / "ecsi_valley_resamples.csv")["chisq_polished"][0]
+    rows = np.array(valley["rows"].split(), int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    assert res.converged and res.estimates.gradient_norm < 1e-6
+    assert res.estimates.extras["start"] == multistart.QUASI_NEWTON
+    assert res.n * res.estimates.objective == pytest.approx(chisq, abs=1e-3)
+
 def test_exact_hessian_equals_differences_of_the_gradient(ecsi):
     """mk.hessian (second derivatives of Sigma written out) against central differences of
     the analytic gradient, away from the optimum (where W != 0 and every term counts)."""

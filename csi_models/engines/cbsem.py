@@ -26,6 +26,7 @@ from semopy.utils import chol_inv2
 from threadpoolctl import threadpool_limits
 
 from csi_models.engines import mlkernel as mk
+from csi_models.engines import multistart
 from csi_models.engines.base import Estimates, Layout
 from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
                                              check_identified, checked_start)
@@ -93,7 +94,8 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
     """(x, start label, iterations) of the ML optimum by the batched kernel
     (``engines.mlfit``; the iterations of every start tried), or (None, None, iterations)
     where it converges from no start. Tried in turn: ``start`` when given, else
-    the data-based start (``engines.start``, as lavaan's) and then semopy's default start.
+    the data-based start (``engines.start``, as lavaan's), semopy's default start and
+    BFGS steps from the data-based start (``multistart.QUASI_NEWTON``).
     ``cov``: a covariance matrix (divisor n) standing for the rows."""
     structure = mk.Structure.from_semopy(model)
     if cov is None and not isinstance(frame, pd.DataFrame):
@@ -106,11 +108,17 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
         sign, logdet_S = np.linalg.slogdet(S)
         logdet_S = np.where(sign > 0, logdet_S, np.nan)
     tries = [("given", np.asarray(start, float)[None])] if start is not None else \
-        [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy())]
+        [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy()),
+         (multistart.QUASI_NEWTON, None)]
     iterations = 0
     for label, x0 in tries:
+        options = {}
+        if label == multistart.QUASI_NEWTON:
+            x0, its = multistart.quasi_newton_start(structure, S, logdet_S)
+            iterations += int(its[0])
+            options = {"scoring_steps": 0}
         x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=GRADIENT_TOLERANCE,
-                                      polish=POLISHED)
+                                      polish=POLISHED, **options)
         iterations += int(its[0])
         if gmax[0] < GRADIENT_TOLERANCE:
             return x[0], label, iterations
@@ -220,10 +228,11 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     ``start``: starting values of the free parameters in semopy's active-parameter order,
     as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
     include the item intercepts). Without it, complete data start from the data-based start
-    (``engines.start``, as lavaan's), then semopy's; given, the fit starts there and, should
-    that not converge, is repeated from the default starts (``_warm``).
-    ``extras["start"]`` says which start gave the estimates: 'data', 'semopy default',
-    'given', 'semopy default (SLSQP)' (the last resort)."""
+    (``engines.start``, as lavaan's), then semopy's, then BFGS steps from the data-based
+    start; given, the fit starts there and, should that not converge, is repeated from the
+    default starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
+    'data', 'semopy default', 'data, quasi-Newton', 'given', 'semopy default (SLSQP)' (the
+    last resort)."""
     check_arguments(spec, data, se)
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)

@@ -2,14 +2,15 @@
 ``engines.resamples`` sends to processes.
 
 A resample is minimized from its starts in turn (``resamples``' module docstring: its
-data-based start, semopy's, the full-sample estimates, its best point repaired) until one
-converges. Run as one job per chunk of resamples, a chunk goes through all its starts
-without waiting for the other chunks: with one parallel round per start, a worker that had
-drawn fewer hard resamples sat idle at each round's end (1000 ECSI resamples: 2 processes
-took 31.7 s against 47.9 s for one, a speed-up of 1.5). Each resample's numbers are its
-own (``mlfit``: no step depends on the other data sets of a stack), so the chunking, i.e.
-``n_jobs``, cannot change them. This module imports numpy only (scipy's LAPACK wrappers on
-the first step), so worker processes start without semopy and sympy.
+data-based start, semopy's, the full-sample estimates, its best point repaired, BFGS steps from
+the data-based start) until one converges. Run as one job per chunk of resamples, a chunk
+goes through all its starts without waiting for the other chunks: with one parallel round
+per start, a worker that had drawn fewer hard resamples sat idle at each round's end (1000
+ECSI resamples: 2 processes took 31.7 s against 47.9 s for one, a speed-up of 1.5). Each
+resample's numbers are its own (``mlfit``: no step depends on the other data sets of a
+stack), so the chunking, i.e. ``n_jobs``, cannot change them. This module imports numpy only
+(scipy's LAPACK wrappers on the first step), so worker processes start without semopy and
+sympy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from csi_models.engines import mlfit
+from csi_models.engines import mlfit, quasi_newton
 from csi_models.engines.start import data_start
 
 # resamples minimized together. Each Newton or scoring step costs a few dozen numpy calls
@@ -40,6 +41,10 @@ NEWTON_STEPS = 200
 # 210, we on 218 with this cap and on 219 without it); 130 steps: 48.4 s, 707 converged.
 # (Measured before mlfit's give_up, which now ends most failing starts long before either cap.)
 RETRY_NEWTON_STEPS = 100
+# the start 'data, quasi-Newton' (``quasi_newton.bfgs`` from the data-based start, then
+# Newton steps): at most QUASI_NEWTON_STEPS evaluations of F, until max |g| < QUASI_NEWTON_TOL
+QUASI_NEWTON = "data, quasi-Newton"
+QUASI_NEWTON_STEPS, QUASI_NEWTON_TOL = 400, 1e-4
 
 
 @dataclass
@@ -75,8 +80,9 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
     """Minimize every data set (S, log|S|) from ``starts`` in turn until it converges
     (max |g| < ``tol``, polished towards ``polish``). ``starts``: (label, x0) pairs, x0 a
     parameter vector shared by every data set, or None for the computed starts 'data'
-    (``start.data_start``) and 'repaired' (``repaired``, run only where the best point so far
-    has a variance below 0). The first start has ``NEWTON_STEPS`` Newton steps, the others
+    (``start.data_start``), 'repaired' (``repaired``, run only where the best point so far
+    has a variance below 0) and ``QUASI_NEWTON`` (``quasi_newton_start``, then Newton steps
+    without scoring steps). The first start has ``NEWTON_STEPS`` Newton steps, the others
     ``RETRY_NEWTON_STEPS``; every start is given up when its Newton steps stop making
     progress (``mlfit``'s ``give_up``)."""
     out = Refits.empty(len(S), structure.n_free)
@@ -89,8 +95,13 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
                 run = todo[np.isfinite(out.F[todo]) & (out.x[todo][:, variances] < 0).any(axis=1)]
             if not run.size:
                 continue
+            options = {}
             if label == "data":
                 x0 = data_start(structure, S[run])
+            elif label == QUASI_NEWTON:         # its own first phase instead of scoring
+                x0, iters = quasi_newton_start(structure, S[run], logdet[run], give_up=True)
+                out.iters[run] += iters
+                options = {"scoring_steps": 0}
             elif label == "repaired":
                 x0 = repaired(structure, out.x[run], S[run])
             else:
@@ -98,7 +109,8 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
             detail = {}
             x, F, gmax, iters, _ = mlfit.minimize(
                 structure, x0, S[run], logdet[run], tol=tol, polish=polish, detail=detail,
-                newton_steps=RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS, give_up=True)
+                newton_steps=RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS, give_up=True,
+                **options)
             out.iters[run] += iters
             conv = gmax < tol
             better = conv | (F < out.F[run])
@@ -108,6 +120,14 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
             out.given_up[sel], out.labels[sel] = detail["given_up"][better], label
             todo = np.setdiff1d(todo, run[conv])
     return out
+
+
+def quasi_newton_start(structure, S, logdet, give_up: bool = False):
+    """(x0, iterations) of the start ``QUASI_NEWTON``: BFGS steps from the data-based start
+    (``quasi_newton.bfgs``), where Newton steps take over (no scoring steps: they could
+    leave the valley the BFGS steps found)."""
+    return quasi_newton.bfgs(structure, data_start(structure, S), S, logdet,
+                             QUASI_NEWTON_STEPS, QUASI_NEWTON_TOL, give_up=give_up)
 
 
 def repaired(structure, best, S) -> np.ndarray:

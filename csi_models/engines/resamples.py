@@ -6,11 +6,13 @@ Fisher scoring, then Newton steps) in chunks (``engines.multistart``), each chun
 its starts in one job of ``n_jobs`` processes. Each resample starts from its own data-based
 start (``engines.start``); where that does not converge, from semopy's default start, and
 then from ``start`` when given (e.g. the full-sample estimates; first, before the other two,
-when it is a proper solution), and last from its best point so far with the negative
-variances reset (``multistart.repaired``); every start whose Newton steps stop making
-progress, or whose scoring steps end far from an optimum, is given up early (``mlfit``'s
-``give_up``), so a resample that converges from no start costs about four short
-minimizations instead of four to the cap;
+when it is a proper solution), then from its best point so far with the negative
+variances reset (``multistart.repaired``), and last by BFGS steps from the data-based start
+(``multistart.QUASI_NEWTON``: another path, which reaches the optimum lavaan's nlminb reaches
+on resamples where Fisher scoring follows another valley); every start whose Newton steps
+stop making progress, or whose first phase ends far from an optimum, is given up early
+(``mlfit``'s and ``quasi_newton``'s ``give_up``), so a resample that converges from no start
+costs five short minimizations instead of five to the cap;
 ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
@@ -88,7 +90,7 @@ def _solve(spec, survey, rows_list, start, n_jobs, improper):
             starts.insert(0, ("given", start))
         else:
             starts.append(("given", start))
-    starts.append(("repaired", None))
+    starts += [("repaired", None), (multistart.QUASI_NEWTON, None)]
     usable = np.isfinite(logdet)
     refits = multistart.Refits.empty(len(S), structure.n_free)
     if usable.any():
@@ -237,7 +239,7 @@ def _failure(structure, names, x, gmax, iters, falling, moved, given_up=0) -> st
         text += f"; {mlfit.GIVEN_UP_TEXT[given_up]} " + (
             f"{mlfit.STALL_DROP:g} over {mlfit.STALL_WINDOW} Newton steps"
             if given_up == mlfit.STALLED else
-            f"{mlfit.HOPELESS_GRADIENT:g} after the scoring steps")
+            f"{mlfit.HOPELESS_GRADIENT:g} after the scoring (or quasi-Newton) steps")
         variances = variance_parameters(structure)
         j = variances[np.argmin(x[variances])] if variances.size else None
         if j is not None and x[j] < 0:
