@@ -147,7 +147,7 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
           f"{counts['converged']} converged ({counts['improper']} of them improper), {failed} "
           f"failed ({counts['improper region']} of them run into an improper region; "
           f"{counts['stalled'] + counts['far']} given up: {counts['stalled']} for want of "
-          f"progress, {counts['far']} far from an optimum after the scoring steps)")
+          f"progress, {counts['far']} far from an optimum after their first phase)")
     lav = lavaan(spec, data, rows) if with_lavaan else None
     if lav is None:
         print("lavaan: skipped" + ("" if with_lavaan else " (--no-lavaan)"))
