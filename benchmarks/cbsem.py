@@ -172,28 +172,35 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
                   f"{ks.size} {ks[optimum].tolist()[:20]}" + (
                       f"; on the other {rest.size} lavaan stopped at max |gradient| "
                       f"{lav.gmax[rest].min():.1e} to {lav.gmax[rest].max():.1e}, and 1000 "
-                      f"Newton steps from there do not converge" if rest.size else ""))
+                      f"Newton steps from there do not converge at its chi-square"
+                      if rest.size else ""))
 
 
 def from_lavaan(spec, data, rows, ks, lav) -> np.ndarray:
     """Per resample in ``ks``: whether lavaan's estimates lie at an optimum, i.e. our Newton
-    steps from them (no give-up, 1000 steps) reach max |gradient| < 1e-6 within 1e-3 of
-    lavaan's chi-square (where lavaan's flag was raised on a ridge, they do not)."""
+    steps from them (no scoring steps, no give-up, 1000 steps) reach max |gradient| < 1e-6
+    within 1e-3 of lavaan's chi-square (where lavaan's flag was raised on a ridge, they do
+    not)."""
+    from csi_models.data.prepare import prepare
     from csi_models.engines import cbsem, mlfit
-    from csi_models.engines.resamples import _solve, parameter_text
+    from csi_models.engines import mlkernel as mk
+    from csi_models.engines.base import Layout
+    from csi_models.engines.resamples import parameter_text
 
+    layout = Layout.from_spec(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = csi.fit(spec, data, method="cbsem")
-    sol = _solve(res.spec, res.data, [rows[k] for k in ks], None, 1, "keep")
+        model, frame, names, _ = cbsem._build(spec, layout, prepare(spec, data), "listwise")
+        model.load(frame)
+    structure = mk.Structure.from_semopy(model)
+    values = frame[list(structure.observed)].to_numpy(float)
+    S, logdet = mk.sample_moments(values, [rows[k] for k in ks])
     canon = {_canonical(n): i for i, n in enumerate(lav.names)}
-    order = [canon[_canonical(parameter_text(sol.structure, sol.names, j).replace(" ", ""))]
-             for j in range(sol.structure.n_free)]
-    x0 = lav.est[ks][:, order]
-    logdet = np.linalg.slogdet(sol.S)[1]
+    order = [canon[_canonical(parameter_text(structure, names, j).replace(" ", ""))]
+             for j in range(structure.n_free)]
     with np.errstate(all="ignore"):
-        _, F, gmax, _, _ = mlfit.minimize(sol.structure, x0, sol.S, logdet,
-                                          polish=cbsem.POLISHED, max_iter=1000,
+        _, F, gmax, _, _ = mlfit.minimize(structure, lav.est[ks][:, order], S, logdet,
+                                          polish=cbsem.POLISHED, scoring_steps=0,
                                           newton_steps=1000)
     return (gmax < cbsem.GRADIENT_TOLERANCE) & (np.abs(len(data) * F - lav.chisq[ks]) <= 1e-3)
 

@@ -114,9 +114,8 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
     for label, x0 in tries:
         options = {}
         if label == multistart.QUASI_NEWTON:
-            x0, its = multistart.quasi_newton_start(structure, S, logdet_S)
+            x0, its, options = multistart.quasi_newton_start(structure, S, logdet_S)
             iterations += int(its[0])
-            options = {"scoring_steps": 0}
         x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=GRADIENT_TOLERANCE,
                                       polish=POLISHED, **options)
         iterations += int(its[0])

@@ -84,7 +84,8 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
     has a variance below 0) and ``QUASI_NEWTON`` (``quasi_newton_start``, then Newton steps
     without scoring steps). The first start has ``NEWTON_STEPS`` Newton steps, the others
     ``RETRY_NEWTON_STEPS``; every start is given up when its Newton steps stop making
-    progress (``mlfit``'s ``give_up``)."""
+    progress or its first phase (scoring, or BFGS steps) ends far from an optimum
+    (``mlfit``'s ``give_up``; the BFGS steps have their own schedule, ``quasi_newton``)."""
     out = Refits.empty(len(S), structure.n_free)
     variances = mlfit.variance_parameters(structure)
     todo = np.arange(len(S))
@@ -99,9 +100,9 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
             if label == "data":
                 x0 = data_start(structure, S[run])
             elif label == QUASI_NEWTON:         # its own first phase instead of scoring
-                x0, iters = quasi_newton_start(structure, S[run], logdet[run], give_up=True)
+                x0, iters, options = quasi_newton_start(structure, S[run], logdet[run],
+                                                        give_up=True)
                 out.iters[run] += iters
-                options = {"scoring_steps": 0}
             elif label == "repaired":
                 x0 = repaired(structure, out.x[run], S[run])
             else:
@@ -123,15 +124,19 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
 
 
 def quasi_newton_start(structure, S, logdet, give_up: bool = False):
-    """(x0, iterations) of the start ``QUASI_NEWTON``: BFGS steps from the data-based start
-    (``quasi_newton.bfgs``), where Newton steps take over (no scoring steps: they could
-    leave the valley the BFGS steps found)."""
-    return quasi_newton.bfgs(structure, data_start(structure, S), S, logdet,
-                             QUASI_NEWTON_STEPS, QUASI_NEWTON_TOL, give_up=give_up)
+    """(x0, iterations, options of ``mlfit.minimize``) of the start ``QUASI_NEWTON``: BFGS
+    steps from the data-based start (``quasi_newton.bfgs``), from whose end Newton steps
+    take over, with no scoring steps (they could leave the valley the BFGS steps found).
+    mlfit's checks then apply to where the BFGS steps ended: with ``give_up``, a data set
+    still at max |g| >= ``mlfit.HOPELESS_GRADIENT`` gets no Newton steps, whether its BFGS
+    steps ran to their cap or were stopped by their own schedule."""
+    x0, iterations = quasi_newton.bfgs(structure, data_start(structure, S), S, logdet,
+                                       QUASI_NEWTON_STEPS, QUASI_NEWTON_TOL, give_up=give_up)
+    return x0, iterations, {"scoring_steps": 0}
 
 
 def repaired(structure, best, S) -> np.ndarray:
-    """The last start: each resample's best point so far (where the other starts stopped,
+    """The start before the quasi-Newton one: each resample's best point so far (where the other starts stopped,
     mostly along a ridge into an improper region) with every negative variance reset to its
     data-based start value; ``refit`` runs it only where a variance is below 0. On 1000
     ECSI resamples (seed 1) 31 of the 297 that no other start brings to convergence converged
@@ -146,7 +151,7 @@ def repaired(structure, best, S) -> np.ndarray:
 
 def chunk_size(n_free: int) -> int:
     """Resamples a chunk: ``CHUNK``, fewer where a chunk x n_free x n_free stack would
-    exceed ``STACK_BYTES``."""
+    exceed ``STACK_BYTES``, but at least 8 (past 512 free parameters a stack exceeds it)."""
     return int(max(8, min(CHUNK, STACK_BYTES // (8 * max(n_free, 1) ** 2))))
 
 

@@ -3,7 +3,7 @@ path to an optimum than ``mlfit``'s Fisher scoring.
 
 Why a second path: on ill-conditioned models the surface has several valleys, and where the
 first scoring steps land decides which one a fit follows. On ECSI bootstrap resamples
-(seed 1) lavaan 0.6-14 converged on 74 of 1000 where none of our starts did, and on most of
+(seed 1) lavaan 0.6-14 converged on 73 of 1000 where none of our starts did, and on most of
 them lavaan's estimates lie at a true optimum: our Newton steps from there converge to max
 |gradient| < 1e-13. Fisher scoring from the data-based start jumps into another valley (a
 ridge falling into an improper region); a quasi-Newton method, which starts as steepest
@@ -11,10 +11,10 @@ descent and learns the curvature as it goes, follows the valley lavaan's (nlminb
 scipy's BFGS from the data-based start reached lavaan's optimum on 11 of 16 such resamples.
 
 The method (Nocedal & Wright, Numerical Optimization, algorithm 6.1): d = -H g with H the
-inverse-Hessian estimate, starting at the identity with a first step of unit Euclidean
-length; a step is taken where it lowers F by at least ``ARMIJO`` x its predicted decrease,
+inverse-Hessian estimate, starting at the identity with a first step along -g of length
+min(1, ||g||); a step is taken where it lowers F by at least ``ARMIJO`` x its predicted decrease,
 and otherwise shortened by quadratic interpolation of F along d (to 0.1-0.5 of it); H gets
-the BFGS update where the curvature s'y is positive, and restarts at the identity where d is
+the BFGS update where the curvature s'y exceeds 1e-12 ||s|| ||y||, and restarts at the identity where d is
 not a descent direction. Each data set's numbers are its own arithmetic whatever the stack
 (elementwise products, row sums and per-matrix products only), as in ``mlfit``.
 """
@@ -37,9 +37,10 @@ def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = Fal
     """(x, iterations): each data set k from x0[k] until max |g| < ``tol`` or ``steps``
     evaluations of F (a refused step counts as one), or until its step shrinks below 1e-12
     of the unit step (no lower point along d: a ridge, or Sigma not positive definite).
-    With ``give_up`` (bootstrap refits), a data set is also stopped after each
+    With ``give_up`` (bootstrap refits), a data set's steps also end after each
     ``GIVE_UP_EVERY`` evaluations while max |g| is above a bound that starts at
-    ``GIVE_UP_FROM`` and halves each time (``_hopeless``)."""
+    ``GIVE_UP_FROM`` and halves each time (``_hopeless``); what follows is the caller's
+    (``multistart.quasi_newton_start``: Newton steps, or none from max |g| >= 1)."""
     x = np.array(x0, float, copy=True)
     K, n = x.shape
     F, g, _, _ = mk.loss_and_gradient(structure, x, S, logdet_S)
@@ -89,7 +90,8 @@ def _hopeless(gmax, step) -> np.ndarray:
 
 
 def _first_step(g) -> np.ndarray:
-    """The length along -g of a first step (or one after H restarts): 1 / ||g||, at most 1."""
+    """The multiple of -g a first step takes (also after H restarts): 1 / ||g||, at most 1,
+    a step of length min(1, ||g||)."""
     return np.minimum(1.0, 1.0 / np.sqrt((g * g).sum(axis=1)))
 
 
@@ -105,7 +107,7 @@ def _shorten(alpha, rows, slope, F, Fc) -> None:
 
 def _update(H, s, y) -> None:
     """BFGS update of each inverse-Hessian estimate in H (in place) by the step s and the
-    change of gradient y, where s'y > 0 (else, as where s = 0, H stays): H + c s s' -
+    change of gradient y, where s'y > 1e-12 ||s|| ||y|| (else, as where s = 0, H stays): H + c s s' -
     rho (H y s' + s y' H), rho = 1 / s'y, c = rho + rho^2 y'Hy, written as H + u s' + s u'
     with u = c s / 2 - rho H y."""
     sy = (s * y).sum(axis=1)
