@@ -136,12 +136,13 @@ def quasi_newton_start(structure, S, logdet, give_up: bool = False):
 
 
 def repaired(structure, best, S) -> np.ndarray:
-    """The start before the quasi-Newton one: each resample's best point so far (where the other starts stopped,
-    mostly along a ridge into an improper region) with every negative variance reset to its
-    data-based start value; ``refit`` runs it only where a variance is below 0. On 1000
-    ECSI resamples (seed 1) 31 of the 297 that no other start brings to convergence converged
-    from it when it came in (734 in all; lavaan 0.6-14 converges on 716). With the Newton
-    ridge of 1e-13 (``mlfit.RIDGE``) 49 converge from it, 751 in all."""
+    """The start before the quasi-Newton one: each resample's best point so far (where the
+    other starts stopped, mostly along a ridge into an improper region) with every
+    negative variance reset to its data-based start value; ``refit`` runs it only where
+    a variance is below 0. On 1000 ECSI resamples (seed 1) 31 of the 297 that no other
+    start brings to convergence converged from it when it came in (734 in all; lavaan
+    0.6-14 converges on 716). With the Newton ridge of 1e-13 (``mlfit.RIDGE``) 49
+    converge from it, 751 in all."""
     fresh = data_start(structure, S)
     variances = mlfit.variance_parameters(structure)
     out = best.copy()

@@ -12,11 +12,12 @@ scipy's BFGS from the data-based start reached lavaan's optimum on 11 of 16 such
 
 The method (Nocedal & Wright, Numerical Optimization, algorithm 6.1): d = -H g with H the
 inverse-Hessian estimate, starting at the identity with a first step along -g of length
-min(1, ||g||); a step is taken where it lowers F by at least ``ARMIJO`` x its predicted decrease,
-and otherwise shortened by quadratic interpolation of F along d (to 0.1-0.5 of it); H gets
-the BFGS update where the curvature s'y exceeds 1e-12 ||s|| ||y||, and restarts at the identity where d is
-not a descent direction. Each data set's numbers are its own arithmetic whatever the stack
-(elementwise products, row sums and per-matrix products only), as in ``mlfit``.
+min(1, ||g||); a step is taken where it lowers F by at least ``ARMIJO`` x its predicted
+decrease, and otherwise shortened by quadratic interpolation of F along d (to 0.1-0.5 of
+it); H gets the BFGS update where the curvature s'y exceeds 1e-12 ||s|| ||y||, and restarts
+at the identity where d is not a descent direction. Each data set's numbers are its own
+arithmetic whatever the stack (elementwise products, row sums and per-matrix products only),
+as in ``mlfit``.
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def _shorten(alpha, rows, slope, F, Fc) -> None:
 
 def _update(H, s, y) -> None:
     """BFGS update of each inverse-Hessian estimate in H (in place) by the step s and the
-    change of gradient y, where s'y > 1e-12 ||s|| ||y|| (else, as where s = 0, H stays): H + c s s' -
-    rho (H y s' + s y' H), rho = 1 / s'y, c = rho + rho^2 y'Hy, written as H + u s' + s u'
-    with u = c s / 2 - rho H y."""
+    change of gradient y, where s'y > 1e-12 ||s|| ||y|| (else, as where s = 0, H stays):
+    H + c s s' - rho (H y s' + s y' H), rho = 1 / s'y, c = rho + rho^2 y'Hy, written as
+    H + u s' + s u' with u = c s / 2 - rho H y."""
     sy = (s * y).sum(axis=1)
     ok = sy > 1e-12 * np.sqrt((s * s).sum(axis=1) * (y * y).sum(axis=1))
     with np.errstate(all="ignore"):
