@@ -2,19 +2,19 @@
 
 The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
 one stacked product, and the resamples are minimized together (``engines.mlfit``: damped
-Fisher scoring, or BFGS steps for the last start, then Newton steps) in chunks (``engines.multistart``), each chunk through all
-its starts in one job of ``n_jobs`` processes. Each resample starts from its own data-based
-start (``engines.start``); where that does not converge, from semopy's default start, and
-then from ``start`` when given (e.g. the full-sample estimates; first, before the other two,
-when it is a proper solution), then from its best point so far with the negative
-variances reset (``multistart.repaired``), and last by BFGS steps from the data-based start
-(``multistart.QUASI_NEWTON``: another path, which reaches the optimum lavaan's nlminb reaches
-on resamples where Fisher scoring follows another valley); every start whose Newton steps
-stop making progress, or whose first phase ends far from an optimum, is given up early
-(``mlfit``'s and ``quasi_newton``'s ``give_up``), so a resample that converges from no start
-costs four short minimizations and at most 400 BFGS evaluations of F and 100 Newton steps,
-instead of five minimizations to the cap;
-``extras['start']`` names the start of the estimates. A resample is
+Fisher scoring, or BFGS steps for the last start, then Newton steps) in chunks
+(``engines.multistart``), each chunk through all its starts in one job of ``n_jobs``
+processes. Each resample starts from its own data-based start (``engines.start``); where
+that does not converge, from semopy's default start, and then from ``start`` when given
+(e.g. the full-sample estimates; first, before the other two, when it is a proper solution),
+then from its best point so far with the negative variances reset (``multistart.repaired``),
+and last by BFGS steps from the data-based start (``multistart.QUASI_NEWTON``: another path,
+which reaches the optimum lavaan's nlminb reaches on resamples where Fisher scoring follows
+another valley); every start whose Newton steps stop making progress, or whose first phase
+ends far from an optimum, is given up early (``mlfit``'s and ``quasi_newton``'s
+``give_up``), so a resample that converges from no start costs four short minimizations and
+at most 400 BFGS evaluations of F and 100 Newton steps, instead of five minimizations to the
+cap; ``extras['start']`` names the start of the estimates. A resample is
 converged when max |gradient| < ``cbsem.GRADIENT_TOLERANCE`` (as a single fit); one that runs
 into an improper region (``mlfit``) says so in its reason. Converged solutions that are
 improper (negative variances, standardized paths beyond 1, latent correlations near 1:
