@@ -23,8 +23,11 @@ subcommands themselves, one function each, are in ``cli_commands``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
 from csi_models.cli_commands import (EXIT_ESTIMATION, EXIT_INPUT, EXIT_INTERRUPTED, cmd_batch,
@@ -184,15 +187,46 @@ def _run(args) -> int:
         return args.func(args)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in ``csi``: a KeyboardInterrupt, caught like one, but not that class itself.
+    Where a plain KeyboardInterrupt leaves code run by ``exec`` or ``eval`` of a string (a
+    dataclass or namedtuple being made, e.g. in a module imported at that moment), CPython
+    notes an "unhandled" interrupt, and ``python -m csi_models.cli`` then killed itself by
+    SIGINT at exit instead of returning 130, although csi had handled it (Ctrl-C as a
+    batch's worker started, about one run in four). CPython checks for exactly
+    KeyboardInterrupt, not a subclass."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises_interrupted():
+    """Ctrl-C raises ``Interrupted`` while the command runs (where Python's own handler is
+    in place: a csi started with Ctrl-C ignored, as under nohup, keeps ignoring it)."""
+    mine = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if mine:
+        signal.signal(signal.SIGINT, _raise_interrupted)
+    try:
+        yield
+    finally:
+        if mine:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _stop_workers() -> None:
     """Stop the worker processes a bootstrap (joblib's loky executor) or a batch
     (``batch.parallel``'s pool) may have started: none is left running after Ctrl-C."""
     if "csi_models.batch.parallel" in sys.modules:
         sys.modules["csi_models.batch.parallel"].stop_pool()
     try:
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import get_reusable_executor, reusable_executor
     except ImportError:  # pragma: no cover - joblib is a dependency
         return
+    if getattr(reusable_executor, "_executor", True) is None:
+        return      # no executor was started (a batch, say): asking for one would start it
     import logging
 
     # A batch that finishes while the executor shuts down makes joblib's callback thread try
@@ -223,7 +257,8 @@ def _fail(args, message: str, code: int) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        with _ctrl_c_raises_interrupted():
+            return _run(args)
     except EstimationError as exc:
         return _fail(args, str(exc), EXIT_ESTIMATION)
     except CSIError as exc:  # spec, data, arguments, output files
