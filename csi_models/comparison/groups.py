@@ -140,7 +140,8 @@ def _permutation_tests(results: dict, permutations: int, seed: int):
 def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.DataFrame, list[str]]:
     """Configural, metric and scalar invariance (the ML engine's multi-group model)."""
     from csi_models.statistics.fit_measures import Moments
-    from csi_models.engines.multigroup import INVARIANCE_COLUMNS, invariance, per_group_values
+    from csi_models.engines.multigroup import (INVARIANCE_COLUMNS, invariance, per_group_values,
+                                               residual_covariances)
 
     if len(results) < 2:
         return (pd.DataFrame(columns=INVARIANCE_COLUMNS),
@@ -154,12 +155,6 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
             "invariance tests are not available with respondent weights (lavaan's multi-group "
             "sampling.weights is not reproduced); the groups' weighted fits are in the table"]
     spec = next(iter(results.values())).spec
-    if spec.covariances:
-        pairs = ", ".join(f"{a} ~~ {b}" for a, b in spec.covariances)
-        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
-            f"invariance tests are not available for a spec with residual covariances ({pairs}): "
-            "the multi-group model is built without them; the groups' own fits (with them) are "
-            "in the table"]
     layout = next(iter(results.values())).estimates.layout
     moments, starts = [], []
     for res in results.values():
@@ -167,7 +162,8 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
         mean = X.mean(axis=0)
         moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
         starts.append(per_group_values(res.parameters, layout, mean))
-    table = invariance(layout, moments, starts, list(results))
+    table = invariance(layout, moments, starts, list(results),
+                       residual_covariances(spec, layout))
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm"]
     return table, notes

@@ -1,8 +1,9 @@
 """Multi-group CB-SEM by maximum likelihood with equality constraints: invariance steps.
 
 The spec's model (the same one ``engines.cbsem`` fits: first loading 1, exogenous constructs
-correlated, uncorrelated disturbances, a single item's residual fixed at 0) with a mean
-structure, in every group at once:
+correlated, disturbances uncorrelated but for the spec's residual covariances, which are
+free in every group as lavaan's ``group.equal`` leaves them, a single item's residual fixed
+at 0) with a mean structure, in every group at once:
 
     Sigma_g = Lambda A Psi A' Lambda' + Theta,  mu_g = nu + Lambda A alpha,  A = (I - B')^-1
 
@@ -44,7 +45,26 @@ class _Slot:
     key: tuple       # parameters with the same key share one value
 
 
-def _slots(layout, n_groups: int, step: str) -> list[_Slot]:
+def residual_covariances(spec, layout) -> list[tuple]:
+    """The spec's ``covariances`` as slots' (matrix, i, j), i > j: "T" between two items'
+    errors, "P" between two constructs' disturbances; a pair of exogenous constructs, whose
+    covariance is free anyway, is left out."""
+    item, construct = ({n: k for k, n in enumerate(names)}
+                       for names in (layout.items, layout.constructs))
+    exo = {j for j in range(len(layout.constructs)) if not layout.adjacency[:, j].any()}
+    out = []
+    for a, b in spec.covariances:
+        if a in construct:
+            i, j = sorted((construct[a], construct[b]), reverse=True)
+            if not {i, j} <= exo:
+                out.append(("P", i, j))
+        else:
+            i, j = sorted((item[a], item[b]), reverse=True)
+            out.append(("T", i, j))
+    return list(dict.fromkeys(out))
+
+
+def _slots(layout, n_groups: int, step: str, covariances=()) -> list[_Slot]:
     J, p = len(layout.constructs), len(layout.items)
     M, adj = layout.membership, layout.adjacency
     exo = [j for j in range(J) if not adj[:, j].any()]
@@ -70,6 +90,8 @@ def _slots(layout, n_groups: int, step: str) -> list[_Slot]:
             if i not in single:
                 slots.append(_Slot(g, "T", i, i, own("T", i)))
             slots.append(_Slot(g, "n", i, 0, (shared if step == "scalar" else own)("n", i)))
+        for matrix, i, j in covariances:
+            slots.append(_Slot(g, matrix, i, j, own(matrix, i, j)))
         if step == "scalar" and g > 0:
             for j in range(J):
                 slots.append(_Slot(g, "a", j, 0, own("a", j)))
@@ -91,10 +113,9 @@ def _structure(layout, local: list[tuple]) -> mk.Structure:
             spots["lambda"].append((k, i, j))
         elif matrix == "B":           # the kernel's beta is [target, source]
             spots["beta"].append((k, j, i))
-        elif matrix == "P":
-            spots["psi"] += [(k, i, j)] + ([(k, j, i)] if i != j else [])
         else:
-            spots["theta"].append((k, i, i))
+            kind = "psi" if matrix == "P" else "theta"
+            spots[kind] += [(k, i, j)] + ([(k, j, i)] if i != j else [])
     free = {kind: tuple(np.array(v, int).reshape(-1, 3).T) for kind, v in spots.items()}
     return mk.Structure(tuple(layout.items), tuple(layout.constructs), base, free, len(local))
 
@@ -106,11 +127,11 @@ class MultiGroupModel:
     alpha: ``engines.mlmeans``); ``self.map[g]`` says which shared parameter each local one
     is (equal keys: equality constraints), or ``npar`` for a latent mean fixed at 0."""
 
-    def __init__(self, layout, moments: list[Moments], step: str):
+    def __init__(self, layout, moments: list[Moments], step: str, covariances=()):
         if step not in STEPS:
             raise EstimationError(f"invariance step {step!r}: use one of {', '.join(STEPS)}")
         self.layout, self.moments, self.step = layout, moments, step
-        self.slots = _slots(layout, len(moments), step)
+        self.slots = _slots(layout, len(moments), step, covariances)
         keys = list(dict.fromkeys(s.key for s in self.slots))
         self.index = {k: n for n, k in enumerate(keys)}
         self.npar = len(keys)
@@ -234,8 +255,9 @@ def per_group_values(parameters: pd.DataFrame, layout, mean: np.ndarray) -> dict
         elif r.op == "~~" and r.lhs in c:
             a, b = sorted((c[r.lhs], c[r.rhs]), reverse=True)
             out[("P", a, b)] = r.est
-        elif r.op == "~~" and r.lhs == r.rhs:
-            out[("T", it[r.lhs], it[r.lhs])] = r.est
+        elif r.op == "~~":
+            a, b = sorted((it[r.lhs], it[r.rhs]), reverse=True)
+            out[("T", a, b)] = r.est
     out.update({("n", i, 0): v for i, v in enumerate(mean)})
     return out
 
@@ -247,14 +269,16 @@ _FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "n
              "tli": "tli", "rmsea": "rmsea", "srmr": "srmr", "aic": "aic", "bic": "bic", "logl": "logl"}
 
 
-def invariance(layout, moments: list[Moments], starts: list[dict], labels) -> pd.DataFrame:
+def invariance(layout, moments: list[Moments], starts: list[dict], labels,
+               covariances=()) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
-    before (lavaan's lavTestLRT for nested ML fits). One row per step, columns
+    before (lavaan's lavTestLRT for nested ML fits); ``covariances`` as from
+    ``residual_covariances``. One row per step, columns
     ``INVARIANCE_COLUMNS``: the step's fit (``chisq_p_value`` is its exact-fit test, lavaan's
     ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural)."""
     rows, previous, x_prev = [], None, None
     for step in STEPS:
-        model = MultiGroupModel(layout, moments, step)
+        model = MultiGroupModel(layout, moments, step, covariances)
         x0 = model.start(starts)
         if x_prev is not None:  # carry over the previous step's solution where it applies
             x0 = _carry(model, x_prev[0], x_prev[1], x0)
