@@ -33,8 +33,6 @@ from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
 from csi_models.engines.cbsem_solution import _estimates, improper_problems
 from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
 from csi_models.engines.fiml import FIML
-from csi_models.engines.mlfit import minimize
-from csi_models.engines.start import data_start
 from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
@@ -92,10 +90,11 @@ def _ml_discrepancy(model):
 
 def _kernel_fit(model, frame, start, cov=None) -> tuple:
     """(x, start label, iterations) of the ML optimum by the batched kernel
-    (``engines.mlfit``; the iterations of every start tried), or (None, None, iterations)
-    where it converges from no start. Tried in turn: ``start`` when given, else
-    the data-based start (``engines.start``, as lavaan's), semopy's default start and
-    BFGS steps from the data-based start (``multistart.QUASI_NEWTON``).
+    (``multistart.refit`` of a stack of one, never giving up early; the iterations of every
+    start tried), or (None, None, iterations) where it converges from no start. Tried in
+    turn: ``start`` when given, else the data-based start (``engines.start``, as lavaan's),
+    semopy's default start and BFGS steps from the data-based start
+    (``multistart.QUASI_NEWTON``).
     ``cov``: a covariance matrix (divisor n) standing for the rows."""
     structure = mk.Structure.from_semopy(model)
     if cov is None and not isinstance(frame, pd.DataFrame):
@@ -107,21 +106,14 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
         S = cov.loc[list(structure.observed), list(structure.observed)].to_numpy(float)[None]
         sign, logdet_S = np.linalg.slogdet(S)
         logdet_S = np.where(sign > 0, logdet_S, np.nan)
-    tries = [("given", np.asarray(start, float)[None])] if start is not None else \
-        [("data", data_start(structure, S)), ("semopy default", model.param_vals[None].copy()),
+    starts = [("given", np.asarray(start, float))] if start is not None else \
+        [("data", None), ("semopy default", model.param_vals.copy()),
          (multistart.QUASI_NEWTON, None)]
-    iterations = 0
-    for label, x0 in tries:
-        options = {}
-        if label == multistart.QUASI_NEWTON:
-            x0, its, options = multistart.quasi_newton_start(structure, S, logdet_S)
-            iterations += int(its[0])
-        x, _, gmax, its, _ = minimize(structure, x0, S, logdet_S, tol=GRADIENT_TOLERANCE,
-                                      polish=POLISHED, **options)
-        iterations += int(its[0])
-        if gmax[0] < GRADIENT_TOLERANCE:
-            return x[0], label, iterations
-    return None, None, iterations
+    out = multistart.refit(structure, S, logdet_S, starts, GRADIENT_TOLERANCE, POLISHED,
+                           give_up=False)
+    if out.gmax[0] < GRADIENT_TOLERANCE:
+        return out.x[0], out.labels[0], int(out.iters[0])
+    return None, None, int(out.iters[0])
 
 
 def _complete_data_fit(model, frame, cov=None, start=None):

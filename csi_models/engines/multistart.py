@@ -1,5 +1,6 @@
 """Every start of a stack of bootstrap refits in one worker: the unit of work that
-``engines.resamples`` sends to processes.
+``engines.resamples`` sends to processes; a single fit (``cbsem._kernel_fit``) is a stack of
+one through the same loop of starts, without giving up early.
 
 A resample is minimized from its starts in turn (``resamples``' module docstring: its
 data-based start, semopy's, the full-sample estimates, its best point repaired, BFGS steps from
@@ -76,16 +77,19 @@ class Refits:
             getattr(self, name)[idx] = getattr(other, name)
 
 
-def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
+def refit(structure, S, logdet, starts, tol: float, polish: float,
+          give_up: bool = True) -> Refits:
     """Minimize every data set (S, log|S|) from ``starts`` in turn until it converges
     (max |g| < ``tol``, polished towards ``polish``). ``starts``: (label, x0) pairs, x0 a
     parameter vector shared by every data set, or None for the computed starts 'data'
     (``start.data_start``), 'repaired' (``repaired``, run only where the best point so far
     has a variance below 0) and ``QUASI_NEWTON`` (``quasi_newton_start``, then Newton steps
-    without scoring steps). The first start has ``NEWTON_STEPS`` Newton steps, the others
-    ``RETRY_NEWTON_STEPS``; every start is given up when its Newton steps stop making
-    progress or its first phase (scoring, or BFGS steps) ends far from an optimum
-    (``mlfit``'s ``give_up``; the BFGS steps have their own schedule, ``quasi_newton``)."""
+    without scoring steps). With ``give_up`` (bootstrap refits) the first start has
+    ``NEWTON_STEPS`` Newton steps, the others ``RETRY_NEWTON_STEPS``, and every start is
+    given up when its Newton steps stop making progress or its first phase (scoring, or
+    BFGS steps) ends far from an optimum (``mlfit``'s ``give_up``; the BFGS steps have their
+    own schedule, ``quasi_newton``). Without it (a single fit, ``cbsem._kernel_fit``: one
+    data set, where robustness counts more than time) every start runs to the caps."""
     out = Refits.empty(len(S), structure.n_free)
     variances = mlfit.variance_parameters(structure)
     todo = np.arange(len(S))
@@ -101,7 +105,7 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
                 x0 = data_start(structure, S[run])
             elif label == QUASI_NEWTON:         # its own first phase instead of scoring
                 x0, iters, options = quasi_newton_start(structure, S[run], logdet[run],
-                                                        give_up=True)
+                                                        give_up=give_up)
                 out.iters[run] += iters
             elif label == "repaired":
                 x0 = repaired(structure, out.x[run], S[run])
@@ -110,8 +114,8 @@ def refit(structure, S, logdet, starts, tol: float, polish: float) -> Refits:
             detail = {}
             x, F, gmax, iters, _ = mlfit.minimize(
                 structure, x0, S[run], logdet[run], tol=tol, polish=polish, detail=detail,
-                newton_steps=RETRY_NEWTON_STEPS if attempt else NEWTON_STEPS, give_up=True,
-                **options)
+                newton_steps=RETRY_NEWTON_STEPS if attempt and give_up else NEWTON_STEPS,
+                give_up=give_up, **options)
             out.iters[run] += iters
             conv = gmax < tol
             better = conv | (F < out.F[run])
