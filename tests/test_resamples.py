@@ -233,3 +233,25 @@ def test_a_resample_gets_the_same_moments_whatever_else_is_drawn_with_it(mobi):
     np.testing.assert_array_equal(three[0], every[845])
     np.testing.assert_array_equal(alone[0], every[845])
     np.testing.assert_array_equal(three[1:], every[[20, 3]])
+
+
+def test_row_sets_of_different_lengths_each_get_their_own_covariance():
+    """Row sets of different lengths (not a bootstrap's) used to stop numpy's stack with
+    'all input arrays must have the same shape'; each set's S is its own product."""
+    from csi_models.engines.mlkernel import sample_moments
+
+    values = np.random.default_rng(0).normal(size=(50, 4))
+    sets = [np.arange(30), np.arange(50), np.arange(5, 45)]
+    S, logdet = sample_moments(values, sets)
+    for k, rows in enumerate(sets):
+        alone, _ = sample_moments(values, [rows])
+        assert np.array_equal(S[k], alone[0])
+        np.testing.assert_allclose(S[k], np.cov(values[rows], rowvar=False, bias=True),
+                                   rtol=1e-12)
+    data = csi.datasets.load_ecsi_mobi()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("ccsi", data, method="cbsem")
+        out = fit_resamples(res.spec, res.data, [np.arange(200), np.arange(250)])
+    full = out[1][0]
+    assert full is not None and abs(full.objective - res.estimates.objective) < 1e-9

@@ -221,10 +221,13 @@ def loss_and_gradient(structure, x, S, logdet_S):
 
 
 def sample_moments(values: np.ndarray, rows_list) -> tuple[np.ndarray, np.ndarray]:
-    """(S, log|S|) with divisor n for each row set (K row-position arrays into ``values``)."""
-    X = values[np.stack([np.asarray(r) for r in rows_list])]
-    X = X - X.mean(axis=1, keepdims=True)
-    S = X.transpose(0, 2, 1) @ X / X.shape[1]
+    """(S, log|S|) with divisor n for each row set (K row-position arrays into ``values``),
+    set by set: the sets may differ in length, and each S is its own product."""
+    S = np.empty((len(rows_list), values.shape[1], values.shape[1]))
+    for k, rows in enumerate(rows_list):
+        X = values[np.asarray(rows)]
+        X = X - X.mean(axis=0)
+        S[k] = X.T @ X / len(X)
     sign, logdet = np.linalg.slogdet(S)
     return S, np.where(sign > 0, logdet, np.nan)
 
