@@ -204,7 +204,8 @@ def _raise_interrupted(signum, frame):
 @contextlib.contextmanager
 def _ctrl_c_raises_interrupted():
     """Ctrl-C raises ``Interrupted`` while the command runs (where Python's own handler is
-    in place: a csi started with Ctrl-C ignored, as under nohup, keeps ignoring it)."""
+    in place: a csi started with Ctrl-C ignored, as a background job of a
+    non-interactive shell (`csi ... &`) is, keeps ignoring it)."""
     mine = (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if mine:

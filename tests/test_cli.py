@@ -305,7 +305,7 @@ def _default_sigint() -> None:
     """csi as a terminal starts it in the foreground: Ctrl-C at its default. A test run
     started as a background job of a non-interactive shell (``pytest &``, as some CI runners
     do) has SIGINT ignored, and every process it starts would inherit that (csi then rightly
-    keeps ignoring it, as under nohup): that made this test time out there."""
+    keeps ignoring it): that made this test time out there."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
