@@ -19,6 +19,7 @@ from conftest import hs_data, hs_spec
 import csi_models as csi
 from csi_models.comparison import compare
 from csi_models.simulation import population, simulate
+from csi_models.spec import spec_from_dict
 
 FIX = Path(__file__).parent / "fixtures" / "lavaan"
 HS_SPEC = hs_spec()
@@ -90,8 +91,19 @@ HS_COV_SPEC = (HS_SPEC.add_path("visual", "textual").add_path("visual", "speed")
                .add_covariance("textual", "speed").add_covariance("x1", "x4"))
 
 
+# a construct of x9 alone (its error variance fixed at 0) with x9 ~~ x7: the groups' averaged
+# start of the metric step made a group's Sigma indefinite, and compare() raised
+HS_SINGLE_COV_SPEC = spec_from_dict({
+    "name": "hs", "scale": {"min": -100, "max": 100},
+    "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
+                   "textual": {"items": ["x4", "x5", "x6"]},
+                   "speed": {"items": ["x7", "x8"]}, "nine": {"items": ["x9"]}},
+    "paths": [], "covariances": ["x9 ~~ x7"]})
+
+
 @pytest.mark.parametrize("spec, fixture", [(HS_SPEC, "hs_invariance.csv"),
-                                           (HS_COV_SPEC, "hs_cov_invariance.csv")])
+                                           (HS_COV_SPEC, "hs_cov_invariance.csv"),
+                                           (HS_SINGLE_COV_SPEC, "hs_single_cov_invariance.csv")])
 def test_invariance_matches_lavaan(spec, fixture):
     hs = hs_data()
     with warnings.catch_warnings():

@@ -280,10 +280,23 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
     for step in STEPS:
         model = MultiGroupModel(layout, moments, step, covariances)
         x0 = model.start(starts)
+        tries = [x0]
         if x_prev is not None:  # carry over the previous step's solution where it applies
-            x0 = _carry(model, x_prev[0], x_prev[1], x0)
-        result = model.fit(x0)
-        f = result.fit_indices
+            tries.insert(0, _carry(model, x_prev[0], x_prev[1], x0))
+        result = None
+        for x0 in _feasible(model, tries, covariances):   # until one converges
+            fit = model.fit(x0)
+            if result is None or fit.converged or model.fun(fit.x) < model.fun(result.x):
+                result = fit
+            if fit.converged:
+                break
+        if result is None:
+            result = model.fit(tries[0])
+        if np.isfinite(model.fun(result.x)):
+            f = result.fit_indices
+        else:   # no start where every group's Sigma is positive definite
+            f = pd.Series(np.nan, index=list(_FIT_KEYS.values()))
+            f["npar"] = model.npar
         row = {"test": "invariance", "step": step, **{k: f[v] for k, v in _FIT_KEYS.items()},
                "gradient_norm": result.gradient_norm, "converged": result.converged}
         if previous is not None:
@@ -293,6 +306,31 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
     table = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
     table["groups"] = ";".join(map(str, labels))
     return table
+
+
+def _feasible(model: MultiGroupModel, tries: list, covariances) -> list:
+    """Of ``tries``, and of each with the residual covariances at 0 and every negative error
+    variance at half its item's sample variance (as the data-based start), those where every
+    group's Sigma is positive definite, in that order: ``invariance`` fits from one after the
+    other until a fit converges. Shared values averaged over the groups, next to a group's
+    own improper estimates, can leave its Sigma indefinite: on HS by school with a construct
+    of x9 alone and x9 ~~ x7, both starts of the metric step (x8's error variance -3.9 in
+    Grant-White); the fit then never moved and compare() failed. There the scalar step
+    converges (to lavaan's 113.313) from the repaired start only."""
+    fixes = {}
+    for s in model.slots:
+        if (s.matrix, s.i, s.j) in set(covariances):
+            fixes[model.index[s.key]] = 0.0
+        elif s.matrix == "T" and s.i == s.j:
+            fixes[model.index[s.key]] = model.moments[s.group].S[s.i, s.i] / 2
+    repaired = []
+    for x in tries:
+        x = x.copy()
+        for k, value in fixes.items():
+            if value == 0.0 or x[k] < 0:
+                x[k] = value
+        repaired.append(x)
+    return [x0 for x0 in tries + repaired if np.isfinite(model.fun(x0))]
 
 
 def _carry(model: MultiGroupModel, old: MultiGroupModel, x_old: np.ndarray, x0: np.ndarray):
