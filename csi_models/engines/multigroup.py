@@ -220,8 +220,11 @@ class MultiGroupModel:
             x = fisher_scoring(self.fun, self.grad, self.information, x0, tol=1e-7 * n,
                                max_iter=max_scoring, min_step=1e-10)
             x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
-        gradient = float(np.abs(self.grad(x)).max()) / n
-        return MultiGroupFit(self, x, gradient)
+        return self.at(x)
+
+    def at(self, x: np.ndarray) -> "MultiGroupFit":
+        """The fit at x as it stands (max |gradient| of chisq / N)."""
+        return MultiGroupFit(self, x, float(np.abs(self.grad(x)).max()) / self.n.sum())
 
 
 @dataclass
@@ -286,6 +289,8 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
         result = None
         for x0 in _feasible(model, tries, covariances):   # until one converges
             fit = model.fit(x0)
+            if not fit.converged and model.at(x0).converged:
+                fit = model.at(x0)  # a converged start the steps left along a ridge
             if result is None or fit.converged or model.fun(fit.x) < model.fun(result.x):
                 result = fit
             if fit.converged:
