@@ -102,3 +102,19 @@ def test_group_comparison_of_a_spec_with_covariances_tests_that_model(mobi):
     own = sum(r.fit_indices["chisq"] for r in comparison.results.values())
     np.testing.assert_allclose(tests.loc["configural", "chisq"], own, rtol=1e-8)
     assert not any("residual covariances" in note for note in comparison.notes)
+
+
+def test_an_invariance_step_keeps_a_converged_start_the_steps_left(mobi):
+    """ACSI with CUEX1 ~~ CUEX2 in two halves: the configural start (the groups' own
+    converged fits) passes the convergence test, and the steps from it ran down a ridge to
+    max |gradient| 0.15; the start is kept. Steps that converge from no start are flagged."""
+    spec = csi.load_spec("acsi").add_covariance("CUEX1", "CUEX2")
+    data = mobi.assign(g=np.where(mobi.index % 2 == 0, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comparison = csi.compare(spec, data, by="g", method="cbsem")
+    tests = comparison.tests.set_index("step")
+    own = sum(r.fit_indices["chisq"] for r in comparison.results.values())
+    assert tests.loc["configural", "converged"]
+    np.testing.assert_allclose(tests.loc["configural", "chisq"], own, rtol=1e-9)
+    assert tests.converged.all() or any("did not converge" in n for n in comparison.notes)
