@@ -165,7 +165,11 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
     table = invariance(layout, moments, starts, list(results),
                        residual_covariances(spec, layout))
     notes = [] if table.converged.all() else [
-        "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm"]
+        "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm; "
+        "its difference tests are left out"]
+    if table.chisq.isna().any():
+        notes.append("an invariance step found no start where every group's implied "
+                     "covariance matrix is positive definite: its fit measures are NaN")
     return table, notes
 
 

@@ -275,8 +275,8 @@ _FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "n
 def invariance(layout, moments: list[Moments], starts: list[dict], labels,
                covariances=()) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
-    before (lavaan's lavTestLRT for nested ML fits); ``covariances`` as from
-    ``residual_covariances``. One row per step, columns
+    before (lavaan's lavTestLRT for nested ML fits; NaN where either step did not
+    converge); ``covariances`` as from ``residual_covariances``. One row per step, columns
     ``INVARIANCE_COLUMNS``: the step's fit (``chisq_p_value`` is its exact-fit test, lavaan's
     ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural)."""
     rows, previous, x_prev = [], None, None
@@ -300,12 +300,16 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
         if np.isfinite(model.fun(result.x)):
             f = result.fit_indices
         else:   # no start where every group's Sigma is positive definite
+            p = len(layout.items)
             f = pd.Series(np.nan, index=list(_FIT_KEYS.values()))
-            f["npar"] = model.npar
+            f["npar"], f["df"] = model.npar, len(moments) * p * (p + 3) / 2 - model.npar
         row = {"test": "invariance", "step": step, **{k: f[v] for k, v in _FIT_KEYS.items()},
                "gradient_norm": result.gradient_norm, "converged": result.converged}
-        if previous is not None:
-            row.update(chisq_difference(f, previous))
+        if previous is not None:    # a difference to or from an unconverged fit means nothing
+            test = chisq_difference(f, previous)
+            if not (result.converged and rows[-1]["converged"]):
+                test["chisq_diff"] = test["p_value"] = np.nan
+            row.update(test)
         rows.append(row)
         previous, x_prev = f, (model, result.x)
     table = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
@@ -328,14 +332,20 @@ def _feasible(model: MultiGroupModel, tries: list, covariances) -> list:
             fixes[model.index[s.key]] = 0.0
         elif s.matrix == "T" and s.i == s.j:
             fixes[model.index[s.key]] = model.moments[s.group].S[s.i, s.i] / 2
-    repaired = []
-    for x in tries:
-        x = x.copy()
-        for k, value in fixes.items():
-            if value == 0.0 or x[k] < 0:
-                x[k] = value
-        repaired.append(x)
-    return [x0 for x0 in tries + repaired if np.isfinite(model.fun(x0))]
+    out = []
+    for x in tries + [_repaired(x, fixes) for x in tries]:
+        if not any(np.array_equal(x, y) for y in out) and np.isfinite(model.fun(x)):
+            out.append(x)       # each start once: a fit from a repeated one only costs time
+    return out
+
+
+def _repaired(x: np.ndarray, fixes: dict) -> np.ndarray:
+    """x with the residual covariances (fixes 0) at 0 and negative error variances fixed."""
+    x = x.copy()
+    for k, value in fixes.items():
+        if value == 0.0 or x[k] < 0:
+            x[k] = value
+    return x
 
 
 def _carry(model: MultiGroupModel, old: MultiGroupModel, x_old: np.ndarray, x0: np.ndarray):
