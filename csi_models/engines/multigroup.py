@@ -288,9 +288,9 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
             tries.insert(0, _carry(model, x_prev[0], x_prev[1], x0))
         result = None
         for x0 in _feasible(model, tries, covariances):   # until one converges
-            fit = model.fit(x0)
-            if not fit.converged and model.at(x0).converged:
-                fit = model.at(x0)  # a converged start the steps left along a ridge
+            fit, there = model.fit(x0), model.at(x0)
+            if not fit.converged and there.converged:
+                fit = there         # a converged start the steps left along a ridge
             if result is None or fit.converged or model.fun(fit.x) < model.fun(result.x):
                 result = fit
             if fit.converged:
@@ -326,9 +326,9 @@ def _feasible(model: MultiGroupModel, tries: list, covariances) -> list:
     of x9 alone and x9 ~~ x7, both starts of the metric step (x8's error variance -3.9 in
     Grant-White); the fit then never moved and compare() failed. There the scalar step
     converges (to lavaan's 113.313) from the repaired start only."""
-    fixes = {}
+    fixes, covariances = {}, set(covariances)
     for s in model.slots:
-        if (s.matrix, s.i, s.j) in set(covariances):
+        if (s.matrix, s.i, s.j) in covariances:
             fixes[model.index[s.key]] = 0.0
         elif s.matrix == "T" and s.i == s.j:
             fixes[model.index[s.key]] = model.moments[s.group].S[s.i, s.i] / 2

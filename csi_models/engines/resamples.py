@@ -1,7 +1,7 @@
 """CB-SEM refits of many row sets at once (bootstrap resamples) through the batched ML kernel.
 
 The spec is parsed by semopy once; every resample's sample covariance (divisor n) comes from
-one stacked product, and the resamples are minimized together (``engines.mlfit``: damped
+its own product of row counts (``_moments``), and the resamples are minimized together (``engines.mlfit``: damped
 Fisher scoring, or BFGS steps for the last start, then Newton steps) in chunks
 (``engines.multistart``), each chunk through all its starts in one job of ``n_jobs``
 processes. Each resample starts from its own data-based start (``engines.start``); where
@@ -119,7 +119,7 @@ def _moments(values, weights, rows_list):
     of ``with_moments``, in the columns' order of ``values``. Row sets of one length come from
     products of their row counts with the centred items' pairwise products
     (``statistics.moments.BatchMoments``: a tenth of the time of centring a copy of every
-    set's rows), one row set at a time: one product for the whole stack rounded a row by the
+    set's rows), one row set at a time. One product for the whole stack rounded a row by the
     stack's size (BLAS's blocking; 8e-15 in an ECSI covariance), and on a resample near the
     edge of two valleys that decided whether it converged, by what else was refitted with it
     (1000 ECSI resamples: 20 ms instead of 7). Other row sets go through
