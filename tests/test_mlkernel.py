@@ -57,6 +57,12 @@ def test_loss_is_inf_where_sigma_is_not_positive_definite_and_never_below_zero(e
     bad = x.copy()
     bad[structure.free["theta"][0]] = -50.0   # every residual variance hugely negative
     assert mk.loss(structure, np.stack([bad, x]), np.repeat(S, 2, 0), np.repeat(logdet, 2))[0] == np.inf
+    # a trial step of overflowing paths: I - B has no inverse (numpy raises for the whole
+    # stack); F is inf for that data set, the others as always
+    huge = x.copy()
+    huge[structure.free["beta"][0]] = np.inf
+    F = mk.loss(structure, np.stack([huge, x]), np.repeat(S, 2, 0), np.repeat(logdet, 2))
+    assert F[0] == np.inf and F[1] == mk.loss(structure, x[None], S, logdet)[0]
     # a saturated model (Sigma = S) evaluates to exactly 0, not a rounding error below it
     sat = mk.Structure(("a", "b"), ("a", "b"), {"beta": np.zeros((2, 2)), "lambda": np.eye(2),
                                                 "psi": np.zeros((2, 2)), "theta": np.zeros((2, 2))},
@@ -112,6 +118,61 @@ def test_a_resample_in_another_valley_reaches_lavaans_optimum_in_a_single_fit(mo
     assert res.converged and res.estimates.gradient_norm < 1e-6
     assert res.estimates.extras["start"] == multistart.QUASI_NEWTON
     assert res.n * res.estimates.objective == pytest.approx(chisq, abs=1e-3)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_fit_that_converges_improper_finds_lavaans_lower_proper_optimum(mobi, which):
+    """csi.fit on the rows of ECSI resamples 153 and 761 (seed 1;
+    tests/fixtures/ecsi_admissible_resamples.csv): every other start converges to a point
+    with a negative variance and a chi-square 0.006-0.01 above lavaan's, whose optimum is
+    proper. BFGS steps with the variances held at or above 0 (multistart.ADMISSIBLE) find
+    lavaan's optimum, and it replaces the improper one."""
+    from csi_models.engines import multistart
+
+    case = pd.read_csv(FIXTURES / "ecsi_admissible_resamples.csv").iloc[which]
+    lavaan = pd.read_csv(FIXTURES / "lavaan" / "ecsi_admissible_resamples.csv").iloc[which]
+    assert lavaan["max_abs_gradient"] < 1e-10
+    rows = np.array(case["rows"].split(), int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    assert res.converged and res.estimates.gradient_norm < 1e-6
+    assert res.estimates.extras["start"] == multistart.ADMISSIBLE
+    assert res.n * res.estimates.objective == pytest.approx(lavaan["chisq_polished"], abs=1e-4)
+    table = res.parameters
+    free_variances = table[(table["op"] == "~~") & (table["lhs"] == table["rhs"]) & table["free"]]
+    assert len(free_variances) == 30 and (free_variances["est"] > 0).all()
+
+
+def test_the_admissible_start_replaces_a_converged_point_only_by_a_lower_one(ecsi):
+    """multistart.refit with and without ADMISSIBLE after the data-based start, on 12 ECSI
+    resamples: no data set ends higher or unconverged for it, a converged improper point
+    stays where the admissible start does no better, and BFGS steps with ``nonnegative``
+    never take a variance below 0."""
+    from csi_models.engines import multistart, quasi_newton
+    from csi_models.engines.start import data_start
+
+    model, structure, values = ecsi
+    rng = np.random.default_rng(3)
+    rows = [rng.integers(0, len(values), len(values)) for _ in range(12)]
+    S, logdet = mk.sample_moments(values, rows)
+    plain = multistart.refit(structure, S, logdet, [("data", None)], 1e-6, 1e-9, give_up=False)
+    both = multistart.refit(structure, S, logdet, [("data", None), (multistart.ADMISSIBLE, None)],
+                            1e-6, 1e-9, give_up=False)
+    variances = mlfit.variance_parameters(structure)
+    was = plain.gmax < 1e-6
+    assert (both.gmax[was] < 1e-6).all() and (both.F[was] <= plain.F[was]).all()
+    replaced = both.labels == multistart.ADMISSIBLE
+    assert (both.F[replaced & was] < plain.F[replaced & was]).all()
+    improper = was & (plain.x[:, variances] < 0).any(axis=1)
+    kept = improper & ~replaced
+    assert kept.any()
+    np.testing.assert_array_equal(both.x[kept], plain.x[kept])
+    x, _ = quasi_newton.bfgs(structure, data_start(structure, S), S, logdet, 300, 1e-5,
+                             nonnegative=variances)
+    assert (x[:, variances] >= 0).all()
+    assert (mk.loss(structure, x, S, logdet) <= mk.loss(structure, data_start(structure, S),
+                                                         S, logdet)).all()
 
 
 def test_exact_hessian_equals_differences_of_the_gradient(ecsi):

@@ -93,8 +93,9 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
     (``multistart.refit`` of a stack of one, never giving up early; the iterations of every
     start tried), or (None, None, iterations) where it converges from no start. Tried in
     turn: ``start`` when given, else the data-based start (``engines.start``, as lavaan's),
-    semopy's default start and BFGS steps from the data-based start
-    (``multistart.QUASI_NEWTON``).
+    semopy's default start, BFGS steps from the data-based start
+    (``multistart.QUASI_NEWTON``) and the same with the variances held at or above 0
+    (``multistart.ADMISSIBLE``, also where an earlier start converged improper).
     ``cov``: a covariance matrix (divisor n) standing for the rows."""
     structure = mk.Structure.from_semopy(model)
     if cov is None and not isinstance(frame, pd.DataFrame):
@@ -108,7 +109,7 @@ def _kernel_fit(model, frame, start, cov=None) -> tuple:
         logdet_S = np.where(sign > 0, logdet_S, np.nan)
     starts = [("given", np.asarray(start, float))] if start is not None else \
         [("data", None), ("semopy default", model.param_vals.copy()),
-         (multistart.QUASI_NEWTON, None)]
+         (multistart.QUASI_NEWTON, None), (multistart.ADMISSIBLE, None)]
     out = multistart.refit(structure, S, logdet_S, starts, GRADIENT_TOLERANCE, POLISHED,
                            give_up=False)
     if out.gmax[0] < GRADIENT_TOLERANCE:
@@ -222,8 +223,8 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     (``engines.start``, as lavaan's), then semopy's, then BFGS steps from the data-based
     start; given, the fit starts there and, should that not converge, is repeated from the
     default starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
-    'data', 'semopy default', 'data, quasi-Newton', 'given', 'semopy default (SLSQP)' (the
-    last resort)."""
+    'data', 'semopy default', 'data, quasi-Newton', 'admissible', 'given',
+    'semopy default (SLSQP)' (the last resort)."""
     check_arguments(spec, data, se)
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)

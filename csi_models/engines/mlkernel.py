@@ -131,12 +131,26 @@ class Structure:
 def implied(structure: Structure, x: np.ndarray):
     """(Sigma, parts) for parameter vectors x (K, n_free); parts = (Lambda, A, Psi, M)."""
     mats = structure.matrices(np.atleast_2d(x))
-    m = mats["beta"].shape[-1]
-    A = np.linalg.inv(np.eye(m) - mats["beta"])
+    A = _inverse_stack(np.eye(mats["beta"].shape[-1]) - mats["beta"])
     M = A @ mats["psi"] @ A.transpose(0, 2, 1)
     lam = mats["lambda"]
     sigma = lam @ M @ lam.transpose(0, 2, 1) + mats["theta"]
     return sigma, (lam, A, mats["psi"], M)
+
+
+def _inverse_stack(B: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of matrices, NaN for one that has none (a trial step of huge
+    paths: numpy's stacked inverse raises for the whole stack when one matrix is singular)."""
+    try:
+        return np.linalg.inv(B)
+    except np.linalg.LinAlgError:
+        out = np.full(B.shape, np.nan)
+        for k, b in enumerate(B):
+            try:
+                out[k] = np.linalg.inv(b)
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def cholesky_stack(A: np.ndarray):

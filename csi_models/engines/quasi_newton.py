@@ -15,7 +15,8 @@ inverse-Hessian estimate, starting at the identity with a first step along -g of
 min(1, ||g||); a step is taken where it lowers F by at least ``ARMIJO`` x its predicted
 decrease, and otherwise shortened by quadratic interpolation of F along d (to 0.1-0.5 of
 it); H gets the BFGS update where the curvature s'y exceeds 1e-12 ||s|| ||y||, and restarts
-at the identity where d is not a descent direction. Each data set's numbers are its own
+at the identity where d is not a descent direction. With ``nonnegative`` (the start
+``multistart.ADMISSIBLE``) the steps are taken in u, with those parameters x = u^2. Each data set's numbers are its own
 arithmetic whatever the stack (elementwise products, row sums and per-matrix products only),
 as in ``mlfit``.
 """
@@ -34,17 +35,20 @@ ARMIJO = 1e-4
 GIVE_UP_EVERY, GIVE_UP_FROM = 100, 2.0
 
 
-def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = False):
+def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = False,
+         nonnegative=None):
     """(x, iterations): each data set k from x0[k] until max |g| < ``tol`` or ``steps``
     evaluations of F (a refused step counts as one), or until its step shrinks below 1e-12
     of the unit step (no lower point along d: a ridge, or Sigma not positive definite).
     With ``give_up`` (bootstrap refits), a data set's steps also end after each
     ``GIVE_UP_EVERY`` evaluations while max |g| is above a bound that starts at
     ``GIVE_UP_FROM`` and halves each time (``_hopeless``); what follows is the caller's
-    (``multistart.quasi_newton_start``: Newton steps, or none from max |g| >= 1)."""
-    x = np.array(x0, float, copy=True)
+    (``multistart.quasi_newton_start``: Newton steps, or none from max |g| >= 1).
+    ``nonnegative``: indices of parameters held at or above 0 (``_Squared``)."""
+    loss = _Squared(structure, nonnegative)
+    x = loss.inner(x0)
     K, n = x.shape
-    F, g, _, _ = mk.loss_and_gradient(structure, x, S, logdet_S)
+    F, g = loss(x, S, logdet_S)
     d = -g
     alpha = _first_step(g)
     iterations = np.zeros(K, int)
@@ -55,7 +59,7 @@ def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = Fal
             break
         a = active
         cand = x[a] + alpha[a, None] * d[a]
-        Fc, gc, _, _ = mk.loss_and_gradient(structure, cand, S[a], logdet_S[a])
+        Fc, gc = loss(cand, S[a], logdet_S[a])
         iterations[a] += 1
         slope = (g[a] * d[a]).sum(axis=1)
         with np.errstate(invalid="ignore"):
@@ -79,7 +83,33 @@ def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = Fal
         keep = (gmax >= tol) & (alpha[a] > 1e-12) & ~(give_up & _hopeless(gmax, step))
         if not keep.all():
             H, active = H[keep], a[keep]
-    return x, iterations
+    return loss.outer(x), iterations
+
+
+class _Squared:
+    """F and its gradient with the parameters ``nonnegative`` written as squares, x_i = u_i^2
+    (dF/du_i = 2 u_i dF/dx_i): steps in u cannot take a variance below 0, so the BFGS steps
+    stay among admissible solutions and end at the best one they reach (a variance may end
+    at 0, where its gradient in u is 0). Without ``nonnegative``: F and g of x themselves."""
+
+    def __init__(self, structure, nonnegative=None):
+        self.structure = structure
+        self.idx = np.zeros(0, int) if nonnegative is None else np.asarray(nonnegative, int)
+
+    def inner(self, x) -> np.ndarray:
+        u = np.array(x, float, copy=True)
+        u[:, self.idx] = np.sqrt(np.maximum(u[:, self.idx], 0.0))
+        return u
+
+    def outer(self, u) -> np.ndarray:
+        x = u.copy()
+        x[:, self.idx] = u[:, self.idx] ** 2
+        return x
+
+    def __call__(self, u, S, logdet_S):
+        F, g, _, _ = mk.loss_and_gradient(self.structure, self.outer(u), S, logdet_S)
+        g[:, self.idx] *= 2 * u[:, self.idx]
+        return F, g
 
 
 def _hopeless(gmax, step) -> np.ndarray:
