@@ -365,6 +365,25 @@ def test_ctrl_c_stops_a_batch_and_its_worker(tmp_path):
                                  "--bootstrap", "3000", "--jobs", "2", "--seed", "1"], 1)
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_loky_resource_tracker_exit_warnings_stay_off_csis_stderr(quiet):
+    """A semaphore left registered (a Ctrl-C between loky making one and unregistering it)
+    made loky's resource tracker, which shares csi's stderr, print two warnings after
+    'csi: interrupted'. csi hands the tracker a warning filter (cli._quiet_resource_tracker);
+    without it the leak is reported (the check that this test sees the tracker's output)."""
+    code = ("import sys\n"
+            "from csi_models import cli\n"
+            "if sys.argv[1] == 'quiet':\n"
+            "    cli._quiet_resource_tracker()\n"
+            "from joblib.externals.loky.backend import resource_tracker\n"
+            "resource_tracker.register('/csi-test-never-made', 'semlock')\n")
+    env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parents[1]))
+    done = subprocess.run([sys.executable, "-c", code, "quiet" if quiet else "loud"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert ("leaked semlock" in done.stderr) is not quiet, done.stderr
+
+
 def test_ctrl_c_outside_joblib_abort_kills_the_queued_work():
     """A Ctrl-C that joblib does not see (raised outside its retrieval, chunks still queued):
     csi stops the workers at once. It used to ask get_reusable_executor() for the executor,
