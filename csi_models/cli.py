@@ -282,7 +282,10 @@ def main(argv=None) -> int:
     except CSIError as exc:  # spec, data, arguments, output files
         return _fail(args, str(exc), EXIT_INPUT)
     except KeyboardInterrupt:
-        _stop_workers()
+        try:
+            _stop_workers()
+        except KeyboardInterrupt:   # a second Ctrl-C while the workers stop: leave at once
+            pass                    # (loky's workers end when they see this process gone)
         if getattr(args, "debug", False):
             traceback.print_exc()
         print("csi: interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 
+from csi_models import cli
 from csi_models.cli import main
 
 
@@ -258,6 +259,18 @@ def test_interrupt_exits_130_without_traceback(capsys, monkeypatch):
     assert code == 130 and err == "csi: interrupted\n"
     code, _, err = run(capsys, "fit", "ecsi", "--data", "demo", "--debug")
     assert code == 130 and "Traceback" in err  # --debug shows it
+
+
+def test_a_second_ctrl_c_while_the_workers_stop_still_exits_130_quietly(capsys, monkeypatch):
+    """The second Ctrl-C of an impatient user lands in ``_stop_workers`` (Python's own handler
+    is back by then): csi leaves with its one line, not a traceback of the first."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csi_models, "fit", interrupted)
+    monkeypatch.setattr(cli, "_stop_workers", interrupted)
+    code, _, err = run(capsys, "fit", "ecsi", "--data", "demo")
+    assert code == 130 and err == "csi: interrupted\n"
 
 
 def test_out_writes_by_extension_and_refuses_to_overwrite(capsys, tmp_path):
