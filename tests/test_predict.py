@@ -101,3 +101,81 @@ def test_bad_arguments_are_named(survey):
         P.predict(ECSI, survey, repetitions=0)
     with pytest.raises(CSIError, match="technique"):
         P.predict(ECSI, survey, technique="ea")
+
+
+def _weighted(mobi, weights):
+    frame = mobi.assign(w=weights)
+    return frame, prepare(ECSI, frame, weights="w")
+
+
+@pytest.mark.parametrize("technique", ["direct", "earliest"])
+def test_equal_respondent_weights_give_the_unweighted_prediction(mobi, survey, technique):
+    """Weights of 3 for everyone: the same folds, errors and CVPAT as no weights (the sds
+    divide by sum w - 1, which scales every item alike and cancels)."""
+    plain = P.predict(ECSI, survey, folds=5, repetitions=2, technique=technique)
+    _, weighted = _weighted(mobi, 3.0)
+    same = P.predict(ECSI, weighted, folds=5, repetitions=2, technique=technique)
+    assert same.settings["weighted"] and not plain.settings["weighted"]
+    np.testing.assert_array_equal(same.folds, plain.folds)
+    cols = ["q2_predict", "rmse", "mae", "lm_rmse", "lm_mae"]
+    np.testing.assert_allclose(same.items[cols], plain.items[cols], rtol=1e-10)
+    cols = ["loss", "benchmark_loss", "difference", "statistic", "p_value"]
+    np.testing.assert_allclose(same.cvpat[cols], plain.cvpat[cols], rtol=1e-9)
+
+
+def test_a_row_of_weight_zero_counts_for_nothing(mobi, monkeypatch):
+    """Weights of 0 on a fifth of the rows: every number equals the unweighted prediction on
+    the other rows with the same folds (the fold plan pinned), and differs from the
+    unweighted prediction on all rows, which the weights used to be ignored for."""
+    rng = np.random.default_rng(5)
+    weights = rng.uniform(0.5, 2.0, len(mobi))
+    zero = rng.random(len(mobi)) < 0.2
+    weights[zero] = 0.0
+    plan = P.fold_assignment(len(mobi), 5, 2, random_state=3)
+    monkeypatch.setattr(P, "fold_assignment", lambda n, *args, **kwargs:
+                        plan if n == len(mobi) else plan[:, ~zero])
+    frame, weighted = _weighted(mobi, weights)
+    ours = P.predict(ECSI, weighted, folds=5, repetitions=2)
+    rest = P.predict(ECSI, prepare(ECSI, frame[~zero].reset_index(drop=True), weights="w"),
+                     folds=5, repetitions=2)
+    cols = ["q2_predict", "rmse", "mae", "lm_rmse", "lm_mae"]
+    np.testing.assert_allclose(ours.items[cols], rest.items[cols], rtol=1e-10)
+    cols = ["loss", "benchmark_loss", "difference", "statistic", "p_value"]
+    np.testing.assert_allclose(ours.cvpat[cols], rest.cvpat[cols], rtol=1e-9)
+    unweighted = P.predict(ECSI, prepare(ECSI, mobi), folds=5, repetitions=2)
+    assert not np.allclose(ours.items["rmse"], unweighted.items["rmse"], rtol=1e-4)
+
+
+def test_weighted_cvpat_is_the_weighted_mean_over_its_linearization_se(mobi, monkeypatch):
+    """CVPAT with weights by hand from the item errors predict hands to it: the weighted mean
+    difference over sqrt(n / (n - 1) sum w^2 (d - mean)^2) / sum w, on t(n - 1) (R survey's
+    svymean)."""
+    weights = np.random.default_rng(8).uniform(0.2, 3.0, len(mobi))
+    _, weighted = _weighted(mobi, weights)
+    seen, original = {}, P._cvpat
+
+    def recording(name, bench, err, cols, w=None):
+        seen[name, bench] = err, cols
+        return original(name, bench, err, cols, w)
+
+    monkeypatch.setattr(P, "_cvpat", recording)
+    ours = P.predict(ECSI, weighted, folds=5, repetitions=1, random_state=2)
+    row = ours.cvpat[(ours.cvpat.construct == "overall") & (ours.cvpat.benchmark == "ia")].iloc[0]
+    err, cols = seen["overall", "ia"]
+    d = ((err["pls"][:, :, cols] ** 2).mean(axis=(0, 2))
+         - (err["ia"][:, :, cols] ** 2).mean(axis=(0, 2)))
+    mean = np.average(d, weights=weights)
+    se = np.sqrt(len(d) / (len(d) - 1) * np.sum(weights ** 2 * (d - mean) ** 2)) / weights.sum()
+    assert row["difference"] == pytest.approx(mean, rel=1e-12)
+    assert row["statistic"] == pytest.approx(mean / se, rel=1e-10)
+    assert row["p_value"] == pytest.approx(2 * student.sf(abs(mean / se), len(d) - 1), rel=1e-8)
+
+
+def test_result_predict_uses_the_fits_weights(mobi):
+    """res.predict() of a weighted fit is the weighted prediction, not the unweighted one."""
+    frame = mobi.assign(w=np.random.default_rng(2).uniform(0.5, 2.0, len(mobi)))
+    res = csi.fit("ecsi", frame, weights="w")
+    out = res.predict(folds=5, repetitions=1)
+    direct = P.predict(ECSI, prepare(ECSI, frame, weights="w"), folds=5, repetitions=1)
+    assert out.settings["weighted"]
+    np.testing.assert_allclose(out.items["rmse"], direct.items["rmse"], rtol=1e-12)

@@ -25,6 +25,15 @@ CVPAT: per row i the loss L_i is the mean squared prediction error over the endo
 (of one construct, or of all: ``construct = "overall"``) and over repetitions; D_i = L_pls,i -
 L_benchmark,i; statistic = mean(D) / (sd(D) / sqrt(n)) with a two-sided p_value from t(n - 1).
 A negative difference means PLS predicts better than the benchmark.
+
+Respondent weights (a model fitted with ``weights=``) count everywhere, as in the fit: each
+training fold's PLS from its weighted moments (``statistics.moments.full_moments``: sds with
+the divisor sum w - 1), the lm benchmark by weighted least squares, the ia benchmark the
+weighted training mean; rmse, mae, q2_predict and the CVPAT losses are weighted means over
+the rows, and the CVPAT statistic divides the weighted mean of D by its linearization se,
+sqrt(m / (m - 1) sum w_i^2 (D_i - mean)^2) / sum w_i with m the rows of positive weight
+(R survey's ``svymean`` for independent rows), on t(m - 1). Equal weights give the
+unweighted numbers; a row of weight 0 counts for nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import pandas as pd
 from csi_models.engines import pls
 from csi_models.engines.base import Layout
 from csi_models.errors import CSIError, ConvergenceWarning, DataError, EstimationError
+from csi_models.statistics.moments import full_moments
 
 TECHNIQUES = ("direct", "earliest")
 
@@ -106,10 +116,21 @@ def _predicted_scores(scores: np.ndarray, paths: np.ndarray, layout: Layout, tec
     return out
 
 
-def _ols(Xtr, ytr, Xte) -> np.ndarray:
+def _ols(Xtr, ytr, Xte, w=None) -> np.ndarray:
+    """Predictions for Xte of the least-squares regression (with intercept) of ytr on Xtr,
+    weighted by the training rows' weights ``w`` when given."""
     A = np.column_stack([np.ones(len(Xtr)), Xtr])
-    beta = np.linalg.solve(A.T @ A, A.T @ ytr)
+    Aw = A if w is None else A * w[:, None]
+    beta = np.linalg.solve(Aw.T @ A, Aw.T @ ytr)
     return np.column_stack([np.ones(len(Xte)), Xte]) @ beta
+
+
+def _over_rows(values: np.ndarray, w) -> np.ndarray:
+    """Mean over repetitions and rows (axes 0 and 1) of (repetitions, n, items) values, the
+    rows weighted by ``w`` when given."""
+    if w is None:
+        return values.mean(axis=(0, 1))
+    return (values * w[None, :, None]).sum(axis=(0, 1)) / (len(values) * w.sum())
 
 
 def predict(spec, survey, folds: int = 10, repetitions: int = 10, random_state=1,
@@ -126,14 +147,24 @@ def predict(spec, survey, folds: int = 10, repetitions: int = 10, random_state=1
     endo = layout.endogenous
     if not endo:
         raise EstimationError("the model has no endogenous construct: there is nothing to predict")
+    w = getattr(survey, "weights", None)
     plan = fold_assignment(n, folds, repetitions, random_state)
     members = [(r, k) for r in range(repetitions) for k in range(1, folds + 1)]
     train = [plan[r] != k for r, k in members]
-    moments = [(X[t].mean(axis=0), X[t].std(axis=0, ddof=1)) for t in train]
-    if min(sd.min() for _, sd in moments) <= 0:
+    if w is None:
+        moments = [(X[t].mean(axis=0), X[t].std(axis=0, ddof=1)) for t in train]
+        S = np.stack([pls.correlation(X[t]) for t in train])
+    else:
+        w = np.asarray(w, float)
+        if min(w[t].sum() for t in train) <= 1:
+            raise DataError("the respondent weights of a training fold sum to 1 or less, so "
+                            "its items cannot be standardized: use fewer folds")
+        fold_moments = [full_moments(X[t], w[t]) for t in train]
+        moments = [(mean[0], sd[0]) for _, mean, sd in fold_moments]
+        S = np.concatenate([cor for cor, _, _ in fold_moments])
+    if not all((sd > 0).all() for _, sd in moments):
         raise DataError("an item is constant in a training fold, so it cannot be standardized: "
                         "use fewer folds or drop the item")
-    S = np.stack([pls.correlation(X[t]) for t in train])
     batch = pls.estimate_batch(S, layout, scheme, tol, max_iter)
     if not batch.ok.all():
         failed = int((~batch.ok).sum())
@@ -160,37 +191,46 @@ def predict(spec, survey, folds: int = 10, repetitions: int = 10, random_state=1
             dep = np.flatnonzero(layout.block[endo_items] == j)
             src = np.flatnonzero(np.isin(layout.block, _sources(layout, j, technique)))
             pred["lm"][r, np.flatnonzero(test)[:, None], dep[None, :]] = _ols(
-                X[t][:, src], X[t][:, endo_items[dep]], X[test][:, src])
+                X[t][:, src], X[t][:, endo_items[dep]], X[test][:, src],
+                None if w is None else w[t])
     y = X[:, endo_items][None]
     err = {k: y - v for k, v in pred.items()}
     names = np.array(layout.items)[endo_items]
     table = pd.DataFrame({
         "construct": [layout.constructs[layout.block[i]] for i in endo_items], "item": names,
-        "q2_predict": 1 - (err["pls"] ** 2).sum(axis=(0, 1)) / (err["ia"] ** 2).sum(axis=(0, 1)),
-        "rmse": np.sqrt((err["pls"] ** 2).mean(axis=(0, 1))),
-        "mae": np.abs(err["pls"]).mean(axis=(0, 1)),
-        "lm_rmse": np.sqrt((err["lm"] ** 2).mean(axis=(0, 1))),
-        "lm_mae": np.abs(err["lm"]).mean(axis=(0, 1))})
+        "q2_predict": 1 - _over_rows(err["pls"] ** 2, w) / _over_rows(err["ia"] ** 2, w),
+        "rmse": np.sqrt(_over_rows(err["pls"] ** 2, w)),
+        "mae": _over_rows(np.abs(err["pls"]), w),
+        "lm_rmse": np.sqrt(_over_rows(err["lm"] ** 2, w)),
+        "lm_mae": _over_rows(np.abs(err["lm"]), w)})
     groups = [(layout.constructs[j], layout.block[endo_items] == j) for j in endo]
     groups.append(("overall", np.ones(endo_items.size, bool)))
-    cvpat = pd.DataFrame([_cvpat(name, bench, err, cols) for name, cols in groups
+    cvpat = pd.DataFrame([_cvpat(name, bench, err, cols, w) for name, cols in groups
                           for bench in ("lm", "ia")])
     settings = {"folds": folds, "repetitions": repetitions, "random_state": random_state,
                 "technique": technique, "scheme": pls.SCHEMES[scheme], "tol": tol,
-                "max_iter": max_iter, "n": n}
+                "max_iter": max_iter, "n": n, "weighted": w is not None}
     return Prediction(items=table, cvpat=cvpat, folds=plan, settings=settings)
 
 
-def _cvpat(name: str, bench: str, err: dict, cols: np.ndarray) -> dict:
-    """One CVPAT row: loss differences per row, their mean, and the paired t-test."""
+def _cvpat(name: str, bench: str, err: dict, cols: np.ndarray, w=None) -> dict:
+    """One CVPAT row: loss differences per row, their (weighted) mean, and the paired t-test
+    (with weights: the mean's linearization se, module docstring)."""
     from scipy.stats import t as student
 
     loss = (err["pls"][:, :, cols] ** 2).mean(axis=(0, 2))
     other = (err[bench][:, :, cols] ** 2).mean(axis=(0, 2))
     d = loss - other
-    n = d.size
-    sd = d.std(ddof=1)
-    stat = d.mean() / (sd / np.sqrt(n)) if sd > 0 else np.nan
-    return {"construct": name, "benchmark": bench, "loss": loss.mean(),
-            "benchmark_loss": other.mean(), "difference": d.mean(), "statistic": stat,
+    if w is None:
+        n, mean = d.size, d.mean()
+        se = d.std(ddof=1) / np.sqrt(n)
+        loss_mean, other_mean = loss.mean(), other.mean()
+    else:
+        n, total = int((w > 0).sum()), w.sum()
+        mean = (w * d).sum() / total
+        se = np.sqrt(n / (n - 1) * (w ** 2 * (d - mean) ** 2).sum()) / total if n > 1 else 0.0
+        loss_mean, other_mean = (w * loss).sum() / total, (w * other).sum() / total
+    stat = mean / se if se > 0 else np.nan
+    return {"construct": name, "benchmark": bench, "loss": loss_mean,
+            "benchmark_loss": other_mean, "difference": mean, "statistic": stat,
             "p_value": 2 * student.sf(abs(stat), n - 1) if np.isfinite(stat) else np.nan}
