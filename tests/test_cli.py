@@ -397,6 +397,14 @@ def test_loky_resource_tracker_exit_warnings_stay_off_csis_stderr(quiet):
     assert ("leaked semlock" in done.stderr) is not quiet, done.stderr
 
 
+def test_every_command_hands_the_resource_tracker_its_filter(capsys, monkeypatch):
+    """main() installs the filter before the command runs (the tracker starts later, with
+    the -W options of sys.warnoptions)."""
+    monkeypatch.setattr(sys, "warnoptions", [])
+    code, _, _ = run(capsys, "specs")
+    assert code == 0 and sys.warnoptions == [cli.TRACKER_WARNINGS]
+
+
 def test_ctrl_c_outside_joblib_abort_kills_the_queued_work():
     """A Ctrl-C that joblib does not see (raised outside its retrieval, chunks still queued):
     csi stops the workers at once. It used to ask get_reusable_executor() for the executor,

@@ -173,6 +173,29 @@ def test_the_admissible_start_replaces_a_converged_point_only_by_a_lower_one(ecs
     assert (x[:, variances] >= 0).all()
     assert (mk.loss(structure, x, S, logdet) <= mk.loss(structure, data_start(structure, S),
                                                          S, logdet)).all()
+    # a start with variances at 0 or below begins at a small positive value (at u = 0 the
+    # gradient in u is 0 and no step would ever move it)
+    x0 = data_start(structure, S[:2])
+    x0[0, variances], x0[1, variances] = 0.0, -0.3
+    x, _ = quasi_newton.bfgs(structure, x0, S[:2], logdet[:2], 300, 1e-5, nonnegative=variances)
+    assert (x[:, variances] >= 0).all() and (x[:, variances] > 1e-2).all(axis=1).any()
+
+
+def test_a_fit_at_an_improper_optimum_keeps_its_point_and_start(mobi):
+    """ECSI resample 1 (seed 1) converges from the data-based start with a negative variance;
+    the admissible start's Newton steps return to that point, a few units in the last place
+    lower. The fit keeps the first point and its label (it was relabelled 'admissible'
+    before multistart.REPLACE_MARGIN)."""
+    from csi_models.inference.bootstrap import resample_rows
+
+    rows = list(resample_rows(len(mobi), range(2), 1))[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    table = res.parameters
+    variances = table[(table["op"] == "~~") & (table["lhs"] == table["rhs"]) & table["free"]]
+    assert res.converged and (variances["est"] < 0).any()
+    assert res.estimates.extras["start"] == "data"
 
 
 def test_exact_hessian_equals_differences_of_the_gradient(ecsi):

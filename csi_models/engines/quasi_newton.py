@@ -86,6 +86,9 @@ def bfgs(structure, x0, S, logdet_S, steps: int, tol: float, give_up: bool = Fal
     return loss.outer(x), iterations
 
 
+START_FLOOR = 1e-4
+
+
 class _Squared:
     """F and its gradient with the parameters ``nonnegative`` written as squares, x_i = u_i^2
     (dF/du_i = 2 u_i dF/dx_i): steps in u cannot take a variance below 0, so the BFGS steps
@@ -97,8 +100,10 @@ class _Squared:
         self.idx = np.zeros(0, int) if nonnegative is None else np.asarray(nonnegative, int)
 
     def inner(self, x) -> np.ndarray:
+        """u of a start x; a variance at or below ``START_FLOOR`` starts there (at u = 0 its
+        gradient in u would be 0 and no step would move it)."""
         u = np.array(x, float, copy=True)
-        u[:, self.idx] = np.sqrt(np.maximum(u[:, self.idx], 0.0))
+        u[:, self.idx] = np.sqrt(np.maximum(u[:, self.idx], START_FLOOR))
         return u
 
     def outer(self, u) -> np.ndarray:
