@@ -91,13 +91,23 @@ def test_batched_fits_equal_one_by_one(ecsi):
     assert batch[4][-1] == "converged"
 
 
+def _fit_rows(mobi, rows):
+    """csi.fit of ECSI (CB-SEM) on those rows of the demo data, warnings silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+
+
+def _free_variances(res) -> pd.Series:
+    table = res.parameters
+    return table[(table["op"] == "~~") & (table["lhs"] == table["rhs"]) & table["free"]]["est"]
+
+
 @pytest.mark.parametrize("which", [0, 1])
 def test_hard_resamples_reach_lavaans_chisq(mobi, which):
     hard = pd.read_csv(FIXTURES / "ecsi_hard_resamples.csv").iloc[which]
     rows = np.array(hard["rows"].split(), int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    res = _fit_rows(mobi, rows)
     assert res.converged and res.estimates.gradient_norm < 1e-6
     assert res.n * res.estimates.objective <= hard["lavaan_chisq"] + 1e-3
     assert res.n * res.estimates.objective == pytest.approx(hard["lavaan_chisq"], abs=1e-3)
@@ -112,9 +122,7 @@ def test_a_resample_in_another_valley_reaches_lavaans_optimum_in_a_single_fit(mo
     valley = pd.read_csv(FIXTURES / "ecsi_valley_resamples.csv").iloc[0]
     chisq = pd.read_csv(FIXTURES / "lavaan" / "ecsi_valley_resamples.csv")["chisq_polished"][0]
     rows = np.array(valley["rows"].split(), int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    res = _fit_rows(mobi, rows)
     assert res.converged and res.estimates.gradient_norm < 1e-6
     assert res.estimates.extras["start"] == multistart.QUASI_NEWTON
     assert res.n * res.estimates.objective == pytest.approx(chisq, abs=1e-3)
@@ -133,15 +141,12 @@ def test_a_fit_that_converges_improper_finds_lavaans_lower_proper_optimum(mobi, 
     lavaan = pd.read_csv(FIXTURES / "lavaan" / "ecsi_admissible_resamples.csv").iloc[which]
     assert lavaan["max_abs_gradient"] < 1e-10
     rows = np.array(case["rows"].split(), int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
+    res = _fit_rows(mobi, rows)
     assert res.converged and res.estimates.gradient_norm < 1e-6
     assert res.estimates.extras["start"] == multistart.ADMISSIBLE
     assert res.n * res.estimates.objective == pytest.approx(lavaan["chisq_polished"], abs=1e-4)
-    table = res.parameters
-    free_variances = table[(table["op"] == "~~") & (table["lhs"] == table["rhs"]) & table["free"]]
-    assert len(free_variances) == 30 and (free_variances["est"] > 0).all()
+    free_variances = _free_variances(res)
+    assert len(free_variances) == 30 and (free_variances > 0).all()
 
 
 def test_the_admissible_start_replaces_a_converged_point_only_by_a_lower_one(ecsi):
@@ -189,12 +194,8 @@ def test_a_fit_at_an_improper_optimum_keeps_its_point_and_start(mobi):
     from csi_models.inference.bootstrap import resample_rows
 
     rows = list(resample_rows(len(mobi), range(2), 1))[1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = csi.fit("ecsi", mobi.iloc[rows].reset_index(drop=True), method="cbsem")
-    table = res.parameters
-    variances = table[(table["op"] == "~~") & (table["lhs"] == table["rhs"]) & table["free"]]
-    assert res.converged and (variances["est"] < 0).any()
+    res = _fit_rows(mobi, rows)
+    assert res.converged and (_free_variances(res) < 0).any()
     assert res.estimates.extras["start"] == "data"
 
 
