@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import csi_models as csi
+from csi_models.engines import cbsem
 from csi_models.errors import EstimationError, ImproperSolutionWarning
 
 from conftest import LAVAAN, close, hs_data, hs_spec, lavaan_fit, lavaan_matrix, lavaan_params
@@ -93,6 +94,8 @@ def test_holzinger_swineford_fiml_matches_lavaan():
     free = table[table["free_lav"] > 0]
     np.testing.assert_allclose(free["se"], free["se_lav"], rtol=1e-3)
     assert res.estimates.gradient_norm < 1e-8
+    # the start it says it took (it said semopy's SLSQP start, which FIML never runs)
+    assert res.estimates.extras["start"] == cbsem.FIML_START == res.settings["start"]
 
 
 def test_fiml_with_robust_standard_errors_matches_lavaan():

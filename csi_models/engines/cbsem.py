@@ -39,6 +39,10 @@ from csi_models.spec.lavaan import to_lavaan
 
 GRADIENT_TOLERANCE = 1e-6   # max |gradient| of the ML fit function accepted as converged
 POLISHED = 1e-9             # max |gradient| to which complete-data fits are polished
+# extras["start"] of a FIML fit from its own start (a FIML fit was labelled with semopy's
+# SLSQP start, which it never used)
+FIML_START = "complete-data ML on the pairwise covariances"
+SLSQP_START = "semopy default (SLSQP)"
 
 
 def _names(layout: Layout) -> dict:
@@ -137,10 +141,10 @@ def _complete_data_fit(model, frame, cov=None, start=None):
         _load(model, frame)
     elif cov is None and isinstance(frame, pd.DataFrame):
         model.fit(frame, obj="MLW")
-        label = "semopy default (SLSQP)"
+        label = SLSQP_START
     elif cov is None:   # a fit from moments
         model.fit(cov=frame.cov(ddof=0), obj="MLW", n_samples=len(frame))
-        label = "semopy default (SLSQP)"
+        label = SLSQP_START
     else:
         model.fit(cov=cov, obj="MLW", n_samples=len(frame))
     fun, grad = _ml_discrepancy(model), model.get_objective("MLW")[1]
@@ -206,7 +210,7 @@ def _objective(model, frame, syntax: str, fiml: bool, start=None, weights=None):
     for k, param in enumerate(p for p in model.parameters.values() if p.active):
         kind, a, b = _where(model, param)
         x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
-    return objective.objective, objective.gradient, objective.information, x, None, 0
+    return objective.objective, objective.gradient, objective.information, x, FIML_START, 0
 
 
 def fit(spec, data, se: str = "standard", start=None) -> Estimates:
@@ -224,7 +228,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     start, then those steps with the variances held at or above 0 (``_kernel_fit``); given, the fit starts there and, should that not converge, is repeated from the
     default starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
     'data', 'semopy default', 'data, quasi-Newton', 'admissible', 'given',
-    'semopy default (SLSQP)' (the last resort)."""
+    'semopy default (SLSQP)' (the last resort); with FIML ``FIML_START`` or 'given'."""
     check_arguments(spec, data, se)
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)
@@ -273,7 +277,7 @@ def _warm(spec, layout, data, se, start, model) -> Estimates:
     return warm
 
 
-def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQP)") -> Estimates:
+def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estimates:
     """One ML fit of a freshly built model (``_build``) from ``start`` (None: semopy's);
     ``label`` says which start it was (``extras["start"]``)."""
     model, frame, names, syntax = model
@@ -288,7 +292,7 @@ def _estimate(model, layout, data, se, start, label: str = "semopy default (SLSQ
                 model, frame, syntax, fiml, start, getattr(data, "weights", None))
             # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
             # rounding of the same gradient could slide along a flat ridge
-            if found in (None, "semopy default (SLSQP)"):
+            if found in (None, SLSQP_START, FIML_START):
                 x = fisher_scoring(fun, grad, information, x)
                 # FIML's gradient sums over rows: 1e-12 per row (its rounding floor; a
                 # tolerance below it spent Newton steps, each a differenced Hessian, on noise)
