@@ -179,3 +179,26 @@ def test_result_predict_uses_the_fits_weights(mobi):
     direct = P.predict(ECSI, prepare(ECSI, frame, weights="w"), folds=5, repetitions=1)
     assert out.settings["weighted"]
     np.testing.assert_allclose(out.items["rmse"], direct.items["rmse"], rtol=1e-12)
+
+
+def test_an_item_constant_over_the_weighted_rows_is_named_as_constant(mobi):
+    """CUSL1 takes one value on every row of positive weight; rows of weight 0 (the first
+    among them) hold others. The item is constant in every training fold, as it would be
+    with those rows absent: a DataError, not numbers from an sd of rounding error (~1e-8,
+    when the centring row had weight 0)."""
+    from csi_models.statistics.moments import full_moments
+
+    # the moments themselves: 7 on every row of positive weight, 5 on the first (weight 0)
+    rng = np.random.default_rng(1)
+    x = np.full(40, 7.0)
+    x[0] = rng.integers(1, 11)
+    w = rng.uniform(0.5, 2.0, 40)
+    w[0] = 0.0
+    sd = full_moments(np.column_stack([x, rng.normal(size=40)]), w)[2][0]
+    assert x[0] == 5 and np.isnan(sd[0]) and sd[1] > 0       # was 2.4e-8
+    mode = mobi["CUSL1"].mode()[0]
+    weights = np.where(mobi["CUSL1"] == mode, 1.5, 0.0)
+    assert weights[0] == 0
+    _, weighted = _weighted(mobi, weights)
+    with pytest.raises(DataError, match="constant in a training fold"):
+        P.predict(ECSI, weighted, folds=5, repetitions=1, technique="earliest")

@@ -95,12 +95,17 @@ def full_moments(values: np.ndarray, weights: np.ndarray | None = None):
     products a bootstrap needs: a fit of 10^6 respondents holds one centred block, not a
     copy of the data. Rows are centred on the first row c and corrected at the end,
     cov = sum w (x - c)(x - c)' - W d d' with d = mean - c (c is a respondent, so d is of
-    the order of an sd and nothing cancels). Blocks are column-ordered copies, so the sums
+    the order of an sd and nothing cancels; with weights, the first row of positive weight).
+    Blocks are column-ordered copies, so the sums
     run in the same order whatever the caller's memory layout."""
     n, p = values.shape
     w = None if weights is None else np.asarray(weights, float)
     total = n if w is None else w.sum()
-    center = np.array(values[0], dtype=float)
+    # a respondent of positive weight: an item constant over those rows is then exactly 0
+    # after centring (a row of weight 0 as the centre left its variance a rounding error
+    # above 0, ~1e-8 for the sd, instead of 0)
+    first = 0 if w is None or not (w > 0).any() else int(np.argmax(w > 0))
+    center = np.array(values[first], dtype=float)
     sums, cov = np.zeros(p), np.zeros((p, p))
     for a in range(0, n, BLOCK_ROWS):
         block = np.subtract(values[a:a + BLOCK_ROWS], center, order="F", dtype=float)

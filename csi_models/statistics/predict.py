@@ -125,12 +125,11 @@ def _ols(Xtr, ytr, Xte, w=None) -> np.ndarray:
     return np.column_stack([np.ones(len(Xte)), Xte]) @ beta
 
 
-def _over_rows(values: np.ndarray, w) -> np.ndarray:
-    """Mean over repetitions and rows (axes 0 and 1) of (repetitions, n, items) values, the
-    rows weighted by ``w`` when given."""
-    if w is None:
-        return values.mean(axis=(0, 1))
-    return (values * w[None, :, None]).sum(axis=(0, 1)) / (len(values) * w.sum())
+def _sum_rows(values: np.ndarray, w) -> np.ndarray:
+    """Sum over repetitions and rows (axes 0 and 1) of (repetitions, n, items) values, the
+    rows weighted by ``w`` when given (a mean is this over the runs' total weight, as
+    numpy's mean divides its sum)."""
+    return values.sum(axis=(0, 1)) if w is None else (values * w[None, :, None]).sum(axis=(0, 1))
 
 
 def predict(spec, survey, folds: int = 10, repetitions: int = 10, random_state=1,
@@ -195,14 +194,15 @@ def predict(spec, survey, folds: int = 10, repetitions: int = 10, random_state=1
                 None if w is None else w[t])
     y = X[:, endo_items][None]
     err = {k: y - v for k, v in pred.items()}
+    count = repetitions * (n if w is None else w.sum())     # the rows' weight, every run
     names = np.array(layout.items)[endo_items]
     table = pd.DataFrame({
         "construct": [layout.constructs[layout.block[i]] for i in endo_items], "item": names,
-        "q2_predict": 1 - _over_rows(err["pls"] ** 2, w) / _over_rows(err["ia"] ** 2, w),
-        "rmse": np.sqrt(_over_rows(err["pls"] ** 2, w)),
-        "mae": _over_rows(np.abs(err["pls"]), w),
-        "lm_rmse": np.sqrt(_over_rows(err["lm"] ** 2, w)),
-        "lm_mae": _over_rows(np.abs(err["lm"]), w)})
+        "q2_predict": 1 - _sum_rows(err["pls"] ** 2, w) / _sum_rows(err["ia"] ** 2, w),
+        "rmse": np.sqrt(_sum_rows(err["pls"] ** 2, w) / count),
+        "mae": _sum_rows(np.abs(err["pls"]), w) / count,
+        "lm_rmse": np.sqrt(_sum_rows(err["lm"] ** 2, w) / count),
+        "lm_mae": _sum_rows(np.abs(err["lm"]), w) / count})
     groups = [(layout.constructs[j], layout.block[endo_items] == j) for j in endo]
     groups.append(("overall", np.ones(endo_items.size, bool)))
     cvpat = pd.DataFrame([_cvpat(name, bench, err, cols, w) for name, cols in groups
