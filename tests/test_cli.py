@@ -322,10 +322,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt_once_workers_run(args: list, workers: int) -> None:
+def _interrupt_once_workers_run(args: list, workers: int, again_after: float | None = None) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once ``workers``
     worker processes (loky's, or forked by a batch) run ``csi args``: exit 130, one line, no
-    traceback, no process left."""
+    traceback, no process left. ``again_after``: a second Ctrl-C that many seconds later."""
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "csi_models.cli", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -344,6 +344,12 @@ def _interrupt_once_workers_run(args: list, workers: int) -> None:
         main = [m for m in _group(proc.pid) if m[0] == proc.pid]
         assert main and not main[0][1], f"csi itself ignores SIGINT: {main}"
         os.killpg(proc.pid, signal.SIGINT)
+        if again_after is not None:
+            time.sleep(again_after)
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
         try:
             out, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
@@ -365,6 +371,16 @@ def _interrupt_once_workers_run(args: list, workers: int) -> None:
 def test_ctrl_c_stops_the_workers_of_a_cbsem_bootstrap():
     _interrupt_once_workers_run(["fit", "acsi", "--data", "demo", "--method", "cbsem",
                                  "--bootstrap", "5000", "--n-jobs", "2", "--seed", "1"], 2)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("again_after", [0.1, 0.3])
+def test_a_second_ctrl_c_while_csi_exits_still_exits_130(again_after):
+    """The interpreter takes ~0.6 s to exit after 'csi: interrupted'; a second Ctrl-C there
+    killed it by SIGINT (exit -2): csi now ignores Ctrl-C once it is ending."""
+    _interrupt_once_workers_run(["fit", "acsi", "--data", "demo", "--method", "cbsem",
+                                 "--bootstrap", "5000", "--n-jobs", "2", "--seed", "1"], 2,
+                                again_after=again_after)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
