@@ -162,6 +162,13 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
           f"max |gradient| < 1e-6, our test")
     print(f"{title}, per resample: lavaan converged and ours not: {missed.size} {missed.tolist()[:20]}; "
           f"both converged, ours chi-square > lavaan's + 1e-3: {higher.size} {higher.tolist()[:20]}")
+    improper = _negative_variance(lav)
+    proper_gaps = np.setdiff1d(np.r_[missed, higher], np.flatnonzero(improper))
+    print(f"{title}, lavaan's estimates with a negative variance (improper): "
+          f"{improper[lav.conv].sum()} of its {lav.conv.sum()} converged, "
+          f"{improper[missed].sum()} of the {missed.size} it converged on and we did not, "
+          f"{improper[higher].sum()} of the {higher.size} where we converged higher; the "
+          f"others: {proper_gaps.tolist()}")
     for what, ks in (("lavaan converged and ours not", missed),
                      ("ours converged to a higher chi-square", higher)):
         if ks.size:
@@ -174,6 +181,13 @@ def report(title, spec, data, n_boot, with_lavaan=True, jobs=1):
                       f"{lav.gmax[rest].min():.1e} to {lav.gmax[rest].max():.1e}, and 1000 "
                       f"Newton steps from there do not converge at its chi-square"
                       if rest.size else ""))
+
+
+def _negative_variance(lav) -> np.ndarray:
+    """Per resample: whether lavaan's estimates have a variance below 0 (a Heywood case)."""
+    variances = [i for i, name in enumerate(lav.names)
+                 if "~~" in name and len(set(name.split("~~"))) == 1]
+    return (lav.est[:, variances] < 0).any(axis=1)
 
 
 def from_lavaan(spec, data, rows, ks, lav) -> np.ndarray:

@@ -322,7 +322,8 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt_once_workers_run(args: list, workers: int, again_after: float | None = None) -> None:
+def _interrupt_once_workers_run(args: list, workers: int,
+                                again_after: float | None = None) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once ``workers``
     worker processes (loky's, or forked by a batch) run ``csi args``: exit 130, one line, no
     traceback, no process left. ``again_after``: a second Ctrl-C that many seconds later."""

@@ -228,8 +228,9 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     as recorded in ``Estimates.extras["x"]`` (the final values of every fit; with FIML they
     include the item intercepts). Without it, complete data start from the data-based start
     (``engines.start``, as lavaan's), then semopy's, then BFGS steps from the data-based
-    start, then those steps with the variances held at or above 0 (``_kernel_fit``); given, the fit starts there and, should that not converge, is repeated from the
-    default starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
+    start, then those steps with the variances held at or above 0 (``_kernel_fit``);
+    given, the fit starts there and, should that not converge, is repeated from the default
+    starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
     'data', 'semopy default', 'data, quasi-Newton', 'admissible', 'given',
     'semopy default (SLSQP)' (the last resort); with FIML ``FIML_START`` or 'given'."""
     check_arguments(spec, data, se)

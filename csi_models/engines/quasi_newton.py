@@ -16,9 +16,9 @@ min(1, ||g||); a step is taken where it lowers F by at least ``ARMIJO`` x its pr
 decrease, and otherwise shortened by quadratic interpolation of F along d (to 0.1-0.5 of
 it); H gets the BFGS update where the curvature s'y exceeds 1e-12 ||s|| ||y||, and restarts
 at the identity where d is not a descent direction. With ``nonnegative`` (the start
-``multistart.ADMISSIBLE``) the steps are taken in u, with those parameters x = u^2. Each data set's numbers are its own
-arithmetic whatever the stack (elementwise products, row sums and per-matrix products only),
-as in ``mlfit``.
+``multistart.ADMISSIBLE``) the steps are taken in u, with those parameters x = u^2. Each
+data set's numbers are its own arithmetic whatever the stack (elementwise products, row sums
+and per-matrix products only), as in ``mlfit``.
 """
 
 from __future__ import annotations
