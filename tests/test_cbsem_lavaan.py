@@ -129,6 +129,12 @@ def test_fiml_with_robust_se_gives_lavaan_mlr_scaled_test():
                 "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled"):
         assert ours[key] == pytest.approx(lav[key], rel=1e-6, abs=1e-8), key
     assert ours["chisq.scaled"] != pytest.approx(ours["chisq"], rel=1e-3)
+    # the FIML-corrected .robust measures, lavaan's "V3" with MLR (our EM vs lavaan's: 1e-4)
+    for key in ("cfi.robust", "tli.robust", "rmsea.robust", "rmsea.ci.lower.robust",
+                "rmsea.ci.upper.robust", "rmsea.notclose.pvalue.robust"):
+        assert ours[key] == pytest.approx(lav[key], rel=1e-4), key
+    fit_lines = res.summary().split("Model fit:")[1].split("Flags")[0]
+    assert all(k in fit_lines for k in ("chisq.scaled", "cfi.robust", "rmsea.robust"))
     # without se='robust' the test stays the unscaled one, as lavaan's default
     assert "chisq.scaled" not in fit_quiet(hs_spec(), data, missing="fiml").fit_indices
 
@@ -141,6 +147,12 @@ def test_ecsi_fiml_matches_lavaan():
     close(table["est"], table["est_lav"], 1e-4)
     std = table[table.op != "~1"]
     close(std["std_all"], std["std.all"], 1e-4)
+    from conftest import lavaan_fit
+
+    ours, lav = res.fit_indices, lavaan_fit("ecsi_fiml")
+    for key in ("chisq", "cfi", "rmsea", "cfi.robust", "tli.robust", "rmsea.robust",
+                "rmsea.ci.lower.robust", "rmsea.ci.upper.robust"):
+        assert ours[key] == pytest.approx(lav[key], rel=1e-5), key
 
 
 def test_fresh_model_per_fit_gives_identical_results(mobi):

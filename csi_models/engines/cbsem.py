@@ -32,7 +32,7 @@ from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
                                              check_identified, checked_start)
 from csi_models.engines.cbsem_solution import _estimates, improper_problems
 from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
-from csi_models.engines.fiml import FIML
+from csi_models.engines.fiml import FIML, moments_jacobian
 from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
@@ -309,6 +309,10 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
             vcov, se_values, bread_meat = (
                 standard_errors(model, grad, x, fiml, se == "robust") if se != "none"
                 else no_standard_errors(x.size))
+            # the .robust fit measures of FIML (fiml.corrected_test), items in layout order
+            jacobian = moments_jacobian(grad.__self__, x, [
+                model.vars["observed"].index(names[item]) for item in layout.items]) \
+                if fiml and se != "none" else None
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -316,8 +320,11 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                               "not positive definite at every point the optimizer tried")
     estimates = _estimates(model, layout, names, (vcov, se_values), x, fun(x), gradient_norm,
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
-    extra = {"start": found or label} if bread_meat is None else \
-        {"start": found or label, "sandwich": bread_meat}    # robust FIML: the scaled test's
+    extra = {"start": found or label}
+    if bread_meat is not None:
+        extra["sandwich"] = bread_meat                       # robust FIML: the scaled test's
+    if jacobian is not None:
+        extra["moments_jacobian"] = jacobian
     return replace(estimates, extras={**estimates.extras, **extra})
 
 

@@ -109,7 +109,7 @@ _WEIGHTED_ML = ("lavaan's sampling.weights: normalized to sum to N; ML on the we
 _WEIGHTED_FIML = ("lavaan's sampling.weights with missing='ml': normalized to sum to N; each "
                   "row's log-likelihood counted w times; robust SEs; fit measures on the "
                   "weighted log-likelihoods; Yuan-Bentler scaled test in fit_indices "
-                  "(chisq.scaled; no .robust measures)")
+                  "(chisq.scaled) and FIML-corrected .robust measures")
 
 
 class CBSEMEngine(Engine):
@@ -122,8 +122,10 @@ class CBSEMEngine(Engine):
     missing_rules = ("listwise", "fiml")
     group_test = "invariance"
     long_title = "CB-SEM (maximum likelihood)"
-    fit_keys = ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
-                "rmsea.ci.upper", "rmsea.pvalue", "srmr", "logl", "aic", "bic", "bic2")
+    # the scaled test (robust SEs) and the .robust indices (FIML, weights) where a fit has them
+    fit_keys = ("npar", "chisq", "df", "pvalue", "chisq.scaled", "pvalue.scaled", "cfi", "tli",
+                "rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.pvalue", "cfi.robust",
+                "tli.robust", "rmsea.robust", "srmr", "logl", "aic", "bic", "bic2")
     fit_rules = (("cfi", "<", 0.95), ("tli", "<", 0.95), ("rmsea", ">", 0.06),
                  ("srmr", ">", 0.08))   # Hu & Bentler (1999)
     refused_missing = {"mean": "missing='mean' is for PLS; for CB-SEM use missing='listwise' or "
@@ -219,10 +221,8 @@ class CBSEMEngine(Engine):
             return cbsem_weights.fit_measures(survey, estimates)
         npar = int(estimates.extras["n_free"])
         values = survey.values[list(estimates.layout.items)].to_numpy(float)
-        if survey.missing == "fiml" and "sandwich" in estimates.extras:   # se="robust"
-            return cbsem_weights.robust_fit_measures(values, estimates)   # lavaan's MLR
         if survey.missing == "fiml":
-            return fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean, npar)
+            return cbsem_weights.fiml_fit_measures(values, estimates)
         S = np.cov(values, rowvar=False, bias=True)
         return fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
 

@@ -26,7 +26,7 @@ What lavaan does (read off its options and checked against it, tests/test_cbsem_
   lavaan's default there too), fit measures on the weighted H0 and H1 (EM) log-likelihoods
   (``fit_measures.fiml_measures``), and lavaan's Yuan-Bentler scaled test with missing data
   (``fiml.scaling_factors``: the unrestricted model's factor at its EM estimates) with the
-  ``.scaled`` measures; the ``.robust`` ones are NaN (lavaan computes them otherwise there).
+  ``.scaled`` measures, and the FIML-corrected ``.robust`` ones (``fiml.corrected_test``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import pandas as pd
 from csi_models.engines import mlkernel as mk
 from csi_models.data.weights import normalized
 from csi_models.engines.base import Estimates, Layout
-from csi_models.errors import EstimationError
+from csi_models.errors import CSIWarning, EstimationError
 
 
 def weighted_cov(values: np.ndarray, weights: np.ndarray):
@@ -122,7 +122,7 @@ def fit_measures(survey, estimates) -> pd.Series:
     layout = estimates.layout
     values = survey.values[list(layout.items)].to_numpy(float)
     if survey.missing == "fiml":
-        return robust_fit_measures(values, estimates, normalized(survey.weights))
+        return fiml_fit_measures(values, estimates, normalized(survey.weights))
     out = fm.ml_measures([fm.Moments(estimates.sample_cov, estimates.implied_cov, len(values))],
                          int(estimates.extras["n_free"]))
     if out["df"] > 0:
@@ -135,27 +135,42 @@ def fit_measures(survey, estimates) -> pd.Series:
     return out
 
 
-def robust_fit_measures(values: np.ndarray, estimates, weights=None):
-    """lavaan's fitMeasures of FIML with robust SEs (estimator MLR, or respondent weights):
-    those of the (weighted) H0 and H1 log-likelihoods (``fiml_measures``), then with df > 0
+def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
+    """lavaan's fitMeasures of a FIML fit (``missing = "ml"``): those of the (weighted) H0
+    and H1 log-likelihoods (``fiml_measures``), then with df > 0 the ``.robust`` CFI, TLI
+    and RMSEA from the FIML-corrected chi-squares (``fiml.corrected_test``; lavaan computes
+    them for every FIML fit) and, with robust SEs (estimator MLR, or respondent weights),
     the Yuan-Bentler scaled test and the ``.scaled`` measures (``fiml.scaling_factors``,
-    ``robust_measures``). The ``.robust`` CFI, TLI and
-    RMSEA are NaN: lavaan 0.6-14 computes them otherwise with missing data (ours, from the
-    complete-data formulas, were 0.1-2% off), so rather than a different number we give none."""
-    from csi_models.engines.fiml import scaling_factors
+    ``scaled_measures``). A fit without ``extras['moments_jacobian']`` (one made without
+    standard errors) has NaN ``.robust`` measures."""
+    from csi_models.engines.fiml import corrected_test, saturated_sandwich, scaling_factors
     from csi_models.statistics import fit_measures as fm
 
+    h1 = fm.em_moments(values, weights=weights)[:2]
     out = fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean,
-                           int(estimates.extras["n_free"]), weights)
-    if out["df"] > 0:
-        A, B = estimates.extras["sandwich"]
-        h1 = fm.em_moments(values, weights=weights)[:2]
-        c = scaling_factors(A, B, values, weights, h1, fm.independence_moments(values, weights))
-        extra = robust_measures(out, c["c"], c["c_base"])
-        extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
-        extra.update({k: np.nan for k in extra if k.endswith(".robust")})
-        out = pd.concat([out, pd.Series(extra, dtype=float)])
-    return out
+                           int(estimates.extras["n_free"]), weights, h1=h1)
+    if out["df"] <= 0:
+        return out
+    extra, corrected = {}, {k: np.nan for k in ROBUST_KEYS}
+    baseline = fm.independence_moments(values, weights)
+    robust = "sandwich" in estimates.extras
+    jacobian = estimates.extras.get("moments_jacobian")
+    try:
+        saturated = saturated_sandwich(values, weights, h1)
+        if robust:
+            A, B = estimates.extras["sandwich"]
+            c = scaling_factors(A, B, values, weights, h1, baseline, saturated)
+            extra.update(scaled_measures(out, c["c"], c["c_base"]))
+            extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+        if jacobian is not None:
+            t = corrected_test(values, weights, h1, baseline, estimates.implied_cov,
+                               estimates.item_mean, jacobian, robust, saturated)
+            corrected = robust_indices(t["chisq"], t["df"], out["ntotal"], t["c"],
+                                       t["baseline.chisq"], t["baseline.df"], t["c_base"])
+    except np.linalg.LinAlgError as exc:      # lavaan: a warning, and NA
+        warnings.warn(f"the scaled and robust fit measures could not be computed ({exc}): "
+                      "they are NaN or missing", CSIWarning, stacklevel=2)
+    return pd.concat([out, pd.Series({**extra, **corrected}, dtype=float)])
 
 
 # --- derivatives of the implied covariance ------------------------------------------------
@@ -253,18 +268,25 @@ def baseline_scaling(values: np.ndarray, weights: np.ndarray) -> float:
     return scaled_test(A, B, values, weights, 1.0, p * (p - 1) // 2)["chisq.scaling.factor"]
 
 
-def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
-    """lavaan's scaled and robust fit measures from the unscaled ones (``ml_measures`` on
-    S_w) and the scaling factors of the model (c) and of the baseline model (c_base):
+ROBUST_KEYS = ("rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust",
+               "rmsea.pvalue.robust", "rmsea.notclose.pvalue.robust", "cfi.robust",
+               "rni.robust", "tli.robust", "nnfi.robust")
 
-    * ``.scaled``: chisq / c (its p-value on df) and the incremental indices on the scaled
-      chi-squares; rmsea.scaled and its interval and p-values from the unscaled chi-square
-      on df2 = c df degrees of freedom (lavaan's trace of UGamma);
-    * ``.robust`` (Brosseau-Liard & Savalei 2012, 2014): rmsea = sqrt(c max(chisq/c - df, 0)
-      / (N df)), its interval sqrt(c) times the one of chisq/c on df, p-values with
-      noncentrality N df h0^2 / c; cfi = 1 - max(t, 0) / max(t, t_b, 0) and tli = 1 -
-      (t / df) / (t_b / df_b) with t = chisq - c df, t_b = chisq_b - c_base df_b."""
-    from scipy.stats import chi2, ncx2
+
+def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
+    """lavaan's scaled and robust fit measures of complete data from the unscaled ones
+    (``ml_measures`` on S_w) and the scaling factors of the model (c) and of the baseline
+    model (c_base): ``scaled_measures``, and ``robust_indices`` of the same chi-squares."""
+    return {**scaled_measures(measures, c, c_base),
+            **robust_indices(measures["chisq"], measures["df"], measures["ntotal"], c,
+                             measures["baseline.chisq"], measures["baseline.df"], c_base)}
+
+
+def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
+    """The ``.scaled`` measures: chisq / c (its p-value on df) and the incremental indices
+    on the scaled chi-squares; rmsea.scaled and its interval and p-values from the unscaled
+    chi-square on df2 = c df degrees of freedom (lavaan's trace of UGamma)."""
+    from scipy.stats import chi2
 
     from csi_models.statistics.fit_measures import _incremental, _rmsea
 
@@ -279,12 +301,27 @@ def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
     for key in ("rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.pvalue",
                 "rmsea.notclose.pvalue"):
         out[f"{key}.scaled"] = scaled[key]
+    return out
+
+
+def robust_indices(X2: float, df: float, N: int, c: float, Xb: float, df_b: float,
+                   c_base: float) -> dict:
+    """The ``.robust`` measures (Brosseau-Liard & Savalei 2012, 2014) of a chi-square X2 on
+    df with scaling factor c, and the baseline's Xb on df_b with c_base: rmsea =
+    sqrt(c max(X2/c - df, 0) / (N df)), its interval sqrt(c) times the one of X2/c on df,
+    p-values with noncentrality N df h0^2 / c; cfi = 1 - max(t, 0) / max(t, t_b, 0) and
+    tli = 1 - (t / df) / (t_b / df_b) with t = X2 - c df, t_b = Xb - c_base df_b. Complete
+    data: the ML chi-squares and the Yuan-Bentler factors; FIML: the FIML-corrected ones."""
+    from scipy.stats import ncx2
+
+    from csi_models.statistics.fit_measures import _rmsea
+
     robust = _rmsea(X2 / c, df, N, 1)
-    out.update({"rmsea.robust": np.sqrt(c) * robust["rmsea"],
-                "rmsea.ci.lower.robust": np.sqrt(c) * robust["rmsea.ci.lower"],
-                "rmsea.ci.upper.robust": np.sqrt(c) * robust["rmsea.ci.upper"],
-                "rmsea.pvalue.robust": ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c),
-                "rmsea.notclose.pvalue.robust": ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)})
+    out = {"rmsea.robust": np.sqrt(c) * robust["rmsea"],
+           "rmsea.ci.lower.robust": np.sqrt(c) * robust["rmsea.ci.lower"],
+           "rmsea.ci.upper.robust": np.sqrt(c) * robust["rmsea.ci.upper"],
+           "rmsea.pvalue.robust": ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c),
+           "rmsea.notclose.pvalue.robust": ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)}
     t, t_b = X2 - c * df, Xb - c_base * df_b
     out["cfi.robust"] = 1 - max(t, 0.0) / max(t, t_b, 0.0)
     out["rni.robust"] = 1 - t / t_b

@@ -25,7 +25,8 @@ F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-
   same unscaled; crmr on correlation residuals without the diagonal; srmr_mplus as Mplus.
 * gfi = 1 - tr((Sigma^-1 (S - Sigma))^2) / tr((Sigma^-1 S)^2), agfi, pgfi, mfi, ecvi, cn_05/01.
   With FIML, gfi/agfi/pgfi are NaN (lavaan weights them by a missing-data information matrix
-  that we do not reproduce); the robust (.robust) FIML variants are not computed.
+  that we do not reproduce). The FIML ``.robust`` CFI, TLI and RMSEA (Zhang & Savalei's
+  FIML-corrected ones, as lavaan) come from ``engines.fiml.corrected_test``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def _loglik(S, Sigma, n, d=None) -> float:
     Si = np.linalg.inv(Sigma)
     extra = 0.0 if d is None else d @ Si @ d
     return -n / 2 * (len(S) * LOG2PI + _logdet(Sigma) + np.trace(S @ Si) + extra)
+
+
+def ml_chisq(S, Sigma, n, d=None) -> float:
+    """The ML chi-square n F_ML = 2 (logl of the unrestricted model - logl) of n rows with
+    sample moments S (N divisor) and mean residual d against Sigma."""
+    return -2 * _loglik(S, Sigma, n, d) - n * (len(S) * LOG2PI + _logdet(S) + len(S))
 
 
 def _ncp_root(x: float, df: float, target: float) -> float:
@@ -290,12 +297,13 @@ def independence_moments(X: np.ndarray, weights: np.ndarray | None = None):
 
 
 def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
-                  weights: np.ndarray | None = None) -> pd.Series:
+                  weights: np.ndarray | None = None, h1: tuple | None = None) -> pd.Series:
     """lavaan's fit measures for FIML (missing = "ml"): H0 and H1 casewise log-likelihoods,
-    H1 by EM; residual-based measures use the EM moments as the sample moments. With
-    respondent ``weights`` (normalized to sum to the rows, as lavaan's sampling.weights)
-    every log-likelihood and the EM moments are weighted."""
-    m, S, _ = em_moments(X, weights=weights)
+    H1 by EM (``h1``: its (mean, cov) when already computed); residual-based measures use
+    the EM moments as the sample moments. With respondent ``weights`` (normalized to sum to
+    the rows, as lavaan's sampling.weights) every log-likelihood and the EM moments are
+    weighted."""
+    m, S = h1 if h1 is not None else em_moments(X, weights=weights)[:2]
     logl = casewise_loglik(X, Sigma, mu, weights)
     h1 = casewise_loglik(X, S, m, weights)
     base_mu, base_var = independence_moments(X, weights)
