@@ -87,8 +87,56 @@ def test_ecsi_standard_errors_equal_lavaan():
 
 def test_hs_standard_and_robust_standard_errors_equal_lavaan(hs_cfa_spec):
     compare_se(csi.fit(hs_cfa_spec, hs_data(), method="cbsem"), "hs", 1e-8)
-    # semopy's sandwich uses expected information: lavaan's MLR with information="expected"
+    # the sandwich on the expected information: lavaan's MLR with information="expected"
     compare_se(csi.fit(hs_cfa_spec, hs_data(), method="cbsem", se="robust"), "hs_mlr_expected", 1e-8)
+
+
+def test_robust_standard_errors_come_with_lavaan_mlr_scaled_test(hs_cfa_spec):
+    """se='robust' on complete data is lavaan's MLR (information='expected'): its
+    Yuan-Bentler (Mplus) scaled chi-square, scaling factors, .scaled and .robust measures
+    (the intervals are lavaan's roots, found to ~1e-8)."""
+    from conftest import lavaan_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit(hs_cfa_spec, hs_data(), method="cbsem", se="robust")
+        plain = csi.fit(hs_cfa_spec, hs_data(), method="cbsem")
+    ours, lav = res.fit_indices, lavaan_fit("hs_mlr_expected")
+    keys = [k for k in lav.index if k.endswith((".scaled", ".robust")) or "scaling" in k]
+    assert len(keys) >= 30 and set(keys) <= set(ours.index)
+    for key in keys:
+        assert ours[key] == pytest.approx(lav[key], rel=1e-7, abs=1e-9), key
+    assert ours["chisq"] == pytest.approx(plain.fit_indices["chisq"], rel=1e-12)
+    assert not any(k.endswith((".scaled", ".robust")) for k in plain.fit_indices.index)
+    assert "chisq.scaled" in res.summary().split("Model fit:")[1]
+
+
+def test_nested_robust_fits_get_lavaan_scaled_difference():
+    """compare() of two nested se='robust' fits of complete data: lavaan's lavTestLRT of
+    MLR fits, the Satorra-Bentler (2001) scaled difference (make_lavaan_refs.R section 15;
+    lavaan's fits at its default convergence, hence 1e-5)."""
+    from csi_models.errors import CSIWarning
+
+    def spec(paths):
+        return spec_from_dict({"name": f"hs{len(paths)}", "scale": {"min": -100, "max": 100},
+                               "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
+                                              "textual": {"items": ["x4", "x5", "x6"]},
+                                              "speed": {"items": ["x7", "x8", "x9"]}},
+                               "paths": paths})
+    specs = {"restricted": spec(["visual -> textual", "textual -> speed"]),
+             "general": spec(["visual -> textual", "textual -> speed", "visual -> speed"])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CSIWarning)
+        tests = csi.compare(specs, hs_data(), method="cbsem", se="robust").tests
+        plain = csi.compare(specs, hs_data(), method="cbsem").tests
+    row = tests[tests.test == "chisq_difference"].iloc[0]
+    lav = pd.read_csv(Path(__file__).parent / "fixtures" / "lavaan" / "hs_mlr_lrt.csv").iloc[0]
+    assert row["df_diff"] == lav["df_diff"] == 1
+    assert row["chisq_diff"] == pytest.approx(lav["chisq_diff"], rel=1e-5)
+    assert row["p_value"] == pytest.approx(lav["p_value"], rel=1e-5)
+    # without robust SEs the difference is the plain one, which differs
+    unscaled = plain[plain.test == "chisq_difference"].iloc[0]["chisq_diff"]
+    assert unscaled != pytest.approx(row["chisq_diff"], rel=1e-3)
 
 
 @pytest.fixture(scope="module")

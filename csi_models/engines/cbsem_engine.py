@@ -183,7 +183,9 @@ class CBSEMEngine(Engine):
               "lavaan's default with sampling.weights)" if weighted else
               "robust (Huber-White sandwich on the observed information, lavaan's MLR; "
               "Yuan-Bentler scaled test in fit_indices)" if options["se"] == "robust" and fiml else
-              "robust (Huber-White sandwich)" if options["se"] == "robust" else
+              "robust (Huber-White sandwich on the expected information, lavaan's MLR with "
+              "information='expected'; Yuan-Bentler scaled test in fit_indices)"
+              if options["se"] == "robust" else
               "observed information (lavaan's default with missing='ml')" if fiml else
               "expected information")
         return {
@@ -224,7 +226,11 @@ class CBSEMEngine(Engine):
         if survey.missing == "fiml":
             return cbsem_weights.fiml_fit_measures(values, estimates)
         S = np.cov(values, rowvar=False, bias=True)
-        return fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
+        out = fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
+        if "sandwich" in estimates.extras:        # se="robust": lavaan's MLR, its scaled test
+            return cbsem_weights.with_scaled_test(out, values, estimates.extras["sandwich"],
+                                                  np.ones(len(values)))
+        return out
 
     def f_squared(self, estimates, options):
         from csi_models.statistics.quality import f_squared_latent

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from csi_models.engines.cbsem_weights import expected_sandwich
 from csi_models.engines.fiml import sandwich
+from csi_models.engines.mlkernel import Structure
 from csi_models.engines.optimize import numeric_hessian
 
 
@@ -15,12 +17,13 @@ def no_standard_errors(q: int):
 
 
 def standard_errors(model, grad, x, fiml: bool, robust: bool):
-    """(covariance matrix of the free parameters, their standard errors, and with robust
-    FIML the sandwich's (A, B) for the scaled test, else None).
+    """(covariance matrix of the free parameters, their standard errors, and with ``robust``
+    the sandwich's (A, B) for the scaled test, else None).
 
-    Complete data: the inverse expected information (lavaan's default), with ``robust`` the
-    Huber-White sandwich on casewise scores (semopy's ``calc_se(robust=True)``), and a
-    variance a rounding error below 0 read as 1e-12 as semopy does. FIML: the inverse of half
+    Complete data: the inverse expected information (lavaan's default; a variance a rounding
+    error below 0 read as 1e-12 as semopy does), with ``robust`` the Huber-White sandwich on
+    the expected information and the casewise scores (``cbsem_weights.expected_sandwich``:
+    lavaan's MLR with information = "expected", semopy's ``calc_se(robust=True)``). FIML: the inverse of half
     the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
     differenced from the analytic gradient; with ``robust`` the sandwich J^-1 B J^-1 with B
     the outer products of the respondents' scores (half their ``FIML.scores``), as lavaan's
@@ -33,11 +36,13 @@ def standard_errors(model, grad, x, fiml: bool, robust: bool):
         bread = np.linalg.pinv(A)
         vcov = bread @ B @ bread
         return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
+    if robust:
+        A, B = expected_sandwich(Structure.from_semopy(model), x, model.mx_data)
+        bread = np.linalg.pinv(A)
+        vcov = bread @ B @ bread / len(model.mx_data)
+        return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
     model.update_matrices(x)
     vcov = model.calc_fim(inverse=True)[1]
-    if robust:
-        meat = sum(np.outer(g, g) for g in model.grad_se_g(x))
-        vcov = vcov @ meat @ vcov
     variances = vcov.diagonal().copy()
     variances[(variances < 0) & (variances > -1e-1)] = 1e-12
     return vcov, np.sqrt(np.where(variances >= 0, variances, np.nan)), None

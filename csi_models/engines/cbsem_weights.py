@@ -125,14 +125,21 @@ def fit_measures(survey, estimates) -> pd.Series:
         return fiml_fit_measures(values, estimates, normalized(survey.weights))
     out = fm.ml_measures([fm.Moments(estimates.sample_cov, estimates.implied_cov, len(values))],
                          int(estimates.extras["n_free"]))
-    if out["df"] > 0:
-        A, B = estimates.extras["sandwich"]
-        c = scaled_test(A, B, values, survey.weights, out["chisq"], int(out["df"]))
-        extra = robust_measures(out, c["chisq.scaling.factor"],
-                                baseline_scaling(values, survey.weights))
-        extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
-        out = pd.concat([out, pd.Series(extra, dtype=float)])
-    return out
+    return with_scaled_test(out, values, estimates.extras["sandwich"], survey.weights)
+
+
+def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weights) -> pd.Series:
+    """The ML measures ``out`` of complete data, with df > 0 followed by the Yuan-Bentler
+    scaled test (``scaled_test``, the model's ``sandwich`` (A, B) per case) and the
+    ``.scaled`` and ``.robust`` measures (``robust_measures``): lavaan's MLR, and its default
+    with sampling weights."""
+    if out["df"] <= 0:
+        return out
+    A, B = sandwich
+    c = scaled_test(A, B, values, weights, out["chisq"], int(out["df"]))
+    extra = robust_measures(out, c["chisq.scaling.factor"], baseline_scaling(values, weights))
+    extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+    return pd.concat([out, pd.Series(extra, dtype=float)])
 
 
 def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
@@ -212,6 +219,17 @@ def observed_information(structure, x: np.ndarray, S: np.ndarray) -> np.ndarray:
     lavaan's observed information per case."""
     sigma, parts = mk.implied(structure, x[None])
     return mk.hessian(structure, S[None], np.linalg.inv(sigma), parts)[0] / 2
+
+
+def expected_sandwich(structure, x: np.ndarray, values: np.ndarray) -> tuple:
+    """(A, B) per case of unweighted complete data at x: A = D'(P x P)D / 2 the expected
+    information (P = Sigma^-1), B the cross-products of the casewise scores (centred at the
+    sample mean). A^-1 B A^-1 / n is the robust covariance of ``se="robust"`` (lavaan's MLR
+    with information = "expected"), and (A, B) give its scaled test."""
+    sigma, D = sigma_jacobian(structure, np.asarray(x, float))
+    P = np.linalg.inv(sigma)
+    scores = _scores(D, sigma, values - values.mean(axis=0))
+    return D.T @ np.kron(P, P) @ D / 2, scores.T @ scores / len(values)
 
 
 def robust_vcov(structure, x, values: np.ndarray, weights: np.ndarray):

@@ -232,7 +232,7 @@ def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
     """Likelihood-ratio (chi-square difference) test of two nested ML fits, lavaan's
     ``lavTestLRT``: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g, p_value =
     P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Where both fits carry a
-    Yuan-Bentler scaling factor (respondent weights, MLR with FIML) the difference is scaled
+    Yuan-Bentler scaling factor (se="robust", lavaan's MLR; respondent weights) it is scaled
     as lavaan's default there, Satorra & Bentler (2001): divided by
     c_d = (df_r c_r - df_g c_g) / df_diff. Takes fit-measure Series (``ml_measures``)."""
     from scipy.stats import chi2
