@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                                  **k)
 
+    def fit_options(p, missing=("listwise", "mean", "fiml")):
+        """--missing, --se and --weights: csi.fit's options, for every command that fits."""
+        p.add_argument("--missing", default="listwise", choices=list(missing))
+        p.add_argument("--se", default="standard", choices=["standard", "robust"],
+                       help="CB-SEM standard errors: robust = lavaan's MLR (Huber-White, "
+                            "with the Yuan-Bentler scaled chi-square)")
+        p.add_argument("--weights", metavar="COLUMN",
+                       help="column of respondent weights (PLS: frequency weights; CB-SEM: "
+                            "lavaan's sampling.weights)")
+
     p = sub.add_parser("specs", help="list the shipped model specs")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.set_defaults(func=cmd_specs)
@@ -83,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="shipped spec name (acsi, ecsi, ccsi) or YAML file")
     p.add_argument("--data", required=True, help="survey file, or 'demo' for the bundled data")
     p.add_argument("--method", default="pls", choices=["pls", "cbsem"])
-    p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    fit_options(p)
     p.add_argument("--scheme", default="path", choices=["path", "factorial", "centroid"])
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
@@ -141,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed of the permutation test")
     p.add_argument("--bootstrap", type=int, default=0, metavar="B",
                    help="bootstrap resamples of every fit (standard errors and intervals)")
-    p.add_argument("--missing", default="listwise", choices=["listwise", "mean", "fiml"])
+    fit_options(p)
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
     p.add_argument("--lang", default="en", choices=["en", "zh"], help="language of --out")
     _output_options(p)
@@ -159,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="processes, this one included (-1: every core)")
     p.add_argument("--min-n", type=int, default=30, help="smallest group to fit (default 30)")
+    fit_options(p)
     p.add_argument("--out", help="folder for the Parquet output, written as groups finish")
     p.add_argument("--resume", action="store_true",
                    help="fit only the groups not yet in --out (with that run's seed unless --seed)")

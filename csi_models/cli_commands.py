@@ -68,7 +68,8 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
-                     missing=args.missing, scheme=args.scheme, bootstrap=args.bootstrap,
+                     missing=args.missing, se=args.se, weights=args.weights,
+                     scheme=args.scheme, bootstrap=args.bootstrap,
                      random_state=args.seed, ci=args.ci, interval=args.interval,
                      n_jobs=args.n_jobs)
     print(result.summary(lang=args.lang))
@@ -117,7 +118,8 @@ def cmd_compare(args) -> int:
     result = compare(args.specs if len(args.specs) > 1 else args.specs[0],
                      _data(args.data, args.sheet),
                      method=args.method, by=args.by, permutations=args.permutations,
-                     random_state=args.seed, missing=args.missing,
+                     random_state=args.seed, missing=args.missing, se=args.se,
+                     weights=args.weights,
                      **({"bootstrap": args.bootstrap} if args.bootstrap else {}))
     with pd.option_context("display.max_rows", None, "display.width", 160,
                            "display.float_format", lambda v: f"{v:.3f}"):
@@ -206,7 +208,8 @@ def cmd_batch(args) -> int:
         warnings.simplefilter("ignore", CSIWarning)  # collected per group in batch.warnings
         batch = fit_many(args.spec, data, by=args.by.split(","),
                          method=args.method, bootstrap=args.bootstrap, random_state=args.seed,
-                         n_jobs=args.jobs, out=args.out, resume=args.resume, min_n=args.min_n)
+                         n_jobs=args.jobs, out=args.out, resume=args.resume, min_n=args.min_n,
+                         missing=args.missing, se=args.se, weights=args.weights)
     status = batch.status
     counts = status["status"].value_counts()
     print(f"{len(status)} groups: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +

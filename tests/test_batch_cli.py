@@ -59,3 +59,22 @@ def test_csi_batch_prints_the_indices_as_csv(capsys, tmp_path):
     assert list(table.columns[:3]) == ["group", "construct", "estimate"] and len(table) == 12
     assert main(["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "firm"]) == 1
     assert "'firm'" in capsys.readouterr().err
+
+
+def test_csi_batch_passes_missing_se_and_weights(capsys, tmp_path):
+    """--missing, --se and --weights reach fit_many: the printed indices are those of
+    fit_many with the same options, and the weights change them."""
+    data = simulate("acsi", 80, groups=2, random_state=2, discrete=True)
+    data["w"] = 0.5 + (data.index % 4) / 2
+    data.to_csv(tmp_path / "survey.csv", index=False)
+    argv = ["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "group",
+            "--method", "cbsem", "--se", "robust", "--weights", "w", "--missing", "fiml"]
+    assert main(argv) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    direct = fit_many("acsi", data, by="group", method="cbsem", se="robust", weights="w",
+                      missing="fiml")
+    pd.testing.assert_frame_equal(printed.drop(columns="note"),   # CSV reads '' as NaN
+                                  direct.indices.drop(columns="note"), check_dtype=False,
+                                  rtol=1e-10)
+    plain = fit_many("acsi", data, by="group", method="cbsem")
+    assert (plain.indices["estimate"] - direct.indices["estimate"]).abs().max() > 1e-3

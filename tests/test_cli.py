@@ -31,6 +31,20 @@ def test_fit_demo_prints_paths_and_r2(capsys):
     assert code == 0 and "CB-SEM" in out and "max |gradient|" in out
 
 
+def test_fit_takes_se_and_weights(capsys, tmp_path, mobi):
+    """--se robust gives lavaan's MLR (the scaled chi-square among the fit lines), --weights
+    a weighted fit; --se with PLS is a one-line error naming the option."""
+    code, out, _ = run(capsys, "fit", "acsi", "--data", "demo", "--method", "cbsem",
+                       "--se", "robust")
+    assert code == 0 and "chisq.scaled" in out.split("Model fit:")[1]
+    weighted = mobi.assign(w=0.5 + (mobi.index % 4) / 2)
+    weighted.to_csv(tmp_path / "w.csv", index=False)
+    code, out, _ = run(capsys, "fit", "acsi", "--data", str(tmp_path / "w.csv"), "--weights", "w")
+    assert code == 0 and "respondent_weights: column 'w'" in out
+    code, _, err = run(capsys, "fit", "acsi", "--data", "demo", "--se", "robust")
+    assert code == 1 and err.count("\n") == 1 and "se='robust' is a CB-SEM option" in err
+
+
 def test_validate_with_data(capsys, tmp_path, mobi):
     bad = mobi.copy()
     bad.loc[3, "CUEX1"] = 42
