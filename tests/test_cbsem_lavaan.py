@@ -173,6 +173,17 @@ def test_singular_covariance_is_named(mobi):
         csi.fit("ecsi", mobi.assign(PERQ7=mobi["PERQ6"]), method="cbsem")
 
 
+def test_fiml_with_items_never_answered_together_is_named(mobi):
+    """FIML where two items are never observed together (split questionnaire): a clear
+    error naming them, not numpy's 'Eigenvalues did not converge'."""
+    data = mobi.astype(float)
+    data.loc[data.index < 125, "CUSCO"] = np.nan
+    data.loc[data.index >= 125, "CUSL1"] = np.nan
+    with pytest.raises(EstimationError, match="items 'CUS(CO|L1)' and 'CUS(CO|L1)' are answered "
+                                              "together by fewer than two respondents"):
+        csi.fit("acsi", data, method="cbsem", missing="fiml")
+
+
 def test_unidentified_model_is_named_before_estimation(mobi):
     """One construct with 2 items: 4 free parameters for 3 moments (df = -1, as lavaan counts).
     The error says so and names the construct, for complete data and FIML alike; two such

@@ -64,6 +64,22 @@ def test_three_shipped_specs_side_by_side(data, method):
         assert {"srmr", "d_uls", "d_g", "gof"} <= set(wide.loc["fit"].index)
 
 
+def test_fit_measures_keep_the_engine_order_across_models(data):
+    """A measure only some fits have (chisq.scaled: none at df = 0) keeps its place among
+    the fit rows of wide(), whichever model comes first."""
+    just = spec_from_dict({"name": "just", "scale": {"min": 1, "max": 10},
+                           "constructs": {"Quality": {"items": ["PERQ1", "PERQ2"]},
+                                          "Satisfaction": {"items": ["CUSA1"]}},
+                           "paths": ["Quality -> Satisfaction"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = compare({"just": just, "acsi": "acsi"}, data, method="cbsem", se="robust")
+    names = list(result.wide(["fit"]).index.get_level_values("name"))
+    engine_order = [k for k in result.results["acsi"]._engine.fit_keys if k in names]
+    assert names == engine_order and "chisq.scaled" in names
+    assert np.isnan(result.wide(["fit"]).loc[("fit", "chisq.scaled"), "just"])
+
+
 def test_nested_models_get_a_chisq_difference_test(data):
     """lavaan-polished ECSI vs ECSI without Image -> Loyalty: the LRT is recomputed from the
     general model's lavaan chisq and our restricted fit (the restricted one has no fixture)."""

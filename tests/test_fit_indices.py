@@ -19,6 +19,7 @@ import scipy.linalg
 from conftest import hs_data, hs_spec
 
 import csi_models as csi
+from csi_models.engines.cbsem_weights import ROBUST_KEYS
 from csi_models.statistics import fit_measures as fi
 from csi_models.statistics.pls_fit_measures import discrepancies, pls_implied, pls_measures
 from csi_models.engines import pls
@@ -95,9 +96,7 @@ def test_fiml_formulas_on_lavaan_moments(name, data):
     np.testing.assert_allclose(S, _matrix(FIX / f"{name}_sample.csv", order), atol=1e-5)
 
 
-ROBUST = ["rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust",
-          "rmsea.pvalue.robust", "rmsea.notclose.pvalue.robust", "cfi.robust", "rni.robust",
-          "tli.robust", "nnfi.robust"]
+ROBUST = list(ROBUST_KEYS)
 
 
 @pytest.mark.parametrize("name,data,se", [("hs_fiml", "hs_missing", "standard"),
@@ -150,6 +149,52 @@ def test_saturated_information_is_the_differenced_hessian(weighted):
     A1, B1 = saturated_sandwich(X, w, h1)
     np.testing.assert_allclose(A1, A0, rtol=0, atol=1e-8 * np.abs(A0).max())
     np.testing.assert_allclose(B1, B0, rtol=1e-12)
+
+
+def test_robust_indices_follow_lavaan_edge_rules():
+    """lavaan's lav_fit_cfi / tli / rni / rmsea where the corrected chi-squares lie below
+    their expectations (near-independent items: CFI 1, no division by zero), where the
+    scaling factor is negative (RMSEA from max(X2/(N df) - c/N, 0), interval 0 to 0) and
+    at df = 0 (lavaan's values)."""
+    from csi_models.engines.cbsem_weights import robust_indices
+
+    low = robust_indices(5.0, 8, 300, 1.1, 2.0, 15, 1.2)       # t = -3.8, t_b = -16
+    assert low["cfi.robust"] == 1.0 and low["rmsea.robust"] == 0.0
+    assert low["tli.robust"] == pytest.approx(1 - (-3.8 * 15) / (-16 * 8))
+    assert low["rni.robust"] == pytest.approx(1 - 3.8 / 16)
+    negative = robust_indices(30.0, 8, 300, -0.5, 400.0, 15, 1.2)
+    assert negative["rmsea.robust"] == pytest.approx(np.sqrt(30 / 2400 + 0.5 / 300))
+    assert negative["rmsea.ci.lower.robust"] == negative["rmsea.ci.upper.robust"] == 0.0
+    assert np.isnan(negative["rmsea.pvalue.robust"])
+    zero = robust_indices(np.nan, 0, 300, np.nan, np.nan, 15, np.nan)
+    assert zero["cfi.robust"] == zero["tli.robust"] == zero["rni.robust"] == 1.0
+    assert zero["rmsea.robust"] == zero["rmsea.ci.upper.robust"] == 0.0
+    assert np.isnan(zero["rmsea.pvalue.robust"])
+    assert np.isnan(robust_indices(30.0, 8, 300, np.nan, 400.0, 15, 1.2)["cfi.robust"])
+
+
+def test_fiml_on_near_independent_items_gives_fit_measures():
+    """Two weakly related constructs with 10% missing answers: the FIML-corrected
+    chi-squares lie below their expectations (lavaan: cfi.robust 1), and fit_indices and
+    summary() work, with and without robust SEs and with weights (a ZeroDivisionError
+    before)."""
+    rng = np.random.default_rng(29)
+    n = 300
+    f = rng.standard_normal((n, 2)) @ np.array([[1, 0.05], [0, 1]])
+    X = np.column_stack([f[:, k // 3] * 0.3 + rng.standard_normal(n) for k in range(6)])
+    X[rng.random(X.shape) < 0.1] = np.nan
+    data = pd.DataFrame(X, columns=[f"a{k}" for k in range(3)] + [f"b{k}" for k in range(3)])
+    data["w"] = 0.5 + (np.arange(n) % 4) / 2
+    spec = spec_from_dict({"name": "weak", "scale": {"min": -100, "max": 100}, "constructs": {
+        "A": {"items": ["a0", "a1", "a2"]}, "B": {"items": ["b0", "b1", "b2"]}},
+        "paths": ["A -> B"]})
+    for options in ({}, {"se": "robust"}, {"weights": "w"}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = csi.fit(spec, data, method="cbsem", missing="fiml", **options)
+        fit = res.fit_indices
+        assert np.isfinite(fit[["cfi.robust", "tli.robust", "rmsea.robust"]]).all(), options
+        assert "Model fit:" in res.summary()
 
 
 def test_fiml_robust_measures_are_nan_without_the_jacobian():

@@ -32,13 +32,19 @@ class Comparison(Exportable):
 
     def wide(self, sections=None) -> pd.DataFrame:
         """Rows (section, name), sections together in first-seen order and names in first-seen
-        order within them; one column per model or group."""
+        order within them, fit measures in the engine's order (``fit_keys``: a measure only
+        some fits have, such as chisq.scaled, keeps its place); one column per model or
+        group."""
         table = self.table if sections is None else self.table[self.table.section.isin(sections)]
         wide = table.pivot_table(index=["section", "name"], columns=self.by, values="value",
                                  aggfunc="first", dropna=False, sort=False)
-        order = table[["section", "name"]].drop_duplicates()
+        order = table[["section", "name"]].drop_duplicates().reset_index(drop=True)
         rank = {s: k for k, s in enumerate(order.section.drop_duplicates())}
-        order = order.iloc[np.argsort(order.section.map(rank).to_numpy(), kind="stable")]
+        keys = next((r._engine.fit_keys for r in self.results.values()
+                     if hasattr(r, "_engine")), ())
+        place = order.name.map({k: i for i, k in enumerate(keys)}).fillna(len(keys))
+        within = np.where(order.section == "fit", place, np.arange(len(order)))
+        order = order.iloc[np.lexsort((within, order.section.map(rank).to_numpy()))]
         wide = wide.reindex(pd.MultiIndex.from_frame(order))
         labels = [c for c in self.status[self.by] if c in wide.columns]
         return wide[labels]

@@ -309,10 +309,6 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
             vcov, se_values, bread_meat = (
                 standard_errors(model, grad, x, fiml, se == "robust") if se != "none"
                 else no_standard_errors(x.size))
-            # the .robust fit measures of FIML (fiml.corrected_test), items in layout order
-            jacobian = moments_jacobian(grad.__self__, x, [
-                model.vars["observed"].index(names[item]) for item in layout.items]) \
-                if fiml and se != "none" else None
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
         raise EstimationError(f"CB-SEM estimation failed in semopy: {exc}") from None
     if not np.isfinite(fun(x)):
@@ -322,9 +318,10 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                            bool(gradient_norm < GRADIENT_TOLERANCE), iterations, data)
     extra = {"start": found or label}
     if bread_meat is not None:
-        extra["sandwich"] = bread_meat                       # robust FIML: the scaled test's
-    if jacobian is not None:
-        extra["moments_jacobian"] = jacobian
+        extra["sandwich"] = bread_meat                       # se="robust": the scaled test's
+    if fiml and se != "none":      # FIML's .robust fit measures (fiml.corrected_test)
+        extra["moments_jacobian"] = moments_jacobian(grad.__self__, x, [
+            model.vars["observed"].index(names[item]) for item in layout.items])
     return replace(estimates, extras={**estimates.extras, **extra})
 
 

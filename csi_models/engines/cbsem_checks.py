@@ -58,7 +58,15 @@ def check_covariance(data, layout) -> None:
     if data.missing != "fiml" and len(values) <= len(layout.items):
         raise EstimationError(f"CB-SEM needs more rows ({len(values)}) than items "
                               f"({len(layout.items)}) for a positive-definite covariance matrix")
-    eig = np.linalg.eigvalsh(values.cov().to_numpy(float))
+    cov = values.cov()
+    apart = np.argwhere(np.isnan(cov.to_numpy(float)))
+    if apart.size:                       # FIML: a pair no two respondents answered together
+        i, j = apart[0]
+        raise EstimationError(f"items {cov.index[i]!r} and {cov.columns[j]!r} are answered "
+                              f"together by fewer than two {who}: their covariance cannot be "
+                              "estimated (FIML needs every pair observed together); drop one "
+                              "of them or collect both from the same respondents")
+    eig = np.linalg.eigvalsh(cov.to_numpy(float))
     if not np.isfinite(eig).all() or eig[0] <= 1e-10 * max(eig[-1], 1e-300):
         raise EstimationError(f"the items' covariance matrix is singular: some items are exact "
                               f"linear combinations of others (duplicated or summed columns) or "

@@ -133,8 +133,9 @@ def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weight
     scaled test (``scaled_test``, the model's ``sandwich`` (A, B) per case) and the
     ``.scaled`` and ``.robust`` measures (``robust_measures``): lavaan's MLR, and its default
     with sampling weights."""
-    if out["df"] <= 0:
-        return out
+    if out["df"] <= 0:                 # lavaan's .robust values at df = 0
+        corrected = robust_indices(np.nan, out["df"], out["ntotal"], *(np.nan,) * 4)
+        return pd.concat([out, pd.Series(corrected, dtype=float)])
     A, B = sandwich
     c = scaled_test(A, B, values, weights, out["chisq"], int(out["df"]))
     extra = robust_measures(out, c["chisq.scaling.factor"], baseline_scaling(values, weights))
@@ -144,40 +145,45 @@ def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weight
 
 def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
     """lavaan's fitMeasures of a FIML fit (``missing = "ml"``): those of the (weighted) H0
-    and H1 log-likelihoods (``fiml_measures``), then with df > 0 the ``.robust`` CFI, TLI
-    and RMSEA from the FIML-corrected chi-squares (``fiml.corrected_test``; lavaan computes
-    them for every FIML fit) and, with robust SEs (estimator MLR, or respondent weights),
-    the Yuan-Bentler scaled test and the ``.scaled`` measures (``fiml.scaling_factors``,
-    ``scaled_measures``). A fit without ``extras['moments_jacobian']`` (one made without
-    standard errors) has NaN ``.robust`` measures."""
+    and H1 log-likelihoods (``fiml_measures``), then the ``.robust`` CFI, TLI and RMSEA from
+    the FIML-corrected chi-squares (``fiml.corrected_test``; lavaan computes them for every
+    FIML fit; NaN for a fit made without standard errors, which keeps no
+    ``extras['moments_jacobian']``) and, with robust SEs (estimator MLR, or respondent
+    weights), the Yuan-Bentler scaled test and the ``.scaled`` measures
+    (``fiml.scaling_factors``, ``scaled_measures``). NaN, with a warning, where the
+    unrestricted model's information is singular."""
     from csi_models.engines.fiml import corrected_test, saturated_sandwich, scaling_factors
     from csi_models.statistics import fit_measures as fm
 
     h1 = fm.em_moments(values, weights=weights)[:2]
     out = fm.fiml_measures(values, estimates.implied_cov, estimates.item_mean,
-                           int(estimates.extras["n_free"]), weights, h1=h1)
-    if out["df"] <= 0:
-        return out
-    extra, corrected = {}, {k: np.nan for k in ROBUST_KEYS}
-    baseline = fm.independence_moments(values, weights)
+                           int(estimates.extras["n_free"]), weights, em=h1)
     robust = "sandwich" in estimates.extras
     jacobian = estimates.extras.get("moments_jacobian")
-    try:
-        saturated = saturated_sandwich(values, weights, h1)
-        if robust:
-            A, B = estimates.extras["sandwich"]
-            c = scaling_factors(A, B, values, weights, h1, baseline, saturated)
-            extra.update(scaled_measures(out, c["c"], c["c_base"]))
-            extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
-        if jacobian is not None:
-            t = corrected_test(values, weights, h1, baseline, estimates.implied_cov,
-                               estimates.item_mean, jacobian, robust, saturated)
-            corrected = robust_indices(t["chisq"], t["df"], out["ntotal"], t["c"],
-                                       t["baseline.chisq"], t["baseline.df"], t["c_base"])
-    except np.linalg.LinAlgError as exc:      # lavaan: a warning, and NA
-        warnings.warn(f"the scaled and robust fit measures could not be computed ({exc}): "
-                      "they are NaN or missing", CSIWarning, stacklevel=2)
-    return pd.concat([out, pd.Series({**extra, **corrected}, dtype=float)])
+    if out["df"] <= 0:                 # lavaan's values at df = 0
+        corrected = robust_indices(np.nan, out["df"], out["ntotal"], *(np.nan,) * 4)
+        return pd.concat([out, pd.Series(corrected, dtype=float)])
+    scaled = dict.fromkeys(SCALED_KEYS + ("scaling.factor.h1", "scaling.factor.h0"), np.nan) \
+        if robust else {}
+    corrected = dict.fromkeys(ROBUST_KEYS, np.nan)
+    if robust or jacobian is not None:
+        baseline = fm.independence_moments(values, weights)
+        try:
+            saturated = saturated_sandwich(values, weights, h1)
+            if robust:
+                A, B = estimates.extras["sandwich"]
+                c = scaling_factors(A, B, values, weights, h1, baseline, saturated)
+                scaled.update(scaled_measures(out, c["c"], c["c_base"]))
+                scaled.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+            if jacobian is not None:
+                t = corrected_test(values, weights, h1, baseline, estimates.implied_cov,
+                                   estimates.item_mean, jacobian, robust, saturated)
+                corrected = robust_indices(t["chisq"], t["df"], out["ntotal"], t["c"],
+                                           t["baseline.chisq"], t["baseline.df"], t["c_base"])
+        except np.linalg.LinAlgError as exc:      # lavaan: a warning, and NA
+            warnings.warn(f"the scaled and robust fit measures could not be computed ({exc}): "
+                          "they are NaN", CSIWarning, stacklevel=2)
+    return pd.concat([out, pd.Series({**scaled, **corrected}, dtype=float)])
 
 
 # --- derivatives of the implied covariance ------------------------------------------------
@@ -289,6 +295,12 @@ def baseline_scaling(values: np.ndarray, weights: np.ndarray) -> float:
 ROBUST_KEYS = ("rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust",
                "rmsea.pvalue.robust", "rmsea.notclose.pvalue.robust", "cfi.robust",
                "rni.robust", "tli.robust", "nnfi.robust")
+SCALED_KEYS = ("chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.factor",
+               "baseline.chisq.scaled", "baseline.df.scaled", "baseline.pvalue.scaled",
+               "baseline.chisq.scaling.factor", "cfi.scaled", "tli.scaled", "nnfi.scaled",
+               "rfi.scaled", "nfi.scaled", "pnfi.scaled", "ifi.scaled", "rni.scaled",
+               "rmsea.scaled", "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled",
+               "rmsea.pvalue.scaled", "rmsea.notclose.pvalue.scaled")
 
 
 def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
@@ -301,13 +313,16 @@ def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
 
 
 def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
-    """The ``.scaled`` measures: chisq / c (its p-value on df) and the incremental indices
-    on the scaled chi-squares; rmsea.scaled and its interval and p-values from the unscaled
-    chi-square on df2 = c df degrees of freedom (lavaan's trace of UGamma)."""
+    """The ``.scaled`` measures (``SCALED_KEYS``): chisq / c (its p-value on df) and the
+    incremental indices on the scaled chi-squares; rmsea.scaled and its interval and
+    p-values from the unscaled chi-square on df2 = c df degrees of freedom (lavaan's trace
+    of UGamma). NaN where a scaling factor is not a positive number."""
     from scipy.stats import chi2
 
     from csi_models.statistics.fit_measures import _incremental, _rmsea
 
+    if not (c > 0 and c_base > 0 and np.isfinite(c) and np.isfinite(c_base)):
+        return dict.fromkeys(SCALED_KEYS, np.nan)
     X2, df, N = measures["chisq"], measures["df"], measures["ntotal"]
     Xb, df_b = measures["baseline.chisq"], measures["baseline.df"]
     out = {"chisq.scaled": X2 / c, "df.scaled": df, "pvalue.scaled": chi2.sf(X2 / c, df),
@@ -325,23 +340,38 @@ def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
 def robust_indices(X2: float, df: float, N: int, c: float, Xb: float, df_b: float,
                    c_base: float) -> dict:
     """The ``.robust`` measures (Brosseau-Liard & Savalei 2012, 2014) of a chi-square X2 on
-    df with scaling factor c, and the baseline's Xb on df_b with c_base: rmsea =
-    sqrt(c max(X2/c - df, 0) / (N df)), its interval sqrt(c) times the one of X2/c on df,
-    p-values with noncentrality N df h0^2 / c; cfi = 1 - max(t, 0) / max(t, t_b, 0) and
-    tli = 1 - (t / df) / (t_b / df_b) with t = X2 - c df, t_b = Xb - c_base df_b. Complete
-    data: the ML chi-squares and the Yuan-Bentler factors; FIML: the FIML-corrected ones."""
+    df with scaling factor c, and the baseline's Xb on df_b with c_base, with lavaan 0.6's
+    edge rules (lav_fit_rmsea, lav_fit_cfi, lav_fit_tli, lav_fit_rni): rmsea =
+    sqrt(max(X2 / (N df) - c / N, 0)), its interval sqrt(c) times the one of X2 / c on df
+    (0 to 0 where c < 0), p-values with noncentrality N df h0^2 / c; with t = X2 - c df and
+    t_b = Xb - c_base df_b, cfi = 1 - max(t, 0) / max(t, t_b, 0) (1 where both are 0),
+    tli = 1 - (t df_b) / (t_b df) (1 where t_b = 0), rni = 1 - t / t_b (NaN where t_b = 0).
+    At df = 0: rmsea 0 with interval 0 to 0, cfi = tli = rni = 1. Complete data: the ML
+    chi-squares and the Yuan-Bentler factors; FIML: the FIML-corrected ones."""
     from scipy.stats import ncx2
 
     from csi_models.statistics.fit_measures import _rmsea
 
-    robust = _rmsea(X2 / c, df, N, 1)
-    out = {"rmsea.robust": np.sqrt(c) * robust["rmsea"],
-           "rmsea.ci.lower.robust": np.sqrt(c) * robust["rmsea.ci.lower"],
-           "rmsea.ci.upper.robust": np.sqrt(c) * robust["rmsea.ci.upper"],
-           "rmsea.pvalue.robust": ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c),
-           "rmsea.notclose.pvalue.robust": ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)}
+    out = dict.fromkeys(ROBUST_KEYS, np.nan)
+    if df == 0:
+        out.update({"rmsea.robust": 0.0, "rmsea.ci.lower.robust": 0.0,
+                    "rmsea.ci.upper.robust": 0.0, "cfi.robust": 1.0, "rni.robust": 1.0,
+                    "tli.robust": 1.0, "nnfi.robust": 1.0})
+        return out
+    if not np.isfinite([X2, df, Xb, df_b, c, c_base]).all() or c == 0:
+        return out
+    out["rmsea.robust"] = np.sqrt(max(X2 / (N * df) - c / N, 0.0))
+    if c > 0:
+        robust = _rmsea(X2 / c, df, N, 1)
+        out["rmsea.ci.lower.robust"] = np.sqrt(c) * robust["rmsea.ci.lower"]
+        out["rmsea.ci.upper.robust"] = np.sqrt(c) * robust["rmsea.ci.upper"]
+        out["rmsea.pvalue.robust"] = ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c)
+        out["rmsea.notclose.pvalue.robust"] = ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)
+    else:           # lavaan: X2 / c < 0 lies below every noncentral quantile
+        out["rmsea.ci.lower.robust"] = out["rmsea.ci.upper.robust"] = 0.0
     t, t_b = X2 - c * df, Xb - c_base * df_b
-    out["cfi.robust"] = 1 - max(t, 0.0) / max(t, t_b, 0.0)
-    out["rni.robust"] = 1 - t / t_b
-    out["tli.robust"] = out["nnfi.robust"] = 1 - (t / df) / (t_b / df_b)
+    t1, t2 = max(t, 0.0), max(t, t_b, 0.0)
+    out["cfi.robust"] = 1.0 if abs(t1) < 1.5e-8 and abs(t2) < 1.5e-8 else 1 - t1 / t2
+    out["rni.robust"] = np.nan if abs(t_b) < 1.5e-8 else 1 - t / t_b
+    out["tli.robust"] = out["nnfi.robust"] = 1 - (t * df_b) / (t_b * df) if t_b != 0 else 1.0
     return out

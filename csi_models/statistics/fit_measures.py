@@ -297,13 +297,13 @@ def independence_moments(X: np.ndarray, weights: np.ndarray | None = None):
 
 
 def fiml_measures(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, npar: int,
-                  weights: np.ndarray | None = None, h1: tuple | None = None) -> pd.Series:
+                  weights: np.ndarray | None = None, em: tuple | None = None) -> pd.Series:
     """lavaan's fit measures for FIML (missing = "ml"): H0 and H1 casewise log-likelihoods,
-    H1 by EM (``h1``: its (mean, cov) when already computed); residual-based measures use
+    H1 by EM (``em``: its (mean, cov) when already computed); residual-based measures use
     the EM moments as the sample moments. With respondent ``weights`` (normalized to sum to
     the rows, as lavaan's sampling.weights) every log-likelihood and the EM moments are
     weighted."""
-    m, S = h1 if h1 is not None else em_moments(X, weights=weights)[:2]
+    m, S = em if em is not None else em_moments(X, weights=weights)[:2]
     logl = casewise_loglik(X, Sigma, mu, weights)
     h1 = casewise_loglik(X, S, m, weights)
     base_mu, base_var = independence_moments(X, weights)
