@@ -10,10 +10,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from csi_models.engines import cbsem, cbsem_weights
+from csi_models.engines import cbsem_weights
 from csi_models.engines.base import Engine, Estimates, Option, Resamples, choice
-from csi_models.engines.resamples import resample_stack
 from csi_models.errors import CSIError
+
+# engines.cbsem (and engines.resamples, which imports it) load semopy and sympy (~2 s): they
+# are imported where a CB-SEM fit runs, not with this engine object, which resolving any
+# fit's options loads (``base.all_options``)
 
 
 def chunks(n_tasks: int, n_jobs) -> list[np.ndarray]:
@@ -30,6 +33,8 @@ def chunks(n_tasks: int, n_jobs) -> list[np.ndarray]:
 def _refit(spec, survey, rows, se, start):
     """One refit of ``survey`` restricted to ``rows``: (Estimates with the sample's moments,
     None) or (None, the reason it failed)."""
+    from csi_models.engines import cbsem
+
     sample = _rows(survey, rows)
     try:
         with warnings.catch_warnings():
@@ -133,6 +138,8 @@ class CBSEMEngine(Engine):
     respondent_weights = True   # as lavaan's sampling.weights (engines.cbsem_weights)
 
     def fit(self, spec, survey, options) -> Estimates:
+        from csi_models.engines import cbsem
+
         if getattr(survey, "weights", None) is not None:
             return with_moments(cbsem_weights.fit(spec, survey), survey)
         return with_moments(cbsem.fit(spec, survey, se=options["se"]), survey)
@@ -163,6 +170,8 @@ class CBSEMEngine(Engine):
             start = None if estimates.extras.get("improper") else start
             return self._stack(refit_each(spec, survey, rows, start, n_jobs, "none", progress),
                                estimates.layout)
+        from csi_models.engines.resamples import resample_stack
+
         stack = resample_stack(spec, survey, rows, start, 1 if n_jobs is None else n_jobs)
         if progress is not None:
             progress(len(rows))
@@ -177,6 +186,8 @@ class CBSEMEngine(Engine):
         return self._refits(spec, survey, estimates, options, rows, n_jobs, progress)
 
     def settings(self, spec, survey, estimates, options) -> dict:
+        from csi_models.engines.cbsem import GRADIENT_TOLERANCE
+
         fiml = survey.missing == "fiml"
         weighted = getattr(survey, "weights", None) is not None
         se = ("robust (Huber-White sandwich on weighted casewise scores, observed information: "
@@ -199,7 +210,7 @@ class CBSEMEngine(Engine):
                                    "standardized ones",
             "scaling": "first loading of each construct fixed to 1; standardized = lavaan std.all",
             "variance_bounds": "none (negative variances reported, as in lavaan)",
-            "gradient_norm": estimates.gradient_norm, "gradient_tolerance": cbsem.GRADIENT_TOLERANCE,
+            "gradient_norm": estimates.gradient_norm, "gradient_tolerance": GRADIENT_TOLERANCE,
             "newton_steps": estimates.iterations,
             "weights": "own-block factor-score weights, proportional to Sigma_jj^-1 lambda_j",
             "index_moments": ("the model's: FIML means (mean structure) and the implied covariance"
