@@ -50,6 +50,14 @@ def _data(path: str, sheet=None):
     return read_survey(path, sheet=sheet)
 
 
+def _fit_options(args) -> dict:
+    """--missing, --se and --weights where they differ from csi.fit's defaults: a batch run's
+    saved settings then equal those of fit_many called without them, and --resume works on a
+    folder either wrote."""
+    defaults = {"missing": "listwise", "se": "standard", "weights": None}
+    return {k: getattr(args, k) for k, v in defaults.items() if getattr(args, k) != v}
+
+
 def cmd_specs(args) -> int:
     from csi_models.spec import load_spec, shipped_specs
 
@@ -68,8 +76,7 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)  # the summary lists them first
         result = fit(args.spec, _data(args.data, args.sheet), method=args.method,
-                     missing=args.missing, se=args.se, weights=args.weights,
-                     scheme=args.scheme, bootstrap=args.bootstrap,
+                     scheme=args.scheme, bootstrap=args.bootstrap, **_fit_options(args),
                      random_state=args.seed, ci=args.ci, interval=args.interval,
                      n_jobs=args.n_jobs)
     print(result.summary(lang=args.lang))
@@ -118,8 +125,7 @@ def cmd_compare(args) -> int:
     result = compare(args.specs if len(args.specs) > 1 else args.specs[0],
                      _data(args.data, args.sheet),
                      method=args.method, by=args.by, permutations=args.permutations,
-                     random_state=args.seed, missing=args.missing, se=args.se,
-                     weights=args.weights,
+                     random_state=args.seed, **_fit_options(args),
                      **({"bootstrap": args.bootstrap} if args.bootstrap else {}))
     with pd.option_context("display.max_rows", None, "display.width", 160,
                            "display.float_format", lambda v: f"{v:.3f}"):
@@ -209,7 +215,7 @@ def cmd_batch(args) -> int:
         batch = fit_many(args.spec, data, by=args.by.split(","),
                          method=args.method, bootstrap=args.bootstrap, random_state=args.seed,
                          n_jobs=args.jobs, out=args.out, resume=args.resume, min_n=args.min_n,
-                         missing=args.missing, se=args.se, weights=args.weights)
+                         **_fit_options(args))
     status = batch.status
     counts = status["status"].value_counts()
     print(f"{len(status)} groups: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +

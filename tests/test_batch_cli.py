@@ -78,3 +78,20 @@ def test_csi_batch_passes_missing_se_and_weights(capsys, tmp_path):
                                   rtol=1e-10)
     plain = fit_many("acsi", data, by="group", method="cbsem")
     assert (plain.indices["estimate"] - direct.indices["estimate"]).abs().max() > 1e-3
+
+
+def test_csi_batch_resumes_a_folder_fit_many_wrote(capsys, tmp_path):
+    """The CLI passes only options that differ from csi.fit's defaults, so a folder written
+    by fit_many(...) resumes from `csi batch ... --resume` (and the other way round)."""
+    data = simulate("acsi", 60, groups=2, random_state=3, discrete=True)
+    data.to_csv(tmp_path / "survey.csv", index=False)
+    out = tmp_path / "api"
+    fit_many("acsi", data, by="group", out=out)
+    assert main(["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "group",
+                 "--out", str(out), "--resume"]) == 0
+    assert "resumed: 0 fitted now, 2 from the earlier run" in capsys.readouterr().err
+    cli_out = tmp_path / "cli"
+    assert main(["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "group",
+                 "--out", str(cli_out)]) == 0
+    again = fit_many("acsi", data, by="group", out=cli_out, resume=True)
+    assert again.settings["n_fitted_now"] == 0

@@ -199,13 +199,15 @@ def test_cbsem_resamples_start_from_the_full_sample_solution(monkeypatch):
         warnings.simplefilter("ignore")
         est = cbsem.fit(HS_SPEC, data)
     solution = est.extras["x"]
-    real, starts = cbsem_engine.resample_stack, []
+    from csi_models.engines import resamples
+
+    real, starts = resamples.resample_stack, []
 
     def recording(spec, survey, rows, start=None, *args, **kw):
         starts.append(start)
         return real(spec, survey, rows, start, *args, **kw)
 
-    monkeypatch.setattr(cbsem_engine, "resample_stack", recording)
+    monkeypatch.setattr(resamples, "resample_stack", recording)   # imported where it runs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         boot = _boot(data, est, 3)

@@ -13,6 +13,7 @@ import pytest
 import csi_models as csi
 from csi_models.engines import cbsem
 from csi_models.errors import EstimationError, ImproperSolutionWarning
+from csi_models.spec.loading import spec_from_dict
 
 from conftest import LAVAAN, close, hs_data, hs_spec, lavaan_fit, lavaan_matrix, lavaan_params
 
@@ -182,6 +183,26 @@ def test_fiml_with_items_never_answered_together_is_named(mobi):
     with pytest.raises(EstimationError, match="items 'CUS(CO|L1)' and 'CUS(CO|L1)' are answered "
                                               "together by fewer than two respondents"):
         csi.fit("acsi", data, method="cbsem", missing="fiml")
+
+
+def test_fiml_fits_a_three_form_design_whose_pairwise_covariances_are_indefinite(mobi):
+    """Planned missingness (three forms, each without one of three item blocks, 36
+    respondents): the pairwise covariance matrix is indefinite, yet FIML's EM estimate is
+    fine, so the fit runs (lavaan's missing = "ml" converges on it too) instead of being
+    refused as singular; duplicated columns are still refused."""
+    spec = spec_from_dict({"name": "tf", "scale": {"min": 1, "max": 10}, "constructs": {
+        "Q": {"items": ["PERQ1", "PERQ2", "PERQ3", "PERQ4"]},
+        "S": {"items": ["CUSA1", "CUSA2", "CUSA3"]}}, "paths": ["Q -> S"]})
+    items = list(spec.item_names)
+    data = mobi.sample(36, random_state=0).reset_index(drop=True)[items].astype(float)
+    blocks = np.array_split(np.random.default_rng(0).permutation(items), 4)
+    for r in range(len(data)):
+        data.loc[r, list(blocks[1 + r % 3])] = np.nan
+    assert np.linalg.eigvalsh(data.cov().to_numpy())[0] < 0
+    res = fit_quiet(spec, data, missing="fiml")
+    assert res.converged and res.fit_indices["df"] == 13
+    with pytest.raises(EstimationError, match="covariance matrix is singular"):
+        csi.fit(spec, data.assign(CUSA3=data["CUSA2"]), method="cbsem", missing="fiml")
 
 
 def test_unidentified_model_is_named_before_estimation(mobi):

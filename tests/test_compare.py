@@ -65,8 +65,11 @@ def test_three_shipped_specs_side_by_side(data, method):
 
 
 def test_fit_measures_keep_the_engine_order_across_models(data):
-    """A measure only some fits have (chisq.scaled: none at df = 0) keeps its place among
-    the fit rows of wide(), whichever model comes first."""
+    """A measure only some fits have (here chisq.scaled and pvalue.scaled taken out of the
+    first model's rows) keeps its place among the fit rows of wide(), whichever model comes
+    first; at df = 0 a robust fit has lavaan's NA p-value."""
+    from dataclasses import replace
+
     just = spec_from_dict({"name": "just", "scale": {"min": 1, "max": 10},
                            "constructs": {"Quality": {"items": ["PERQ1", "PERQ2"]},
                                           "Satisfaction": {"items": ["CUSA1"]}},
@@ -74,10 +77,24 @@ def test_fit_measures_keep_the_engine_order_across_models(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = compare({"just": just, "acsi": "acsi"}, data, method="cbsem", se="robust")
-    names = list(result.wide(["fit"]).index.get_level_values("name"))
+    table = result.table
+    partial = replace(result, table=table[~((table.model == "just") & table.name.isin(
+        ["chisq.scaled", "pvalue.scaled"]))])
+    names = list(partial.wide(["fit"]).index.get_level_values("name"))
     engine_order = [k for k in result.results["acsi"]._engine.fit_keys if k in names]
     assert names == engine_order and "chisq.scaled" in names
-    assert np.isnan(result.wide(["fit"]).loc[("fit", "chisq.scaled"), "just"])
+    assert not np.isnan(result.wide(["fit"]).loc[("fit", "pvalue.scaled"), "acsi"])
+    assert np.isnan(result.wide(["fit"]).loc[("fit", "pvalue.scaled"), "just"])   # lavaan: NA
+
+
+def test_invariance_says_it_ignores_robust_standard_errors(data):
+    """se='robust' groups: the invariance steps stay ML chi-square differences, and a note
+    says so (lavaan's MLR would scale them)."""
+    grouped = data.assign(g=np.where(np.arange(len(data)) % 2, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        robust = compare("acsi", grouped, by="g", method="cbsem", se="robust", permutations=0)
+    assert any("se='robust'" in n and "not applied" in n for n in robust.notes)
 
 
 def test_nested_models_get_a_chisq_difference_test(data):

@@ -155,7 +155,7 @@ def test_robust_indices_follow_lavaan_edge_rules():
     """lavaan's lav_fit_cfi / tli / rni / rmsea where the corrected chi-squares lie below
     their expectations (near-independent items: CFI 1, no division by zero), where the
     scaling factor is negative (RMSEA from max(X2/(N df) - c/N, 0), interval 0 to 0) and
-    at df = 0 (lavaan's values)."""
+    at df = 0 (lavaan's complete-data values: RMSEA 0, no CFI/TLI without a model factor)."""
     from csi_models.engines.cbsem_weights import robust_indices
 
     low = robust_indices(5.0, 8, 300, 1.1, 2.0, 15, 1.2)       # t = -3.8, t_b = -16
@@ -166,8 +166,8 @@ def test_robust_indices_follow_lavaan_edge_rules():
     assert negative["rmsea.robust"] == pytest.approx(np.sqrt(30 / 2400 + 0.5 / 300))
     assert negative["rmsea.ci.lower.robust"] == negative["rmsea.ci.upper.robust"] == 0.0
     assert np.isnan(negative["rmsea.pvalue.robust"])
-    zero = robust_indices(np.nan, 0, 300, np.nan, np.nan, 15, np.nan)
-    assert zero["cfi.robust"] == zero["tli.robust"] == zero["rni.robust"] == 1.0
+    zero = robust_indices(np.nan, 0, 300, np.nan, np.nan, 15, np.nan)   # complete data
+    assert np.isnan([zero["cfi.robust"], zero["tli.robust"], zero["rni.robust"]]).all()
     assert zero["rmsea.robust"] == zero["rmsea.ci.upper.robust"] == 0.0
     assert np.isnan(zero["rmsea.pvalue.robust"])
     assert np.isnan(robust_indices(30.0, 8, 300, np.nan, 400.0, 15, 1.2)["cfi.robust"])

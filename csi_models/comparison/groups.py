@@ -167,6 +167,10 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm; "
         "its difference tests are left out"]
+    if any(r.options.get("se") == "robust" for r in results.values()):
+        notes.append("the invariance steps are ML fits with unscaled chi-square differences: "
+                     "se='robust' (lavaan's MLR, its scaled differences) is not applied to "
+                     "them; the groups' robust fits are in the table")
     if table.chisq.isna().any():
         notes.append("an invariance step found no start where every group's implied "
                      "covariance matrix is positive definite: its fit measures are NaN")

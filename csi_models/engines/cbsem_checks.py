@@ -67,6 +67,15 @@ def check_covariance(data, layout) -> None:
                               "estimated (FIML needs every pair observed together); drop one "
                               "of them or collect both from the same respondents")
     eig = np.linalg.eigvalsh(cov.to_numpy(float))
+    if data.missing == "fiml" and eig[0] <= 1e-10 * max(eig[-1], 1e-300):
+        # pairwise covariances of planned-missing data (a three-form design) can be
+        # indefinite where the data are fine: judge FIML's own (EM) estimate instead
+        from csi_models.statistics.fit_measures import em_moments
+
+        try:
+            eig = np.linalg.eigvalsh(em_moments(values.to_numpy(float))[1])
+        except np.linalg.LinAlgError:                   # singular there too
+            eig = np.array([np.nan])
     if not np.isfinite(eig).all() or eig[0] <= 1e-10 * max(eig[-1], 1e-300):
         raise EstimationError(f"the items' covariance matrix is singular: some items are exact "
                               f"linear combinations of others (duplicated or summed columns) or "

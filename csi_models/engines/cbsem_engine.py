@@ -110,7 +110,8 @@ def with_moments(est: Estimates, survey) -> Estimates:
 
 
 _WEIGHTED_ML = ("lavaan's sampling.weights: normalized to sum to N; ML on the weighted covariance "
-                "(divisor N); robust SEs; Yuan-Bentler scaled test in fit_indices (chisq.scaled)")
+                "(divisor N); robust SEs; Yuan-Bentler scaled test in fit_indices (chisq.scaled) "
+                "and the .scaled and .robust measures")
 _WEIGHTED_FIML = ("lavaan's sampling.weights with missing='ml': normalized to sum to N; each "
                   "row's log-likelihood counted w times; robust SEs; fit measures on the "
                   "weighted log-likelihoods; Yuan-Bentler scaled test in fit_indices "
@@ -127,7 +128,7 @@ class CBSEMEngine(Engine):
     missing_rules = ("listwise", "fiml")
     group_test = "invariance"
     long_title = "CB-SEM (maximum likelihood)"
-    # the scaled test (robust SEs) and the .robust indices (FIML, weights) where a fit has them
+    # the scaled test and .robust indices (se="robust", weights; .robust also every FIML fit)
     fit_keys = ("npar", "chisq", "df", "pvalue", "chisq.scaled", "pvalue.scaled", "cfi", "tli",
                 "rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.pvalue", "cfi.robust",
                 "tli.robust", "rmsea.robust", "srmr", "logl", "aic", "bic", "bic2")

@@ -116,7 +116,7 @@ def fit(spec, survey) -> Estimates:
 
 def fit_measures(survey, estimates) -> pd.Series:
     """lavaan's fitMeasures of a weighted fit: the ML measures of S_w with N rows, then the
-    scaled and robust ones (``robust_measures``; NaN-free only when df > 0)."""
+    scaled and robust ones (``with_scaled_test``; at df = 0 lavaan's values there)."""
     from csi_models.statistics import fit_measures as fm
 
     layout = estimates.layout
@@ -133,12 +133,13 @@ def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weight
     scaled test (``scaled_test``, the model's ``sandwich`` (A, B) per case) and the
     ``.scaled`` and ``.robust`` measures (``robust_measures``): lavaan's MLR, and its default
     with sampling weights."""
-    if out["df"] <= 0:                 # lavaan's .robust values at df = 0
-        corrected = robust_indices(np.nan, out["df"], out["ntotal"], *(np.nan,) * 4)
-        return pd.concat([out, pd.Series(corrected, dtype=float)])
+    c_base = baseline_scaling(values, weights)
+    if out["df"] <= 0:                 # lavaan: no model factor; its df = 0 values
+        extra = robust_measures(out, np.nan, c_base)
+        return pd.concat([out, pd.Series(extra, dtype=float)])
     A, B = sandwich
     c = scaled_test(A, B, values, weights, out["chisq"], int(out["df"]))
-    extra = robust_measures(out, c["chisq.scaling.factor"], baseline_scaling(values, weights))
+    extra = robust_measures(out, c["chisq.scaling.factor"], c_base)
     extra.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
     return pd.concat([out, pd.Series(extra, dtype=float)])
 
@@ -160,8 +161,10 @@ def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
                            int(estimates.extras["n_free"]), weights, em=h1)
     robust = "sandwich" in estimates.extras
     jacobian = estimates.extras.get("moments_jacobian")
-    if out["df"] <= 0:                 # lavaan's values at df = 0
+    if out["df"] <= 0:       # lavaan's values at df = 0: with FIML its CFI/TLI/RNI are 1
         corrected = robust_indices(np.nan, out["df"], out["ntotal"], *(np.nan,) * 4)
+        corrected.update({k: 1.0 for k in ("cfi.robust", "tli.robust", "nnfi.robust",
+                                          "rni.robust")})
         return pd.concat([out, pd.Series(corrected, dtype=float)])
     scaled = dict.fromkeys(SCALED_KEYS + ("scaling.factor.h1", "scaling.factor.h0"), np.nan) \
         if robust else {}
@@ -316,15 +319,24 @@ def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
     """The ``.scaled`` measures (``SCALED_KEYS``): chisq / c (its p-value on df) and the
     incremental indices on the scaled chi-squares; rmsea.scaled and its interval and
     p-values from the unscaled chi-square on df2 = c df degrees of freedom (lavaan's trace
-    of UGamma). NaN where a scaling factor is not a positive number."""
+    of UGamma). NaN where a scaling factor is not a positive number; at df = 0 lavaan's
+    values (chisq.scaled = chisq, the baseline's scaled test, indices 1, no model factor)."""
     from scipy.stats import chi2
 
     from csi_models.statistics.fit_measures import _incremental, _rmsea
 
-    if not (c > 0 and c_base > 0 and np.isfinite(c) and np.isfinite(c_base)):
-        return dict.fromkeys(SCALED_KEYS, np.nan)
     X2, df, N = measures["chisq"], measures["df"], measures["ntotal"]
     Xb, df_b = measures["baseline.chisq"], measures["baseline.df"]
+    if df == 0 and c_base > 0 and np.isfinite(c_base):     # lavaan's values at df = 0
+        out = dict.fromkeys(SCALED_KEYS, np.nan)
+        out.update({"chisq.scaled": X2, "df.scaled": 0, "baseline.chisq.scaled": Xb / c_base,
+                    "baseline.df.scaled": df_b,
+                    "baseline.pvalue.scaled": chi2.sf(Xb / c_base, df_b),
+                    "baseline.chisq.scaling.factor": c_base})
+        out.update({f"{k}.scaled": v for k, v in _incremental(X2, 0, Xb / c_base, df_b).items()})
+        return out
+    if not (c > 0 and c_base > 0 and np.isfinite(c) and np.isfinite(c_base)):
+        return dict.fromkeys(SCALED_KEYS, np.nan)
     out = {"chisq.scaled": X2 / c, "df.scaled": df, "pvalue.scaled": chi2.sf(X2 / c, df),
            "chisq.scaling.factor": c, "baseline.chisq.scaled": Xb / c_base,
            "baseline.df.scaled": df_b, "baseline.pvalue.scaled": chi2.sf(Xb / c_base, df_b),
@@ -346,17 +358,17 @@ def robust_indices(X2: float, df: float, N: int, c: float, Xb: float, df_b: floa
     (0 to 0 where c < 0), p-values with noncentrality N df h0^2 / c; with t = X2 - c df and
     t_b = Xb - c_base df_b, cfi = 1 - max(t, 0) / max(t, t_b, 0) (1 where both are 0),
     tli = 1 - (t df_b) / (t_b df) (1 where t_b = 0), rni = 1 - t / t_b (NaN where t_b = 0).
-    At df = 0: rmsea 0 with interval 0 to 0, cfi = tli = rni = 1. Complete data: the ML
-    chi-squares and the Yuan-Bentler factors; FIML: the FIML-corrected ones."""
+    At df = 0: rmsea 0 with interval 0 to 0, the rest NaN (lavaan's, complete data).
+    Complete data: the ML chi-squares and the Yuan-Bentler factors; FIML: the
+    FIML-corrected ones."""
     from scipy.stats import ncx2
 
     from csi_models.statistics.fit_measures import _rmsea
 
     out = dict.fromkeys(ROBUST_KEYS, np.nan)
-    if df == 0:
+    if df == 0:              # lavaan: rmsea 0 (interval 0 to 0); no factor for CFI and TLI
         out.update({"rmsea.robust": 0.0, "rmsea.ci.lower.robust": 0.0,
-                    "rmsea.ci.upper.robust": 0.0, "cfi.robust": 1.0, "rni.robust": 1.0,
-                    "tli.robust": 1.0, "nnfi.robust": 1.0})
+                    "rmsea.ci.upper.robust": 0.0})
         return out
     if not np.isfinite([X2, df, Xb, df_b, c, c_base]).all() or c == 0:
         return out

@@ -232,16 +232,20 @@ def chisq_difference(restricted: pd.Series, general: pd.Series) -> dict:
     """Likelihood-ratio (chi-square difference) test of two nested ML fits, lavaan's
     ``lavTestLRT``: chisq_diff = chisq_r - chisq_g on df_diff = df_r - df_g, p_value =
     P(chi2(df_diff) >= chisq_diff) (NaN unless df_diff > 0). Where both fits carry a
-    Yuan-Bentler scaling factor (se="robust", lavaan's MLR; respondent weights) it is scaled
-    as lavaan's default there, Satorra & Bentler (2001): divided by
-    c_d = (df_r c_r - df_g c_g) / df_diff. Takes fit-measure Series (``ml_measures``)."""
+    Yuan-Bentler scaled test (se="robust", lavaan's MLR; respondent weights) it is scaled as
+    lavaan's default there, Satorra & Bentler (2001): divided by c_d = (df_r c_r - df_g c_g) /
+    df_diff (c_g df_g = 0 for a general model with df = 0; NaN where a factor is missing).
+    Takes fit-measure Series (``ml_measures``)."""
     from scipy.stats import chi2
 
     diff, ddf = restricted["chisq"] - general["chisq"], restricted["df"] - general["df"]
-    c_r, c_g = (m.get("chisq.scaling.factor", np.nan) for m in (restricted, general))
-    if ddf > 0 and np.isfinite(c_r) and np.isfinite(c_g):
-        diff = diff / ((restricted["df"] * c_r - general["df"] * c_g) / ddf)
-    return {"chisq_diff": diff, "df_diff": ddf, "p_value": chi2.sf(diff, ddf) if ddf > 0 else np.nan}
+    if ddf > 0 and "chisq.scaled" in restricted and "chisq.scaled" in general:   # robust
+        c_r, c_g = (m.get("chisq.scaling.factor", np.nan) for m in (restricted, general))
+        general_part = 0.0 if general["df"] == 0 else general["df"] * c_g   # lavaan's c_g df_g
+        # a factor that could not be computed gives no test rather than the unscaled one
+        diff = diff / ((restricted["df"] * c_r - general_part) / ddf)
+    return {"chisq_diff": diff, "df_diff": ddf,
+            "p_value": chi2.sf(diff, ddf) if ddf > 0 and np.isfinite(diff) else np.nan}
 
 
 # --- missing data (FIML) ----------------------------------------------------------------------
