@@ -95,3 +95,20 @@ def test_csi_batch_resumes_a_folder_fit_many_wrote(capsys, tmp_path):
                  "--out", str(cli_out)]) == 0
     again = fit_many("acsi", data, by="group", out=cli_out, resume=True)
     assert again.settings["n_fitted_now"] == 0
+
+
+def test_a_missing_rule_the_engine_refuses_is_one_error_not_every_group_failing(capsys, tmp_path):
+    """missing='fiml' with PLS is the caller's mistake: fit_many raises before fitting, and
+    `csi batch` exits with one line, rather than reporting every group failed."""
+    import pytest
+
+    from csi_models.errors import EstimationError
+
+    data = simulate("acsi", 40, groups=2, random_state=4, discrete=True)
+    with pytest.raises(EstimationError, match="missing='fiml' is a CB-SEM method"):
+        fit_many("acsi", data, by="group", method="pls", missing="fiml")
+    data.to_csv(tmp_path / "survey.csv", index=False)
+    code = main(["batch", "acsi", "--data", str(tmp_path / "survey.csv"), "--by", "group",
+                 "--missing", "fiml"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "missing='fiml' is a CB-SEM method" in err

@@ -21,7 +21,7 @@ from csi_models.batch.store import Store, read_tables, saved_settings
 from csi_models.batch.fast import eligible
 from csi_models.batch.parallel import run_tasks
 from csi_models.batch.worker import TABLES, engine_only
-from csi_models.errors import CSIError, DataError
+from csi_models.errors import CSIError, DataError, EstimationError
 
 class BatchResult:
     """The results of ``fit_many``: tables with the group keys first.
@@ -128,6 +128,10 @@ def _check(method, bootstrap, random_state, n_jobs, min_n, options):
 
     engine = get_engine(method)
     engine.resolve(engine_only(options))
+    engine.check_missing(options.get("missing", "listwise"))   # as csi.fit checks them
+    if options.get("weights") is not None and not engine.respondent_weights:
+        raise EstimationError(f"weights={options['weights']!r}: respondent weights are not "
+                              f"implemented for method={engine.name!r}")
     fitting.check_bootstrap(bootstrap, random_state, options.get("ci", 0.95),
                              options.get("interval", "percentile"), n_jobs,
                              options.get("improper", "keep"))
