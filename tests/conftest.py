@@ -48,16 +48,17 @@ def hs_data() -> pd.DataFrame:
     return pd.read_csv(path, index_col=0)
 
 
-def hs_spec():
-    """The classic 3-factor CFA as a csi spec (no structural paths)."""
+def hs_spec(paths=()):
+    """The classic 3-factor CFA as a csi spec, with the structural ``paths`` given (none:
+    the CFA; named hs<number of paths> then, so nested models get distinct names)."""
     from csi_models.spec import spec_from_dict
 
     return spec_from_dict({
-        "name": "hs", "scale": {"min": -100, "max": 100},
+        "name": f"hs{len(paths)}" if paths else "hs", "scale": {"min": -100, "max": 100},
         "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
                        "textual": {"items": ["x4", "x5", "x6"]},
                        "speed": {"items": ["x7", "x8", "x9"]}},
-        "paths": []})
+        "paths": list(paths)})
 
 
 def close(a, b, atol):

@@ -115,16 +115,12 @@ def test_nested_robust_fits_get_lavaan_scaled_difference():
     """compare() of two nested se='robust' fits of complete data: lavaan's lavTestLRT of
     MLR fits, the Satorra-Bentler (2001) scaled difference (make_lavaan_refs.R section 15;
     lavaan's fits at its default convergence, hence 1e-5)."""
+    from conftest import hs_spec
+
     from csi_models.errors import CSIWarning
 
-    def spec(paths):
-        return spec_from_dict({"name": f"hs{len(paths)}", "scale": {"min": -100, "max": 100},
-                               "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
-                                              "textual": {"items": ["x4", "x5", "x6"]},
-                                              "speed": {"items": ["x7", "x8", "x9"]}},
-                               "paths": paths})
-    specs = {"restricted": spec(["visual -> textual", "textual -> speed"]),
-             "general": spec(["visual -> textual", "textual -> speed", "visual -> speed"])}
+    specs = {"restricted": hs_spec(["visual -> textual", "textual -> speed"]),
+             "general": hs_spec(["visual -> textual", "textual -> speed", "visual -> speed"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)
         tests = csi.compare(specs, hs_data(), method="cbsem", se="robust").tests

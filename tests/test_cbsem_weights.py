@@ -10,7 +10,7 @@ import pytest
 import csi_models as csi
 from csi_models.errors import CSIWarning, EstimationError
 
-from conftest import LAVAAN, lavaan_fit, lavaan_matrix, lavaan_params
+from conftest import LAVAAN, hs_spec, lavaan_fit, lavaan_matrix, lavaan_params
 from csi_models.inference.bootstrap import resample_rows
 
 #: lavaan's fitMeasures that are not ours to compare (the fixture script's own entries)
@@ -170,12 +170,6 @@ def hs_weighted_missing():
     return data.assign(w=0.5 + ((7 * r) % 10) / 4)
 
 
-def hs_spec():
-    from test_cbsem_lavaan import hs_spec as spec
-
-    return spec()
-
-
 def test_weights_with_fiml_match_lavaan(hs_weighted_missing):
     """missing='fiml' with weights: lavaan's sem(..., missing = "ml", sampling.weights = "w")
     (tests/fixtures/make_lavaan_weights.R): estimates, robust SEs and the fit measures of the
@@ -280,16 +274,8 @@ def test_nested_models_with_weights_and_fiml_get_lavaans_scaled_difference(hs_we
     """compare()'s chi-square difference of two nested weighted FIML fits is lavaan's
     lavTestLRT there: the Satorra-Bentler (2001) scaled difference (make_lavaan_weights.R;
     lavaan's fits at its default convergence, hence 1e-5)."""
-    from csi_models.spec import spec_from_dict
-
-    def spec(paths):
-        return spec_from_dict({"name": f"hs{len(paths)}", "scale": {"min": -100, "max": 100},
-                               "constructs": {"visual": {"items": ["x1", "x2", "x3"]},
-                                              "textual": {"items": ["x4", "x5", "x6"]},
-                                              "speed": {"items": ["x7", "x8", "x9"]}},
-                               "paths": paths})
-    restricted = spec(["visual -> textual", "textual -> speed"])
-    general = spec(["visual -> textual", "textual -> speed", "visual -> speed"])
+    restricted = hs_spec(["visual -> textual", "textual -> speed"])
+    general = hs_spec(["visual -> textual", "textual -> speed", "visual -> speed"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)
         tests = csi.compare({"restricted": restricted, "general": general}, hs_weighted_missing,
