@@ -19,7 +19,7 @@ import scipy.linalg
 from conftest import hs_data, hs_spec
 
 import csi_models as csi
-from csi_models.engines.cbsem_weights import ROBUST_KEYS
+from csi_models.engines.cbsem_robust import ROBUST_KEYS
 from csi_models.statistics import fit_measures as fi
 from csi_models.statistics.pls_fit_measures import discrepancies, pls_implied, pls_measures
 from csi_models.engines import pls
@@ -106,7 +106,7 @@ def test_fiml_robust_measures_on_lavaan_moments(name, data, se):
     """The FIML-corrected .robust CFI/TLI/RMSEA (Zhang & Savalei 2022; lavaan's "V6" for ML,
     "V3" for MLR) from lavaan's EM (h1) and implied moments: our formulas alone, to lavaan's
     root-finding precision. Through csi.fit (our EM, which lavaan stops at ~1e-6) to 1e-4."""
-    from csi_models.engines.cbsem_weights import robust_indices
+    from csi_models.engines.cbsem_robust import robust_indices
     from csi_models.engines.fiml import corrected_test
 
     frame = pd.read_csv(FIX / f"{data}.csv")
@@ -156,7 +156,7 @@ def test_robust_indices_follow_lavaan_edge_rules():
     their expectations (near-independent items: CFI 1, no division by zero), where the
     scaling factor is negative (RMSEA from max(X2/(N df) - c/N, 0), interval 0 to 0) and
     at df = 0 (lavaan's complete-data values: RMSEA 0, no CFI/TLI without a model factor)."""
-    from csi_models.engines.cbsem_weights import robust_indices
+    from csi_models.engines.cbsem_robust import robust_indices
 
     low = robust_indices(5.0, 8, 300, 1.1, 2.0, 15, 1.2)       # t = -3.8, t_b = -16
     assert low["cfi.robust"] == 1.0 and low["rmsea.robust"] == 0.0
@@ -200,7 +200,7 @@ def test_fiml_on_near_independent_items_gives_fit_measures():
 def test_fiml_robust_measures_are_nan_without_the_jacobian():
     """A FIML fit made without standard errors keeps no Jacobian: its .robust measures are
     NaN rather than numbers from another formula."""
-    from csi_models.engines.cbsem_weights import fiml_fit_measures
+    from csi_models.engines.cbsem_robust import fiml_fit_measures
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

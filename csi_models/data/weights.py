@@ -64,3 +64,11 @@ def normalized(weights: np.ndarray) -> np.ndarray:
     sampling.weights; CB-SEM with weights, FIML included)."""
     w = np.asarray(weights, float)
     return w * (w.size / w.sum())
+
+
+def weighted_cov(values: np.ndarray, weights: np.ndarray):
+    """(weighted mean, weighted covariance with divisor sum w): lavaan's S_w."""
+    w = np.asarray(weights, float)
+    mean = (w @ values) / w.sum()
+    z = values - mean
+    return mean, (z * w[:, None]).T @ z / w.sum()

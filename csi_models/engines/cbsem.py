@@ -222,7 +222,7 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     ``se``: 'standard' = expected information for complete data (lavaan's default) and
     observed information for FIML (lavaan's default with missing='ml'); 'robust' = the
     Huber-White sandwich on casewise scores, lavaan's MLR (complete data: on the expected
-    information, ``cbsem_weights.expected_sandwich``; FIML: on the observed information).
+    information, ``cbsem_robust.expected_sandwich``; FIML: on the observed information).
     Respondent weights (``data.weights``) are taken here with FIML only (complete data
     with weights: ``engines.cbsem_weights.fit``).
     ``start``: starting values of the free parameters in semopy's active-parameter order,

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from csi_models.engines import cbsem_weights
+from csi_models.engines import cbsem_robust, cbsem_weights
 from csi_models.engines.base import Engine, Estimates, Option, Resamples, choice
 from csi_models.errors import CSIError
 
@@ -236,12 +236,11 @@ class CBSEMEngine(Engine):
         npar = int(estimates.extras["n_free"])
         values = survey.values[list(estimates.layout.items)].to_numpy(float)
         if survey.missing == "fiml":
-            return cbsem_weights.fiml_fit_measures(values, estimates)
+            return cbsem_robust.fiml_fit_measures(values, estimates)
         S = np.cov(values, rowvar=False, bias=True)
         out = fm.ml_measures([fm.Moments(S, estimates.implied_cov, len(values))], npar)
         if "sandwich" in estimates.extras:        # se="robust": lavaan's MLR, its scaled test
-            return cbsem_weights.with_scaled_test(out, values, estimates.extras["sandwich"],
-                                                  np.ones(len(values)))
+            return cbsem_robust.with_scaled_test(out, values, estimates.extras["sandwich"], None)
         return out
 
     def f_squared(self, estimates, options):

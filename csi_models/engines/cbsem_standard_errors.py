@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csi_models.engines.cbsem_weights import expected_sandwich
+from csi_models.engines.cbsem_robust import expected_sandwich
 from csi_models.engines.fiml import sandwich
 from csi_models.engines.mlkernel import Structure
 from csi_models.engines.optimize import numeric_hessian
@@ -22,7 +22,7 @@ def standard_errors(model, grad, x, fiml: bool, robust: bool):
 
     Complete data: the inverse expected information (lavaan's default; a variance a rounding
     error below 0 read as 1e-12 as semopy does), with ``robust`` the Huber-White sandwich on
-    the expected information and the casewise scores (``cbsem_weights.expected_sandwich``:
+    the expected information and the casewise scores (``cbsem_robust.expected_sandwich``:
     lavaan's MLR with information = "expected", semopy's ``calc_se(robust=True)``). FIML: the inverse of half
     the Hessian of -2 log L (observed information, lavaan's default with missing='ml'),
     differenced from the analytic gradient; with ``robust`` the sandwich J^-1 B J^-1 with B

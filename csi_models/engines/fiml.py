@@ -300,22 +300,27 @@ def moments_jacobian(objective: FIML, x: np.ndarray, order) -> np.ndarray:
     return np.concatenate([dmu[:, o].T, dsigma[:, rows, cols].T])
 
 
+def covariance_information(P: np.ndarray) -> np.ndarray:
+    """Per case, the complete-data normal information of the covariance entries
+    (``h1_pairs``) at Sigma = P^-1: 1/2 tr(P D_a P D_b) with D_a = e_i e_j' + e_j e_i'
+    (e_i e_i' on the diagonal), entry by entry (no p^4 Kronecker product)."""
+    rows, cols = (np.array(v) for v in zip(*h1_pairs(len(P))))
+    block = P[rows[:, None], rows[None, :]] * P[cols[:, None], cols[None, :]] \
+        + P[rows[:, None], cols[None, :]] * P[cols[:, None], rows[None, :]]
+    off = np.where(rows != cols, 2.0, 1.0)
+    return block * off[:, None] * off[None, :] / 4
+
+
 def _complete_information(mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Per respondent, the complete-data normal information of the unrestricted model's
     parameters (means, ``h1_pairs``) at (mean, sigma): Sigma^-1 for the means and
-    1/2 tr(Sigma^-1 D_a Sigma^-1 D_b) for covariance entries a, b."""
+    ``covariance_information`` for the covariance entries."""
     p = mean.size
     P = np.linalg.inv(sigma)
-    rows, cols = (np.array(v) for v in zip(*h1_pairs(p)))
-    # tr(P D_a P D_b) with D_a = e_i e_j' + e_j e_i' (e_i e_i' on the diagonal)
-    block = P[rows[:, None], rows[None, :]] * P[cols[:, None], cols[None, :]] \
-        + P[rows[:, None], cols[None, :]] * P[cols[:, None], rows[None, :]]
-    off = rows != cols
-    block *= np.where(off, 2.0, 1.0)[:, None] * np.where(off, 2.0, 1.0)[None, :] / 2
-    k = rows.size
-    out = np.zeros((p + k, p + k))
+    cov = covariance_information(P)
+    out = np.zeros((p + len(cov), p + len(cov)))
     out[:p, :p] = P
-    out[p:, p:] = block / 2
+    out[p:, p:] = cov
     return out
 
 

@@ -1,0 +1,63 @@
+"""The robust (MLR) test's pieces against their textbook definitions, and their memory: the
+scaled test of 120 items without a p^4 Kronecker product or a p* x p* information matrix."""
+
+import tracemalloc
+
+import numpy as np
+
+from csi_models.engines.cbsem_robust import (baseline_scaling, case_scores,
+                                             expected_information, scaled_test, vech_scores)
+from csi_models.engines.fiml import covariance_information, h1_pairs
+
+
+def _data(n, p, seed=0):
+    rng = np.random.default_rng(seed)
+    L = rng.normal(size=(p, 2))
+    return rng.standard_t(5, size=(n, 2)) @ L.T + rng.standard_t(6, size=(n, p))
+
+
+def test_unrestricted_factor_equals_its_definition_with_and_without_weights():
+    """c1 = tr(A1^-1 B1) / p*, A1 the covariance entries' information at S_w and B1 their
+    (weighted) scores' cross-products, the way lavaan builds it."""
+    X = _data(200, 5)
+    for w in (None, np.random.default_rng(1).uniform(0.3, 3.0, len(X))):
+        wn = np.ones(len(X)) if w is None else w * len(w) / w.sum()
+        mean = wn @ X / wn.sum()
+        Z = X - mean
+        S = (Z * wn[:, None]).T @ Z / wn.sum()
+        P = np.linalg.inv(S)
+        s1 = vech_scores(P, Z) * wn[:, None]
+        A1, B1 = covariance_information(P), s1.T @ s1 / len(X)
+        want = np.trace(np.linalg.solve(A1, B1)) / len(A1)
+        got = scaled_test(np.eye(2), np.eye(2), X, w, 10.0, 3)["scaling.factor.h1"]
+        assert abs(got - want) < 1e-10 * want
+        assert got > 1.1                      # t-distributed items: heavier tails than normal
+
+
+def test_expected_information_and_scores_equal_the_kronecker_forms(monkeypatch):
+    rng = np.random.default_rng(2)
+    p, q = 4, 3
+    L = rng.normal(size=(p, p))
+    sigma = L @ L.T + p * np.eye(p)
+    P = np.linalg.inv(sigma)
+    D = np.stack([(M + M.T).ravel() for M in rng.normal(size=(q, p, p))], axis=1)
+    assert np.allclose(expected_information(D, P), D.T @ np.kron(P, P) @ D / 2, atol=1e-14)
+    Z = rng.normal(size=(7, p))
+    outer = np.stack([(P @ np.outer(z, z) @ P - P).ravel() for z in Z])
+    assert np.allclose(case_scores(D, sigma, Z), outer @ D / 2, atol=1e-13)
+    monkeypatch.setattr("csi_models.engines.cbsem_robust.CASES_BYTES", 3 * 8 * 10)
+    assert np.allclose(case_scores(D, sigma, Z), outer @ D / 2, atol=1e-13)   # blocks of 3
+    assert len(h1_pairs(p)) == vech_scores(P, Z).shape[1] == p * (p + 1) // 2
+
+
+def test_the_scaled_test_of_120_items_stays_small_in_memory():
+    X = _data(400, 120, seed=3)
+    tracemalloc.start()
+    try:
+        c = scaled_test(np.eye(3), 2 * np.eye(3), X, None, 7000.0, 7000)
+        base = baseline_scaling(X, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(c["chisq.scaled"]) and np.isfinite(base) and base > 0
+    assert peak < 20 * 2 ** 20, peak / 2 ** 20      # P x P: 1.7 GB; A1: 430 MB
