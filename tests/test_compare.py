@@ -87,14 +87,57 @@ def test_fit_measures_keep_the_engine_order_across_models(data):
     assert np.isnan(result.wide(["fit"]).loc[("fit", "pvalue.scaled"), "just"])   # lavaan: NA
 
 
-def test_invariance_says_it_ignores_robust_standard_errors(data):
-    """se='robust' groups: the invariance steps stay ML chi-square differences, and a note
-    says so (lavaan's MLR would scale them)."""
-    grouped = data.assign(g=np.where(np.arange(len(data)) % 2, "a", "b"))
+def test_robust_invariance_matches_lavaan_mlr():
+    """se='robust' groups: every step carries lavaan's MLR (information = "expected") scaled
+    test and robust measures, and the differences are lavTestLRT's Satorra-Bentler (2001)
+    ones (tests/fixtures/lavaan/hs_mlr_invariance.csv, polished fits); a note says so."""
+    from csi_models.engines.cbsem_robust import robust_measures
+    from csi_models.engines.multigroup import STEPS, MultiGroupModel, per_group_values
+    from csi_models.statistics.fit_measures import Moments
+
+    ref = pd.read_csv(FIX / "hs_mlr_invariance.csv").set_index("step")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        robust = compare("acsi", grouped, by="g", method="cbsem", se="robust", permutations=0)
-    assert any("se='robust'" in n and "not applied" in n for n in robust.notes)
+        cmp = compare(HS_SPEC, hs_data(), by="school", method="cbsem", se="robust")
+        plain = compare(HS_SPEC, hs_data(), by="school", method="cbsem")
+    ours = cmp.tests.set_index("step")
+    assert ours.converged.all()
+    for col, lav in (("chisq", "chisq"), ("chisq_scaled", "chisq.scaled"),
+                     ("chisq_scaling_factor", "chisq.scaling.factor"),
+                     ("chisq_scaled_p_value", "pvalue.scaled"), ("cfi_robust", "cfi.robust"),
+                     ("tli_robust", "tli.robust"), ("rmsea_robust", "rmsea.robust")):
+        # p-values: lavaan's scalar pvalue.scaled (2.7e-11) is 5e-17 off pchisq of its own
+        # chisq.scaled; ours is pchisq's
+        np.testing.assert_allclose(ours[col], ref.loc[ours.index, col if col == "chisq" else lav],
+                                   rtol=1e-7, atol=1e-15, err_msg=col)
+    for col, lav in (("chisq_diff", "chisq_diff"), ("p_value", "pvalue_diff")):
+        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col],
+                                   ref.loc[["metric", "scalar"], lav], rtol=1e-7, err_msg=col)
+    assert any("se='robust'" in n and "Satorra-Bentler" in n for n in cmp.notes)
+    # the ML table is unchanged and has no robust numbers
+    assert plain.tests.chisq_scaled.isna().all() and plain.tests.cfi_robust.isna().all()
+    assert not np.allclose(plain.tests.chisq_diff[1:], ours.chisq_diff[1:], rtol=1e-3)
+
+    # every scaled and robust measure lavaan gives, at the steps' optima (two groups)
+    results = cmp.results
+    layout = next(iter(results.values())).estimates.layout
+    values = [r.data.values[list(layout.items)].to_numpy(float) for r in results.values()]
+    moments = [Moments(np.cov(X, rowvar=False, bias=True), None, len(X), X.mean(0), None)
+               for X in values]
+    starts = [per_group_values(r.parameters, layout, X.mean(0))
+              for r, X in zip(results.values(), values)]
+    keys = [k for k in ref.columns if k.endswith((".scaled", ".robust", ".factor"))
+            or k.startswith("scaling.factor")]
+    assert len(keys) == 32
+    for step in STEPS:
+        model = MultiGroupModel(layout, moments, step)
+        fit = model.fit(model.start(starts))
+        c = model.scaling(fit.x, values)
+        f = {**fit.fit_indices, **robust_measures(fit.fit_indices, c["c"], c["c_base"], 2), **c}
+        for key in keys:
+            # rmsea intervals: lavaan's uniroot stops at ~1e-7 of the noncentrality
+            rel = 1e-6 if ".ci." in key else 1e-7
+            assert f[key] == pytest.approx(ref.loc[step, key], rel=rel, abs=1e-12), (step, key)
 
 
 def test_nested_models_get_a_chisq_difference_test(data):

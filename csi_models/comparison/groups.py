@@ -156,21 +156,23 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
             "sampling.weights is not reproduced); the groups' weighted fits are in the table"]
     spec = next(iter(results.values())).spec
     layout = next(iter(results.values())).estimates.layout
-    moments, starts = [], []
+    moments, starts, values = [], [], []
     for res in results.values():
-        X = res.data.values.to_numpy(float)
+        X = res.data.values[list(layout.items)].to_numpy(float)
         mean = X.mean(axis=0)
         moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
         starts.append(per_group_values(res.parameters, layout, mean))
+        values.append(X)
+    robust = any(r.options.get("se") == "robust" for r in results.values())
     table = invariance(layout, moments, starts, list(results),
-                       residual_covariances(spec, layout))
+                       residual_covariances(spec, layout), values if robust else None)
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm; "
         "its difference tests are left out"]
-    if any(r.options.get("se") == "robust" for r in results.values()):
-        notes.append("the invariance steps are ML fits with unscaled chi-square differences: "
-                     "se='robust' (lavaan's MLR, its scaled differences) is not applied to "
-                     "them; the groups' robust fits are in the table")
+    if robust:
+        notes.append("se='robust': the invariance steps carry lavaan's MLR scaled test "
+                     "(information = 'expected'), and their differences are Satorra-Bentler "
+                     "(2001) scaled")
     if table.chisq.isna().any():
         notes.append("an invariance step found no start where every group's implied "
                      "covariance matrix is positive definite: its fit measures are NaN")

@@ -13,8 +13,9 @@ the ``.scaled`` and ``.robust`` measures, and the sandwich they are built from.
   computes for every FIML fit (``fiml.corrected_test``).
 
 Nothing here grows as p^4: D'(P x P)D is taken as the traces of D_k P D_l P, the scores from
-the half-vectorized products of each case (``vech_scores``), and the unrestricted model's
-factor from the cases' Mahalanobis distances (``scaled_test``); at 100 items a Kronecker
+the half-vectorized products of each case (``vech_scores``), and the unrestricted and
+baseline models' traces from the cases' Mahalanobis distances (``unrestricted_trace``,
+``baseline_trace``; also for multi-group fits, ``engines.multigroup``); at 100 items a Kronecker
 product P x P alone held 800 MB, and that model's information p* x p* = 5050 x 5050.
 """
 
@@ -171,34 +172,53 @@ def scaled_test(A, B, values: np.ndarray, weights, chisq: float, df: int) -> dic
     """Yuan-Bentler (Mplus) scaling of the chi-square, lavaan's ``yuan.bentler.mplus``:
     c0 = tr(A^-1 B) / q of the model (A, B per case: ``expected_sandwich`` or, weighted,
     ``cbsem_weights.robust_vcov``), c1 = tr(A1^-1 B1) / p* of the unrestricted covariance
-    model at Sigma = S_w, and c = (p* c1 - q c0) / df. ``weights`` None: every case weighs 1.
-    c1 needs no p* x p* matrix: A1^-1 = 2 D+(S x S)D+', so a case's s' A1^-1 s is
-    tr(M S M S) / 2 with M = P z z' P - P (P = S^-1), i.e. ((d - 1)^2 + p - 1) / 2 with d =
-    z' P z its squared Mahalanobis distance (Mardia's kurtosis; c1 = 1 for normal data)."""
-    w = np.ones(len(values)) if weights is None else normalized(weights)
-    mean, S = weighted_cov(values, w)
-    Z = values - mean
-    d = np.einsum("ij,ij->i", Z @ np.linalg.inv(S), Z)
-    p = S.shape[0]
+    model at Sigma = S_w (``unrestricted_trace``), and c = (p* c1 - q c0) / df. ``weights``
+    None: every case weighs 1."""
+    p = values.shape[1]
     q, pstar = A.shape[0], p * (p + 1) // 2
     c0 = np.trace(np.linalg.solve(A, B)) / q
-    c1 = (w ** 2 @ ((d - 1) ** 2 + p - 1)) / (2 * len(w) * pstar)
+    c1 = unrestricted_trace(values, weights) / pstar
     c = (pstar * c1 - q * c0) / df if df > 0 else np.nan
     return {"chisq.scaled": chisq / c if df > 0 else chisq, "chisq.scaling.factor": c,
             "scaling.factor.h1": c1, "scaling.factor.h0": c0}
 
 
-def baseline_scaling(values: np.ndarray, weights) -> float:
-    """The scaling factor of the baseline (independence) model's chi-square: the same
-    Yuan-Bentler formula with the model's p variances v = diag S_w as its parameters, whose
-    information is diagonal, 1 / (2 v_j^2), and whose scores are (z_j^2 / v_j - 1) / (2 v_j)."""
+def _standardized(values: np.ndarray, weights):
+    """(weights summing to N, residuals from the weighted mean, S_w)."""
     w = np.ones(len(values)) if weights is None else normalized(weights)
     mean, S = weighted_cov(values, w)
-    v = np.diag(S)
-    p = len(v)
-    s = ((values - mean) ** 2 / v - 1) / (2 * v) * w[:, None]
-    A, B = np.diag(1 / (2 * v ** 2)), s.T @ s / len(w)
-    return scaled_test(A, B, values, weights, 1.0, p * (p - 1) // 2)["chisq.scaling.factor"]
+    return w, values - mean, S
+
+
+def unrestricted_trace(values: np.ndarray, weights=None, means: bool = False) -> float:
+    """tr(A1^-1 B1) per case of the unrestricted model (its covariances; with ``means`` also
+    the p means) at the (weighted) sample moments, A1 its information and B1 its (weighted)
+    scores' cross-products, without the p* x p* matrices: A1^-1 = 2 D+(S x S)D+' for the
+    covariances, so a case's s' A1^-1 s is tr(M S M S) / 2 with M = P z z' P - P (P = S^-1),
+    i.e. ((d - 1)^2 + p - 1) / 2 with d = z' P z its squared Mahalanobis distance (Mardia's
+    kurtosis; the trace is p* for normal data), plus d for the means (A1 is block diagonal)."""
+    w, Z, S = _standardized(values, weights)
+    d = np.einsum("ij,ij->i", Z @ np.linalg.inv(S), Z)
+    per_case = ((d - 1) ** 2 + S.shape[0] - 1) / 2 + (d if means else 0.0)
+    return float(w ** 2 @ per_case) / len(w)
+
+
+def baseline_trace(values: np.ndarray, weights=None, means: bool = False) -> float:
+    """tr(A^-1 B) per case of the independence model (the p variances v = diag S_w; with
+    ``means`` also the p means) at its estimates: A is diagonal, 1 / (2 v^2) (and 1 / v), the
+    scores (z^2 / v - 1) / (2 v) (and z / v), so only B's diagonal counts."""
+    w, Z, S = _standardized(values, weights)
+    r = Z ** 2 / np.diag(S)
+    per_case = ((r - 1) ** 2 / 2 + (r if means else 0.0)).sum(axis=1)
+    return float(w ** 2 @ per_case) / len(w)
+
+
+def baseline_scaling(values: np.ndarray, weights) -> float:
+    """The scaling factor of the baseline (independence) model's chi-square: the same
+    Yuan-Bentler formula with the model's p variances as its parameters."""
+    p = values.shape[1]
+    return (unrestricted_trace(values, weights) - baseline_trace(values, weights)) \
+        / (p * (p - 1) // 2)
 
 
 ROBUST_KEYS = ("rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust",
@@ -212,20 +232,23 @@ SCALED_KEYS = ("chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.fact
                "rmsea.pvalue.scaled", "rmsea.notclose.pvalue.scaled")
 
 
-def robust_measures(measures: pd.Series, c: float, c_base: float) -> dict:
+def robust_measures(measures: pd.Series, c: float, c_base: float, groups: int = 1) -> dict:
     """lavaan's scaled and robust fit measures of complete data from the unscaled ones
-    (``ml_measures`` on S_w) and the scaling factors of the model (c) and of the baseline
-    model (c_base): ``scaled_measures``, and ``robust_indices`` of the same chi-squares."""
-    return {**scaled_measures(measures, c, c_base),
+    (``ml_measures`` on S_w; of ``groups`` groups) and the scaling factors of the model (c)
+    and of the baseline model (c_base): ``scaled_measures``, and ``robust_indices`` of the
+    same chi-squares."""
+    return {**scaled_measures(measures, c, c_base, groups),
             **robust_indices(measures["chisq"], measures["df"], measures["ntotal"], c,
-                             measures["baseline.chisq"], measures["baseline.df"], c_base)}
+                             measures["baseline.chisq"], measures["baseline.df"], c_base,
+                             groups)}
 
 
-def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
+def scaled_measures(measures: pd.Series, c: float, c_base: float, groups: int = 1) -> dict:
     """The ``.scaled`` measures (``SCALED_KEYS``): chisq / c (its p-value on df) and the
     incremental indices on the scaled chi-squares; rmsea.scaled and its interval and
     p-values from the unscaled chi-square on df2 = c df degrees of freedom (lavaan's trace
-    of UGamma). NaN where a scaling factor is not a positive number; at df = 0 lavaan's
+    of UGamma; times sqrt(groups), as every RMSEA of lavaan). NaN where a scaling factor is
+    not a positive number; at df = 0 lavaan's
     values (chisq.scaled = chisq, the baseline's scaled test, indices 1, no model factor)."""
     from scipy.stats import chi2
 
@@ -248,7 +271,7 @@ def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
            "baseline.df.scaled": df_b, "baseline.pvalue.scaled": chi2.sf(Xb / c_base, df_b),
            "baseline.chisq.scaling.factor": c_base}
     out.update({f"{k}.scaled": v for k, v in _incremental(X2 / c, df, Xb / c_base, df_b).items()})
-    scaled = _rmsea(X2, c * df, N, 1)
+    scaled = _rmsea(X2, c * df, N, groups)
     for key in ("rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.pvalue",
                 "rmsea.notclose.pvalue"):
         out[f"{key}.scaled"] = scaled[key]
@@ -256,12 +279,13 @@ def scaled_measures(measures: pd.Series, c: float, c_base: float) -> dict:
 
 
 def robust_indices(X2: float, df: float, N: int, c: float, Xb: float, df_b: float,
-                   c_base: float) -> dict:
+                   c_base: float, groups: int = 1) -> dict:
     """The ``.robust`` measures (Brosseau-Liard & Savalei 2012, 2014) of a chi-square X2 on
     df with scaling factor c, and the baseline's Xb on df_b with c_base, with lavaan 0.6's
     edge rules (lav_fit_rmsea, lav_fit_cfi, lav_fit_tli, lav_fit_rni): rmsea =
     sqrt(max(X2 / (N df) - c / N, 0)), its interval sqrt(c) times the one of X2 / c on df
-    (0 to 0 where c < 0), p-values with noncentrality N df h0^2 / c; with t = X2 - c df and
+    (0 to 0 where c < 0), p-values with noncentrality N df h0^2 / c (of G groups: rmsea and
+    interval times sqrt(G), noncentrality over G, as lavaan); with t = X2 - c df and
     t_b = Xb - c_base df_b, cfi = 1 - max(t, 0) / max(t, t_b, 0) (1 where both are 0),
     tli = 1 - (t df_b) / (t_b df) (1 where t_b = 0), rni = 1 - t / t_b (NaN where t_b = 0).
     At df = 0: rmsea 0 with interval 0 to 0, the rest NaN (lavaan's, complete data).
@@ -278,13 +302,14 @@ def robust_indices(X2: float, df: float, N: int, c: float, Xb: float, df_b: floa
         return out
     if not np.isfinite([X2, df, Xb, df_b, c, c_base]).all() or c == 0:
         return out
-    out["rmsea.robust"] = np.sqrt(max(X2 / (N * df) - c / N, 0.0))
+    out["rmsea.robust"] = np.sqrt(groups * max(X2 / (N * df) - c / N, 0.0))
     if c > 0:
-        robust = _rmsea(X2 / c, df, N, 1)
+        robust = _rmsea(X2 / c, df, N, groups)
         out["rmsea.ci.lower.robust"] = np.sqrt(c) * robust["rmsea.ci.lower"]
         out["rmsea.ci.upper.robust"] = np.sqrt(c) * robust["rmsea.ci.upper"]
-        out["rmsea.pvalue.robust"] = ncx2.sf(X2 / c, df, N * df * 0.05 ** 2 / c)
-        out["rmsea.notclose.pvalue.robust"] = ncx2.cdf(X2 / c, df, N * df * 0.08 ** 2 / c)
+        ncp = N * df / (c * groups)
+        out["rmsea.pvalue.robust"] = ncx2.sf(X2 / c, df, ncp * 0.05 ** 2)
+        out["rmsea.notclose.pvalue.robust"] = ncx2.cdf(X2 / c, df, ncp * 0.08 ** 2)
     else:           # lavaan: X2 / c < 0 lies below every noncentral quantile
         out["rmsea.ci.lower.robust"] = out["rmsea.ci.upper.robust"] = 0.0
     t, t_b = X2 - c * df, Xb - c_base * df_b

@@ -222,6 +222,42 @@ class MultiGroupModel:
             x, _ = newton(self.grad, x, self.hessian, tol=1e-12 * n)
         return self.at(x)
 
+    def case_scores(self, x: np.ndarray, values: list) -> np.ndarray:
+        """(N, npar): each respondent's score of the normal log-likelihood (``values``: each
+        group's answers) in the shared parameters, -1/2 the gradient of F at S = 0 and m =
+        the respondent's answers (F depends on the data through S + d d', d = m - mu)."""
+        local = self.local(x)
+        out = []
+        for g, X in enumerate(values):
+            n, p = X.shape
+            grad = self.means.loss_and_gradient(np.repeat(local[g][None], n, 0),
+                                                np.zeros((n, p, p)), np.zeros(n), X)[1]
+            to_shared = np.zeros((self.means.n_free, self.npar + 1))
+            to_shared[np.arange(self.means.n_free), self.map[g]] = 1
+            out.append(-grad / 2 @ to_shared[:, :self.npar])
+        return np.concatenate(out)
+
+    def scaling(self, x: np.ndarray, values: list) -> dict:
+        """lavaan's Yuan-Bentler (Mplus) scaling factors of the stacked chi-square (MLR with
+        information = "expected"): c = (h1 - h0) / df with h0 = tr(A^-1 B) of the model per
+        respondent (A: the expected information over 2N, B: the scores' cross-products over
+        N) and h1 the unrestricted models' traces (means and covariances) summed over the
+        groups; ``c_base`` the same with the independence model (means and variances) as the
+        model. ``scaling.factor.h0`` divides h0 by the free entries counted in every group,
+        equal ones apart, as lavaan does."""
+        from csi_models.engines.cbsem_robust import baseline_trace, unrestricted_trace
+
+        N, G, p = self.n.sum(), len(values), values[0].shape[1]
+        scores = self.case_scores(x, values)
+        h0 = float(np.trace(np.linalg.solve(self.information(x) / (2 * N),
+                                            scores.T @ scores / N)))
+        h1 = sum(unrestricted_trace(X, means=True) for X in values)
+        base = sum(baseline_trace(X, means=True) for X in values)
+        df, df_base = G * p * (p + 3) / 2 - self.npar, G * p * (p - 1) / 2
+        return {"c": (h1 - h0) / df if df > 0 else np.nan, "c_base": (h1 - base) / df_base,
+                "scaling.factor.h1": h1 / (G * p * (p + 3) / 2),
+                "scaling.factor.h0": h0 / int((self.map < self.npar).sum())}
+
     def at(self, x: np.ndarray) -> "MultiGroupFit":
         """The fit at x as it stands (max |gradient| of chisq / N)."""
         return MultiGroupFit(self, x, float(np.abs(self.grad(x)).max()) / self.n.sum())
@@ -266,19 +302,30 @@ def per_group_values(parameters: pd.DataFrame, layout, mean: np.ndarray) -> dict
 
 
 INVARIANCE_COLUMNS = ["test", "step", "chisq", "df", "chisq_p_value", "npar", "cfi", "tli", "rmsea",
-                      "srmr", "aic", "bic", "logl", "gradient_norm", "converged", "chisq_diff",
-                      "df_diff", "p_value", "groups"]
+                      "srmr", "aic", "bic", "logl", "chisq_scaled", "chisq_scaling_factor",
+                      "chisq_scaled_p_value", "cfi_robust", "tli_robust", "rmsea_robust",
+                      "gradient_norm", "converged", "chisq_diff", "df_diff", "p_value", "groups"]
 _FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "npar", "cfi": "cfi",
-             "tli": "tli", "rmsea": "rmsea", "srmr": "srmr", "aic": "aic", "bic": "bic", "logl": "logl"}
+             "tli": "tli", "rmsea": "rmsea", "srmr": "srmr", "aic": "aic", "bic": "bic", "logl": "logl",
+             "chisq_scaled": "chisq.scaled", "chisq_scaling_factor": "chisq.scaling.factor",
+             "chisq_scaled_p_value": "pvalue.scaled", "cfi_robust": "cfi.robust",
+             "tli_robust": "tli.robust", "rmsea_robust": "rmsea.robust"}
 
 
 def invariance(layout, moments: list[Moments], starts: list[dict], labels,
-               covariances=()) -> pd.DataFrame:
+               covariances=(), values: list | None = None) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
     before (lavaan's lavTestLRT for nested ML fits; NaN where either step did not
     converge); ``covariances`` as from ``residual_covariances``. One row per step, columns
     ``INVARIANCE_COLUMNS``: the step's fit (``chisq_p_value`` is its exact-fit test, lavaan's
-    ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural)."""
+    ``pvalue``) and the difference test (chisq_diff, df_diff, p_value; NaN for configural).
+    With ``values`` (each group's answers, the rows of ``moments``): lavaan's MLR (information
+    = "expected", as ``se="robust"``), the Yuan-Bentler scaled test of every step
+    (``MultiGroupModel.scaling``) with its ``.scaled`` and ``.robust`` measures, and the
+    Satorra-Bentler (2001) scaled differences (``chisq_difference``); else those columns
+    are NaN."""
+    from csi_models.engines.cbsem_robust import robust_measures
+
     rows, previous, x_prev = [], None, None
     for step in STEPS:
         model = MultiGroupModel(layout, moments, step, covariances)
@@ -299,11 +346,16 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
             result = model.fit(tries[0])
         if np.isfinite(model.fun(result.x)):
             f = result.fit_indices
+            if values is not None:
+                c = model.scaling(result.x, values)
+                f = pd.concat([f, pd.Series(robust_measures(f, c["c"], c["c_base"],
+                                                             len(moments)))])
         else:   # no start where every group's Sigma is positive definite
             p = len(layout.items)
             f = pd.Series(np.nan, index=list(_FIT_KEYS.values()))
             f["npar"], f["df"] = model.npar, len(moments) * p * (p + 3) / 2 - model.npar
-        row = {"test": "invariance", "step": step, **{k: f[v] for k, v in _FIT_KEYS.items()},
+        row = {"test": "invariance", "step": step,
+               **{k: f.get(v, np.nan) for k, v in _FIT_KEYS.items()},
                "gradient_norm": result.gradient_norm, "converged": result.converged}
         if previous is not None:    # a difference to or from an unconverged fit means nothing
             test = chisq_difference(f, previous)
