@@ -348,6 +348,27 @@ def test_just_identified_model_reports_every_measure_as_lavaan():
     assert "rmsea" in res.summary()
 
 
+def test_just_identified_fiml_mlr_reports_lavaans_scaled_and_robust_values():
+    """FIML with MLR at df = 0 (fixture just_fiml_mlr, make_lavaan_refs.R section 17): every
+    key lavaan gives, the .scaled ones included (chisq.scaled = chisq, the baseline's scaled
+    test, incremental indices 1, NaN where lavaan has NA), and no model scaling factor."""
+    raw = pd.read_csv(FIX / "just_fiml_mlr_fit.csv", keep_default_na=False).set_index("name")["value"]
+    ref = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = csi.fit(JUST_IDENTIFIED, pd.read_csv(FIX / "ecsi_missing.csv"), method="cbsem",
+                      missing="fiml", se="robust")
+    ours = res.fit_indices
+    keys = [k for k in ref.index if k.endswith((".scaled", ".robust")) or "scaling" in k]
+    assert len(keys) >= 29 and ours["df"] == 0
+    for key in keys:
+        if np.isnan(ref[key]):
+            assert np.isnan(ours.get(key, np.nan)), key
+        else:   # cfi.robust: lavaan's 0.999999999999 is its 1
+            assert ours[key] == pytest.approx(ref[key], rel=1e-5, abs=1e-9), key
+    assert ours["baseline.chisq.scaling.factor"] > 1.2 and "chisq.scaling.factor" in ours
+
+
 def test_critical_n_at_df_zero_follows_lavaan():
     S = np.array([[2.0, 0.5], [0.5, 1.0]])
     exact = fi.ml_measures([fi.Moments(S, S, 100)], 3, chisq=0.0)

@@ -57,8 +57,9 @@ def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
     FIML fit; NaN for a fit made without standard errors, which keeps no
     ``extras['moments_jacobian']``) and, with robust SEs (estimator MLR, or respondent
     weights), the Yuan-Bentler scaled test and the ``.scaled`` measures
-    (``fiml.scaling_factors``, ``scaled_measures``). NaN, with a warning, where the
-    unrestricted model's information is singular."""
+    (``fiml.scaling_factors``, ``scaled_measures``). At df = 0 lavaan's values: rmsea.robust
+    0, CFI/TLI/RNI 1, and with robust SEs the baseline's scaled test beside chisq.scaled =
+    chisq. NaN, with a warning, where the unrestricted model's information is singular."""
     from csi_models.engines.fiml import corrected_test, saturated_sandwich, scaling_factors
     from csi_models.statistics import fit_measures as fm
 
@@ -67,24 +68,27 @@ def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
                            int(estimates.extras["n_free"]), weights, em=h1)
     robust = "sandwich" in estimates.extras
     jacobian = estimates.extras.get("moments_jacobian")
-    if out["df"] <= 0:       # lavaan's values at df = 0: with FIML its CFI/TLI/RNI are 1
+    just = out["df"] <= 0
+    scaled = dict.fromkeys(SCALED_KEYS + (() if just else ("scaling.factor.h1",
+                                                           "scaling.factor.h0")), np.nan) \
+        if robust else {}
+    if just:                 # lavaan's values at df = 0: with FIML its CFI/TLI/RNI are 1
         corrected = robust_indices(np.nan, out["df"], out["ntotal"], *(np.nan,) * 4)
         corrected.update({k: 1.0 for k in ("cfi.robust", "tli.robust", "nnfi.robust",
                                           "rni.robust")})
-        return pd.concat([out, pd.Series(corrected, dtype=float)])
-    scaled = dict.fromkeys(SCALED_KEYS + ("scaling.factor.h1", "scaling.factor.h0"), np.nan) \
-        if robust else {}
-    corrected = dict.fromkeys(ROBUST_KEYS, np.nan)
-    if robust or jacobian is not None:
+    else:
+        corrected = dict.fromkeys(ROBUST_KEYS, np.nan)
+    if robust or (jacobian is not None and not just):
         baseline = fm.independence_moments(values, weights)
         try:
             saturated = saturated_sandwich(values, weights, h1)
-            if robust:
+            if robust:   # at df = 0 no model factor: lavaan's df = 0 values, the baseline's
                 A, B = estimates.extras["sandwich"]
                 c = scaling_factors(A, B, values, weights, h1, baseline, saturated)
                 scaled.update(scaled_measures(out, c["c"], c["c_base"]))
-                scaled.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
-            if jacobian is not None:
+                if not just:
+                    scaled.update({k: c[k] for k in ("scaling.factor.h1", "scaling.factor.h0")})
+            if jacobian is not None and not just:
                 t = corrected_test(values, weights, h1, baseline, estimates.implied_cov,
                                    estimates.item_mean, jacobian, robust, saturated)
                 corrected = robust_indices(t["chisq"], t["df"], out["ntotal"], t["c"],
