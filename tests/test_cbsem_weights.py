@@ -261,13 +261,37 @@ def test_modification_indices_match_lavaan(ecsi_weighted):
     np.testing.assert_allclose(both["epc_y"], both["epc_x"], atol=1e-3, rtol=1e-4)
 
 
-def test_group_comparison_with_weights_says_invariance_is_not_tested(weighted_mobi):
-    data = weighted_mobi.assign(g=np.where(weighted_mobi.index % 2 == 0, "a", "b"))
+def test_weighted_invariance_matches_lavaans_sampling_weights():
+    """compare(..., by=, weights=) with CB-SEM: the invariance steps are lavaan's multi-group
+    fits with sampling.weights (weights normalized over all groups; each group's weighted
+    moments, its summed weight as n) with their scaled tests on the observed information and
+    lavTestLRT's Satorra-Bentler differences (make_lavaan_weights.R, polished fits)."""
+    from conftest import hs_data
+
+    hs = hs_data()
+    hs["w"] = 0.5 + ((7 * np.arange(1, len(hs) + 1)) % 10) / 4
+    ref = pd.read_csv(LAVAAN / "hs_weighted_invariance.csv").set_index("step")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CSIWarning)
-        comparison = csi.compare("acsi", data, by="g", method="cbsem", weights="w")
-    assert comparison.tests.empty
-    assert any("respondent weights" in note for note in comparison.notes)
+        comparison = csi.compare(hs_spec(), hs, by="school", method="cbsem", weights="w")
+        unweighted = csi.compare(hs_spec(), hs, by="school", method="cbsem")
+    ours = comparison.tests.set_index("step")
+    assert ours.converged.all() and list(ours.index) == ["configural", "metric", "scalar"]
+    for col, lav in (("chisq", "chisq"), ("df", "df"), ("cfi", "cfi"), ("tli", "tli"),
+                     ("rmsea", "rmsea"), ("srmr", "srmr"), ("logl", "logl"), ("aic", "aic"),
+                     ("bic", "bic"), ("chisq_scaled", "chisq.scaled"),
+                     ("chisq_scaling_factor", "chisq.scaling.factor"),
+                     ("chisq_scaled_p_value", "pvalue.scaled"), ("cfi_robust", "cfi.robust"),
+                     ("tli_robust", "tli.robust"), ("rmsea_robust", "rmsea.robust")):
+        # (the scalar step's pvalue.scaled, 9e-11, is lavaan's to 3e-17 only)
+        np.testing.assert_allclose(ours[col], ref.loc[ours.index, lav], rtol=1e-7, atol=1e-15,
+                                   err_msg=col)
+    for col, lav in (("chisq_diff", "chisq_diff"), ("p_value", "pvalue_diff")):
+        np.testing.assert_allclose(ours.loc[["metric", "scalar"], col],
+                                   ref.loc[["metric", "scalar"], lav], rtol=1e-7, err_msg=col)
+    assert any("respondent weights" in note and "Satorra-Bentler" in note
+               for note in comparison.notes)
+    assert not np.allclose(unweighted.tests.chisq, ours.chisq, rtol=1e-3)
 
 
 def test_nested_models_with_weights_and_fiml_get_lavaans_scaled_difference(hs_weighted_missing):

@@ -139,9 +139,10 @@ def _permutation_tests(results: dict, permutations: int, seed: int):
 
 def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.DataFrame, list[str]]:
     """Configural, metric and scalar invariance (the ML engine's multi-group model)."""
-    from csi_models.statistics.fit_measures import Moments
+    from csi_models.data.weights import weighted_cov
     from csi_models.engines.multigroup import (INVARIANCE_COLUMNS, invariance, per_group_values,
                                                residual_covariances)
+    from csi_models.statistics.fit_measures import Moments
 
     if len(results) < 2:
         return (pd.DataFrame(columns=INVARIANCE_COLUMNS),
@@ -150,26 +151,33 @@ def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.D
         return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
             "invariance tests are not available with missing='fiml' (the stacked model uses "
             "complete-data moments); use listwise"]
-    if any(getattr(r.data, "weights", None) is not None for r in results.values()):
-        return pd.DataFrame(columns=INVARIANCE_COLUMNS), [
-            "invariance tests are not available with respondent weights (lavaan's multi-group "
-            "sampling.weights is not reproduced); the groups' weighted fits are in the table"]
     spec = next(iter(results.values())).spec
     layout = next(iter(results.values())).estimates.layout
+    weights = pooled_weights([r.data for r in results.values()])   # normalized over all groups
+    if weights is not None:
+        weights = np.split(weights, np.cumsum([len(r.data.values) for r in results.values()])[:-1])
     moments, starts, values = [], [], []
-    for res in results.values():
+    for k, res in enumerate(results.values()):
         X = res.data.values[list(layout.items)].to_numpy(float)
-        mean = X.mean(axis=0)
-        moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
+        if weights is None:
+            mean, S, n = X.mean(axis=0), np.cov(X, rowvar=False, bias=True), len(X)
+        else:
+            (mean, S), n = weighted_cov(X, weights[k]), weights[k].sum()
+        moments.append(Moments(S, None, n, mean, None))
         starts.append(per_group_values(res.parameters, layout, mean))
         values.append(X)
-    robust = any(r.options.get("se") == "robust" for r in results.values())
+    robust = weights is not None or any(r.options.get("se") == "robust"
+                                        for r in results.values())
     table = invariance(layout, moments, starts, list(results),
-                       residual_covariances(spec, layout), values if robust else None)
+                       residual_covariances(spec, layout), values if robust else None, weights)
     notes = [] if table.converged.all() else [
         "an invariance step did not converge (max |gradient| above 1e-6): see gradient_norm; "
         "its difference tests are left out"]
-    if robust:
+    if weights is not None:
+        notes.append("respondent weights: the invariance steps are lavaan's multi-group fits "
+                     "with sampling.weights (normalized over all groups), with its scaled test "
+                     "(observed information) and Satorra-Bentler (2001) scaled differences")
+    elif robust:
         notes.append("se='robust': the invariance steps carry lavaan's MLR scaled test "
                      "(information = 'expected'), and their differences are Satorra-Bentler "
                      "(2001) scaled")

@@ -237,22 +237,30 @@ class MultiGroupModel:
             out.append(-grad / 2 @ to_shared[:, :self.npar])
         return np.concatenate(out)
 
-    def scaling(self, x: np.ndarray, values: list) -> dict:
-        """lavaan's Yuan-Bentler (Mplus) scaling factors of the stacked chi-square (MLR with
-        information = "expected"): c = (h1 - h0) / df with h0 = tr(A^-1 B) of the model per
-        respondent (A: the expected information over 2N, B: the scores' cross-products over
-        N) and h1 the unrestricted models' traces (means and covariances) summed over the
-        groups; ``c_base`` the same with the independence model (means and variances) as the
-        model. ``scaling.factor.h0`` divides h0 by the free entries counted in every group,
-        equal ones apart, as lavaan does."""
+    def scaling(self, x: np.ndarray, values: list, weights: list | None = None) -> dict:
+        """lavaan's Yuan-Bentler (Mplus) scaling factors of the stacked chi-square: c = (h1 -
+        h0) / df with h0 = tr(A^-1 B) of the model per respondent (A: the expected
+        information over 2N, as MLR with information = "expected"; with respondent
+        ``weights`` (normalized over all groups to sum to N, so that a group's sum is its
+        moments' n), the observed one, as lavaan's sampling.weights; B: the
+        (weight-squared) scores' cross-products over N) and h1 the unrestricted models' traces (means and covariances) summed over
+        the groups; ``c_base`` the same with the independence model (means and variances)
+        as the model. ``scaling.factor.h0`` divides h0 by the free entries counted in every
+        group, equal ones apart, as lavaan does."""
         from csi_models.engines.cbsem_robust import baseline_trace, unrestricted_trace
 
         N, G, p = self.n.sum(), len(values), values[0].shape[1]
+        w = [None] * G if weights is None else weights
         scores = self.case_scores(x, values)
-        h0 = float(np.trace(np.linalg.solve(self.information(x) / (2 * N),
-                                            scores.T @ scores / N)))
-        h1 = sum(unrestricted_trace(X, means=True) for X in values)
-        base = sum(baseline_trace(X, means=True) for X in values)
+        if weights is not None:
+            scores = scores * np.concatenate(weights)[:, None]
+        A = self.information(x) if weights is None else self.hessian(x)
+        h0 = float(np.trace(np.linalg.solve(A / (2 * N), scores.T @ scores / N)))
+        # a group's traces per weight unit: sum w^2 (...) / sum w (the traces' own weights sum to rows)
+        h1 = sum(unrestricted_trace(X, wg, means=True) * n / len(X)
+                 for X, wg, n in zip(values, w, self.n))
+        base = sum(baseline_trace(X, wg, means=True) * n / len(X)
+                   for X, wg, n in zip(values, w, self.n))
         df, df_base = G * p * (p + 3) / 2 - self.npar, G * p * (p - 1) / 2
         return {"c": (h1 - h0) / df if df > 0 else np.nan, "c_base": (h1 - base) / df_base,
                 "scaling.factor.h1": h1 / (G * p * (p + 3) / 2),
@@ -313,7 +321,8 @@ _FIT_KEYS = {"chisq": "chisq", "df": "df", "chisq_p_value": "pvalue", "npar": "n
 
 
 def invariance(layout, moments: list[Moments], starts: list[dict], labels,
-               covariances=(), values: list | None = None) -> pd.DataFrame:
+               covariances=(), values: list | None = None,
+               weights: list | None = None) -> pd.DataFrame:
     """Configural, metric and scalar fits with chi-square difference tests to the step
     before (lavaan's lavTestLRT for nested ML fits; NaN where either step did not
     converge); ``covariances`` as from ``residual_covariances``. One row per step, columns
@@ -323,7 +332,9 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
     = "expected", as ``se="robust"``), the Yuan-Bentler scaled test of every step
     (``MultiGroupModel.scaling``) with its ``.scaled`` and ``.robust`` measures, and the
     Satorra-Bentler (2001) scaled differences (``chisq_difference``); else those columns
-    are NaN."""
+    are NaN. With respondent ``weights`` too (each group's, normalized over all groups to sum
+    to N; ``moments`` weighted, their n the groups' summed weights): lavaan's
+    ``sampling.weights``, whose scaled test uses the observed information."""
     from csi_models.engines.cbsem_robust import robust_measures
 
     rows, previous, x_prev = [], None, None
@@ -347,7 +358,7 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
         if np.isfinite(model.fun(result.x)):
             f = result.fit_indices
             if values is not None:
-                c = model.scaling(result.x, values)
+                c = model.scaling(result.x, values, weights)
                 f = pd.concat([f, pd.Series(robust_measures(f, c["c"], c["c_base"],
                                                              len(moments)))])
         else:   # no start where every group's Sigma is positive definite
