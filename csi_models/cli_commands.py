@@ -136,9 +136,9 @@ def cmd_compare(args) -> int:
         if result.micom is not None:   # PLS groups: read the MGA only where MICOM allows
             print("\nMICOM (measurement invariance of composites), per pair and construct:")
             print(result.micom.invariance.to_string(index=False))
-        if len(result.tests):
+        if len(result.tests):   # columns empty throughout (ML's robust ones) left out
             print()
-            print(result.tests.to_string(index=False))
+            print(result.tests.dropna(axis=1, how="all").to_string(index=False))
     for note in result.notes:
         print(f"note: {note}")
     fitted = int((result.status.status == "ok").sum())

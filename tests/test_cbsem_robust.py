@@ -61,3 +61,37 @@ def test_the_scaled_test_of_120_items_stays_small_in_memory():
         tracemalloc.stop()
     assert np.isfinite(c["chisq.scaled"]) and np.isfinite(base) and base > 0
     assert peak < 20 * 2 ** 20, peak / 2 ** 20      # P x P: 1.7 GB; A1: 430 MB
+
+
+def _two_groups(n, p_per=8, J=6, seed=0):
+    from csi_models.engines import multigroup as mg
+    from csi_models.engines.base import Layout
+    from csi_models.spec import spec_from_dict
+    from csi_models.statistics.fit_measures import Moments
+
+    spec = spec_from_dict({"name": "big", "scale": {"min": -100, "max": 100}, "paths": [],
+                           "constructs": {f"F{j}": {"items": [f"x{j}_{i}" for i in range(p_per)]}
+                                          for j in range(J)}})
+    rng = np.random.default_rng(seed)
+    pattern = np.kron(np.eye(J), np.ones((1, p_per)))
+    X = [rng.standard_normal((n, J)) @ pattern + rng.standard_normal((n, J * p_per)) + g
+         for g in range(2)]
+    moments = [Moments(np.cov(x, rowvar=False, bias=True), None, n, x.mean(0), None) for x in X]
+    model = mg.MultiGroupModel(Layout.from_spec(spec), moments, "scalar")
+    return model, X, model.start([{} for _ in X]) + 0.3
+
+
+def test_multigroup_case_scores_sum_to_the_gradient_and_stay_small_in_memory():
+    """Each respondent's score, summed, is -1/2 the gradient of the stacked chi-square (at
+    any point: F depends on the data through S + dd'); 2 x 2000 respondents of 48 items
+    without (n, p, p) arrays."""
+    model, X, x = _two_groups(2000)
+    tracemalloc.start()
+    try:
+        scores = model.case_scores(x, X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert scores.shape == (4000, model.npar)
+    np.testing.assert_allclose(scores.sum(axis=0), -model.grad(x) / 2, rtol=1e-9, atol=1e-8)
+    assert peak < 80 * 2 ** 20, peak / 2 ** 20     # one respondent per data set: ~230 MB

@@ -140,6 +140,18 @@ def test_robust_invariance_matches_lavaan_mlr():
             assert f[key] == pytest.approx(ref.loc[step, key], rel=rel, abs=1e-12), (step, key)
 
 
+def test_robust_invariance_leaves_unconverged_steps_unscaled(data):
+    """ECSI split 150/100: no step converges; their information is near-singular there, so
+    the scaled and robust columns are NaN rather than numbers lavaan does not reproduce."""
+    grouped = data.assign(g=np.where(np.arange(len(data)) < 150, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tests = compare("ecsi", grouped, by="g", method="cbsem", se="robust").tests
+    assert not tests.converged.any() and tests.chisq.notna().all()
+    assert tests[["chisq_scaled", "chisq_scaling_factor", "cfi_robust", "rmsea_robust",
+                  "chisq_diff"]].isna().all().all()
+
+
 def test_nested_models_get_a_chisq_difference_test(data):
     """lavaan-polished ECSI vs ECSI without Image -> Loyalty: the LRT is recomputed from the
     general model's lavaan chisq and our restricted fit (the restricted one has no fixture)."""

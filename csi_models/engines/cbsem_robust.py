@@ -14,8 +14,8 @@ the ``.scaled`` and ``.robust`` measures, and the sandwich they are built from.
 
 Nothing here grows as p^4: D'(P x P)D is taken as the traces of D_k P D_l P, the scores from
 the half-vectorized products of each case (``vech_scores``), and the unrestricted and
-baseline models' traces from the cases' Mahalanobis distances (``unrestricted_trace``,
-``baseline_trace``; also for multi-group fits, ``engines.multigroup``); at 100 items a Kronecker
+baseline models' traces from each case's Mahalanobis distance and standardized squares
+(``unrestricted_trace``, ``baseline_trace``; also for multi-group fits, ``engines.multigroup``); at 100 items a Kronecker
 product P x P alone held 800 MB, and that model's information p* x p* = 5050 x 5050.
 """
 
@@ -31,7 +31,7 @@ from csi_models.engines import mlkernel as mk
 from csi_models.engines.fiml import h1_pairs
 from csi_models.errors import CSIWarning
 
-CASES_BYTES = 2 ** 25    # the casewise products a block of ``case_scores`` holds (32 MB)
+CASES_BYTES = 2 ** 24    # one (rows, p*) array of a block of ``case_scores`` (16 MB; two at most)
 
 
 def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weights) -> pd.Series:
@@ -131,8 +131,11 @@ def vech_scores(P: np.ndarray, Z: np.ndarray) -> np.ndarray:
     1/2 D' vec(P z z' P - P) of any covariance model."""
     rows, cols = (np.array(v, int) for v in zip(*h1_pairs(P.shape[0])))
     u = Z @ P
-    f = np.where(rows != cols, 1.0, 0.5)
-    return (u[:, rows] * u[:, cols] - P[rows, cols]) * f
+    out = u[:, rows]
+    out *= u[:, cols]                 # in place: a block holds two (n, p*) arrays at most
+    out -= P[rows, cols]
+    out *= np.where(rows != cols, 1.0, 0.5)
+    return out
 
 
 def case_scores(D: np.ndarray, sigma: np.ndarray, Z: np.ndarray) -> np.ndarray:

@@ -224,17 +224,24 @@ class MultiGroupModel:
 
     def case_scores(self, x: np.ndarray, values: list) -> np.ndarray:
         """(N, npar): each respondent's score of the normal log-likelihood (``values``: each
-        group's answers) in the shared parameters, -1/2 the gradient of F at S = 0 and m =
-        the respondent's answers (F depends on the data through S + d d', d = m - mu)."""
+        group's answers) in the shared parameters: J' P z through the means (J = dmu/dx, z
+        the residual from the group's implied mean, P = Sigma^-1) plus, for the covariance
+        parameters, ``cbsem_robust.case_scores`` (1/2 D' vec(P z z' P - P), in blocks)."""
+        from csi_models.engines.cbsem_robust import case_scores, sigma_jacobian
+
         local = self.local(x)
+        sigma, mu, parts, a_alpha = self.means.implied(local)
+        J = self.means.mean_jacobian(parts, a_alpha)
+        q = self.means.q
         out = []
         for g, X in enumerate(values):
-            n, p = X.shape
-            grad = self.means.loss_and_gradient(np.repeat(local[g][None], n, 0),
-                                                np.zeros((n, p, p)), np.zeros(n), X)[1]
+            Z = X - mu[g]
+            s = Z @ np.linalg.inv(sigma[g]) @ J[g]
+            s[:, :q] += case_scores(sigma_jacobian(self.means.structure, local[g, :q])[1],
+                                    sigma[g], Z)
             to_shared = np.zeros((self.means.n_free, self.npar + 1))
             to_shared[np.arange(self.means.n_free), self.map[g]] = 1
-            out.append(-grad / 2 @ to_shared[:, :self.npar])
+            out.append(s @ to_shared[:, :self.npar])
         return np.concatenate(out)
 
     def scaling(self, x: np.ndarray, values: list, weights: list | None = None) -> dict:
@@ -331,8 +338,9 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
     With ``values`` (each group's answers, the rows of ``moments``): lavaan's MLR (information
     = "expected", as ``se="robust"``), the Yuan-Bentler scaled test of every step
     (``MultiGroupModel.scaling``) with its ``.scaled`` and ``.robust`` measures, and the
-    Satorra-Bentler (2001) scaled differences (``chisq_difference``); else those columns
-    are NaN. With respondent ``weights`` too (each group's, normalized over all groups to sum
+    Satorra-Bentler (2001) scaled differences (``chisq_difference``); else, and for a step
+    that did not converge (its information can be near-singular there), those columns are
+    NaN. With respondent ``weights`` too (each group's, normalized over all groups to sum
     to N; ``moments`` weighted, their n the groups' summed weights): lavaan's
     ``sampling.weights``, whose scaled test uses the observed information."""
     from csi_models.engines.cbsem_robust import robust_measures
@@ -357,7 +365,7 @@ def invariance(layout, moments: list[Moments], starts: list[dict], labels,
             result = model.fit(tries[0])
         if np.isfinite(model.fun(result.x)):
             f = result.fit_indices
-            if values is not None:
+            if values is not None and result.converged:   # (near-singular where not)
                 c = model.scaling(result.x, values, weights)
                 f = pd.concat([f, pd.Series(robust_measures(f, c["c"], c["c_base"],
                                                              len(moments)))])
