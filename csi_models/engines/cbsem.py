@@ -34,6 +34,7 @@ from csi_models.engines.cbsem_solution import _estimates, improper_problems
 from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
 from csi_models.engines.fiml import FIML, moments_jacobian
 from csi_models.engines.optimize import fisher_scoring, newton
+from csi_models.engines.start import data_start
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
 from csi_models.spec.lavaan import to_lavaan
 
@@ -42,6 +43,7 @@ POLISHED = 1e-9             # max |gradient| to which complete-data fits are pol
 # extras["start"] of a FIML fit from its own start (a FIML fit was labelled with semopy's
 # SLSQP start, which it never used)
 FIML_START = "complete-data ML on the pairwise covariances"
+FIML_DATA_START = "data-based, of the pairwise covariances"
 SLSQP_START = "semopy default (SLSQP)"
 
 
@@ -191,29 +193,51 @@ def _information(model):
 
 
 def _objective(model, frame, syntax: str, fiml: bool, start=None, weights=None):
-    """(fun, grad, information, start, start label, iterations so far) of the ML fit
-    function for this data (``_complete_data_fit``). FIML starts
-    from the complete-data ML fit to the pairwise covariances and the items' means; a given
-    ``start`` replaces both. FIML takes respondent ``weights`` (lavaan's sampling.weights,
-    which ``FIML`` normalizes to sum to the rows; the start stays unweighted)."""
+    """(fun, grad, information, start, start label, iterations so far, further starts) of the
+    ML fit function for this data (``_complete_data_fit``). FIML starts from the
+    complete-data ML fit to the pairwise covariances and the items' means; where that does
+    not converge, from the data-based start of those covariances (``engines.start``, as
+    lavaan's: ECSI with 5% of its answers missing at random (seed 5) ran from the first
+    into an improper region, max |gradient| 58, and converged from this one at lavaan's
+    chi-square), then from semopy's default start: the further starts, (label, x) pairs;
+    a given ``start`` replaces them all. FIML takes respondent ``weights`` (lavaan's
+    sampling.weights, which ``FIML`` normalizes to sum to the rows; the starts stay
+    unweighted)."""
     if not fiml:
-        return _complete_data_fit(model, frame, start=start)
+        return (*_complete_data_fit(model, frame, start=start), [])
     model.load(frame)
     objective = FIML(model, frame[model.vars["observed"]].to_numpy(float), weights)
+    functions = (objective.objective, objective.gradient, objective.information)
     if start is not None:
-        return objective.objective, objective.gradient, objective.information, start, None, 0
+        return (*functions, start, None, 0, [])
+    default = model.param_vals.copy()
     base = semopy.Model(syntax)
     for param in base.parameters.values():
         param.bound = (None, None)
-    x_base = _complete_data_fit(base, frame, cov=frame.cov(ddof=0))[3]
-    values = {_where(base, p): value for p, value in
-              zip([p for p in base.parameters.values() if p.active], x_base)}
+    cov = frame.cov(ddof=0)
+    x_base = _complete_data_fit(base, frame, cov=cov)[3]
+    structure = mk.Structure.from_semopy(base)
+    observed = list(structure.observed)
+    S = cov.loc[observed, observed].to_numpy(float)[None]
     means = frame.mean()
-    x = model.param_vals.copy()
-    for k, param in enumerate(p for p in model.parameters.values() if p.active):
-        kind, a, b = _where(model, param)
-        x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
-    return objective.objective, objective.gradient, objective.information, x, FIML_START, 0
+
+    def in_model(x_base):       # the base model's values, and the items' means, for FIML's
+        values = {_where(base, p): value for p, value in
+                  zip([p for p in base.parameters.values() if p.active], x_base)}
+        x = default.copy()
+        for k, param in enumerate(p for p in model.parameters.values() if p.active):
+            kind, a, b = _where(model, param)
+            x[k] = means[a] if kind == "gamma2" else values.get((kind, a, b), x[k])
+        return x
+
+    further = [(FIML_DATA_START, in_model(data_start(structure, S)[0])),
+               ("semopy default", default)]
+    return (*functions, in_model(x_base), FIML_START, 0, further)
+
+
+def _minimize(fun, grad, information, x, tol):
+    """Fisher scoring, then Newton steps to max |g| < ``tol``: (x, Newton steps)."""
+    return newton(grad, fisher_scoring(fun, grad, information, x), tol=tol)
 
 
 def fit(spec, data, se: str = "standard", start=None) -> Estimates:
@@ -233,7 +257,8 @@ def fit(spec, data, se: str = "standard", start=None) -> Estimates:
     given, the fit starts there and, should that not converge, is repeated from the default
     starts (``_warm``). ``extras["start"]`` says which start gave the estimates:
     'data', 'semopy default', 'data, quasi-Newton', 'admissible', 'given',
-    'semopy default (SLSQP)' (the last resort); with FIML ``FIML_START`` or 'given'."""
+    'semopy default (SLSQP)' (the last resort); with FIML ``FIML_START``, ``FIML_DATA_START``,
+    'semopy default' (``_objective``) or 'given'."""
     check_arguments(spec, data, se)
     layout = Layout.from_spec(spec)
     model = _build(spec, layout, data, data.missing)
@@ -293,20 +318,29 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
         with warnings.catch_warnings(), _quiet_semopy(), np.errstate(all="ignore"), \
                 threadpool_limits(1):
             warnings.simplefilter("ignore")
-            fun, grad, information, x, found, iterations = _objective(
+            fun, grad, information, x, found, iterations, further = _objective(
                 model, frame, syntax, fiml, start, getattr(data, "weights", None))
+            # FIML's objective sums over rows: compare its gradient per respondent
+            per_row = len(frame) if fiml else 1
             # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
             # rounding of the same gradient could slide along a flat ridge
             if found in (None, SLSQP_START, FIML_START):
-                x = fisher_scoring(fun, grad, information, x)
                 # FIML's gradient sums over rows: 1e-12 per row (its rounding floor; a
                 # tolerance below it spent Newton steps, each a differenced Hessian, on noise)
-                x, polish = newton(grad, x, tol=1e-12 * len(frame) if fiml else POLISHED)
+                tol = 1e-12 * len(frame) if fiml else POLISHED
+                x, polish = _minimize(fun, grad, information, x, tol)
                 iterations += polish
+                for label, x0 in further:          # FIML: until one start converges
+                    if np.abs(grad(x)).max() / per_row < GRADIENT_TOLERANCE:
+                        break
+                    x_new, polish = _minimize(fun, grad, information, x0, tol)
+                    iterations += polish
+                    if (np.abs(grad(x_new)).max() / per_row < GRADIENT_TOLERANCE
+                            or fun(x_new) < fun(x)):
+                        x, found = x_new, label
             model.param_vals = x
             model.update_matrices(x)
-            # FIML's objective sums over rows: compare its gradient per respondent
-            gradient_norm = np.abs(grad(x)).max() / (len(frame) if fiml else 1)
+            gradient_norm = np.abs(grad(x)).max() / per_row
             vcov, se_values, bread_meat = (
                 standard_errors(model, grad, x, fiml, se == "robust") if se != "none"
                 else no_standard_errors(x.size))
