@@ -22,11 +22,40 @@ import numpy as np
 
 from csi_models.data.weights import normalized
 from csi_models.engines.optimize import numeric_hessian
-from csi_models.statistics.likelihood import discrepancy, observed_blocks
+from csi_models.statistics.likelihood import observed_blocks
+
+
+class _SizeGroup:
+    """The patterns with the same number m of observed items, stacked: their items (K, m),
+    flat positions in p x p (K, m*m), summed weights n_k, and the data's weighted sums
+    t1 = sum w x (K, m) and T2 = sum w x x' (K, m, m) over each pattern's rows, from which
+    S_k(mu) = sum w (x - mu)(x - mu)' = T2 - t1 mu' - mu t1' + n_k mu mu' at any mu."""
+
+    def __init__(self, blocks: list, p: int):
+        self.idx = np.stack([idx for idx, *_ in blocks])
+        self.cells = (self.idx[:, :, None] * p + self.idx[:, None, :]).reshape(len(blocks), -1)
+        self.n = np.array([w.sum() for _, _, w, _ in blocks])
+        self.t1 = np.stack([w @ X for _, X, w, _ in blocks])
+        self.T2 = np.stack([(X * w[:, None]).T @ X for _, X, w, _ in blocks])
+
+    def terms(self, sigma: np.ndarray, mu: np.ndarray):
+        """(Sigma_o^-1 (K, m, m), log|Sigma_o| (K,), S_k (K, m, m), d_k = t1 - n_k mu_o)
+        or None where a Sigma_o is not positive definite."""
+        sign, logdet = np.linalg.slogdet(sigma[self.idx[:, :, None], self.idx[:, None, :]])
+        if (sign <= 0).any():
+            return None
+        inv = np.linalg.inv(sigma[self.idx[:, :, None], self.idx[:, None, :]])
+        m_o = mu[self.idx]
+        d = self.t1 - self.n[:, None] * m_o
+        S = (self.T2 - self.t1[:, :, None] * m_o[:, None, :] - m_o[:, :, None] * d[:, None, :])
+        return inv, logdet, S, d
 
 
 class FIML:
-    """Objective, gradient and expected information of incomplete data (see module doc)."""
+    """Objective, gradient and expected information of incomplete data (see module doc),
+    evaluated pattern-size by pattern-size (``_SizeGroup``: all patterns with m observed
+    items in stacked arrays; 5% of ECSI's answers missing at random gives ~240 patterns in a
+    handful of sizes), the respondents' scores pattern by pattern."""
 
     def __init__(self, model, data: np.ndarray, weights: np.ndarray | None = None):
         """``model``: a loaded semopy ModelMeans, or a ``FreeMoments``; ``weights``: lavaan's
@@ -42,6 +71,9 @@ class FIML:
         self._blocks = [(idx, X, np.ones(len(X)) if w is None else w,
                          (idx[:, None] * p + idx[None, :]).ravel())
                         for idx, X, w in self.patterns]
+        sizes = sorted({idx.size for idx, *_ in self._blocks})
+        self._groups = [_SizeGroup([b for b in self._blocks if b[0].size == m], p)
+                        for m in sizes]
 
     def _implied(self, x):
         """Sigma, mu and semopy's intermediate matrices (m, c) at x."""
@@ -69,25 +101,39 @@ class FIML:
             yield idx, X - mu[idx], inv, w, cells, flat, dmu
 
     def objective(self, x) -> float:
+        """f = sum_k [tr(Sigma_o^-1 S_k) + n_k log|Sigma_o|] (inf where a Sigma_o is not
+        positive definite)."""
         try:
             sigma, mu, *_ = self._implied(x)
+            total = 0.0
+            for group in self._groups:
+                terms = group.terms(sigma, mu)
+                if terms is None:
+                    return np.inf
+                inv, logdet, S, _ = terms
+                total += np.einsum("kij,kji->", inv, S) + group.n @ logdet
+            return float(total)
         except np.linalg.LinAlgError:
             return np.inf
-        return discrepancy(self.patterns, sigma, mu)
 
     def gradient(self, x) -> np.ndarray:
-        """df/dtheta = dSigma/dtheta : G + dmu/dtheta . h, with G and h the derivatives of f
-        with respect to Sigma and mu summed over the patterns (each on its observed items):
-        one product with the parameters' derivatives instead of one per pattern."""
+        """df/dtheta = dSigma/dtheta : G + dmu/dtheta . h, with G = sum_k (n_k Sigma_o^-1 -
+        Sigma_o^-1 S_k Sigma_o^-1) and h = -2 sum_k Sigma_o^-1 d_k placed on each pattern's
+        observed items: one product with the parameters' derivatives."""
         try:
-            G = h = None
-            for idx, resid, inv, w, cells, flat, dmu in self._pattern_terms(x):
-                if G is None:
-                    G, h = np.zeros(dmu.shape[1] ** 2), np.zeros(dmu.shape[1])
-                a = inv @ resid.T                       # (p_o, n_k)
-                G[cells] += (w.sum() * inv - (a * w) @ a.T).ravel()
-                h[idx] -= 2 * (a @ w)
-            return np.zeros(x.size) if G is None else flat @ G + dmu @ h
+            sigma, mu, dsigma, dmu = self._moments(x)
+            p = len(mu)
+            G, h = np.zeros(p * p), np.zeros(p)
+            for group in self._groups:
+                terms = group.terms(sigma, mu)
+                if terms is None:
+                    return np.full(x.size, np.inf)
+                inv, _, S, d = terms
+                block = group.n[:, None, None] * inv - inv @ S @ inv
+                G += np.bincount(group.cells.ravel(), block.ravel(), minlength=p * p)
+                h -= 2 * np.bincount(group.idx.ravel(), (inv @ d[:, :, None]).ravel(),
+                                     minlength=p)
+            return dsigma.reshape(len(dsigma), -1) @ G + dmu @ h
         except np.linalg.LinAlgError:
             return np.full(x.size, np.inf)
 
@@ -108,7 +154,9 @@ class FIML:
 
     def information(self, x) -> np.ndarray:
         """Expected information of f (twice that of log L): Fisher scoring's matrix,
-        sum_k n_k [tr(Sigma_o^-1 D_i Sigma_o^-1 D_j) + 2 dmu_i' Sigma_o^-1 dmu_j]."""
+        sum_k n_k [tr(Sigma_o^-1 D_i Sigma_o^-1 D_j) + 2 dmu_i' Sigma_o^-1 dmu_j], pattern by
+        pattern (two BLAS products each, near their arithmetic's time: stacking the patterns
+        of one size cost twice as much in the copies of their derivatives)."""
         info = np.zeros((x.size, x.size))
         for idx, resid, inv, w, cells, flat, dmu in self._pattern_terms(x):
             q, m = x.size, len(idx)
