@@ -18,6 +18,8 @@ missing = "ml"; tests/test_fit_indices.py).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from csi_models.data.weights import normalized
@@ -28,24 +30,28 @@ from csi_models.statistics.likelihood import observed_blocks
 class _SizeGroup:
     """The patterns with the same number m of observed items, stacked: their items (K, m),
     flat positions in p x p (K, m*m), summed weights n_k, and the data's weighted sums
-    t1 = sum w x (K, m) and T2 = sum w x x' (K, m, m) over each pattern's rows, from which
-    S_k(mu) = sum w (x - mu)(x - mu)' = T2 - t1 mu' - mu t1' + n_k mu mu' at any mu."""
+    t1 = sum w y (K, m) and T2 = sum w y y' (K, m, m) over each pattern's rows, y = x - c
+    (c the items' observed means: sums of centred values lose no digits to the scale's
+    offset), from which S_k(mu) = sum w (y - u)(y - u)' = T2 - t1 u' - u t1' + n_k u u' at
+    any mu, u = mu - c."""
 
-    def __init__(self, blocks: list, p: int):
+    def __init__(self, blocks: list, p: int, center: np.ndarray):
         self.idx = np.stack([idx for idx, *_ in blocks])
         self.cells = (self.idx[:, :, None] * p + self.idx[:, None, :]).reshape(len(blocks), -1)
+        self.center = center
         self.n = np.array([w.sum() for _, _, w, _ in blocks])
-        self.t1 = np.stack([w @ X for _, X, w, _ in blocks])
-        self.T2 = np.stack([(X * w[:, None]).T @ X for _, X, w, _ in blocks])
+        Y = [X - center[idx] for idx, X, _, _ in blocks]
+        self.t1 = np.stack([w @ y for y, (_, _, w, _) in zip(Y, blocks)])
+        self.T2 = np.stack([(y * w[:, None]).T @ y for y, (_, _, w, _) in zip(Y, blocks)])
 
     def terms(self, sigma: np.ndarray, mu: np.ndarray):
-        """(Sigma_o^-1 (K, m, m), log|Sigma_o| (K,), S_k (K, m, m), d_k = t1 - n_k mu_o)
+        """(Sigma_o^-1 (K, m, m), log|Sigma_o| (K,), S_k (K, m, m), d_k = t1 - n_k u_o)
         or None where a Sigma_o is not positive definite."""
         sign, logdet = np.linalg.slogdet(sigma[self.idx[:, :, None], self.idx[:, None, :]])
         if (sign <= 0).any():
             return None
         inv = np.linalg.inv(sigma[self.idx[:, :, None], self.idx[:, None, :]])
-        m_o = mu[self.idx]
+        m_o = (mu - self.center)[self.idx]
         d = self.t1 - self.n[:, None] * m_o
         S = (self.T2 - self.t1[:, :, None] * m_o[:, None, :] - m_o[:, :, None] * d[:, None, :])
         return inv, logdet, S, d
@@ -72,7 +78,10 @@ class FIML:
                          (idx[:, None] * p + idx[None, :]).ravel())
                         for idx, X, w in self.patterns]
         sizes = sorted({idx.size for idx, *_ in self._blocks})
-        self._groups = [_SizeGroup([b for b in self._blocks if b[0].size == m], p)
+        with warnings.catch_warnings():          # an item never answered: no pattern has it
+            warnings.simplefilter("ignore", RuntimeWarning)
+            center = np.nan_to_num(np.nanmean(data, axis=0))
+        self._groups = [_SizeGroup([b for b in self._blocks if b[0].size == m], p, center)
                         for m in sizes]
 
     def _implied(self, x):
