@@ -118,6 +118,33 @@ def test_fiml_reaches_lavaans_optimum_where_its_first_start_fails():
     np.testing.assert_allclose(free["se"], free["se_lav"], rtol=1e-3)
 
 
+def test_fiml_that_converges_from_no_start_is_reported_not_raised():
+    """ECSI with 5% of the answers missing at random (seed 11): no start converges (lavaan
+    stops at an improper point, Quality's variance -0.008). A later start's unconverged
+    point, which had run off to parameters of 1e11, replaced the first start's, and its
+    standard errors raised numpy's 'SVD did not converge'; now the fit comes back with the
+    first start's point, a warning and finite estimates."""
+    from csi_models.errors import ConvergenceWarning
+
+    data = csi.datasets.load_ecsi_mobi().astype(float)
+    data = data.mask(np.random.default_rng(11).random(data.shape) < 0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = csi.fit("ecsi", data, method="cbsem", missing="fiml")
+    if not res.converged:
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        assert res.estimates.extras["start"] == cbsem.FIML_START
+    assert np.isfinite(res.parameters.est).all() and res.parameters.est.abs().max() < 1e3
+    assert res.fit_indices["chisq"] == pytest.approx(560.0, abs=1.0)
+
+
+def test_standard_errors_of_a_point_without_a_finite_hessian_are_nan():
+    from csi_models.engines.cbsem_standard_errors import _pinv
+
+    assert np.isnan(_pinv(np.array([[1.0, np.inf], [np.inf, 1.0]]))).all()
+    np.testing.assert_allclose(_pinv(np.diag([2.0, 4.0])), np.diag([0.5, 0.25]))
+
+
 def test_fiml_with_robust_standard_errors_matches_lavaan():
     """se='robust' with missing='fiml': lavaan's se='robust.huber.white' with missing='ml'
     (the sandwich on the respondents' scores, the observed information as its bread)."""

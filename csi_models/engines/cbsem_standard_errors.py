@@ -16,6 +16,17 @@ def no_standard_errors(q: int):
     return np.full((q, q), np.nan), np.full(q, np.nan), None
 
 
+def _pinv(A: np.ndarray) -> np.ndarray:
+    """The pseudo-inverse, NaN where A is not finite or has no SVD (an unconverged fit that
+    ran off to parameters of 1e11: NaN standard errors beside its warning, not an error)."""
+    if np.isfinite(A).all():
+        try:
+            return np.linalg.pinv(A)
+        except np.linalg.LinAlgError:
+            pass
+    return np.full(A.shape, np.nan)
+
+
 def standard_errors(model, grad, x, fiml: bool, robust: bool):
     """(covariance matrix of the free parameters, their standard errors, and with ``robust``
     the sandwich's (A, B) for the scaled test, else None).
@@ -30,15 +41,15 @@ def standard_errors(model, grad, x, fiml: bool, robust: bool):
     se='robust.huber.white' (estimator 'MLR') with missing='ml'."""
     if fiml:
         if not robust:
-            vcov = np.linalg.pinv(numeric_hessian(grad, x) / 2)
+            vcov = _pinv(numeric_hessian(grad, x) / 2)
             return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), None
         A, B = sandwich(grad.__self__, x)          # grad: the FIML objective's gradient
-        bread = np.linalg.pinv(A)
+        bread = _pinv(A)
         vcov = bread @ B @ bread
         return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
     if robust:
         A, B = expected_sandwich(Structure.from_semopy(model), x, model.mx_data)
-        bread = np.linalg.pinv(A)
+        bread = _pinv(A)
         vcov = bread @ B @ bread / len(model.mx_data)
         return vcov, np.sqrt(np.where(np.diag(vcov) > 0, np.diag(vcov), np.nan)), (A, B)
     model.update_matrices(x)
