@@ -132,3 +132,21 @@ def test_fiml_objective_and_gradient_equal_the_pattern_by_pattern_sums_at_any_of
             want_g += np.concatenate([h, [G[i, j] * (1 if i == j else 2) for i, j in h1_pairs(p)]])
         assert objective.objective(x) == pytest.approx(want_f, rel=1e-12)
         np.testing.assert_allclose(objective.gradient(x), want_g, rtol=1e-9, atol=1e-9)
+
+
+def test_fiml_objective_is_infinite_where_a_block_has_two_negative_eigenvalues():
+    """Sigma = diag(-1, -1, 1): every observed block's determinant is positive, yet none is
+    a covariance matrix; f is inf there (the sign test gave -60 and a finite gradient)."""
+    from csi_models.engines.fiml import FIML, FreeMoments, h1_pairs
+    from csi_models.statistics.likelihood import discrepancy, observed_blocks
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 3))
+    X[:20, 2] = np.nan                              # patterns {0, 1} and {0, 1, 2}
+    model = FreeMoments(3, h1_pairs(3))
+    objective = FIML(model, X)
+    x = model.vector(np.zeros(3), np.diag([-1.0, -1.0, 1.0]))
+    assert objective.objective(x) == np.inf
+    assert not np.isfinite(objective.gradient(x)).any()
+    assert discrepancy(observed_blocks(X), np.diag([-1.0, -1.0, 1.0]), np.zeros(3)) == np.inf
+    assert np.isfinite(objective.objective(model.vector(np.zeros(3), np.eye(3))))

@@ -330,7 +330,7 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                 tol = 1e-12 * len(frame) if fiml else POLISHED
                 x, polish = _minimize(fun, grad, information, x, tol)
                 iterations += polish
-                for label, x0 in further:          # FIML: until one start converges
+                for other, x0 in further:          # FIML: until one start converges
                     if np.abs(grad(x)).max() / per_row < GRADIENT_TOLERANCE:
                         break
                     x_new, polish = _minimize(fun, grad, information, x0, tol)
@@ -339,7 +339,7 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                     # with a lower f has run further into an improper region (ECSI, 5%
                     # missing: to parameters of 1e11, where the SEs' Hessian had no SVD)
                     if np.abs(grad(x_new)).max() / per_row < GRADIENT_TOLERANCE:
-                        x, found = x_new, label
+                        x, found = x_new, other
             model.param_vals = x
             model.update_matrices(x)
             gradient_norm = np.abs(grad(x)).max() / per_row

@@ -1,7 +1,8 @@
 """The normal log-likelihood of incomplete data, pattern by pattern (FIML's objective).
 
-One casewise log-likelihood for the FIML estimator (``engines.fiml``) and the FIML fit measures
-(``statistics.fit_measures``): rows are grouped by their pattern of observed items, and each
+The casewise log-likelihood of the FIML fit measures (``statistics.fit_measures``; the FIML
+estimator, ``engines.fiml``, evaluates the same sum with the patterns stacked by size): rows
+are grouped by their pattern of observed items, and each
 pattern contributes tr(Sigma_k^-1 S_k) + n_k log|Sigma_k| with Sigma_k, mu_k the moments of its
 observed items and S_k = sum over its rows of (x - mu_k)(x - mu_k)'. With respondent weights
 (lavaan's sampling.weights, normalized to sum to the rows) each row's term counts w_i times:
@@ -37,9 +38,8 @@ def discrepancy(blocks, sigma: np.ndarray, mu: np.ndarray) -> float:
     try:
         for idx, X, w in blocks:
             S_o = sigma[np.ix_(idx, idx)]
-            sign, logdet = np.linalg.slogdet(S_o)
-            if sign <= 0:
-                return np.inf
+            # Cholesky, not the determinant's sign (which passes two negative eigenvalues)
+            logdet = 2 * np.log(np.diagonal(np.linalg.cholesky(S_o))).sum()
             resid = X - mu[idx]
             if w is None:
                 total += np.einsum("ij,ji->", resid, np.linalg.solve(S_o, resid.T)) + len(X) * logdet
