@@ -9,7 +9,7 @@ import pytest
 
 from csi_models.engines.cbsem_robust import (baseline_scaling, case_scores,
                                              expected_information, scaled_test, vech_scores)
-from csi_models.engines.fiml import covariance_information, h1_pairs
+from csi_models.engines.fiml_h1 import covariance_information, h1_pairs
 
 
 def _data(n, p, seed=0):
@@ -103,7 +103,8 @@ def test_fiml_objective_and_gradient_equal_the_pattern_by_pattern_sums_at_any_of
     """FIML's objective and gradient (patterns stacked by size, from centred sums) equal the
     textbook sums over the patterns' rows, on answers shifted by 1000 too (no digits lost to
     the offset)."""
-    from csi_models.engines.fiml import FIML, FreeMoments, h1_pairs
+    from csi_models.engines.fiml import FIML
+    from csi_models.engines.fiml_h1 import FreeMoments, h1_pairs
 
     rng = np.random.default_rng(4)
     X = _data(150, 6, seed=4)
@@ -137,7 +138,8 @@ def test_fiml_objective_and_gradient_equal_the_pattern_by_pattern_sums_at_any_of
 def test_fiml_objective_is_infinite_where_a_block_has_two_negative_eigenvalues():
     """Sigma = diag(-1, -1, 1): every observed block's determinant is positive, yet none is
     a covariance matrix; f is inf there (the sign test gave -60 and a finite gradient)."""
-    from csi_models.engines.fiml import FIML, FreeMoments, h1_pairs
+    from csi_models.engines.fiml import FIML
+    from csi_models.engines.fiml_h1 import FreeMoments, h1_pairs
     from csi_models.statistics.likelihood import discrepancy, observed_blocks
 
     rng = np.random.default_rng(6)

@@ -107,7 +107,7 @@ def test_fiml_robust_measures_on_lavaan_moments(name, data, se):
     "V3" for MLR) from lavaan's EM (h1) and implied moments: our formulas alone, to lavaan's
     root-finding precision. Through csi.fit (our EM, which lavaan stops at ~1e-6) to 1e-4."""
     from csi_models.engines.cbsem_robust import robust_indices
-    from csi_models.engines.fiml import corrected_test
+    from csi_models.engines.fiml_h1 import corrected_test
 
     frame = pd.read_csv(FIX / f"{data}.csv")
     spec = "ecsi" if name.startswith("ecsi") else HS_SPEC
@@ -136,10 +136,11 @@ def test_fiml_robust_measures_on_lavaan_moments(name, data, se):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_saturated_information_is_the_differenced_hessian(weighted):
     """The analytic observed information of the unrestricted model under missing data
-    (``fiml.saturated_sandwich``) equals half the Hessian differenced from FIML's analytic
+    (``fiml_h1.saturated_sandwich``) equals half the Hessian differenced from FIML's analytic
     gradient (``fiml.sandwich``), with and without respondent weights."""
     from csi_models.data.weights import normalized
-    from csi_models.engines.fiml import FIML, FreeMoments, h1_pairs, sandwich, saturated_sandwich
+    from csi_models.engines.fiml import FIML, sandwich
+    from csi_models.engines.fiml_h1 import FreeMoments, h1_pairs, saturated_sandwich
 
     X = pd.read_csv(FIX / "hs_missing.csv").drop(columns="id").to_numpy(float)
     w = normalized(0.5 + ((7 * np.arange(1, len(X) + 1)) % 10) / 4) if weighted else None

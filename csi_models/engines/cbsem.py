@@ -32,7 +32,8 @@ from csi_models.engines.cbsem_checks import (check_arguments, check_covariance,
                                              check_identified, checked_start)
 from csi_models.engines.cbsem_solution import _estimates, improper_problems
 from csi_models.engines.cbsem_standard_errors import no_standard_errors, standard_errors
-from csi_models.engines.fiml import FIML, moments_jacobian
+from csi_models.engines.fiml import FIML
+from csi_models.engines.fiml_h1 import moments_jacobian
 from csi_models.engines.optimize import fisher_scoring, newton
 from csi_models.engines.start import data_start
 from csi_models.errors import ConvergenceWarning, EstimationError, ImproperSolutionWarning
@@ -356,7 +357,7 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
     extra = {"start": found or label}
     if bread_meat is not None:
         extra["sandwich"] = bread_meat                       # se="robust": the scaled test's
-    if fiml and se != "none":      # FIML's .robust fit measures (fiml.corrected_test)
+    if fiml and se != "none":      # FIML's .robust fit measures (fiml_h1.corrected_test)
         extra["moments_jacobian"] = moments_jacobian(grad.__self__, x, [
             model.vars["observed"].index(names[item]) for item in layout.items])
     return replace(estimates, extras={**estimates.extras, **extra})

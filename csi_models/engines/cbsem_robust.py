@@ -9,8 +9,8 @@ the ``.scaled`` and ``.robust`` measures, and the sandwich they are built from.
   weights on the weighted covariance, ``engines.cbsem_weights``), with lavaan's fitMeasures
   from it (``with_scaled_test``, ``robust_measures``).
 * FIML (``fiml_fit_measures``): the scaled test of lavaan's MLR with missing data
-  (``fiml.scaling_factors``) and the FIML-corrected ``.robust`` CFI, TLI and RMSEA that lavaan
-  computes for every FIML fit (``fiml.corrected_test``).
+  (``fiml_h1.scaling_factors``) and the FIML-corrected ``.robust`` CFI, TLI and RMSEA that lavaan
+  computes for every FIML fit (``fiml_h1.corrected_test``).
 
 Nothing here grows as p^4: D'(P x P)D is taken as the traces of D_k P D_l P, the scores from
 the half-vectorized products of each case (``vech_scores``), and the unrestricted and
@@ -28,7 +28,7 @@ import pandas as pd
 
 from csi_models.data.weights import normalized, weighted_cov
 from csi_models.engines import mlkernel as mk
-from csi_models.engines.fiml import h1_pairs
+from csi_models.engines.fiml_h1 import h1_pairs
 from csi_models.errors import CSIWarning
 
 CASES_BYTES = 2 ** 24    # one (rows, p*) array of a block of ``case_scores`` (16 MB; two at most)
@@ -53,14 +53,14 @@ def with_scaled_test(out: pd.Series, values: np.ndarray, sandwich: tuple, weight
 def fiml_fit_measures(values: np.ndarray, estimates, weights=None) -> pd.Series:
     """lavaan's fitMeasures of a FIML fit (``missing = "ml"``): those of the (weighted) H0
     and H1 log-likelihoods (``fiml_measures``), then the ``.robust`` CFI, TLI and RMSEA from
-    the FIML-corrected chi-squares (``fiml.corrected_test``; lavaan computes them for every
+    the FIML-corrected chi-squares (``fiml_h1.corrected_test``; lavaan computes them for every
     FIML fit; NaN for a fit made without standard errors, which keeps no
     ``extras['moments_jacobian']``) and, with robust SEs (estimator MLR, or respondent
     weights), the Yuan-Bentler scaled test and the ``.scaled`` measures
-    (``fiml.scaling_factors``, ``scaled_measures``). At df = 0 lavaan's values: rmsea.robust
+    (``fiml_h1.scaling_factors``, ``scaled_measures``). At df = 0 lavaan's values: rmsea.robust
     0, CFI/TLI/RNI 1, and with robust SEs the baseline's scaled test beside chisq.scaled =
     chisq. NaN, with a warning, where the unrestricted model's information is singular."""
-    from csi_models.engines.fiml import corrected_test, saturated_sandwich, scaling_factors
+    from csi_models.engines.fiml_h1 import corrected_test, saturated_sandwich, scaling_factors
     from csi_models.statistics import fit_measures as fm
 
     h1 = fm.em_moments(values, weights=weights)[:2]
@@ -126,7 +126,7 @@ def sigma_jacobian(structure: mk.Structure, x: np.ndarray):
 
 def vech_scores(P: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """(n, p(p+1)/2): each case's score of the unrestricted covariance model, 1/2 f (u_i u_j -
-    P_ij) for the entries (i, j) of ``fiml.h1_pairs`` (f = 2 off the diagonal), u = P z, z the
+    P_ij) for the entries (i, j) of ``fiml_h1.h1_pairs`` (f = 2 off the diagonal), u = P z, z the
     case's residual. Times the rows of a symmetric Jacobian D at those entries, the scores
     1/2 D' vec(P z z' P - P) of any covariance model."""
     rows, cols = (np.array(v, int) for v in zip(*h1_pairs(P.shape[0])))

@@ -25,8 +25,8 @@ What lavaan does (read off its options and checked against it, tests/test_cbsem_
   robust SEs (the sandwich of the observed information and the weighted casewise scores,
   lavaan's default there too), fit measures on the weighted H0 and H1 (EM) log-likelihoods
   (``fit_measures.fiml_measures``), and lavaan's Yuan-Bentler scaled test with missing data
-  (``fiml.scaling_factors``: the unrestricted model's factor at its EM estimates) with the
-  ``.scaled`` measures, and the FIML-corrected ``.robust`` ones (``fiml.corrected_test``).
+  (``fiml_h1.scaling_factors``: the unrestricted model's factor at its EM estimates) with the
+  ``.scaled`` measures, and the FIML-corrected ``.robust`` ones (``fiml_h1.corrected_test``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-
 * gfi = 1 - tr((Sigma^-1 (S - Sigma))^2) / tr((Sigma^-1 S)^2), agfi, pgfi, mfi, ecvi, cn_05/01.
   With FIML, gfi/agfi/pgfi are NaN (lavaan weights them by a missing-data information matrix
   that we do not reproduce). The FIML ``.robust`` CFI, TLI and RMSEA (Zhang & Savalei's
-  FIML-corrected ones, as lavaan) come from ``engines.fiml.corrected_test``.
+  FIML-corrected ones, as lavaan) come from ``engines.fiml_h1.corrected_test``.
 """
 
 from __future__ import annotations
