@@ -323,6 +323,10 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                 model, frame, syntax, fiml, start, getattr(data, "weights", None))
             # FIML's objective sums over rows: compare its gradient per respondent
             per_row = len(frame) if fiml else 1
+
+            def converged(x):
+                return np.abs(grad(x)).max() / per_row < GRADIENT_TOLERANCE
+
             # the kernel's optimum (max |g| < POLISHED) is final: a Newton step on semopy's
             # rounding of the same gradient could slide along a flat ridge
             if found in (None, SLSQP_START, FIML_START):
@@ -332,14 +336,14 @@ def _estimate(model, layout, data, se, start, label: str = SLSQP_START) -> Estim
                 x, polish = _minimize(fun, grad, information, x, tol)
                 iterations += polish
                 for other, x0 in further:          # FIML: until one start converges
-                    if np.abs(grad(x)).max() / per_row < GRADIENT_TOLERANCE:
+                    if converged(x):
                         break
                     x_new, polish = _minimize(fun, grad, information, x0, tol)
                     iterations += polish
                     # only a converged point replaces the first start's: an unconverged one
                     # with a lower f has run further into an improper region (ECSI, 5%
                     # missing: to parameters of 1e11, where the SEs' Hessian had no SVD)
-                    if np.abs(grad(x_new)).max() / per_row < GRADIENT_TOLERANCE:
+                    if converged(x_new):
                         x, found = x_new, other
             model.param_vals = x
             model.update_matrices(x)

@@ -15,8 +15,9 @@ the ``.scaled`` and ``.robust`` measures, and the sandwich they are built from.
 Nothing here grows as p^4: D'(P x P)D is taken as the traces of D_k P D_l P, the scores from
 the half-vectorized products of each case (``vech_scores``), and the unrestricted and
 baseline models' traces from each case's Mahalanobis distance and standardized squares
-(``unrestricted_trace``, ``baseline_trace``; also for multi-group fits, ``engines.multigroup``); at 100 items a Kronecker
-product P x P alone held 800 MB, and that model's information p* x p* = 5050 x 5050.
+(``unrestricted_trace``, ``baseline_trace``; also for multi-group fits,
+``engines.multigroup``); at 100 items a Kronecker product P x P alone held 800 MB, and that
+model's information p* x p* = 5050 x 5050.
 """
 
 from __future__ import annotations
@@ -145,9 +146,10 @@ def case_scores(D: np.ndarray, sigma: np.ndarray, Z: np.ndarray) -> np.ndarray:
     p = sigma.shape[0]
     rows, cols = (np.array(v, int) for v in zip(*h1_pairs(p)))
     P, Dv = np.linalg.inv(sigma), D[rows * p + cols]
+    if not len(Z):
+        return np.zeros((0, D.shape[1]))
     step = max(1, CASES_BYTES // (8 * len(rows)))
-    return np.concatenate([vech_scores(P, Z[a:a + step]) @ Dv
-                           for a in range(0, len(Z), step)]) if len(Z) else np.zeros((0, D.shape[1]))
+    return np.concatenate([vech_scores(P, Z[a:a + step]) @ Dv for a in range(0, len(Z), step)])
 
 
 def expected_information(D: np.ndarray, P: np.ndarray) -> np.ndarray:

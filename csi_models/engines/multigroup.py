@@ -250,8 +250,8 @@ class MultiGroupModel:
         information over 2N, as MLR with information = "expected"; with respondent
         ``weights`` (normalized over all groups to sum to N, so that a group's sum is its
         moments' n), the observed one, as lavaan's sampling.weights; B: the
-        (weight-squared) scores' cross-products over N) and h1 the unrestricted models' traces (means and covariances) summed over
-        the groups; ``c_base`` the same with the independence model (means and variances)
+        (weight-squared) scores' cross-products over N) and h1 the unrestricted models'
+        traces (means and covariances) summed over the groups; ``c_base`` the same with the independence model (means and variances)
         as the model. ``scaling.factor.h0`` divides h0 by the free entries counted in every
         group, equal ones apart, as lavaan does."""
         from csi_models.engines.cbsem_robust import baseline_trace, unrestricted_trace
@@ -263,7 +263,8 @@ class MultiGroupModel:
             scores = scores * np.concatenate(weights)[:, None]
         A = self.information(x) if weights is None else self.hessian(x)
         h0 = float(np.trace(np.linalg.solve(A / (2 * N), scores.T @ scores / N)))
-        # a group's traces per weight unit: sum w^2 (...) / sum w (the traces' own weights sum to rows)
+        # a group's traces per unit of weight, sum w^2 (...) / sum w (the traces' own
+        # weights sum to the group's rows)
         h1 = sum(unrestricted_trace(X, wg, means=True) * n / len(X)
                  for X, wg, n in zip(values, w, self.n))
         base = sum(baseline_trace(X, wg, means=True) * n / len(X)
