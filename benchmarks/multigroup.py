@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 import csi_models as csi
-from csi_models.engines import multigroup
+from csi_models.engines import invariance
 from csi_models.spec import spec_from_dict
 from csi_models.statistics.fit_measures import Moments
 
@@ -56,7 +56,7 @@ def case(spec, data, by):
         X = res.data.values[list(layout.items)].to_numpy(float)
         mean = X.mean(axis=0)
         moments.append(Moments(np.cov(X, rowvar=False, bias=True), None, len(X), mean, None))
-        starts.append(multigroup.per_group_values(res.parameters, layout, mean))
+        starts.append(invariance.per_group_values(res.parameters, layout, mean))
         labels.append(label)
     return layout, moments, starts, labels
 
@@ -91,7 +91,7 @@ def main():
     print(f"multi-group invariance, best of {repeats}; baseline = multigroup.py at {revision}")
     for name, (spec, data, by) in cases.items():
         args = case(spec, data, by)
-        t_new, new = best_time(multigroup, args, repeats)
+        t_new, new = best_time(invariance, args, repeats)   # invariance() moved there
         t_old, ref = best_time(old, args, repeats)
         diff = np.abs(new.chisq.to_numpy() - ref.chisq.to_numpy()).max()
         print(f"{name}: kernel {t_new:.3f} s, baseline {t_old:.3f} s, "

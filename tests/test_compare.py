@@ -92,7 +92,8 @@ def test_robust_invariance_matches_lavaan_mlr():
     test and robust measures, and the differences are lavTestLRT's Satorra-Bentler (2001)
     ones (tests/fixtures/lavaan/hs_mlr_invariance.csv, polished fits); a note says so."""
     from csi_models.engines.cbsem_robust import robust_measures
-    from csi_models.engines.multigroup import STEPS, MultiGroupModel, per_group_values
+    from csi_models.engines.invariance import per_group_values
+    from csi_models.engines.multigroup import STEPS, MultiGroupModel
     from csi_models.statistics.fit_measures import Moments
 
     ref = pd.read_csv(FIX / "hs_mlr_invariance.csv").set_index("step")
@@ -332,7 +333,7 @@ def test_permutation_seed_and_counts():
 def test_every_test_table_has_its_columns_and_names_p_values_alike(data):
     """p-values of tests are ``p_value`` in every table; a table without rows (fewer than two
     groups fitted, nothing nested) still has its columns."""
-    from csi_models.engines.multigroup import INVARIANCE_COLUMNS
+    from csi_models.engines.invariance import INVARIANCE_COLUMNS
 
     frame = data.assign(g=np.where(np.arange(len(data)) < 12, "small", "big"))
     with warnings.catch_warnings():

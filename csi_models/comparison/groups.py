@@ -10,7 +10,7 @@ independent of the chunk size); a permutation on which PLS fails is counted out
 (``permutations`` gives the valid count), never a crash.
 
 CB-SEM: configural, metric and scalar invariance on the groups that fitted
-(``csi_models.engines.multigroup``), with chi-square difference tests.
+(``csi_models.engines.invariance``), with chi-square difference tests.
 
 ``permutations=0`` switches the permutation tests (and MICOM) off: the side-by-side table of
 many groups comes fast. ``adjust`` ('none', 'holm', 'bh') adds ``p_adjusted`` to the tests,
@@ -140,8 +140,8 @@ def _permutation_tests(results: dict, permutations: int, seed: int):
 def _invariance_tests(results: dict, permutations=None, seed=None) -> tuple[pd.DataFrame, list[str]]:
     """Configural, metric and scalar invariance (the ML engine's multi-group model)."""
     from csi_models.data.weights import weighted_cov
-    from csi_models.engines.multigroup import (INVARIANCE_COLUMNS, invariance, per_group_values,
-                                               residual_covariances)
+    from csi_models.engines.invariance import INVARIANCE_COLUMNS, invariance, per_group_values
+    from csi_models.engines.multigroup import residual_covariances
     from csi_models.statistics.fit_measures import Moments
 
     if len(results) < 2:
